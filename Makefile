@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test` (README). Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+PORT ?= 8000
+
+.PHONY: run test lint bench drill setup setup-dev clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $(RUNTIME_STAMP) $@
+
+setup: $(RUNTIME_STAMP)
+setup-dev: $(DEV_STAMP)
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap_demo
+	PORT=$(PORT) $(PY) manage.py run_all
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup-dev lint
+	$(PY) manage.py check --fail-level ERROR
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup-dev
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var/test

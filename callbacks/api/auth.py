@@ -1,0 +1,48 @@
+"""Bearer API-key authentication: `Authorization: Bearer tc_...` identifies a tenant."""
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from callbacks import selectors
+
+
+class TenantPrincipal:
+    """request.user for API calls: the tenant behind the key."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, tenant, api_key):
+        self.tenant = tenant
+        self.api_key = api_key
+
+    def __str__(self):
+        return f"tenant:{self.tenant.name} key:{self.api_key.prefix}"
+
+
+class TenantApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+        api_key = selectors.api_key_lookup(key=key.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        now = timezone.now()
+        # Touch last_used_at at most once a minute: a write per request would cost more than auth.
+        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+            type(api_key).objects.filter(pk=api_key.pk).update(last_used_at=now)
+        return TenantPrincipal(api_key.tenant, api_key), api_key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class IsTenant(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return isinstance(request.user, TenantPrincipal)

@@ -1,0 +1,357 @@
+"""The domain's tables. Writes go through callbacks.services, reads through callbacks.selectors."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+
+class TaskStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # waiting for its due time
+    QUEUED = "queued"  # claimed by the dispatcher, handed to the broker (lease running)
+    RUNNING = "running"  # a worker is sending it (lease running)
+    RETRYING = "retrying"  # an attempt failed; waiting for the next one
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a response that must not be retried
+    DEAD = "dead"  # retries exhausted: the dead letter
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED)
+# The statuses the dispatcher claims from once next_attempt_at has come.
+CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
+# The statuses that hold a lease (locked_until) and come back when it expires.
+LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+class BodyFormat(models.TextChoices):
+    JSON = "json"
+    XML = "xml"
+    FORM = "form"
+    RAW = "raw"
+
+
+class HttpMethod(models.TextChoices):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success"
+    HTTP_3XX = "http_3xx"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    # A 2xx (or other) code that the task's success_statuses do not accept.
+    HTTP_UNEXPECTED = "http_unexpected"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    TLS = "tls"
+    SSRF_BLOCKED = "ssrf_blocked"
+    WHITELIST_DENIED = "whitelist_denied"
+    TOO_LARGE = "too_large"
+    # The worker holding the attempt vanished (killed, crashed); the lease expired.
+    INTERRUPTED = "interrupted"
+    # Anything our own code did not expect; kept so that no attempt goes unrecorded.
+    ERROR = "error"
+
+
+class Tenant(models.Model):
+    """A calling business system. Its API keys live in TenantApiKey."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    # Standard Webhooks secrets ("whsec_" + base64). During rotation both sign each callback.
+    signing_secret = models.CharField(max_length=200, blank=True)
+    previous_signing_secret = models.CharField(max_length=200, blank=True)
+    enforce_whitelist = models.BooleanField(default=False)
+    # Policy defaults for the tenant's tasks; empty means the installation's default.
+    max_retries = models.PositiveSmallIntegerField(null=True, blank=True)
+    backoff_initial_seconds = models.FloatField(null=True, blank=True)
+    backoff_multiplier = models.FloatField(null=True, blank=True)
+    backoff_max_seconds = models.FloatField(null=True, blank=True)
+    connect_timeout_seconds = models.FloatField(null=True, blank=True)
+    total_timeout_seconds = models.FloatField(null=True, blank=True)
+    success_statuses = models.CharField(max_length=200, blank=True)
+    # Target protection defaults (issue "Protection"); empty means the installation's default.
+    max_concurrency_per_origin = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_origin = models.FloatField(null=True, blank=True, help_text="requests per second")
+    # Where failure events (dead letters, opened breakers) are posted, signed.
+    notification_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class TenantApiKey(models.Model):
+    """An API key, stored as a SHA-256 digest: keys are long random strings, so a slow hash adds
+    nothing, and the digest lets each request find its key with one indexed lookup."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    prefix = models.CharField(max_length=16, help_text="first characters, to recognise a key")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.tenant})"
+
+
+class CallbackTask(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tasks")
+
+    # What to send.
+    url = models.URLField(max_length=2000)
+    # scheme://host:port, lower-cased: the unit of breakers and per-target limits.
+    origin = models.CharField(max_length=300)
+    method = models.CharField(max_length=6, choices=HttpMethod.choices, default=HttpMethod.POST)
+    headers = models.JSONField(default=dict, blank=True)
+    body_format = models.CharField(max_length=4, choices=BodyFormat.choices, default=BodyFormat.JSON)
+    # The body exactly as it goes on the wire (JSON text, XML, form-encoded, raw text):
+    # kept as text rather than jsonb so that key order and spacing survive byte for byte.
+    payload = models.TextField(blank=True)
+
+    # When and where.
+    run_at = models.DateTimeField(help_text="the first due time")
+    priority = models.PositiveSmallIntegerField(default=5)
+    queue = models.CharField(max_length=64, default="default")
+    ordering_key = models.CharField(max_length=200, blank=True)
+    schedule = models.ForeignKey(
+        "callbacks.CallbackSchedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+
+    # Policy, resolved at creation (task > tenant > installation), so a later change of
+    # defaults does not alter tasks already accepted.
+    max_retries = models.PositiveSmallIntegerField()
+    backoff_initial_seconds = models.FloatField()
+    backoff_multiplier = models.FloatField()
+    backoff_max_seconds = models.FloatField()
+    connect_timeout_seconds = models.FloatField()
+    total_timeout_seconds = models.FloatField()
+    success_statuses = models.CharField(max_length=200, default="200-299")
+
+    # Context passed to the receiver (R6).
+    business_id = models.CharField(max_length=200, blank=True)
+    trace_id = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+
+    # State.
+    status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    # The claim token of the dispatch that handed the task out; a worker starts the task
+    # only if the token still matches, so a reclaimed task is never sent by two workers.
+    locked_by = models.CharField(max_length=64, blank=True)
+    # When the task last became due, for the due-to-sent lag.
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    last_error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The dispatcher's claim: due work, highest priority first, then oldest due.
+            models.Index(
+                fields=["-priority", "next_attempt_at"],
+                name="task_claimable_idx",
+                condition=Q(status__in=["scheduled", "retrying"]),
+            ),
+            # The lease reaper: leased work whose lease ran out.
+            models.Index(
+                fields=["locked_until"],
+                name="task_leased_idx",
+                condition=Q(status__in=["queued", "running"]),
+            ),
+            models.Index(fields=["tenant", "-created_at"], name="task_tenant_created_idx"),
+            models.Index(fields=["tenant", "status"], name="task_tenant_status_idx"),
+            models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
+            models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
+            models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                name="task_unique_idempotency_key",
+                condition=Q(idempotency_key__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.method} {self.url} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class TaskExecution(models.Model):
+    """One attempt (the seed's task_executions table). Written once, never changed."""
+
+    task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="executions")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    attempt = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # The request as sent, secrets masked.
+    request_method = models.CharField(max_length=6)
+    request_url = models.TextField()
+    request_headers = models.JSONField(default=dict)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["task", "attempt"], name="execution_task_attempt_idx"),
+            models.Index(fields=["started_at"], name="execution_started_idx"),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.attempt} of {self.task_id}: {self.outcome}"
+
+
+class MissedPolicy(models.TextChoices):
+    SKIP = "skip"
+    FIRE_ONCE = "fire_once"
+
+
+class CallbackSchedule(models.Model):
+    """A cron schedule that materialises CallbackTasks from its template (issue "Scheduling")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=200)
+    cron = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC")
+    task_template = models.JSONField(default=dict)
+    missed_policy = models.CharField(max_length=10, choices=MissedPolicy.choices, default=MissedPolicy.SKIP)
+    paused = models.BooleanField(default=False)
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="schedule_unique_name")]
+        indexes = [
+            models.Index(fields=["next_fire_at"], name="schedule_due_idx", condition=Q(paused=False)),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TaskEvent(models.Model):
+    """A change of a task's status, with when and why (status tracking, R9)."""
+
+    task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=dj_timezone.now)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "at"], name="event_task_at_idx")]
+
+    def __str__(self):
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class QueueState(models.Model):
+    """Operator switches per queue; a queue without a row is running."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    paused = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class UrlWhitelistEntry(models.Model):
+    """One allowed target pattern of a tenant: exact host or *.suffix, optional scheme, port, path prefix."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="whitelist")
+    host = models.CharField(max_length=255, help_text="example.com or *.example.com")
+    scheme = models.CharField(max_length=5, blank=True, help_text="http or https; empty: both")
+    port = models.PositiveIntegerField(null=True, blank=True, help_text="empty: the scheme's default or any")
+    path_prefix = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name = "URL whitelist entry"
+        verbose_name_plural = "URL whitelist entries"
+
+    def __str__(self):
+        return (
+            f"{self.scheme or '*'}://{self.host}{':' + str(self.port) if self.port else ''}{self.path_prefix}"
+        )
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker(models.Model):
+    """Breaker of one target origin, shared by every worker through the database (R14)."""
+
+    origin = models.CharField(max_length=300, unique=True)
+    state = models.CharField(max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # How many times it opened without a full recovery: the open period grows with it.
+    open_count = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self):
+        return f"{self.origin} ({self.state})"
+
+
+class AuditLog(models.Model):
+    """Who changed what, when, with the state before and after (R36). Written once, never changed."""
+
+    at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+    actor_type = models.CharField(max_length=10)  # "user", "tenant", "system"
+    actor = models.CharField(max_length=200)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=50)
+    object_type = models.CharField(max_length=50)
+    object_id = models.CharField(max_length=100)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
+
+
+class RuntimeSetting(models.Model):
+    """A setting changed at run time (R39); overrides settings.CALLBACKS[key] in every process."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self):
+        return self.key

@@ -1,0 +1,1 @@
+"""Writes. Every change of state goes through a function here (HackSoft's services)."""

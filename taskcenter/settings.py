@@ -1,0 +1,271 @@
+"""Settings, read from the environment (README "Configuration" lists every variable).
+
+Bad values stop start-up with a message naming the variable (taskcenter.env). Defaults are
+the embedded set-up: SQLite under var/ and the django-q2 ORM broker.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from taskcenter.env import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("CALLBACKS_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under var/.
+
+    Every process of one installation must share it: django-q2 signs broker payloads with it,
+    so processes started by hand (runserver, run_dispatcher, qcluster) agree without set-up.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+    except OSError as exc:  # pragma: no cover - unreadable var dir
+        raise ConfigError(f"SECRET_KEY is not set and {path} cannot be read: {exc}") from exc
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "django_prometheus",
+    "callbacks",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "taskcenter.urls"
+WSGI_APPLICATION = "taskcenter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
+except Exception as exc:  # dj_database_url raises several types for a bad URL
+    raise ConfigError(f"DATABASE_URL={DATABASE_URL!r} is not a database URL: {exc}") from None
+IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
+if not (IS_POSTGRES or IS_SQLITE):
+    raise ConfigError("DATABASE_URL must name a PostgreSQL (postgres://) or SQLite (sqlite://) database")
+if IS_SQLITE:
+    # Web, dispatcher and workers write at once: WAL lets readers go on during a write,
+    # IMMEDIATE takes the write lock up front so a transaction never fails half-way with
+    # "database is locked", and the timeout makes writers queue instead of erroring.
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (throttling, stats caching). Redis when REDIS_URL is set. ------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # Shared by every process of the embedded set-up, so API throttling holds across them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing one
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve admin assets from the app directories without a collectstatic step (make run, tests).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- REST API ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["callbacks.api.auth.TenantApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["callbacks.api.auth.IsTenant"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "callbacks.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_RATES": {},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Task Center callbacks API",
+    "DESCRIPTION": "Register HTTP callbacks to be delivered now, at a time, or on a cron schedule.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Delivery ----------------------------------------------------------------------------
+# Every default carries the requirement it comes from. Read through callbacks.conf.
+CALLBACKS = {
+    # R1: idle connections kept per target host, and how many hosts' pools are kept (LRU).
+    # requests' pool_connections counts pools, not connections.
+    "POOL_MAXSIZE_PER_HOST": env_int("CALLBACKS_POOL_MAXSIZE_PER_HOST", 20, minimum=1, maximum=1000),
+    "POOL_HOSTS": env_int("CALLBACKS_POOL_HOSTS", 100, minimum=1, maximum=10000),
+    # R2: connect timeout and whole-request deadline, seconds (per task overridable).
+    "CONNECT_TIMEOUT": env_float("CALLBACKS_CONNECT_TIMEOUT", 10.0, minimum=0.1, maximum=60),
+    "TOTAL_TIMEOUT": env_float("CALLBACKS_TOTAL_TIMEOUT", 30.0, minimum=0.1, maximum=900),
+    # R2: idle keep-alive connections older than this are not reused.
+    "KEEPALIVE_IDLE_SECONDS": env_float("CALLBACKS_KEEPALIVE_IDLE_SECONDS", 90.0, minimum=1),
+    # R7: response bytes kept per attempt; the rest is discarded and the attempt marked truncated.
+    "RESPONSE_BODY_LIMIT": env_int("CALLBACKS_RESPONSE_BODY_LIMIT", 1024 * 1024, minimum=0),
+    # R31: largest request body a tenant may register, bytes once encoded.
+    "REQUEST_BODY_LIMIT": env_int("CALLBACKS_REQUEST_BODY_LIMIT", 1024 * 1024, minimum=1),
+    # R11/R12: retry defaults (tenant and task override them).
+    "MAX_RETRIES": env_int("CALLBACKS_MAX_RETRIES", 3, minimum=0, maximum=20),
+    "BACKOFF_INITIAL": env_float("CALLBACKS_BACKOFF_INITIAL", 1.0, minimum=0),
+    "BACKOFF_MULTIPLIER": env_float("CALLBACKS_BACKOFF_MULTIPLIER", 1.5, minimum=1),
+    "BACKOFF_MAX": env_float("CALLBACKS_BACKOFF_MAX", 60.0, minimum=0),
+    # Fraction of the backoff added or removed at random, so retries of many tasks spread out.
+    "BACKOFF_JITTER": env_float("CALLBACKS_BACKOFF_JITTER", 0.1, minimum=0, maximum=1),
+    # A receiver's Retry-After is honoured up to this many seconds.
+    "RETRY_AFTER_MAX": env_float("CALLBACKS_RETRY_AFTER_MAX", 3600.0, minimum=0),
+    # urllib3 retries inside one attempt, for failures before the request was sent only.
+    "CONNECT_RETRIES": env_int("CALLBACKS_CONNECT_RETRIES", 2, minimum=0, maximum=10),
+    # R23: callbacks in flight per worker process, and django-q2 worker processes.
+    "CONCURRENCY": env_int("CALLBACKS_CONCURRENCY", 50, minimum=1, maximum=5000),
+    "WORKER_PROCESSES": env_int("CALLBACKS_WORKER_PROCESSES", 2, minimum=1, maximum=64),
+    # Dispatcher: tasks per claim and per django-q2 task, how often it looks without a wake-up,
+    # and how much it keeps handed out at once (backpressure: never more than the workers hold).
+    "DISPATCH_BATCH": env_int("CALLBACKS_DISPATCH_BATCH", 100, minimum=1, maximum=1000),
+    "DISPATCH_POLL_SECONDS": env_float("CALLBACKS_DISPATCH_POLL_SECONDS", 0.25, minimum=0.01, maximum=10),
+    "DISPATCH_MAX_OUTSTANDING": env_int("CALLBACKS_DISPATCH_MAX_OUTSTANDING", 0, minimum=0),
+    # Leases: a claimed task not started by then, or started and not finished by its total
+    # timeout plus this margin, is taken back (the worker or broker lost it).
+    "QUEUED_LEASE_SECONDS": env_float("CALLBACKS_QUEUED_LEASE_SECONDS", 120.0, minimum=1),
+    "RUNNING_LEASE_MARGIN_SECONDS": env_float("CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS", 30.0, minimum=1),
+    # Worker side: finished attempts are written in bulk at least this often.
+    "RECORD_FLUSH_SECONDS": env_float("CALLBACKS_RECORD_FLUSH_SECONDS", 0.05, minimum=0.001, maximum=5),
+    # R32: the SSRF guard. Off only for demos and tests (system check W001 warns).
+    "ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACKS_ALLOW_PRIVATE_NETWORKS", False),
+    "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
+    # R30: CA bundle for verifying receivers' certificates (certifi's when empty).
+    "CA_BUNDLE": env_str("CALLBACKS_CA_BUNDLE", ""),
+}
+
+# --- django-q2 ---------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "default",  # the default queue; a task's queue names the cluster that serves it
+    "workers": CALLBACKS["WORKER_PROCESSES"],
+    # A django-q2 task carries a batch; its function returns once every callback of the batch
+    # is handed to the worker's thread pool, so this bounds waiting for free slots only.
+    "timeout": 600,
+    "retry": 660,  # must exceed timeout, or a task runs twice
+    "max_attempts": 1,  # our leases bring lost work back; django-q2 must not replay batches
+    "ack_failures": True,
+    "save_limit": -1,  # do not store successful batch results: attempts live in TaskExecution
+    "queue_limit": 2,  # small prefetch: SIGTERM drains the whole prefetch queue
+    "catch_up": False,
+    "poll": 0.05,
+    "label": "Django Q",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Logging -----------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_JSON = env_bool("LOG_JSON", False)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "monitoring.logs.JsonFormatter"},
+    },
+    "filters": {"mask_secrets": {"()": "monitoring.logs.MaskSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_JSON else "plain",
+            "filters": ["mask_secrets"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django_q": {"level": env_str("LOG_LEVEL_DJANGO_Q", "WARNING").upper(), "propagate": True},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,12 @@
+"""Settings for the test run: the production settings, with loopback receivers allowed.
+
+The SSRF guard stays on; 127.0.0.0/8 and ::1 are exempted the way an operator exempts an
+internal network, so the guard's own code runs in every delivery test. SSRF tests narrow it.
+"""
+
+import os
+
+os.environ.setdefault("CALLBACKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+os.environ.setdefault("CALLBACKS_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+
+from taskcenter.settings import *  # noqa: F403

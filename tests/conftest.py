@@ -1,0 +1,42 @@
+"""Shared fixtures: tenants with API clients, and real receivers on 127.0.0.1."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from callbacks.services.tenants import tenant_create
+from tests.receivers import Receiver
+
+
+@pytest.fixture
+def new_tenant(db):
+    """A tenant with its API key and signing secret (the values shown once at creation)."""
+    return tenant_create(name="acme")
+
+
+@pytest.fixture
+def tenant(new_tenant):
+    return new_tenant.tenant
+
+
+@pytest.fixture
+def api(new_tenant):
+    """An API client authenticated as `tenant`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {new_tenant.api_key}")
+    return client
+
+
+@pytest.fixture
+def other_api(db):
+    """An API client of a second tenant, for isolation tests."""
+    other = tenant_create(name="globex")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other.api_key}")
+    client.tenant = other.tenant
+    return client
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as server:
+        yield server

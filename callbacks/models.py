@@ -162,9 +162,10 @@ class CallbackTask(models.Model):
 
     class Meta:
         indexes = [
-            # The dispatcher's claim: due work, highest priority first, then oldest due.
+            # The dispatcher's claim and its "when is the next one due?": a range scan over
+            # due rows only (a backlog is then sorted by priority), never over future ones.
             models.Index(
-                fields=["-priority", "next_attempt_at"],
+                fields=["next_attempt_at"],
                 name="task_claimable_idx",
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),

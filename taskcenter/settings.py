@@ -23,6 +23,10 @@ from taskcenter.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CALLBACKS_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Prometheus multiprocess mode, so worker and dispatcher metrics reach the web process's /metrics.
+# prometheus_client reads this once, when first imported: settings load before any app imports it.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -211,6 +215,11 @@ CALLBACKS = {
     "DISPATCH_BATCH": env_int("CALLBACKS_DISPATCH_BATCH", 100, minimum=1, maximum=1000),
     "DISPATCH_POLL_SECONDS": env_float("CALLBACKS_DISPATCH_POLL_SECONDS", 0.25, minimum=0.01, maximum=10),
     "DISPATCH_MAX_OUTSTANDING": env_int("CALLBACKS_DISPATCH_MAX_OUTSTANDING", 0, minimum=0),
+    # Callbacks per django-q2 task: large enough that the broker's per-task cost is amortised,
+    # small enough that a claim spreads over every worker process.
+    "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 25, minimum=1, maximum=1000),
+    # How often a standby dispatcher tries to take the lead.
+    "STANDBY_POLL_SECONDS": env_float("CALLBACKS_STANDBY_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
     # Leases: a claimed task not started by then, or started and not finished by its total
     # timeout plus this margin, is taken back (the worker or broker lost it).
     "QUEUED_LEASE_SECONDS": env_float("CALLBACKS_QUEUED_LEASE_SECONDS", 120.0, minimum=1),
@@ -222,6 +231,13 @@ CALLBACKS = {
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
     # R30: CA bundle for verifying receivers' certificates (certifi's when empty).
     "CA_BUNDLE": env_str("CALLBACKS_CA_BUNDLE", ""),
+    # R22 retention: response bodies are blanked after BODY_DAYS; attempts of finished tasks
+    # and stats roll-ups are deleted after DAYS (monitoring.retention, daily and purge_history).
+    "RETENTION_BODY_DAYS": env_int("CALLBACKS_RETENTION_BODY_DAYS", 7, minimum=1),
+    "RETENTION_DAYS": env_int("CALLBACKS_RETENTION_DAYS", 30, minimum=1),
+    # R22 readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
+    "READY_MAX_LAG_SECONDS": env_float("CALLBACKS_READY_MAX_LAG_SECONDS", 60.0, minimum=1),
+    "READY_HEARTBEAT_SECONDS": env_float("CALLBACKS_READY_HEARTBEAT_SECONDS", 30.0, minimum=1),
 }
 
 # --- django-q2 ---------------------------------------------------------------------------

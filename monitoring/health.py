@@ -1,7 +1,18 @@
-"""Liveness and readiness (R22). Readiness grows checks in the monitoring issue."""
+"""Liveness and readiness (R22).
 
+/readyz fails when the service cannot deliver even though the web side answers: the database
+or broker is gone, no worker or dispatcher has beaten lately, or due callbacks wait too long
+(the silent stall behind a healthy API that systems like this are known for).
+"""
+
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
+
+from callbacks import conf
+from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, QueueState
+from monitoring import heartbeats
 
 
 def healthz(request):
@@ -9,14 +20,82 @@ def healthz(request):
 
 
 def readyz(request):
-    checks = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = {"ok": True}
-    except Exception as exc:
-        checks["database"] = {"ok": False, "error": str(exc)}
+    checks = readiness_checks()
     ok = all(check["ok"] for check in checks.values())
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
     )
+
+
+def readiness_checks() -> dict:
+    checks = {"database": _check_database()}
+    if not checks["database"]["ok"]:
+        return checks  # every other check reads the database
+    checks["broker"] = _check_broker()
+    now = timezone.now()
+    for role in (heartbeats.WORKER, heartbeats.DISPATCHER):
+        checks[f"{role}s"] = _check_alive(role, now)
+    checks["queue"] = _check_queue_draining(now)
+    return checks
+
+
+def _guarded(check):
+    def run(*args):
+        try:
+            return check(*args)
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    return run
+
+
+@_guarded
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"ok": True, "vendor": connection.vendor}
+
+
+@_guarded
+def _check_broker():
+    if "orm" in settings.Q_CLUSTER:
+        return {"ok": True, "broker": "orm"}  # the broker is the database checked above
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    return {"ok": bool(broker.ping()), "broker": broker.info()}
+
+
+@_guarded
+def _check_alive(role, now):
+    threshold = conf.get("READY_HEARTBEAT_SECONDS")
+    names = list(
+        heartbeats.alive(role=role, within_seconds=threshold, now=now).values_list("name", flat=True)
+    )
+    return {"ok": bool(names), "alive": len(names), "names": names[:20], "threshold_seconds": threshold}
+
+
+@_guarded
+def _check_queue_draining(now):
+    threshold = conf.get("READY_MAX_LAG_SECONDS")
+    lag = oldest_due_lag_seconds(now=now)
+    return {
+        "ok": lag is None or lag <= threshold,
+        "oldest_due_seconds": round(lag, 3) if lag is not None else None,
+        "threshold_seconds": threshold,
+    }
+
+
+def oldest_due_lag_seconds(*, now=None) -> float | None:
+    """How long the oldest due, claimable task has waited; None when nothing is due.
+
+    Tasks of paused queues wait on purpose and are left out.
+    """
+    now = now or timezone.now()
+    paused = list(QueueState.objects.filter(paused=True).values_list("name", flat=True))
+    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    if paused:
+        due = due.exclude(queue__in=paused)
+    # A range scan of the claimable partial index (task_claimable_idx on next_attempt_at).
+    oldest = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    return None if oldest is None else max((now - oldest).total_seconds(), 0.0)

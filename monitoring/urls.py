@@ -1,9 +1,11 @@
-from django.urls import include, path
+from django.urls import path
 
-from monitoring import health
+from monitoring import api, health, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", views.metrics, name="prometheus-django-metrics"),
+    # Reached through the fall-through of "api/v1/" in taskcenter/urls.py (monitoring is last).
+    path("api/v1/stats/", api.StatsApi.as_view(), name="stats"),
 ]

@@ -10,3 +10,8 @@ os.environ.setdefault("CALLBACKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("CALLBACKS_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
 from taskcenter.settings import *  # noqa: F403
+
+# End-to-end tests start dispatcher and qcluster processes against the test database, so an
+# SQLite test database must be a file they can open, not pytest-django's in-memory default.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}  # noqa: F405

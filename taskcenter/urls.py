@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -9,3 +10,8 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("", include("monitoring.urls")),
 ]
+
+if settings.DEMO_ENDPOINTS:
+    from callbacks import demo
+
+    urlpatterns.append(path("demo/echo/", demo.echo, name="demo-echo"))

@@ -1,0 +1,232 @@
+"""The dispatcher: claims due callbacks and hands them to django-q2 workers in batches.
+
+One dispatcher leads at a time (a PostgreSQL advisory lock, or a file lock on SQLite); others
+wait as standbys and take over when the leader's connection drops. One leader keeps per-host
+limits, breaker probes and schedule fires exact without a distributed semaphore; delivery,
+the heavy part, scales out over django-q2 workers.
+
+The leader wakes at once on NOTIFY when a task due now is created, at the due time of the
+next delayed task, and otherwise every DISPATCH_POLL_SECONDS. Each wake-up is one `step()`,
+which tests call directly.
+"""
+
+import fcntl
+import logging
+import os
+import threading
+import time
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+from callbacks import conf
+from callbacks.delivery import leases, outcomes, wakeup
+from callbacks.delivery.executor import AttemptResult
+from callbacks.models import Outcome
+
+logger = logging.getLogger(__name__)
+
+# Any constant unique to this application: the key of the leader's advisory lock.
+ADVISORY_LOCK_KEY = 0x7C0DE_CA11
+DELIVER_FUNC = "callbacks.tasks.deliver_batch"
+
+
+class Leadership:
+    """Who leads. PostgreSQL: a session advisory lock held on a connection of its own, which
+    also LISTENs for wake-ups; it is released by the server the moment that connection dies.
+    SQLite: an exclusive lock on a file next to the database, released when the process dies."""
+
+    def __init__(self):
+        self.is_postgres = connection.vendor == "postgresql"
+        self._conn: psycopg.Connection | None = None
+        self._lock_file = None
+
+    def acquire(self) -> bool:
+        if self.is_postgres:
+            return self._acquire_postgres()
+        return self._acquire_file()
+
+    def _acquire_postgres(self) -> bool:
+        if self._conn is not None and not self._conn.closed:
+            return True
+        conn = psycopg.connect(**_psycopg_params(), autocommit=True)
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY]).fetchone()[0]
+        if not got:
+            conn.close()
+            return False
+        conn.execute(f"LISTEN {wakeup.CHANNEL}")
+        self._conn = conn
+        return True
+
+    def _acquire_file(self) -> bool:
+        if self._lock_file is not None:
+            return True
+        handle = open(settings.VAR_DIR / "dispatcher.lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def wait_for_wakeup(self, timeout: float, stop: threading.Event) -> None:
+        """Sleep until NOTIFY (PostgreSQL), the timeout, or stop."""
+        if timeout <= 0:
+            return
+        if self._conn is None:
+            stop.wait(timeout)
+            return
+        try:
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                break
+            # Several creations may have notified; one step serves them all.
+            for _ in self._conn.notifies(timeout=0):
+                pass
+        except psycopg.Error:
+            logger.warning("dispatcher lost its leader connection; standing down")
+            self.release()
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _psycopg_params() -> dict:
+    params = connection.get_connection_params()
+    keep = ("dbname", "user", "password", "host", "port", "sslmode", "options", "sslrootcert")
+    return {key: value for key, value in params.items() if key in keep and value not in (None, "")}
+
+
+class Dispatcher:
+    def __init__(self, *, name: str | None = None):
+        self.name = name or f"dispatcher-{os.getpid()}"
+        self.leadership = Leadership()
+        self._brokers = {}
+        self._last_reap = 0.0
+
+    # --- one step -----------------------------------------------------------------------
+    def step(self) -> int:
+        """Take back lost work, claim what is due, hand it to the workers. Returns claims made."""
+        now = timezone.now()
+        if time.monotonic() - self._last_reap >= 1.0:
+            self.reap(now=now)
+            self._last_reap = time.monotonic()
+        room = self._room()
+        if room <= 0:
+            return 0
+        claims = leases.claim_due(limit=min(room, conf.get("DISPATCH_BATCH")), now=now)
+        claimed = 0
+        for claim in claims:
+            self._enqueue(claim)
+            claimed += len(claim.task_ids)
+        return claimed
+
+    def _room(self) -> int:
+        limit = conf.get("DISPATCH_MAX_OUTSTANDING") or (
+            2 * conf.get("WORKER_PROCESSES") * conf.get("CONCURRENCY")
+        )
+        return limit - leases.outstanding_count()
+
+    def _enqueue(self, claim: leases.Claim) -> None:
+        broker = self._brokers.get(claim.queue)
+        if broker is None:
+            broker = self._brokers[claim.queue] = get_broker(claim.queue)
+        size = conf.get("TASKS_PER_JOB")
+        ids = [str(task_id) for task_id in claim.task_ids]
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            try:
+                async_task(DELIVER_FUNC, claim.token, chunk, broker=broker)
+            except Exception:
+                # Broker away: give the work back now rather than when the lease runs out.
+                logger.exception("enqueue to queue %r failed; giving %d tasks back", claim.queue, len(chunk))
+                leases.release_claimed(
+                    token=claim.token, task_ids=chunk, note="broker unavailable; given back"
+                )
+
+    def reap(self, *, now=None) -> int:
+        """Bring back work whose lease ran out. Returns how many tasks came back."""
+        now = now or timezone.now()
+        count = leases.requeue_expired_queued(now=now)
+        lost = leases.expired_running(now=now)
+        if lost:
+            outcomes.record(
+                [
+                    outcomes.Finished(task=task, token=task.locked_by, result=_interrupted(task, now))
+                    for task in lost
+                ],
+                now=now,
+            )
+            logger.warning(
+                "%d callbacks were interrupted (their worker vanished); retry policy applied", len(lost)
+            )
+        return count + len(lost)
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        logger.info("%s started", self.name)
+        was_leader = False
+        while not stop.is_set():
+            try:
+                leader = self.leadership.acquire()
+            except (psycopg.Error, OSError) as exc:
+                logger.warning("cannot reach the database to take the lead: %s", exc)
+                stop.wait(1.0)
+                continue
+            if not leader:
+                stop.wait(conf.get("STANDBY_POLL_SECONDS"))
+                continue
+            if not was_leader:
+                logger.info("%s is the leader", self.name)
+                was_leader = True
+            try:
+                claimed = self.step()
+            except DatabaseError:
+                logger.exception("dispatch step failed; retrying")
+                close_old_connections()
+                self.leadership.release()
+                was_leader = False
+                stop.wait(1.0)
+                continue
+            if claimed >= conf.get("DISPATCH_BATCH"):
+                continue  # a backlog: keep claiming
+            self.leadership.wait_for_wakeup(self._sleep_seconds(), stop)
+        self.leadership.release()
+        logger.info("%s stopped", self.name)
+
+    def _sleep_seconds(self) -> float:
+        poll = conf.get("DISPATCH_POLL_SECONDS")
+        next_due = leases.next_due_at()
+        if next_due is None:
+            return poll
+        return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
+
+
+def _interrupted(task, now) -> AttemptResult:
+    return AttemptResult(
+        outcome=Outcome.INTERRUPTED,
+        status_code=None,
+        started_at=task.updated_at,  # start_claimed stamped it when the attempt began
+        duration_ms=None,
+        request_method=task.method,
+        request_url=task.url,
+        request_headers={},
+        response_headers={},
+        response_body="",
+        response_truncated=False,
+        error="the worker sending this attempt vanished (killed or crashed); lease expired",
+        retryable=True,
+        retry_after=None,
+    )

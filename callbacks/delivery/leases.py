@@ -1,0 +1,183 @@
+"""Leases: how a task is claimed, started, given back, and taken back when its holder vanished.
+
+The database is the source of truth; the broker only carries work the database already
+records as claimed. A claim sets status `queued`, a lease (`locked_until`) and a fresh claim
+token (`locked_by`). A worker starts only tasks still `queued` under that token, so a task
+whose lease expired and was claimed again is never sent by two workers. What a dead worker
+held comes back when its lease runs out: not started -> due again; started -> an
+`interrupted` attempt is recorded and the retry policy decides.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from callbacks import conf
+from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, TaskEvent, TaskStatus
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    queue: str
+    task_ids: list
+    due_at: list  # datetimes, parallel to task_ids, for the due-to-sent lag
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def claim_due(*, limit: int, now: datetime | None = None) -> list[Claim]:
+    """Claim up to `limit` due tasks, highest priority first, then oldest due; one claim per queue.
+
+    SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
+    on SQLite the transaction's write lock serialises claims.
+    """
+    now = now or timezone.now()
+    token = new_token()
+    lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
+    with transaction.atomic():
+        rows = list(
+            claimable_tasks(now)
+            .select_for_update(skip_locked=True)
+            .order_by("-priority", "next_attempt_at")
+            .values_list("id", "queue", "due_at", "status")[:limit]
+        )
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        CallbackTask.objects.filter(id__in=ids).update(
+            status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
+        )
+        TaskEvent.objects.bulk_create(
+            TaskEvent(task_id=task_id, at=now, from_status=status, to_status=TaskStatus.QUEUED)
+            for task_id, _queue, _due, status in rows
+        )
+    by_queue: dict[str, Claim] = {}
+    for task_id, queue, due_at, _status in rows:
+        claim = by_queue.setdefault(queue, Claim(token=token, queue=queue, task_ids=[], due_at=[]))
+        claim.task_ids.append(task_id)
+        claim.due_at.append(due_at)
+    return list(by_queue.values())
+
+
+def claimable_tasks(now: datetime):
+    """Tasks due now. Later issues narrow this (paused queues, ordering keys, open breakers)."""
+    return CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+
+
+def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:
+    """Mark claimed tasks `running` (one more attempt) and return them, tenant loaded.
+
+    Tasks cancelled or reclaimed since the claim are left out: they must not be sent.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        tasks = list(
+            CallbackTask.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(id__in=task_ids, status=TaskStatus.QUEUED, locked_by=token)
+        )
+        if not tasks:
+            return []
+        longest = max(task.total_timeout_seconds for task in tasks)
+        lease_until = now + timedelta(seconds=longest + conf.get("RUNNING_LEASE_MARGIN_SECONDS"))
+        CallbackTask.objects.filter(id__in=[task.id for task in tasks]).update(
+            status=TaskStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            locked_until=lease_until,
+            updated_at=now,
+        )
+        TaskEvent.objects.bulk_create(
+            TaskEvent(
+                task_id=task.id,
+                at=now,
+                from_status=TaskStatus.QUEUED,
+                to_status=TaskStatus.RUNNING,
+                note=f"attempt {task.attempts + 1}",
+            )
+            for task in tasks
+        )
+    for task in tasks:
+        task.status = TaskStatus.RUNNING
+        task.attempts += 1
+        task.locked_until = lease_until
+    return tasks
+
+
+def release_claimed(*, token: str, task_ids: list, note: str, now: datetime | None = None) -> int:
+    """Give back claimed tasks that were never started: due again at once, no attempt used."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            CallbackTask.objects.select_for_update()
+            .filter(id__in=task_ids, status=TaskStatus.QUEUED, locked_by=token)
+            .values_list("id", "attempts")
+        )
+        _make_due_again(rows, now=now, note=note)
+    return len(rows)
+
+
+def requeue_expired_queued(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Claimed tasks whose lease ran out before any worker started them (broker lost them)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            CallbackTask.objects.select_for_update(skip_locked=True)
+            .filter(status=TaskStatus.QUEUED, locked_until__lt=now)
+            .values_list("id", "attempts")[:limit]
+        )
+        _make_due_again(rows, now=now, note="lease expired before a worker started it")
+    return len(rows)
+
+
+def _make_due_again(rows, *, now: datetime, note: str) -> None:
+    if not rows:
+        return
+    first = [task_id for task_id, attempts in rows if attempts == 0]
+    again = [task_id for task_id, attempts in rows if attempts > 0]
+    for ids, status in ((first, TaskStatus.SCHEDULED), (again, TaskStatus.RETRYING)):
+        if ids:
+            CallbackTask.objects.filter(id__in=ids).update(
+                status=status, locked_by="", locked_until=None, next_attempt_at=now, updated_at=now
+            )
+    TaskEvent.objects.bulk_create(
+        TaskEvent(
+            task_id=task_id,
+            at=now,
+            from_status=TaskStatus.QUEUED,
+            to_status=TaskStatus.SCHEDULED if attempts == 0 else TaskStatus.RETRYING,
+            note=note,
+        )
+        for task_id, attempts in rows
+    )
+
+
+def expired_running(*, now: datetime | None = None, limit: int = 500) -> list[CallbackTask]:
+    """Started tasks whose lease ran out: their worker died mid-attempt. Not locked: the
+    recording of their `interrupted` attempt is conditional on the token, like a worker's."""
+    now = now or timezone.now()
+    return list(
+        CallbackTask.objects.select_related("tenant").filter(
+            Q(status=TaskStatus.RUNNING) & Q(locked_until__lt=now)
+        )[:limit]
+    )
+
+
+def outstanding_count() -> int:
+    """Tasks handed out and not finished (the dispatcher's backpressure)."""
+    return CallbackTask.objects.filter(status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).count()
+
+
+def next_due_at() -> datetime | None:
+    return (
+        CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )

@@ -1,0 +1,164 @@
+"""Writing what attempts did: execution rows, the tasks' next state, their status history.
+
+One code path for every attempt, whether a worker finished it or the dispatcher found its
+worker gone (an `interrupted` attempt). Writes are batched: one bulk insert of executions,
+one statement updating all tasks (PostgreSQL), one bulk insert of events, so recording costs
+a few round trips per flush rather than per callback.
+
+Each task update is conditional on the task still being `running` under the claim token
+that started it: a task cancelled, or reclaimed after its lease ran out, keeps its state.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from callbacks.delivery import retry
+from callbacks.delivery.executor import AttemptResult
+from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Finished:
+    """One attempt to record: the task as it was started, its claim token and what happened."""
+
+    task: CallbackTask
+    token: str
+    result: AttemptResult
+    worker: str = ""
+
+
+@dataclass
+class Applied:
+    """What recording decided for one task (for metrics, breakers, notifications)."""
+
+    task: CallbackTask
+    execution: TaskExecution
+    decision: retry.Decision
+    updated: bool  # False when the task had been cancelled or reclaimed meanwhile
+
+
+def record(finished: list[Finished], *, now: datetime | None = None) -> list[Applied]:
+    if not finished:
+        return []
+    now = now or timezone.now()
+    executions = [_execution_row(item) for item in finished]
+    decisions = [retry.decide(item.task, item.result, now=now) for item in finished]
+    with transaction.atomic():
+        TaskExecution.objects.bulk_create(executions)
+        updated_ids = _update_tasks(finished, decisions, now)
+        events = [
+            TaskEvent(
+                task_id=item.task.id,
+                at=now,
+                from_status=TaskStatus.RUNNING,
+                to_status=decision.status,
+                note=_event_note(item.task.attempts, item.result),
+            )
+            for item, decision in zip(finished, decisions, strict=True)
+            if item.task.id in updated_ids
+        ]
+        TaskEvent.objects.bulk_create(events)
+    return [
+        Applied(task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids)
+        for item, execution, decision in zip(finished, executions, decisions, strict=True)
+    ]
+
+
+def _execution_row(item: Finished) -> TaskExecution:
+    result = item.result
+    return TaskExecution(
+        task_id=item.task.id,
+        tenant_id=item.task.tenant_id,
+        attempt=item.task.attempts,
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        outcome=result.outcome,
+        status_code=result.status_code,
+        error=result.error,
+        request_method=result.request_method,
+        request_url=result.request_url,
+        request_headers=result.request_headers,
+        response_headers=result.response_headers,
+        response_body=result.response_body,
+        response_truncated=result.response_truncated,
+        worker=item.worker,
+    )
+
+
+def _event_note(attempt: int, result: AttemptResult) -> str:
+    what = f"HTTP {result.status_code}" if result.status_code else result.outcome
+    if result.error and result.outcome != "success":
+        what = f"{what}: {result.error}"
+    return f"attempt {attempt}: {what}"[:500]
+
+
+def _task_values(item: Finished, decision: retry.Decision, now: datetime) -> dict:
+    final = decision.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD)
+    return {
+        "status": decision.status,
+        "next_attempt_at": decision.next_attempt_at,
+        # The next due time, for the due-to-sent lag of the next attempt.
+        "due_at": decision.next_attempt_at if decision.next_attempt_at else item.task.due_at,
+        "last_status_code": item.result.status_code,
+        "last_outcome": item.result.outcome,
+        "last_error": item.result.error,
+        "finished_at": now if final else None,
+        "updated_at": now,
+    }
+
+
+_UPDATE_COLUMNS = (
+    "status",
+    "next_attempt_at",
+    "due_at",
+    "last_status_code",
+    "last_outcome",
+    "last_error",
+    "finished_at",
+    "updated_at",
+)
+
+
+def _update_tasks(finished: list[Finished], decisions: list[retry.Decision], now: datetime) -> set:
+    rows = [
+        (item, _task_values(item, decision, now)) for item, decision in zip(finished, decisions, strict=True)
+    ]
+    if connection.vendor == "postgresql":
+        return _update_tasks_postgres(rows)
+    updated = set()
+    for item, values in rows:
+        count = CallbackTask.objects.filter(
+            id=item.task.id, status=TaskStatus.RUNNING, locked_by=item.token
+        ).update(locked_until=None, locked_by="", **values)
+        if count:
+            updated.add(item.task.id)
+    return updated
+
+
+def _update_tasks_postgres(rows) -> set:
+    """All task updates of a flush in one UPDATE ... FROM (VALUES ...) statement."""
+    table = CallbackTask._meta.db_table
+    value_rows = []
+    params = []
+    for item, values in rows:
+        value_rows.append(
+            "(%s::uuid, %s, %s, %s::timestamptz, %s::timestamptz, %s::int, %s, %s, %s::timestamptz, %s::timestamptz)"
+        )
+        params.append(item.task.id)
+        params.append(item.token)
+        params.extend(values[column] for column in _UPDATE_COLUMNS)
+    assignments = ", ".join(f"{column} = v.{column}" for column in _UPDATE_COLUMNS)
+    sql = (
+        f"UPDATE {table} AS t SET {assignments}, locked_until = NULL, locked_by = '' "
+        f"FROM (VALUES {', '.join(value_rows)}) AS v(id, token, {', '.join(_UPDATE_COLUMNS)}) "
+        f"WHERE t.id = v.id AND t.status = 'running' AND t.locked_by = v.token RETURNING t.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}

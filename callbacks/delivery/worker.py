@@ -1,0 +1,185 @@
+"""The worker side: deliver the batches the dispatcher hands to django-q2.
+
+Each django-q2 worker process keeps one DeliveryWorker: a bounded thread pool (R23:
+CALLBACKS_CONCURRENCY callbacks in flight per process, through one tuned Session) and a
+recorder thread that writes finished attempts in bulk. A django-q2 task carries a batch; it
+returns once every callback of the batch is in the pool, so one slow receiver holds one slot,
+not a whole batch, and the process keeps taking work while slots are free.
+
+At process exit (django-q2 recycling a worker, or the cluster stopping) callbacks in flight
+finish and are recorded before the process goes (R24).
+"""
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections, connection
+
+from callbacks import conf
+from callbacks.delivery import executor, leases, outcomes
+
+logger = logging.getLogger(__name__)
+
+# Attempts waiting to be recorded beyond this trigger a flush before the interval is up.
+_FLUSH_AT = 500
+
+
+class DeliveryWorker:
+    def __init__(self, *, concurrency: int, flush_seconds: float, name: str):
+        self.name = name
+        self.concurrency = concurrency
+        self._flush_seconds = flush_seconds
+        self._slots = threading.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="callback")
+        self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
+        self._state = threading.Condition()
+        self._in_flight = 0
+        self._unrecorded = 0  # sent, not yet written
+        self._stopping = threading.Event()
+        self._closed = threading.Event()
+        self._after_record = []  # hooks: functions of list[outcomes.Applied]
+        self._recorder = threading.Thread(target=self._record_loop, name="callback-recorder", daemon=True)
+        self._recorder.start()
+
+    # --- the django-q2 task's side ------------------------------------------------------
+    def deliver_batch(self, token: str, task_ids: list) -> int:
+        """Start every task of the batch as slots free up; return how many were started."""
+        remaining = list(task_ids)
+        started_count = 0
+        while remaining:
+            if self._stopping.is_set():
+                leases.release_claimed(token=token, task_ids=remaining, note="worker stopping; given back")
+                break
+            self._slots.acquire()
+            taken = 1
+            while taken < len(remaining) and self._slots.acquire(blocking=False):
+                taken += 1
+            chunk, remaining = remaining[:taken], remaining[taken:]
+            try:
+                tasks = leases.start_claimed(token=token, task_ids=chunk)
+            except BaseException:
+                self._give_back_slots(taken)
+                raise
+            self._give_back_slots(taken - len(tasks))  # cancelled or reclaimed meanwhile
+            for task in tasks:
+                with self._state:
+                    self._in_flight += 1
+                self._pool.submit(self._send, task, token)
+            started_count += len(tasks)
+        return started_count
+
+    def _give_back_slots(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
+
+    def _send(self, task, token: str) -> None:
+        try:
+            result = executor.send_attempt(task, attempt=task.attempts)
+            with self._state:
+                self._unrecorded += 1
+            self._finished.put(outcomes.Finished(task=task, token=token, result=result, worker=self.name))
+        finally:
+            self._slots.release()
+            with self._state:
+                self._in_flight -= 1
+                self._state.notify_all()
+
+    # --- recording ----------------------------------------------------------------------
+    def _record_loop(self) -> None:
+        pending: list[outcomes.Finished] = []
+        last_flush = time.monotonic()
+        failures = 0
+        while not (self._closed.is_set() and not pending):
+            try:
+                pending.append(self._finished.get(timeout=self._flush_seconds))
+                while len(pending) < _FLUSH_AT:
+                    pending.append(self._finished.get_nowait())
+            except queue.Empty:
+                pass
+            if not pending:
+                continue
+            if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
+                continue
+            try:
+                applied = outcomes.record(pending)
+            except Exception:
+                # The database is away (restart, network): keep the results and try again.
+                # Nothing is lost; if this process dies meanwhile, the leases bring the tasks back.
+                failures += 1
+                logger.exception("recording %d attempts failed (try %d); will retry", len(pending), failures)
+                close_old_connections()
+                time.sleep(min(5.0, 0.1 * 2**failures))
+                continue
+            failures = 0
+            recorded = len(pending)
+            pending = []
+            last_flush = time.monotonic()
+            self._run_hooks(applied)
+            with self._state:
+                self._unrecorded -= recorded
+                self._state.notify_all()
+        connection.close()  # this thread's own connection; nothing else will close it
+
+    def _run_hooks(self, applied) -> None:
+        for hook in self._after_record:
+            try:
+                hook(applied)
+            except Exception:
+                logger.exception("after-record hook %r failed", hook)
+
+    def add_after_record(self, hook) -> None:
+        self._after_record.append(hook)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is in flight and everything sent is recorded."""
+        deadline = time.monotonic() + timeout
+        with self._state:
+            while self._in_flight or self._unrecorded:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._state.wait(remaining)
+        return True
+
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Stop starting new callbacks, let those in flight finish, record them."""
+        self._stopping.set()
+        if not self.wait_idle(timeout):
+            logger.warning("stopping with callbacks still in flight; their leases will bring them back")
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed.set()
+        self._recorder.join(timeout=5)
+
+
+_worker: DeliveryWorker | None = None
+_worker_pid: int | None = None
+_worker_lock = threading.Lock()
+
+
+def get_worker() -> DeliveryWorker:
+    """The process's DeliveryWorker, made on first use (after django-q2 forked the process)."""
+    global _worker, _worker_pid
+    with _worker_lock:
+        if _worker is None or _worker_pid != os.getpid():
+            _worker = DeliveryWorker(
+                concurrency=conf.get("CONCURRENCY"),
+                flush_seconds=conf.get("RECORD_FLUSH_SECONDS"),
+                name=f"{socket.gethostname()}:{os.getpid()}",
+            )
+            _worker_pid = os.getpid()
+            _install_hooks(_worker)
+            # Runs when the process exits (django-q2 recycles workers and stops them with a
+            # "STOP" pill): before the interpreter joins threads, finish and record what is in
+            # flight. threading._register_atexit is what concurrent.futures itself uses for this.
+            threading._register_atexit(_worker.shutdown)
+        return _worker
+
+
+def _install_hooks(worker: DeliveryWorker) -> None:
+    """Metrics, breakers and notifications react to recorded attempts (monitoring, protection)."""

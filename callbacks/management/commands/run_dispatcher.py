@@ -1,0 +1,23 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from callbacks.delivery.dispatcher import Dispatcher
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the dispatcher: claims due callbacks and hands them to the django-q2 workers. "
+        "Start as many as you like; one leads, the others stand by. Stops cleanly on SIGTERM/SIGINT."
+    )
+
+    def handle(self, *args, **options):
+        stop = threading.Event()
+
+        def request_stop(signum, frame):
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        Dispatcher().run(stop)

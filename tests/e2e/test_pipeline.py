@@ -1,0 +1,125 @@
+"""End to end: the API, real run_dispatcher and qcluster processes, a real receiver.
+
+Nothing here is mocked: callbacks go from the API through the database, the dispatcher,
+the django-q2 broker and worker processes to an HTTP server on 127.0.0.1.
+"""
+
+import os
+import signal
+from collections import Counter
+
+import pytest
+
+from callbacks.models import FINAL_STATUSES, CallbackTask, TaskExecution, TaskStatus
+from tests.processes import ServiceProcess, descendants, service_env, thread_count, wait_until
+from tests.receivers import Reply
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture
+def service(transactional_db, tmp_path):
+    """start(name, args, **env) -> a running manage.py process; all stopped at the end."""
+    started: list[ServiceProcess] = []
+
+    def start(name, args, **env):
+        process = ServiceProcess(name, args, service_env(tmp_path / "var", **env), tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        try:
+            process.stop()
+        except AssertionError:
+            process.kill_group()
+            raise
+
+
+def create_callbacks(api, count, url, **fields):
+    created = []
+    for start in range(0, count, 250):
+        batch = [{"url": url, "body": {"n": n}, **fields} for n in range(start, min(count, start + 250))]
+        response = api.post("/api/v1/callbacks/batch/", {"callbacks": batch}, format="json")
+        assert response.status_code == 201, response.content
+        created.extend(item["id"] for item in response.json()["callbacks"])
+    return created
+
+
+def unfinished():
+    return CallbackTask.objects.exclude(status__in=FINAL_STATUSES).count()
+
+
+def fails_first_attempt(task_id: str) -> bool:
+    return int(task_id.replace("-", "")[-1], 16) % 4 == 0
+
+
+def test_500_callbacks_end_final_with_none_lost_and_no_attempt_sent_twice(api, receiver, service):
+    def respond(request):
+        first = request.headers["x-callback-attempt"] == "1"
+        return (
+            Reply(status=503)
+            if first and fails_first_attempt(request.headers["x-callback-task-id"])
+            else Reply()
+        )
+
+    receiver.respond = respond
+    service("dispatcher", ["run_dispatcher"])
+    service("workers", ["qcluster"])
+
+    ids = create_callbacks(api, 500, receiver.url + "/hook", max_retries=3, backoff={"initial_seconds": 0.2})
+    wait_until(lambda: unfinished() == 0, timeout=180, message="all 500 callbacks to end final")
+
+    assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED: 500}
+    failing = sum(fails_first_attempt(task_id) for task_id in ids)
+    assert failing > 50  # the receiver really did fail some at first
+    sent = Counter(
+        (r.headers["x-callback-task-id"], r.headers["x-callback-attempt"]) for r in receiver.received
+    )
+    assert sum(sent.values()) == 500 + failing
+    assert max(sent.values()) == 1  # no attempt sent twice
+    assert TaskExecution.objects.count() == 500 + failing
+    assert TaskExecution.objects.filter(outcome="http_5xx").count() == failing
+
+
+def test_killing_a_worker_mid_delivery_loses_nothing(api, receiver, service):
+    receiver.respond = Reply(delay=0.5)
+    service("dispatcher", ["run_dispatcher"], CALLBACKS_QUEUED_LEASE_SECONDS=3)
+    workers = service(
+        "workers",
+        ["qcluster"],
+        CALLBACKS_CONCURRENCY=20,
+        CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS=1,
+    )
+
+    create_callbacks(
+        api, 200, receiver.url, timeout={"connect_seconds": 1, "total_seconds": 2}, max_retries=5
+    )
+    receiver.wait_for(30, timeout=60)
+    busiest = max(descendants(workers.pid), key=thread_count)
+    assert thread_count(busiest) > 5  # a delivery worker, with its thread pool
+    os.kill(busiest, signal.SIGKILL)
+
+    wait_until(lambda: unfinished() == 0, timeout=180, message="all callbacks to end final after the kill")
+    assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED: 200}
+    # The record shows what happened: attempts cut short by the kill, then sent again.
+    assert TaskExecution.objects.filter(outcome="interrupted").exists()
+    received_ids = {r.headers["x-callback-task-id"] for r in receiver.received}
+    assert received_ids == {str(task_id) for task_id in CallbackTask.objects.values_list("id", flat=True)}
+
+
+def test_standby_dispatcher_takes_over_when_the_leader_dies(api, receiver, service):
+    first = service("dispatcher-1", ["run_dispatcher"], CALLBACKS_STANDBY_POLL_SECONDS=0.2)
+    wait_until(lambda: "is the leader" in first.log(), timeout=30, message="the first dispatcher to lead")
+    second = service("dispatcher-2", ["run_dispatcher"], CALLBACKS_STANDBY_POLL_SECONDS=0.2)
+    service("workers", ["qcluster"])
+
+    create_callbacks(api, 5, receiver.url)
+    receiver.wait_for(5, timeout=60)
+    assert "is the leader" not in second.log()
+
+    first.kill_group()
+    wait_until(lambda: "is the leader" in second.log(), timeout=30, message="the standby to take over")
+    create_callbacks(api, 5, receiver.url)
+    receiver.wait_for(10, timeout=60)
+    wait_until(lambda: unfinished() == 0, timeout=60, message="all callbacks final")

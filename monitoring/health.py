@@ -33,8 +33,8 @@ def readiness_checks() -> dict:
         return checks  # every other check reads the database
     checks["broker"] = _check_broker()
     now = timezone.now()
-    for role in (heartbeats.WORKER, heartbeats.DISPATCHER):
-        checks[f"{role}s"] = _check_alive(role, now)
+    checks["workers"] = _check_alive(heartbeats.WORKER, now)
+    checks["dispatcher"] = _check_alive(heartbeats.DISPATCHER, now)
     checks["queue"] = _check_queue_draining(now)
     return checks
 

@@ -41,8 +41,8 @@ def purge_plan(*, now, older_than_days: int, bodies_older_than_days: int, bodies
     if bodies_since is not None:
         # Bodies before the previous run's cutoff are blank already: skip scanning them again.
         bodies = bodies.filter(started_at__gte=bodies_since)
+    # Deletions first: bodies of attempts about to be deleted are not worth blanking.
     return [
-        Step("bodies", f"response bodies of attempts before {body_cutoff:%Y-%m-%d %H:%M}", bodies, True),
         Step(
             "executions",
             f"attempts of finished tasks before {cutoff:%Y-%m-%d %H:%M}",
@@ -53,6 +53,7 @@ def purge_plan(*, now, older_than_days: int, bodies_older_than_days: int, bodies
             f"stats roll-ups before {cutoff:%Y-%m-%d %H:%M}",
             AttemptRollup.objects.filter(minute__lt=cutoff),
         ),
+        Step("bodies", f"response bodies of attempts before {body_cutoff:%Y-%m-%d %H:%M}", bodies, True),
         Step(
             "heartbeats",
             "heartbeats of processes gone for a day",

@@ -1,0 +1,107 @@
+"""/readyz: database, broker, workers and dispatcher alive, queue draining."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from callbacks.models import QueueState, TaskStatus
+from monitoring import heartbeats
+from monitoring.models import Heartbeat
+from tests.monitoring.helpers import make_task
+
+
+@pytest.fixture
+def processes_alive(db):
+    heartbeats.beat(role=heartbeats.WORKER, name="host:101")
+    heartbeats.beat(role=heartbeats.DISPATCHER, name="host:100")
+
+
+def _ready(client):
+    response = client.get("/readyz")
+    return response.status_code, response.json()
+
+
+def test_ready_when_everything_runs(client, processes_alive):
+    status, body = _ready(client)
+    assert status == 200, body
+    assert set(body["checks"]) == {"database", "broker", "workers", "dispatcher", "queue"}
+    assert body["checks"]["workers"]["alive"] == 1
+    assert body["checks"]["queue"]["oldest_due_seconds"] is None
+
+
+def test_not_ready_when_workers_stop_beating(client, processes_alive):
+    Heartbeat.objects.filter(role=heartbeats.WORKER).update(seen_at=timezone.now() - timedelta(minutes=5))
+    status, body = _ready(client)
+    assert status == 503
+    assert body["status"] == "unavailable"
+    assert body["checks"]["workers"]["ok"] is False
+    assert body["checks"]["dispatcher"]["ok"] is True
+
+    heartbeats.beat(role=heartbeats.WORKER, name="host:101")  # the worker is back
+    assert _ready(client)[0] == 200
+
+
+def test_not_ready_without_a_dispatcher(client, db):
+    heartbeats.beat(role=heartbeats.WORKER, name="host:101")
+    status, body = _ready(client)
+    assert status == 503 and body["checks"]["dispatcher"]["ok"] is False
+
+
+def test_not_ready_while_due_work_waits_too_long(client, processes_alive, tenant):
+    late = timezone.now() - timedelta(seconds=120)
+    task = make_task(tenant=tenant, next_attempt_at=late, status=TaskStatus.RETRYING)
+    make_task(tenant=tenant, next_attempt_at=timezone.now() + timedelta(hours=1))  # future work is fine
+    status, body = _ready(client)
+    assert status == 503
+    assert body["checks"]["queue"]["ok"] is False
+    assert body["checks"]["queue"]["oldest_due_seconds"] >= 120
+
+    task.status = TaskStatus.SUCCEEDED  # the workers caught up
+    task.save(update_fields=["status"])
+    assert _ready(client)[0] == 200
+
+
+def test_recently_due_work_and_paused_queues_do_not_fail_readiness(client, processes_alive, tenant):
+    make_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=5))
+    assert _ready(client)[0] == 200
+    make_task(tenant=tenant, queue="held", next_attempt_at=timezone.now() - timedelta(hours=1))
+    assert _ready(client)[0] == 503
+    QueueState.objects.create(name="held", paused=True)  # waiting on purpose
+    assert _ready(client)[0] == 200
+
+
+def test_threshold_comes_from_settings(client, processes_alive, tenant, settings):
+    make_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=30))
+    assert _ready(client)[0] == 200
+    settings.CALLBACKS = {**settings.CALLBACKS, "READY_MAX_LAG_SECONDS": 10.0}
+    status, body = _ready(client)
+    assert status == 503 and body["checks"]["queue"]["threshold_seconds"] == 10.0
+
+
+def test_healthz_stays_trivial(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_beat_updates_one_row_per_process_and_pool_totals_add_up(db):
+    heartbeats.beat(role=heartbeats.DISPATCHER, name="d")
+    heartbeats.beat(role=heartbeats.DISPATCHER, name="d", info={"claimed": 3})
+    assert Heartbeat.objects.filter(role=heartbeats.DISPATCHER).count() == 1
+    assert Heartbeat.objects.get(name="d").info["claimed"] == 3
+
+    now = timezone.now()
+    Heartbeat.objects.create(
+        role="worker", name="a", seen_at=now, info={"pool": {"active": 2, "idle": 5, "pools": 1}}
+    )
+    Heartbeat.objects.create(
+        role="worker", name="b", seen_at=now, info={"pool": {"active": 1, "idle": 0, "pools": 1}}
+    )
+    Heartbeat.objects.create(
+        role="worker", name="gone", seen_at=now - timedelta(hours=1), info={"pool": {"active": 9, "idle": 9}}
+    )
+    assert heartbeats.pool_totals() == {"active": 3, "idle": 5, "pools": 2, "workers": 2}
+
+
+def test_worker_beat_carries_the_pool_state(db):
+    heartbeats.beat(role=heartbeats.WORKER, name="w")
+    assert set(Heartbeat.objects.get(name="w").info["pool"]) == {"active", "idle", "pools"}

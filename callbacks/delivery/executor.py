@@ -248,9 +248,9 @@ def _mask_url(url: str) -> str:
 
 def _status_error_text(raw) -> str:
     text = f"HTTP {raw.status_code}"
-    if 300 <= raw.status_code < 400:
-        location = _header(raw.headers, "location")
-        text += f" (redirect to {location} not followed)" if location else " (redirect not followed)"
+    location = _header(raw.headers, "location")
+    if 300 <= raw.status_code < 400 and location:
+        text += f" (redirect to {location} not followed)"
     return text
 
 

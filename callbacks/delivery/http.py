@@ -333,7 +333,6 @@ def _build_state() -> _ProcessState:
     )
     session = requests.Session()
     session.trust_env = False
-    session.max_redirects = 0
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return _ProcessState(pid=os.getpid(), session=session, adapter=adapter, watchdog=_Watchdog())
@@ -376,15 +375,18 @@ def send(
     state.watchdog.add(watch)
     _current.watch = watch
     try:
-        response = state.session.request(
-            method,
-            url,
-            headers=headers,
-            data=body or None,
-            timeout=(min(connect_timeout, total_timeout), total_timeout),
-            allow_redirects=False,
+        # The adapter is called directly rather than through Session.send: even with
+        # allow_redirects=False, Session.send reads a redirect's whole body (uncapped) to
+        # prepare the next request, and it would keep receivers' cookies in the session jar.
+        prepared = state.session.prepare_request(
+            requests.Request(method, url, headers=headers, data=body or None)
+        )
+        response = state.session.get_adapter(prepared.url).send(
+            prepared,
             stream=True,
+            timeout=(min(connect_timeout, total_timeout), total_timeout),
             verify=conf.get("CA_BUNDLE") or True,
+            proxies={},
         )
         with response:
             content, truncated = _read_body(response, body_limit, watch, total_timeout)

@@ -59,13 +59,15 @@ def forbidden_reason(address: IPAddress) -> str | None:
     allowed = conf.get("ALLOWED_NETWORKS")
     if _exempt(address, allowed):
         return None
-    for candidate in _effective_addresses(address):
-        if candidate != address and _exempt(candidate, allowed):
-            continue
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        # Connecting to ::ffff:a.b.c.d reaches a.b.c.d: judge (and exempt) it as that.
+        address = address.ipv4_mapped
+        if _exempt(address, allowed):
+            return None
+    for candidate in (address, *_carried_ipv4(address)):
         reason = _classify(candidate)
         if reason:
-            carried = f" (it carries {candidate})" if candidate != address else ""
-            return f"{reason}{carried}"
+            return reason if candidate == address else f"{reason} (it carries {candidate})"
     return None
 
 
@@ -73,19 +75,17 @@ def _exempt(address: IPAddress, allowed) -> bool:
     return any(address.version == network.version and address in network for network in allowed)
 
 
-def _effective_addresses(address: IPAddress) -> list[IPAddress]:
-    """What connecting to the address may reach: an IPv4-mapped address is its IPv4 address;
-    6to4 and NAT64 addresses are themselves plus the IPv4 address they carry."""
+def _carried_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses a 6to4 or NAT64 address leads to. They only ever add a refusal: an
+    exemption of the IPv4 address does not cover the IPv6 one, which goes elsewhere."""
     if not isinstance(address, ipaddress.IPv6Address):
-        return [address]
-    if address.ipv4_mapped:
-        return [address.ipv4_mapped]
-    found: list[IPAddress] = [address]
+        return []
+    carried = []
     if address.sixtofour:
-        found.append(address.sixtofour)
+        carried.append(address.sixtofour)
     if address in NAT64:
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return carried
 
 
 def _classify(address: IPAddress) -> str | None:
@@ -122,6 +122,11 @@ def resolve_checked(host: str, port: int) -> list[tuple]:
     name with one public and one inward record reach inside by making the public one fail.
     """
     host = host.strip("[]")
+    reason = _localhost_reason(host)
+    if reason:
+        # Refused before resolving: some resolvers send these names to DNS, others answer
+        # loopback themselves (RFC 6761 says they are loopback, whatever DNS says).
+        raise SsrfBlocked(f"blocked by the SSRF guard: {reason}")
     try:
         results = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
     except UnicodeError:
@@ -192,21 +197,31 @@ def check_url_literal(url: str) -> str | None:
     if not host:
         return "the URL has no host"
     host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        # RFC 6761: localhost names always resolve to loopback.
-        for address in ("127.0.0.1", "::1"):
-            reason = forbidden_reason(ipaddress.ip_address(address))
-            if reason:
-                return f"{host} is a loopback name, and {address} is {reason}"
-        return None
+    reason = _localhost_reason(host)
+    if reason:
+        return reason
     address = _numeric_address(host)
     if address is None:
         return None
     reason = forbidden_reason(address)
     if not reason:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
     shown = host if host == str(address) else f"{host} ({address})"
     return f"{shown} is {reason}"
+
+
+def _localhost_reason(host: str) -> str | None:
+    """RFC 6761: "localhost" and "*.localhost" are loopback names."""
+    name = host.rstrip(".").lower()
+    if name != "localhost" and not name.endswith(".localhost"):
+        return None
+    for address in ("127.0.0.1", "::1"):
+        reason = forbidden_reason(ipaddress.ip_address(address))
+        if reason:
+            return f"{name} is a loopback name, and {address} is {reason}"
+    return None
 
 
 def _numeric_address(host: str) -> IPAddress | None:

@@ -1,0 +1,122 @@
+"""Fixtures for the delivery engine's HTTP side: guard settings, listeners that must stay silent,
+a self-signed HTTPS receiver, and a safety net that keeps test traffic on loopback."""
+
+import ipaddress
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from tests.receivers import Receiver
+
+
+@pytest.fixture
+def callbacks_settings(settings):
+    """Change settings.CALLBACKS keys for one test: callbacks_settings(KEY=value, ...)."""
+
+    def change(**values):
+        settings.CALLBACKS = {**settings.CALLBACKS, **values}
+
+    return change
+
+
+@pytest.fixture
+def guard_strict(callbacks_settings):
+    """The SSRF guard as in production: nothing non-public is exempt, loopback included."""
+    callbacks_settings(ALLOWED_NETWORKS=[], ALLOW_PRIVATE_NETWORKS=False)
+
+
+@pytest.fixture
+def loopback_only_traffic(monkeypatch):
+    """Fails any connect outside 127.0.0.0/8 and ::1, so a broken guard cannot leak test traffic."""
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = ipaddress.ip_address(address[0].split("%")[0])
+            host = getattr(host, "ipv4_mapped", None) or host
+            if not host.is_loopback:
+                raise AssertionError(f"test traffic to {address[0]} attempted")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+class SilentListener:
+    """A listening TCP socket nobody accepts on: any connection that reached it waits in the
+    backlog, so `connections()` proves whether anything got through."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def connections(self) -> int:
+        count = 0
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return count
+            conn.close()
+            count += 1
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def silent_listener():
+    listener = SilentListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def self_signed_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (made with the openssl CLI)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def https_receiver(self_signed_cert):
+    """A Receiver speaking HTTPS with the self-signed certificate."""
+    cert, key = self_signed_cert
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Receiver()
+    # Handshakes happen in the handler threads, so a client that rejects the certificate
+    # does not stall the accept loop.
+    server._server.socket = context.wrap_socket(
+        server._server.socket, server_side=True, do_handshake_on_connect=False
+    )
+    server._server.handle_error = lambda *args: None  # failed handshakes are expected here
+    with server:
+        yield server

@@ -178,6 +178,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the task status choices, used by tasks, filters and events alike.
+    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "callbacks.models.TaskStatus"},
 }
 
 # --- Delivery ----------------------------------------------------------------------------
@@ -239,6 +241,14 @@ CALLBACKS = {
     "READY_MAX_LAG_SECONDS": env_float("CALLBACKS_READY_MAX_LAG_SECONDS", 60.0, minimum=1),
     "READY_HEARTBEAT_SECONDS": env_float("CALLBACKS_READY_HEARTBEAT_SECONDS", 30.0, minimum=1),
 }
+
+# The largest API request body read at all (R31). DRF's JSON parser does not consult this setting, so
+# callbacks.api.parsers.LimitedJSONParser checks it against Content-Length before reading. A batch of
+# 1000 callbacks of 16 KB fits; one callback's body is limited separately (REQUEST_BODY_LIMIT), and JSON
+# escaping can make its request several times larger, hence at least 4x that limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "CALLBACKS_API_REQUEST_LIMIT", max(16 * 1024 * 1024, 4 * CALLBACKS["REQUEST_BODY_LIMIT"]), minimum=1024
+)
 
 # --- django-q2 ---------------------------------------------------------------------------
 Q_CLUSTER = {

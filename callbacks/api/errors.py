@@ -1,5 +1,6 @@
 """One exception handler: every API error is {"error": {"code", "message", "fields"}}."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -29,6 +30,9 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return error_response(status_code=400, code="invalid", message="Invalid input.", fields=fields)
+    if isinstance(exc, RequestDataTooBig):
+        # Raised before the body is parsed (callbacks.api.parsers); the request is refused unread.
+        return error_response(status_code=413, code="request_too_large", message=str(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
 

@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from callbacks.api import views
+
+# Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
+urlpatterns = [
+    path("callbacks/", views.CallbackListCreateApi.as_view(), name="callbacks"),
+    path("callbacks/batch/", views.CallbackBatchCreateApi.as_view(), name="callbacks-batch"),
+    path("callbacks/<str:task_id>/", views.CallbackDetailApi.as_view(), name="callback-detail"),
+    path(
+        "callbacks/<str:task_id>/executions/",
+        views.CallbackExecutionListApi.as_view(),
+        name="callback-executions",
+    ),
+    path("callbacks/<str:task_id>/events/", views.CallbackEventListApi.as_view(), name="callback-events"),
+    path("callbacks/<str:task_id>/cancel/", views.CallbackCancelApi.as_view(), name="callback-cancel"),
+    path("callbacks/<str:task_id>/retry/", views.CallbackRetryApi.as_view(), name="callback-retry"),
+]

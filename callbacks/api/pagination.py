@@ -1,0 +1,24 @@
+"""Cursor pagination: stable pages over tables that grow while they are read, at any depth, in constant time."""
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+
+
+class CursorPage(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "-created_at"
+
+    def __init__(self, *, ordering=None, page_size=None):
+        if ordering is not None:
+            self.ordering = ordering
+        if page_size is not None:
+            self.page_size = page_size
+
+    def decode_cursor(self, request):
+        # DRF answers a bad cursor with 404, which reads as "no such list"; it is bad input.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: ["invalid cursor"]}) from None

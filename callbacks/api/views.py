@@ -1,0 +1,216 @@
+"""The callback API: one class per operation, each checking input, calling a service or selector, and shaping
+the answer. Every object is looked up within the caller's tenant, so another tenant's id is simply not found."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers as drf_serializers
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from callbacks import selectors
+from callbacks.api import (
+    schema,  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+    serializers,
+)
+from callbacks.api.pagination import CursorPage
+from callbacks.api.parsers import LimitedJSONParser
+from callbacks.errors import ApplicationError
+from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
+
+TAG = "callbacks"
+ERROR = serializers.ErrorSerializer
+COMMON_ERRORS = {401: OpenApiResponse(ERROR, description="missing or invalid API key")}
+NOT_FOUND = {404: OpenApiResponse(ERROR, description="no such callback (or another tenant's)")}
+INVALID = {
+    400: OpenApiResponse(ERROR, description="invalid input: error.fields names each field and the reason"),
+    413: OpenApiResponse(ERROR, description="the request, or a callback's encoded body, is over the limit"),
+}
+TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next or previous link"),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="items per page, at most 200"),
+]
+
+
+class TenantApiView(APIView):
+    parser_classes = [LimitedJSONParser]
+
+    def actor(self) -> str:
+        return str(self.request.user)
+
+    def tenant(self):
+        return self.request.user.tenant
+
+    def validated(self, serializer_class, data):
+        serializer = serializer_class(data=data)
+        if not serializer.is_valid():
+            raise_invalid(serializer.errors)
+        return serializer.validated_data
+
+    def page(self, queryset, output_serializer, *, ordering, page_size=None):
+        paginator = CursorPage(ordering=ordering, page_size=page_size)
+        items = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(output_serializer(items, many=True).data)
+
+
+def raise_invalid(errors) -> None:
+    """400 naming each field; 413 when a body is over the size limit, the one error a retry cannot fix by
+    changing a field."""
+    if _has_code(errors, serializers.BODY_TOO_LARGE):
+        raise ApplicationError(
+            "A callback's encoded body is over the size limit.",
+            code=serializers.BODY_TOO_LARGE,
+            fields=_plain(errors),
+            status=413,
+        )
+    raise drf_serializers.ValidationError(errors)
+
+
+def _has_code(detail, code: str) -> bool:
+    if isinstance(detail, dict):
+        return any(_has_code(value, code) for value in detail.values())
+    if isinstance(detail, list):
+        return any(_has_code(value, code) for value in detail)
+    return getattr(detail, "code", None) == code
+
+
+def _plain(detail):
+    if isinstance(detail, dict):
+        return {str(key): _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(value) for value in detail]
+    return str(detail)
+
+
+class CallbackListCreateApi(TenantApiView):
+    InputSerializer = serializers.CallbackInputSerializer
+    FilterSerializer = serializers.CallbackFilterSerializer
+    OutputSerializer = serializers.CallbackOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="callbacks_create",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(
+                OutputSerializer, description="the existing task: its idempotency_key repeats"
+            ),
+            **INVALID,
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request):
+        data = self.validated(self.InputSerializer, request.data)
+        task, created = task_create(tenant=self.tenant(), data=data, actor_type="tenant", actor=self.actor())
+        return Response(
+            self.OutputSerializer(task).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="callbacks_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses={200: serializers.CallbackPageSerializer, 400: ERROR, **COMMON_ERRORS},
+    )
+    def get(self, request):
+        filters = self.validated(self.FilterSerializer, request.query_params)
+        tasks = selectors.task_list(tenant=self.tenant(), filters=filters)
+        return self.page(tasks, self.OutputSerializer, ordering=("-created_at", "-id"))
+
+
+class CallbackBatchCreateApi(TenantApiView):
+    InputSerializer = serializers.CallbackBatchInputSerializer
+    OutputSerializer = serializers.CallbackBatchOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="callbacks_batch_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **INVALID, **COMMON_ERRORS},
+        description="Up to 1000 callbacks, all or nothing. Errors are reported per index: "
+        '{"callbacks": {"3": {"url": [...]}}}.',
+    )
+    def post(self, request):
+        data = self.validated(self.InputSerializer, request.data)
+        tasks = task_create_batch(
+            tenant=self.tenant(), items=data["callbacks"], actor_type="tenant", actor=self.actor()
+        )
+        return Response(self.OutputSerializer({"callbacks": tasks}).data, status=status.HTTP_201_CREATED)
+
+
+class CallbackDetailApi(TenantApiView):
+    OutputSerializer = serializers.CallbackOutputSerializer
+
+    @extend_schema(
+        tags=[TAG], parameters=[TASK_ID], responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS}
+    )
+    def get(self, request, task_id):
+        task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
+        return Response(self.OutputSerializer(task).data)
+
+
+class CallbackExecutionListApi(TenantApiView):
+    OutputSerializer = serializers.ExecutionOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[TASK_ID, *PAGE_PARAMETERS],
+        responses={200: serializers.ExecutionPageSerializer, **NOT_FOUND, **COMMON_ERRORS},
+        description="The task's attempts, oldest first; 20 per page by default (each may hold a 1 MB body).",
+    )
+    def get(self, request, task_id):
+        task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
+        executions = selectors.execution_list(task=task)
+        return self.page(executions, self.OutputSerializer, ordering=("attempt", "id"), page_size=20)
+
+
+class CallbackEventListApi(TenantApiView):
+    OutputSerializer = serializers.EventOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[TASK_ID, *PAGE_PARAMETERS],
+        responses={200: serializers.EventPageSerializer, **NOT_FOUND, **COMMON_ERRORS},
+        description="The task's status changes, oldest first.",
+    )
+    def get(self, request, task_id):
+        task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
+        return self.page(selectors.event_list(task=task), self.OutputSerializer, ordering=("at", "id"))
+
+
+CONFLICT = {409: OpenApiResponse(ERROR, description="the task's status does not allow this")}
+
+
+class CallbackCancelApi(TenantApiView):
+    OutputSerializer = serializers.CallbackOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[TASK_ID],
+        request=None,
+        responses={200: OutputSerializer, **CONFLICT, **NOT_FOUND, **COMMON_ERRORS},
+        description="Cancel a task that is not final; cancelling a cancelled task again answers 200.",
+    )
+    def post(self, request, task_id):
+        task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
+        task = task_cancel(task=task, actor_type="tenant", actor=self.actor())
+        return Response(self.OutputSerializer(task).data)
+
+
+class CallbackRetryApi(TenantApiView):
+    OutputSerializer = serializers.CallbackOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[TASK_ID],
+        request=None,
+        responses={200: OutputSerializer, **CONFLICT, **NOT_FOUND, **COMMON_ERRORS},
+        description="Send a failed, dead or retrying task again now (one more attempt is granted).",
+    )
+    def post(self, request, task_id):
+        task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
+        task = task_retry(task=task, actor_type="tenant", actor=self.actor())
+        return Response(self.OutputSerializer(task).data)

@@ -1,0 +1,92 @@
+"""Which request headers a caller may set (R34), checked when a task is registered and again when sent.
+
+Refused: hop-by-hop headers (they describe one connection, not the message), the headers the HTTP client
+computes itself (Host, Content-Length), and the headers this service sets on every callback, so a caller can
+neither forge a signature nor confuse a receiver with two values.
+"""
+
+import re
+
+HOP_BY_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+)
+COMPUTED_HEADERS = frozenset({"host", "content-length"})
+# Set by the sender on every callback (API.md "What a receiver gets"); X-Callback-* is reserved as a prefix.
+RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "traceparent", "x-business-id", "x-trace-id"}
+)
+RESERVED_PREFIX = "x-callback-"
+FORBIDDEN_HEADERS = HOP_BY_HOP_HEADERS | COMPUTED_HEADERS | RESERVED_HEADERS
+
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 8 * 1024  # name and value together, as most servers limit one header line
+
+# RFC 7230 section 3.2.6: token = 1*tchar.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Control characters other than horizontal tab: CR and LF would split the header (response splitting), NUL and
+# the others are refused by servers. Characters beyond Latin-1 cannot be sent in a header at all.
+_ILLEGAL_VALUE_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+
+
+class HeaderError(ValueError):
+    """Invalid headers; `errors` maps each offending header name (or "headers") to its reasons."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in errors.items()))
+        self.errors = errors
+
+
+def forbidden_reason(name: str) -> str | None:
+    """Why a header name may not be set by a caller, or None when it may."""
+    lowered = name.lower()
+    if lowered in HOP_BY_HOP_HEADERS:
+        return "hop-by-hop header, refused"
+    if lowered in COMPUTED_HEADERS:
+        return "set by the HTTP client itself, refused"
+    if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_PREFIX):
+        return "set by the callback service itself, refused"
+    return None
+
+
+def validate_headers(headers) -> dict[str, str]:
+    """The caller's headers, checked and cleaned (values stripped); raises HeaderError."""
+    if not isinstance(headers, dict):
+        raise HeaderError({"headers": ["must be an object of header names to string values"]})
+    if len(headers) > MAX_HEADERS:
+        raise HeaderError({"headers": [f"at most {MAX_HEADERS} headers"]})
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in headers.items():
+        reasons = _name_problems(name, seen) + _value_problems(name, value)
+        if reasons:
+            errors[name] = reasons
+        else:
+            # Leading and trailing whitespace is not part of a field value (RFC 7230 OWS).
+            cleaned[name] = value.strip(" \t")
+        seen.add(name.lower())
+    if errors:
+        raise HeaderError(errors)
+    return cleaned
+
+
+def _name_problems(name: str, seen: set[str]) -> list[str]:
+    if not _TOKEN.match(name):
+        return ["not a legal header name (RFC 7230 token characters only)"]
+    if name.lower() in seen:
+        return ["repeated (header names are case-insensitive)"]
+    reason = forbidden_reason(name)
+    return [reason] if reason else []
+
+
+def _value_problems(name: str, value) -> list[str]:
+    if not isinstance(value, str):
+        return ["the value must be a string"]
+    problems = []
+    if _ILLEGAL_VALUE_CHARS.search(value):
+        problems.append(
+            "the value contains CR, LF, NUL, another control character or a non-Latin-1 character"
+        )
+    if len(name) + len(value) > MAX_HEADER_BYTES:
+        problems.append(f"name and value together exceed {MAX_HEADER_BYTES} bytes")
+    return problems

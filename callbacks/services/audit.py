@@ -1,0 +1,27 @@
+"""The audit log (R36): one row per change of state made by a tenant, an operator or the system."""
+
+from django.db import models
+
+from callbacks.models import AuditLog, Tenant
+
+
+def audit_record(
+    *,
+    actor_type: str,
+    actor: str,
+    tenant: Tenant | None,
+    action: str,
+    obj: models.Model,
+    before: dict | None,
+    after: dict | None,
+) -> AuditLog:
+    return AuditLog.objects.create(
+        actor_type=actor_type,
+        actor=actor[:200],
+        tenant=tenant,
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        before=before,
+        after=after,
+    )

@@ -1,0 +1,323 @@
+"""Writes on callback tasks: create (one or a batch), cancel, retry.
+
+`data` is input that has already passed the API's validation (callbacks.api.serializers): these functions
+trust its shape and check only what concerns the stored row.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from callbacks import conf
+from callbacks.delivery import encoding
+from callbacks.delivery.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
+from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.errors import ApplicationError, ConflictError
+from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
+from callbacks.services.audit import audit_record
+from callbacks.validation import url_origin
+
+MAX_BATCH = 1000
+# A task due within this much is worth waking the dispatcher for; later ones are found by its poll.
+WAKE_WINDOW = timedelta(seconds=1)
+
+CANCELLABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING)
+RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.RETRYING)
+
+
+class BodyTooLargeError(ApplicationError):
+    status = 413
+
+    def __init__(self, limit: int, *, fields: dict | None = None):
+        message = f"The encoded body is larger than the limit of {limit} bytes."
+        super().__init__(message, code="body_too_large", fields=fields or {"body": [message]})
+
+
+def task_create(
+    *, tenant: Tenant, data: dict, actor_type: str = "tenant", actor: str = ""
+) -> tuple[CallbackTask, bool]:
+    """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
+    key = data.get("idempotency_key")
+    with transaction.atomic():
+        existing = _existing_task(tenant=tenant, key=key)
+        if existing is not None:
+            return existing, False
+        task = _build_task(tenant=tenant, data=data, now=timezone.now())
+        try:
+            # A savepoint, so that losing the race for the key leaves the outer transaction usable.
+            with transaction.atomic():
+                task.save(force_insert=True)
+        except IntegrityError:
+            if key is None:
+                raise
+            # Another request registered the key between our read and our insert.
+            return CallbackTask.objects.get(tenant=tenant, idempotency_key=key), False
+        TaskEvent.objects.create(
+            task=task, at=task.created_at, from_status="", to_status=task.status, note="created"
+        )
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=tenant,
+            action="task.create",
+            obj=task,
+            before=None,
+            after=_audit_state(task),
+        )
+        _notify_if_due_soon([task])
+    return task, True
+
+
+def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
+    if key is None:
+        return None
+    return CallbackTask.objects.filter(tenant=tenant, idempotency_key=key).first()
+
+
+def task_create_batch(
+    *, tenant: Tenant, items: list[dict], actor_type: str = "tenant", actor: str = ""
+) -> list[CallbackTask]:
+    """All the items as tasks, in order, or none (one transaction). A repeated idempotency_key, in the batch
+    or against an existing task, yields the task that already has it in that position."""
+    if len(items) > MAX_BATCH:
+        raise ApplicationError(
+            f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
+        )
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                tasks, new_tasks = _batch_insert(tenant=tenant, items=items)
+                _batch_record(tenant=tenant, new_tasks=new_tasks, actor_type=actor_type, actor=actor)
+                _notify_if_due_soon(new_tasks)
+                return tasks
+        except IntegrityError:
+            # Another request took one of the keys between our read and our insert: read again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTask], list[CallbackTask]]:
+    keys = {item["idempotency_key"] for item in items if item.get("idempotency_key") is not None}
+    by_key = {
+        task.idempotency_key: task
+        for task in CallbackTask.objects.filter(tenant=tenant, idempotency_key__in=keys)
+    }
+    now = timezone.now()
+    tasks, new_tasks = [], []
+    for item in items:
+        key = item.get("idempotency_key")
+        task = by_key.get(key) if key is not None else None
+        if task is None:
+            task = _build_task(tenant=tenant, data=item, now=now)
+            new_tasks.append(task)
+            if key is not None:
+                by_key[key] = task
+        tasks.append(task)
+    # The input serializer has checked every field; full_clean would add a query per row for the key constraint.
+    CallbackTask.objects.bulk_create(new_tasks)
+    return tasks, new_tasks
+
+
+def _batch_record(*, tenant: Tenant, new_tasks: list[CallbackTask], actor_type: str, actor: str) -> None:
+    TaskEvent.objects.bulk_create(
+        TaskEvent(task=task, at=task.created_at, from_status="", to_status=task.status, note="created")
+        for task in new_tasks
+    )
+    if new_tasks:
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=tenant,
+            action="task.create_batch",
+            obj=new_tasks[0],
+            before=None,
+            after={"count": len(new_tasks), "ids": [str(task.id) for task in new_tasks]},
+        )
+
+
+def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+    """Cancel a task that is not final yet; cancelling a cancelled task changes nothing."""
+    with transaction.atomic():
+        current = CallbackTask.objects.select_for_update().get(pk=task.pk)
+        if current.status == TaskStatus.CANCELLED:
+            return current
+        if current.status not in CANCELLABLE_STATUSES:
+            raise ConflictError(
+                f"The task is {current.status} and can no longer be cancelled.", code="task_final"
+            )
+        before = _audit_state(current)
+        now = timezone.now()
+        changes = {
+            "status": TaskStatus.CANCELLED,
+            "finished_at": now,
+            "updated_at": now,
+            "locked_until": None,
+            "locked_by": "",
+        }
+        # Conditional on the status just read: a worker's writes are conditional too, so whichever of the
+        # two comes second changes nothing. For a running task the attempt may still reach the receiver;
+        # its result is recorded as an execution but the task stays cancelled.
+        _conditional_update(current, from_status=current.status, changes=changes)
+        TaskEvent.objects.create(
+            task=current,
+            at=now,
+            from_status=before["status"],
+            to_status=current.status,
+            note=f"cancelled by {actor}",
+        )
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=current.tenant,
+            action="task.cancel",
+            obj=current,
+            before=before,
+            after=_audit_state(current),
+        )
+    return current
+
+
+def task_retry(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+    """Send a failed, dead or retrying task again now."""
+    with transaction.atomic():
+        current = CallbackTask.objects.select_for_update().get(pk=task.pk)
+        if current.status not in RETRYABLE_STATUSES:
+            raise ConflictError(
+                f"The task is {current.status}; only failed, dead or retrying tasks can be retried.",
+                code="task_not_retryable",
+            )
+        before = _audit_state(current)
+        now = timezone.now()
+        changes = {
+            "status": TaskStatus.SCHEDULED,
+            "next_attempt_at": now,
+            "due_at": now,
+            "finished_at": None,
+            "updated_at": now,
+            "locked_until": None,
+            "locked_by": "",
+            # A dead task has used its whole budget (attempts > max_retries). Raising max_retries to the
+            # attempts made so far grants exactly one more attempt, and keeps any budget it still has
+            # (a failed or retrying task): the retry policy then decides from there as usual.
+            "max_retries": max(current.max_retries, current.attempts),
+        }
+        _conditional_update(current, from_status=current.status, changes=changes)
+        TaskEvent.objects.create(
+            task=current,
+            at=now,
+            from_status=before["status"],
+            to_status=current.status,
+            note=f"retried by {actor}",
+        )
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=current.tenant,
+            action="task.retry",
+            obj=current,
+            before=before,
+            after=_audit_state(current),
+        )
+        transaction.on_commit(notify_dispatcher)
+    return current
+
+
+def _conditional_update(task: CallbackTask, *, from_status: str, changes: dict) -> None:
+    updated = CallbackTask.objects.filter(pk=task.pk, status=from_status).update(**changes)
+    if updated != 1:
+        # Only possible without a row lock (SQLite has none, but serialises writers): report it as a conflict.
+        raise ConflictError("The task changed state meanwhile; try again.", code="task_changed")
+    for name, value in changes.items():
+        setattr(task, name, value)
+
+
+def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
+    body_format = data.get("body_format", "json")
+    payload = encoding.encode(data.get("body"), body_format)
+    limit = conf.get("REQUEST_BODY_LIMIT")
+    if len(payload.encode("utf-8")) > limit:
+        raise BodyTooLargeError(limit)
+    run_at = _run_at(data, now)
+    return CallbackTask(
+        tenant=tenant,
+        url=data["url"],
+        origin=url_origin(data["url"]),
+        method=data.get("method", "POST"),
+        headers=data.get("headers") or {},
+        body_format=body_format,
+        payload=payload,
+        run_at=run_at,
+        priority=data.get("priority", 5),
+        queue=data.get("queue", "default"),
+        ordering_key=data.get("ordering_key", ""),
+        business_id=data.get("business_id", ""),
+        trace_id=data.get("trace_id") or uuid.uuid4().hex,
+        idempotency_key=data.get("idempotency_key"),
+        status=TaskStatus.SCHEDULED,
+        next_attempt_at=run_at,
+        due_at=run_at,
+        created_at=now,
+        updated_at=now,
+        **resolve_policy(tenant=tenant, data=data),
+    )
+
+
+def _run_at(data: dict, now: datetime) -> datetime:
+    if data.get("run_at") is not None:
+        return data["run_at"]
+    if data.get("delay_seconds") is not None:
+        return now + timedelta(seconds=data["delay_seconds"])
+    return now
+
+
+def resolve_policy(*, tenant: Tenant, data: dict) -> dict:
+    """The task's retry and timeout policy: its own values over the tenant's over the installation's."""
+    backoff = data.get("backoff") or {}
+    timeout = data.get("timeout") or {}
+
+    def pick(given, tenant_value, default_key):
+        if given is not None:
+            return given
+        return tenant_value if tenant_value is not None else conf.get(default_key)
+
+    initial = pick(backoff.get("initial_seconds"), tenant.backoff_initial_seconds, "BACKOFF_INITIAL")
+    connect = pick(timeout.get("connect_seconds"), tenant.connect_timeout_seconds, "CONNECT_TIMEOUT")
+    return {
+        "max_retries": pick(data.get("max_retries"), tenant.max_retries, "MAX_RETRIES"),
+        "backoff_initial_seconds": initial,
+        "backoff_multiplier": pick(
+            backoff.get("multiplier"), tenant.backoff_multiplier, "BACKOFF_MULTIPLIER"
+        ),
+        # A task's own value may sit on the other side of an inherited one (a first delay of 120 s under a
+        # 60 s default cap): the value the caller chose wins, so the cap never falls below the first delay
+        # and the total time never below the connect time.
+        "backoff_max_seconds": max(
+            initial, pick(backoff.get("max_seconds"), tenant.backoff_max_seconds, "BACKOFF_MAX")
+        ),
+        "connect_timeout_seconds": connect,
+        "total_timeout_seconds": max(
+            connect, pick(timeout.get("total_seconds"), tenant.total_timeout_seconds, "TOTAL_TIMEOUT")
+        ),
+        "success_statuses": data.get("success_statuses")
+        or tenant.success_statuses
+        or DEFAULT_SUCCESS_STATUSES,
+    }
+
+
+def _notify_if_due_soon(tasks: list[CallbackTask]) -> None:
+    horizon = timezone.now() + WAKE_WINDOW
+    if any(task.next_attempt_at <= horizon for task in tasks):
+        transaction.on_commit(notify_dispatcher)
+
+
+def _audit_state(task: CallbackTask) -> dict:
+    return {
+        "status": task.status,
+        "attempts": task.attempts,
+        "max_retries": task.max_retries,
+        "next_attempt_at": task.next_attempt_at.isoformat() if task.next_attempt_at else None,
+        "finished_at": task.finished_at.isoformat() if task.finished_at else None,
+    }

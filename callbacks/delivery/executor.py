@@ -10,6 +10,7 @@ import logging
 import re
 import secrets
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -264,11 +265,13 @@ def _timeout_error_text(exc: Exception, task) -> str:
 
 def _tls_error_text(exc: Exception) -> str:
     causes = _causes(exc)
-    for attribute in ("verify_message", "reason"):
-        for cause in causes:
-            reason = getattr(cause, attribute, None)
-            if isinstance(reason, str) and reason:
-                return f"TLS error: {reason.replace('_', ' ').lower()}"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate verify failed: {cause.verify_message}"
+    for cause in causes:
+        reason = getattr(cause, "reason", None)
+        if isinstance(reason, str) and reason:
+            return f"TLS error: {reason.replace('_', ' ').lower()}"
     return f"TLS error: {_short(causes[-1])}"
 
 

@@ -14,4 +14,6 @@ from taskcenter.settings import *  # noqa: F403
 # End-to-end tests start dispatcher and qcluster processes against the test database, so an
 # SQLite test database must be a file they can open, not pytest-django's in-memory default.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}  # noqa: F405
+    # One file per test run: a file left by an earlier run keeps -wal/-shm companions that make
+    # a freshly created database fail with "disk I/O error". tests/conftest.py removes it after.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405

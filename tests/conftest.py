@@ -1,6 +1,10 @@
 """Shared fixtures: tenants with API clients, and real receivers on 127.0.0.1."""
 
+import glob
+import os
+
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from callbacks.services.tenants import tenant_create
@@ -40,3 +44,11 @@ def other_api(db):
 def receiver():
     with Receiver() as server:
         yield server
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's SQLite test database files (see taskcenter/test_settings.py)."""
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.IS_SQLITE:
+        for path in glob.glob(f"{name}*"):
+            os.remove(path)

@@ -35,6 +35,13 @@ class Reply:
     body_size: int = 0  # when set, send this many bytes of filler instead of `body`
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The listen backlog; must be set before the socket listens. The default of 5 makes
+    # bursts of concurrent connects fail with resets that no real receiver would send.
+    request_queue_size = 1024
+
+
 class Receiver:
     """Use as a context manager; `respond` may be a Reply or a function of Received -> Reply."""
 
@@ -46,9 +53,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 1024
+        self._server = _Server((host, 0), self._handler_class())
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
 

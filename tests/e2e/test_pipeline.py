@@ -76,8 +76,25 @@ def test_500_callbacks_end_final_with_none_lost_and_no_attempt_sent_twice(api, r
     sent = Counter(
         (r.headers["x-callback-task-id"], r.headers["x-callback-attempt"]) for r in receiver.received
     )
+    per_task = Counter(task_id for task_id, _attempt in sent)
+    odd = {
+        task_id: list(
+            TaskExecution.objects.filter(task_id=task_id).values_list(
+                "attempt", "outcome", "status_code", "error"
+            )
+        )
+        for task_id in ids
+        if per_task[task_id] != (2 if fails_first_attempt(task_id) else 1)
+    }
+    assert not odd, f"tasks received an unexpected number of times: {odd}"
     assert sum(sent.values()) == 500 + failing
     assert max(sent.values()) == 1  # no attempt sent twice
+    unexpected = list(
+        TaskExecution.objects.exclude(outcome__in=["success", "http_5xx"]).values_list(
+            "attempt", "outcome", "error"
+        )
+    )
+    assert not unexpected, f"attempts that did not reach the receiver: {unexpected}"
     assert TaskExecution.objects.count() == 500 + failing
     assert TaskExecution.objects.filter(outcome="http_5xx").count() == failing
 

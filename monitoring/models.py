@@ -7,14 +7,17 @@ from monitoring.buckets import BUCKET_FIELDS
 
 
 class AttemptRollup(models.Model):
-    """Attempts of one minute with one (tenant, queue, host, outcome, status class), summed.
+    """Attempts of one period with one (tenant, queue, host, outcome, status class), summed.
 
-    Stats read these instead of TaskExecution, so a 24-hour window costs a scan of a few
-    hundred thousand small rows, not ten million attempts. Latency keeps a fixed histogram
+    Every attempt is added to its minute's row and to its hour's row (period_minutes 1 and 60).
+    Stats read these instead of TaskExecution: a window uses hour rows for its whole hours and
+    minute rows for the part before the first whole hour, so 24 hours cost a few tens of
+    thousands of small rows, not ten million attempts. Latency keeps a fixed histogram
     (monitoring.buckets) whose counts add up across rows and processes.
     """
 
-    minute = models.DateTimeField()
+    period_minutes = models.PositiveSmallIntegerField(default=1)  # 1 or 60
+    period_start = models.DateTimeField()
     tenant = models.ForeignKey("callbacks.Tenant", on_delete=models.CASCADE, related_name="+")
     queue = models.CharField(max_length=64)
     host = models.CharField(max_length=255)
@@ -30,14 +33,24 @@ class AttemptRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["minute", "tenant", "queue", "host", "outcome", "status_class"],
+                fields=[
+                    "period_minutes",
+                    "period_start",
+                    "tenant",
+                    "queue",
+                    "host",
+                    "outcome",
+                    "status_class",
+                ],
                 name="rollup_unique_key",
             )
         ]
-        indexes = [models.Index(fields=["tenant", "minute"], name="rollup_tenant_minute_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "period_minutes", "period_start"], name="rollup_tenant_period_idx")
+        ]
 
     def __str__(self):
-        return f"{self.minute:%Y-%m-%d %H:%M} {self.queue} {self.host} {self.outcome}: {self.count}"
+        return f"{self.period_start:%Y-%m-%d %H:%M}+{self.period_minutes}m {self.host} {self.outcome}: {self.count}"
 
 
 class Heartbeat(models.Model):

@@ -1,7 +1,7 @@
 """Hooks the worker's recorder calls after it writes attempts: metrics, roll-ups, log lines.
 
 Runs on the delivery hot path, once per flush (every ~50 ms), so it aggregates the batch in
-memory and writes the per-minute roll-ups with one INSERT ... ON CONFLICT DO UPDATE. A failure
+memory and writes the per-minute and per-hour roll-ups with one INSERT ... ON CONFLICT DO UPDATE. A failure
 here is logged and swallowed: statistics must never stop delivery.
 """
 
@@ -22,7 +22,7 @@ from monitoring.models import AttemptRollup
 
 logger = logging.getLogger(__name__)
 
-_KEY_COLUMNS = ("minute", "tenant_id", "queue", "host", "outcome", "status_class")
+_KEY_COLUMNS = ("period_minutes", "period_start", "tenant_id", "queue", "host", "outcome", "status_class")
 _SUM_COLUMNS = ("count", "timed_count", "sum_ms", *BUCKET_FIELDS)
 # Rows per statement: stays under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
 _MAX_ROWS_PER_STATEMENT = 500
@@ -74,7 +74,7 @@ def _update_metrics(executions, tasks) -> None:
 
 
 def rollup_add(*, executions: list[TaskExecution], tasks: dict[uuid.UUID, CallbackTask]) -> None:
-    """Add attempts to their minute roll-ups: one upsert statement for a usual batch."""
+    """Add attempts to their minute and hour roll-ups: one upsert statement for a usual batch."""
     rows = _aggregate(executions, tasks)
     if not rows:
         return
@@ -92,38 +92,41 @@ def rollup_add(*, executions: list[TaskExecution], tasks: dict[uuid.UUID, Callba
 
 
 def _aggregate(executions, tasks) -> dict[tuple, list]:
-    """{(minute, tenant_id, queue, host, outcome, status_class): [count, timed, sum, *buckets, max]}"""
+    """{(period, start, tenant_id, queue, host, outcome, status_class): [count, timed, sum, *buckets, max]}"""
     rows = {}
     for execution in executions:
         task = tasks.get(execution.task_id)
-        started = execution.started_at.astimezone(UTC).replace(second=0, microsecond=0)
-        key = (
-            started,
+        minute = execution.started_at.astimezone(UTC).replace(second=0, microsecond=0)
+        labels = (
             execution.tenant_id,
             task.queue if task else "",
             host_of(task.origin) if task else "",
             execution.outcome,
             status_class(execution.status_code),
         )
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = [0, 0, 0.0, *([0] * BUCKET_COUNT), 0.0]
-        row[0] += 1
         duration = execution.duration_ms
         if duration is not None:
             duration = max(float(duration), 0.0)
-            row[1] += 1
-            row[2] += duration
-            row[3 + bucket_index(duration)] += 1
-            row[-1] = max(row[-1], duration)
+            bucket = 3 + bucket_index(duration)
+        for key in ((1, minute, *labels), (60, minute.replace(minute=0), *labels)):
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = [0, 0, 0.0, *([0] * BUCKET_COUNT), 0.0]
+            row[0] += 1
+            if duration is not None:
+                row[1] += 1
+                row[2] += duration
+                row[bucket] += 1
+                row[-1] = max(row[-1], duration)
     return rows
 
 
 def _db_key(key: tuple) -> list:
-    minute, tenant_id, *rest = key
+    period, start, tenant_id, *rest = key
     tenant_field = AttemptRollup._meta.get_field("tenant").target_field
     return [
-        connection.ops.adapt_datetimefield_value(minute),
+        period,
+        connection.ops.adapt_datetimefield_value(start),
         tenant_field.get_db_prep_value(tenant_id, connection),
         *rest,
     ]

@@ -51,7 +51,7 @@ def purge_plan(*, now, older_than_days: int, bodies_older_than_days: int, bodies
         Step(
             "rollups",
             f"stats roll-ups before {cutoff:%Y-%m-%d %H:%M}",
-            AttemptRollup.objects.filter(minute__lt=cutoff),
+            AttemptRollup.objects.filter(period_start__lt=cutoff),
         ),
         Step("bodies", f"response bodies of attempts before {body_cutoff:%Y-%m-%d %H:%M}", bodies, True),
         Step(

@@ -1,10 +1,10 @@
-"""Delivery statistics (R17-R21) read from the per-minute roll-ups."""
+"""Delivery statistics (R17-R21) read from the per-minute and per-hour roll-ups."""
 
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from monitoring import heartbeats
@@ -17,6 +17,7 @@ MAX_WINDOW = timedelta(days=7)
 PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
 _WINDOW = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+HOUR = timedelta(hours=1)
 
 
 def parse_window(text: str) -> timedelta:
@@ -34,8 +35,20 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def _rollups(*, start, end, tenant=None, queue=None, host=None):
-    rows = AttemptRollup.objects.filter(minute__gte=start, minute__lte=end)
+def ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + HOUR
+
+
+def _rollups(*, start, end, tenant=None, queue=None, host=None, hourly_from=None):
+    """Roll-up rows of [start, end]: hour rows from `hourly_from` (an hour) on, minute rows before it."""
+    if hourly_from is None:
+        periods = Q(period_minutes=1, period_start__gte=start, period_start__lte=end)
+    else:
+        periods = Q(period_minutes=60, period_start__gte=hourly_from, period_start__lte=end) | Q(
+            period_minutes=1, period_start__gte=start, period_start__lt=hourly_from
+        )
+    rows = AttemptRollup.objects.filter(periods)
     if tenant is not None:
         rows = rows.filter(tenant=tenant)
     if queue:
@@ -88,13 +101,13 @@ def stats(
 ) -> dict:
     """QPS, latency percentiles, success rates and error distribution of the last `window`.
 
-    The window starts at the top of the minute `window` ago (roll-ups are per minute) and ends
-    now; QPS divides by exactly that span.
+    The window starts at the top of the minute `window` ago (the finest roll-up is a minute)
+    and ends now; QPS divides by exactly that span. Whole hours are read from hour rows.
     """
     end = now or timezone.now()
     start = floor_minute(end - window)
     groups = (
-        _rollups(start=start, end=end, tenant=tenant, queue=queue, host=host)
+        _rollups(start=start, end=end, tenant=tenant, queue=queue, host=host, hourly_from=ceil_hour(start))
         .values("outcome", "status_class")
         .annotate(**_SUMS)
         .order_by()
@@ -142,13 +155,22 @@ def stats(
 def timeseries(
     *, window: timedelta, step: timedelta, tenant=None, queue=None, host=None, now=None
 ) -> list[dict]:
-    """Points for charts, oldest first: per `step`, QPS, latency percentiles, success rate, errors."""
+    """Points for charts, oldest first: per `step`, QPS, latency percentiles, success rate, errors.
+
+    A step of whole hours reads hour rows, its slots starting on the hour. Use one for windows
+    over a few hours: sub-hour steps read minute rows (a day of them takes most of a second).
+    """
     step = max(step, timedelta(minutes=1))
     end = now or timezone.now()
-    start = floor_minute(end - window)
+    hourly = step % HOUR == timedelta(0)
+    start = (
+        (end - window).replace(minute=0, second=0, microsecond=0) if hourly else floor_minute(end - window)
+    )
     groups = (
-        _rollups(start=start, end=end, tenant=tenant, queue=queue, host=host)
-        .values("minute", "outcome")
+        _rollups(
+            start=start, end=end, tenant=tenant, queue=queue, host=host, hourly_from=start if hourly else None
+        )
+        .values("period_start", "outcome")
         .annotate(**_SUMS)
         .order_by()
     )
@@ -157,7 +179,7 @@ def timeseries(
     errors = [defaultdict(int) for _ in range(slots)]
     for group in groups:
         group["status_class"] = None
-        index = min(int((group["minute"] - start) / step), slots - 1)
+        index = min(int((group["period_start"] - start) / step), slots - 1)
         points[index].add(group)
         if group["outcome"] != "success":
             errors[index][error_class(group["outcome"])] += group["n"] or 0

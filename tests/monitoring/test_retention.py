@@ -46,7 +46,7 @@ def _bodies(ids):
 
 def test_purge_history_removes_exactly_what_it_should(history):
     rollups_before = AttemptRollup.objects.count()
-    old_rollups = AttemptRollup.objects.filter(minute__lt=timezone.now() - timedelta(days=30)).count()
+    old_rollups = AttemptRollup.objects.filter(period_start__lt=timezone.now() - timedelta(days=30)).count()
     out, err = StringIO(), StringIO()
     call_command(
         "purge_history",

@@ -41,9 +41,11 @@ def known(tenant):
 
 
 def test_rollups_add_up_across_flushes(known):
-    assert sum(AttemptRollup.objects.values_list("count", flat=True)) == len(known)
-    # Fewer rows than attempts: they are grouped per minute, queue, host, outcome and class.
-    assert AttemptRollup.objects.count() < len(known) / 4
+    for period in (1, 60):
+        rows = AttemptRollup.objects.filter(period_minutes=period)
+        assert sum(rows.values_list("count", flat=True)) == len(known)
+        # Fewer rows than attempts: they are grouped per period, queue, host, outcome and class.
+        assert rows.count() < len(known) / 4
 
 
 def test_stats_match_figures_computed_from_the_attempts(known, tenant):
@@ -53,7 +55,7 @@ def test_stats_match_figures_computed_from_the_attempts(known, tenant):
     count = len(known)
     assert figures["count"] == count
     seconds = (now - selectors.floor_minute(now - timedelta(minutes=5))).total_seconds()
-    assert figures["window"]["seconds"] == pytest.approx(seconds)
+    assert figures["window"]["seconds"] == pytest.approx(seconds, abs=0.001)
     assert figures["qps"] == round(count / seconds, 3)
 
     successes = sum(1 for a in known if a.outcome == "success")
@@ -89,13 +91,34 @@ def test_stats_filter_by_queue_and_host(known, tenant):
     assert selectors.stats(window=window, tenant=tenant, host="LOCALHOST", queue="billing")["count"] == 0
 
 
-def test_window_excludes_older_attempts(tenant):
+@pytest.mark.parametrize("window", ["1m", "5m", "1h", "2h", "3h", "4h", "7d"])
+def test_windows_count_exactly_the_attempts_since_their_start(tenant, window):
+    """Windows that mix hour rows with minute rows before the first whole hour."""
     task = make_task(tenant=tenant)
-    old = make_attempts(task=task, count=20, seed=3, started_at=timezone.now() - timedelta(hours=2))
-    new = make_attempts(task=task, count=30, seed=4)
-    _record(old + new, [task])
-    assert selectors.stats(window=timedelta(minutes=5), tenant=tenant)["count"] == 30
-    assert selectors.stats(window=timedelta(hours=3), tenant=tenant)["count"] == 50
+    now = timezone.now()
+    attempts = []
+    for seed, minutes_ago in enumerate((0.5, 3, 59, 61, 119, 130, 179, 200, 60 * 24 * 6)):
+        started = now - timedelta(minutes=minutes_ago)
+        # Ten seconds of attempts, kept clear of the minute boundary the window starts on.
+        started = started.replace(second=min(started.second, 45))
+        attempts += make_attempts(task=task, count=5 + seed, seed=seed, started_at=started, spread_seconds=10)
+    _record(attempts, [task])
+    start = selectors.floor_minute(now - selectors.parse_window(window))
+    expected = sum(1 for attempt in attempts if attempt.started_at >= start)
+    assert selectors.stats(window=selectors.parse_window(window), tenant=tenant, now=now)["count"] == expected
+
+
+def test_hourly_timeseries_reads_hour_rows(tenant):
+    task = make_task(tenant=tenant)
+    now = timezone.now()
+    attempts = make_attempts(
+        task=task, count=40, seed=8, started_at=now - timedelta(minutes=150), spread_seconds=60
+    )
+    _record(attempts + make_attempts(task=task, count=10, seed=9), [task])
+    points = selectors.timeseries(window=timedelta(hours=4), step=timedelta(hours=1), tenant=tenant, now=now)
+    assert all(point["start"].minute == 0 for point in points)
+    assert sum(point["count"] for point in points) == 50
+    assert points[-1]["count"] >= 10
 
 
 def test_timeseries_points_add_up(known, tenant):

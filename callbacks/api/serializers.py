@@ -68,7 +68,7 @@ class TargetUrlField(serializers.CharField):
 @extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "maxLength": 64})
 class QueueNameField(serializers.CharField):
     default_error_messages = {
-        "queue_name": "must match ^[a-z0-9][a-z0-9_-]{0,63}$ (lower-case letters, digits, _ -)"
+        "queue_name": "must match ^[a-z0-9][a-z0-9_-]{{0,63}}$ (lower-case letters, digits, _ -)"
     }
 
     def to_internal_value(self, data):

@@ -1,0 +1,55 @@
+"""Target URL checks and origins (callbacks.validation)."""
+
+import pytest
+
+from callbacks.validation import TargetUrlError, url_origin, validate_target_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/x",
+        "https://[::1]/",
+        "https://bücher.example/",
+        "http://billing:8080/hook",
+        "http://a_b.example.com/path?q=1&r=%20",
+        "HTTPS://EXAMPLE.COM",
+    ],
+)
+def test_accepted(url):
+    assert validate_target_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "ftp://example.com/",
+        "http:///x",
+        "http://u:p@example.com/",
+        "http://example.com/#x",
+        "http://example.com:99999/",
+        "http://-x.example.com/",
+        "http://999.1.1.1/",
+        "http://[1.2.3.4]/",
+        "http://x..example.com/",
+        " http://example.com/",
+        "http://example.com/" + "a" * 2000,
+    ],
+)
+def test_refused(url):
+    with pytest.raises(TargetUrlError):
+        validate_target_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("HTTP://Example.COM/x", "http://example.com:80"),
+        ("https://example.com/x", "https://example.com:443"),
+        ("https://example.com:8443", "https://example.com:8443"),
+        ("http://[::1]:81/", "http://[::1]:81"),
+    ],
+)
+def test_origin(url, origin):
+    assert url_origin(url) == origin

@@ -16,6 +16,19 @@ class CursorPage(CursorPagination):
         if page_size is not None:
             self.page_size = page_size
 
+    def get_page_size(self, request):
+        # DRF quietly falls back to the default for a page_size it cannot use; say what is wrong instead.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise ValidationError({self.page_size_query_param: ["must be a whole number, 1 or more"]})
+        return min(size, self.max_page_size)
+
     def decode_cursor(self, request):
         # DRF answers a bad cursor with 404, which reads as "no such list"; it is bad input.
         try:

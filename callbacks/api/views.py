@@ -29,7 +29,9 @@ INVALID = {
 TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next or previous link"),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="items per page, at most 200"),
+    OpenApiParameter(
+        "page_size", OpenApiTypes.INT, description="items per page (1 or more); more than 200 gives 200"
+    ),
 ]
 
 
@@ -158,7 +160,7 @@ class CallbackExecutionListApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         parameters=[TASK_ID, *PAGE_PARAMETERS],
-        responses={200: serializers.ExecutionPageSerializer, **NOT_FOUND, **COMMON_ERRORS},
+        responses={200: serializers.ExecutionPageSerializer, 400: ERROR, **NOT_FOUND, **COMMON_ERRORS},
         description="The task's attempts, oldest first; 20 per page by default (each may hold a 1 MB body).",
     )
     def get(self, request, task_id):
@@ -173,7 +175,7 @@ class CallbackEventListApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         parameters=[TASK_ID, *PAGE_PARAMETERS],
-        responses={200: serializers.EventPageSerializer, **NOT_FOUND, **COMMON_ERRORS},
+        responses={200: serializers.EventPageSerializer, 400: ERROR, **NOT_FOUND, **COMMON_ERRORS},
         description="The task's status changes, oldest first.",
     )
     def get(self, request, task_id):

@@ -69,6 +69,8 @@ def test_list_filters_by_creation_range_inclusive(api, tenant):
         {"created_after": "yesterday"},
         {"business_id": "x" * 201},
         {"cursor": "not-a-cursor"},
+        {"page_size": "ten"},
+        {"page_size": 0},
     ],
 )
 def test_bad_filters_are_400(api, params):

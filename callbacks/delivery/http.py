@@ -59,13 +59,14 @@ class RawResponse:
 class _Watch:
     """One attempt's deadline and the socket it is using."""
 
-    __slots__ = ("deadline", "done", "expired", "sock")
+    __slots__ = ("cut", "deadline", "done", "expired", "sock")
 
     def __init__(self, deadline: float):
         self.deadline = deadline
         self.sock = None
         self.done = False
-        self.expired = False
+        self.expired = False  # the deadline passed
+        self.cut = False  # ...and the watchdog shut the attempt's socket down
 
 
 class _Watchdog:
@@ -99,6 +100,7 @@ class _Watchdog:
                 return
             watch.sock = sock
             if watch.expired:
+                watch.cut = True
                 _shutdown(sock)
 
     def detach(self, watch: _Watch) -> None:
@@ -125,6 +127,7 @@ class _Watchdog:
                 _, _, watch = heapq.heappop(self._heap)
                 watch.expired = True
                 if watch.sock is not None:
+                    watch.cut = True
                     _shutdown(watch.sock)
 
 
@@ -390,6 +393,10 @@ def send(
         )
         with response:
             content, truncated = _read_body(response, body_limit, watch, total_timeout)
+            if watch.cut:
+                # http.client takes an end of stream inside the headers for their end, so
+                # a response cut short by the watchdog can look complete: it is not.
+                raise TotalTimeout(total_timeout)
             return RawResponse(
                 status_code=response.status_code,
                 headers=dict(response.headers),

@@ -215,7 +215,7 @@ def test_timeout_when_the_receiver_never_answers(tenant):
         task = make_task(tenant=tenant, url=receiver.url, connect_timeout_seconds=1, total_timeout_seconds=1)
         result = send_attempt(task, attempt=1)
     assert (result.outcome, result.retryable, result.status_code) == ("timeout", True, None)
-    assert result.error == "timed out after 1.0 s (total deadline)"
+    assert result.error == "timed out after 1.0 s (total deadline)", result
 
 
 def test_timeout_when_the_receiver_trickles_slower_than_the_deadline(tenant):
@@ -224,15 +224,15 @@ def test_timeout_when_the_receiver_trickles_slower_than_the_deadline(tenant):
         task = make_task(tenant=tenant, url=receiver.url, connect_timeout_seconds=1, total_timeout_seconds=1)
         result = send_attempt(task, attempt=1)
         assert receiver.wait_for(1)
-    assert result.outcome == "timeout"
-    assert result.error == "timed out after 1.0 s (total deadline)"
+    assert result.outcome == "timeout", result
+    assert result.error == "timed out after 1.0 s (total deadline)", result
 
 
 def test_timeout_when_the_receiver_is_slow_to_send_its_headers(tenant):
     with Receiver(Reply(delay=5)) as receiver:
         task = make_task(tenant=tenant, url=receiver.url, connect_timeout_seconds=1, total_timeout_seconds=1)
         result = send_attempt(task, attempt=1)
-    assert result.outcome == "timeout"
+    assert result.outcome == "timeout", result
 
 
 def test_a_trickle_within_the_deadline_succeeds(tenant):
@@ -342,3 +342,37 @@ def test_receivers_cookies_are_not_kept(tenant):
         send_attempt(make_task(tenant=tenant, url=receiver.url), attempt=1)
         second = receiver.wait_for(2)[1]
     assert "cookie" not in second.headers
+
+
+def test_timeout_when_the_receiver_trickles_its_headers(tenant):
+    """A byte of header every 0.2 s: no single recv waits long, so only the deadline watchdog
+    (which shuts the socket down) ends the attempt on time."""
+    stop = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def trickle_headers():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(40):  # 8 s of header; then a proper end, so a missed deadline shows
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+            conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=trickle_headers, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        task = make_task(tenant=tenant, url=url, connect_timeout_seconds=1, total_timeout_seconds=1)
+        result = send_attempt(task, attempt=1)
+    finally:
+        stop.set()
+        server.close()
+        thread.join(5)
+    assert result.outcome == "timeout", result
+    assert result.error == "timed out after 1.0 s (total deadline)", result

@@ -10,6 +10,9 @@ ignored (http.py), so the connected address is always the target's.
 `check_url_literal` refuses, at creation time, URLs whose host is an address literal in any
 spelling the resolver accepts (127.1, 2130706433, 0x7f000001, 0177.0.0.1, [::ffff:127.0.0.1])
 or a localhost name; other names can only be judged when they are resolved, at send time.
+
+Known limit: getaddrinfo has no timeout of its own, so a very slow resolver can hold an
+attempt past its deadline (the deadline watchdog in http.py covers sockets, not lookups).
 """
 
 import ipaddress

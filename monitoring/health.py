@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, QueueState
+from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, QueueState, TaskStatus
 from monitoring import heartbeats
 
 
@@ -87,15 +87,22 @@ def _check_queue_draining(now):
 
 
 def oldest_due_lag_seconds(*, now=None) -> float | None:
-    """How long the oldest due, claimable task has waited; None when nothing is due.
+    """How long the oldest due task not yet started has waited; None when nothing is due.
 
-    Tasks of paused queues wait on purpose and are left out.
+    Claimed (`queued`) tasks count too: with every worker gone, the dispatcher still claims
+    work into the broker, and that stall is exactly what readiness must catch. Tasks of
+    paused queues wait on purpose and are left out.
     """
     now = now or timezone.now()
     paused = list(QueueState.objects.filter(paused=True).values_list("name", flat=True))
-    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
-    if paused:
-        due = due.exclude(queue__in=paused)
-    # A range scan of the claimable partial index (task_claimable_idx on next_attempt_at).
-    oldest = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    oldest = None
+    # Two range scans, one per partial index: claimable rows by next_attempt_at, and the
+    # few handed-out rows (bounded by the dispatcher's backpressure).
+    for statuses in (CLAIMABLE_STATUSES, (TaskStatus.QUEUED,)):
+        due = CallbackTask.objects.filter(status__in=statuses, next_attempt_at__lte=now)
+        if paused:
+            due = due.exclude(queue__in=paused)
+        first = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
     return None if oldest is None else max((now - oldest).total_seconds(), 0.0)

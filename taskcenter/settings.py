@@ -55,6 +55,8 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# /demo/echo/, a receiver inside the service for the README's first callback (make run only).
+DEMO_ENDPOINTS = env_bool("CALLBACKS_DEMO_ENDPOINTS", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -240,6 +242,8 @@ CALLBACKS = {
     # R22 readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
     "READY_MAX_LAG_SECONDS": env_float("CALLBACKS_READY_MAX_LAG_SECONDS", 60.0, minimum=1),
     "READY_HEARTBEAT_SECONDS": env_float("CALLBACKS_READY_HEARTBEAT_SECONDS", 30.0, minimum=1),
+    # How often workers and dispatchers report themselves alive; well under the threshold above.
+    "HEARTBEAT_SECONDS": env_float("CALLBACKS_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=300),
 }
 
 # The largest API request body read at all (R31). DRF's JSON parser does not consult this setting, so
@@ -262,6 +266,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "save_limit": -1,  # do not store successful batch results: attempts live in TaskExecution
     "queue_limit": 2,  # small prefetch: SIGTERM drains the whole prefetch queue
+    # A worker process is replaced after this many batches (bounds leaks); in-flight callbacks
+    # finish and are recorded before it exits.
+    "recycle": env_int("CALLBACKS_WORKER_RECYCLE", 500, minimum=1),
     "catch_up": False,
     "poll": 0.05,
     "label": "Django Q",

@@ -12,7 +12,6 @@ which tests call directly.
 
 import fcntl
 import logging
-import os
 import threading
 import time
 
@@ -27,6 +26,7 @@ from callbacks import conf
 from callbacks.delivery import leases, outcomes, wakeup
 from callbacks.delivery.executor import AttemptResult
 from callbacks.models import Outcome
+from monitoring import heartbeats, metrics, retention
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +111,13 @@ def _psycopg_params() -> dict:
 
 class Dispatcher:
     def __init__(self, *, name: str | None = None):
-        self.name = name or f"dispatcher-{os.getpid()}"
+        self.name = name or heartbeats.process_name()
         self.leadership = Leadership()
         self._brokers = {}
         self._last_reap = 0.0
+        self._last_beat = 0.0
+        self._last_purge_check = 0.0
+        self.is_leader = False
 
     # --- one step -----------------------------------------------------------------------
     def step(self) -> int:
@@ -149,6 +152,7 @@ class Dispatcher:
             chunk = ids[start : start + size]
             try:
                 async_task(DELIVER_FUNC, claim.token, chunk, broker=broker)
+                metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(chunk))
             except Exception:
                 # Broker away: give the work back now rather than when the lease runs out.
                 logger.exception("enqueue to queue %r failed; giving %d tasks back", claim.queue, len(chunk))
@@ -179,12 +183,14 @@ class Dispatcher:
         logger.info("%s started", self.name)
         was_leader = False
         while not stop.is_set():
+            self._housekeeping()
             try:
                 leader = self.leadership.acquire()
             except (psycopg.Error, OSError) as exc:
                 logger.warning("cannot reach the database to take the lead: %s", exc)
                 stop.wait(1.0)
                 continue
+            self.is_leader = leader
             if not leader:
                 stop.wait(conf.get("STANDBY_POLL_SECONDS"))
                 continue
@@ -205,6 +211,21 @@ class Dispatcher:
             self.leadership.wait_for_wakeup(self._sleep_seconds(), stop)
         self.leadership.release()
         logger.info("%s stopped", self.name)
+
+    def _housekeeping(self) -> None:
+        """Heartbeat (standbys too: /readyz wants a dispatcher alive) and, for the leader, the
+        daily retention purge, which runs in a thread of its own and never delays dispatch."""
+        now = time.monotonic()
+        try:
+            if now - self._last_beat >= conf.get("HEARTBEAT_SECONDS"):
+                self._last_beat = now
+                heartbeats.beat(role="dispatcher", name=self.name, info={"leader": self.is_leader})
+            if self.is_leader and now - self._last_purge_check >= 60:
+                self._last_purge_check = now
+                retention.purge_start_daily()
+        except DatabaseError:
+            logger.warning("dispatcher housekeeping failed", exc_info=True)
+            close_old_connections()
 
     def _sleep_seconds(self) -> float:
         poll = conf.get("DISPATCH_POLL_SECONDS")

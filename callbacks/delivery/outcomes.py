@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from callbacks.delivery import retry
 from callbacks.delivery.executor import AttemptResult
-from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from monitoring import recording
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,21 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
             if item.task.id in updated_ids
         ]
         TaskEvent.objects.bulk_create(events)
-    return [
+    applied = [
         Applied(task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids)
         for item, execution, decision in zip(finished, executions, decisions, strict=True)
     ]
+    _after_record(applied)
+    return applied
+
+
+def _after_record(applied: list[Applied]) -> None:
+    """Metrics, roll-ups, attempt logs, dead-letter notifications. Each hook swallows its own
+    errors: accounting must never undo or stop delivery."""
+    recording.attempts_recorded([a.execution for a in applied], {a.task.id: a.task for a in applied})
+    for item in applied:
+        if item.updated and item.decision.status in FINAL_STATUSES:
+            recording.task_finished(item.task, item.decision.status)
 
 
 def _execution_row(item: Finished) -> TaskExecution:

@@ -13,15 +13,16 @@ finish and are recorded before the process goes (R24).
 import logging
 import os
 import queue
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from callbacks import conf
 from callbacks.delivery import executor, leases, outcomes
+from monitoring import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ class DeliveryWorker:
         self._unrecorded = 0  # sent, not yet written
         self._stopping = threading.Event()
         self._closed = threading.Event()
-        self._after_record = []  # hooks: functions of list[outcomes.Applied]
         self._recorder = threading.Thread(target=self._record_loop, name="callback-recorder", daemon=True)
         self._recorder.start()
 
@@ -78,12 +78,17 @@ class DeliveryWorker:
             self._slots.release()
 
     def _send(self, task, token: str) -> None:
+        in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(task.queue)
+        in_flight.inc()
+        if task.due_at is not None:
+            metrics.DISPATCH_LAG_SECONDS.observe(max(0.0, (timezone.now() - task.due_at).total_seconds()))
         try:
             result = executor.send_attempt(task, attempt=task.attempts)
             with self._state:
                 self._unrecorded += 1
             self._finished.put(outcomes.Finished(task=task, token=token, result=result, worker=self.name))
         finally:
+            in_flight.dec()
             self._slots.release()
             with self._state:
                 self._in_flight -= 1
@@ -93,8 +98,12 @@ class DeliveryWorker:
     def _record_loop(self) -> None:
         pending: list[outcomes.Finished] = []
         last_flush = time.monotonic()
+        last_beat = 0.0
         failures = 0
         while not (self._closed.is_set() and not pending):
+            if time.monotonic() - last_beat >= conf.get("HEARTBEAT_SECONDS"):
+                last_beat = time.monotonic()
+                self._beat()
             try:
                 pending.append(self._finished.get(timeout=self._flush_seconds))
                 while len(pending) < _FLUSH_AT:
@@ -106,7 +115,7 @@ class DeliveryWorker:
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
                 continue
             try:
-                applied = outcomes.record(pending)
+                outcomes.record(pending)
             except Exception:
                 # The database is away (restart, network): keep the results and try again.
                 # Nothing is lost; if this process dies meanwhile, the leases bring the tasks back.
@@ -119,21 +128,18 @@ class DeliveryWorker:
             recorded = len(pending)
             pending = []
             last_flush = time.monotonic()
-            self._run_hooks(applied)
             with self._state:
                 self._unrecorded -= recorded
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
 
-    def _run_hooks(self, applied) -> None:
-        for hook in self._after_record:
-            try:
-                hook(applied)
-            except Exception:
-                logger.exception("after-record hook %r failed", hook)
-
-    def add_after_record(self, hook) -> None:
-        self._after_record.append(hook)
+    def _beat(self) -> None:
+        """Tell /readyz this process is alive, with its connection pool's state (R21)."""
+        try:
+            heartbeats.beat(role="worker", name=self.name, info={"in_flight": self._in_flight})
+        except Exception:
+            logger.warning("worker heartbeat failed", exc_info=True)
+            close_old_connections()
 
     # --- lifecycle ----------------------------------------------------------------------
     def wait_idle(self, timeout: float) -> bool:
@@ -155,6 +161,7 @@ class DeliveryWorker:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._closed.set()
         self._recorder.join(timeout=5)
+        multiproc.process_exited()
 
 
 _worker: DeliveryWorker | None = None
@@ -170,16 +177,11 @@ def get_worker() -> DeliveryWorker:
             _worker = DeliveryWorker(
                 concurrency=conf.get("CONCURRENCY"),
                 flush_seconds=conf.get("RECORD_FLUSH_SECONDS"),
-                name=f"{socket.gethostname()}:{os.getpid()}",
+                name=heartbeats.process_name(),
             )
             _worker_pid = os.getpid()
-            _install_hooks(_worker)
             # Runs when the process exits (django-q2 recycles workers and stops them with a
             # "STOP" pill): before the interpreter joins threads, finish and record what is in
             # flight. threading._register_atexit is what concurrent.futures itself uses for this.
             threading._register_atexit(_worker.shutdown)
         return _worker
-
-
-def _install_hooks(worker: DeliveryWorker) -> None:
-    """Metrics, breakers and notifications react to recorded attempts (monitoring, protection)."""

@@ -167,7 +167,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["callbacks.api.auth.TenantApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["callbacks.api.auth.IsTenant"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Refuses a body over the limit by its Content-Length, before reading it (DRF's own JSON
+    # parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE).
+    "DEFAULT_PARSER_CLASSES": ["callbacks.api.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "callbacks.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -299,6 +301,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django_q": {"level": env_str("LOG_LEVEL_DJANGO_Q", "WARNING").upper(), "propagate": True},
-        "urllib3": {"level": "WARNING"},
+        # urllib3 warns on every connect retry; our attempt records already say what happened.
+        "urllib3": {"level": "ERROR"},
     },
 }

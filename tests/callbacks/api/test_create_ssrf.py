@@ -15,8 +15,6 @@ from callbacks.models import CallbackTask
         "http://[fd00::1]/hook",
         "http://[::ffff:10.0.0.1]/hook",
         "http://0x0a000001/hook",
-        "http://localhost/hook",
-        "http://api.localhost/hook",
     ],
 )
 def test_forbidden_literal_address_is_refused_and_nothing_stored(api, url):

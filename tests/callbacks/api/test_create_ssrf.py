@@ -15,6 +15,10 @@ from callbacks.models import CallbackTask
         "http://[fd00::1]/hook",
         "http://[::ffff:10.0.0.1]/hook",
         "http://0x0a000001/hook",
+        # Non-canonical spellings of loopback are refused whatever is exempted: ambiguous on purpose.
+        "http://2130706433/hook",
+        "http://127.1/hook",
+        "http://0177.0.0.1/hook",
     ],
 )
 def test_forbidden_literal_address_is_refused_and_nothing_stored(api, url):

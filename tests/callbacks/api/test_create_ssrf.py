@@ -30,7 +30,14 @@ def test_forbidden_literal_address_is_refused_and_nothing_stored(api, url):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1/x", "http://2130706433/x", "http://[::1]/x", "http://127.1/x"]
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://localhost/x",
+        "http://api.localhost/x",
+    ],
 )
 def test_loopback_is_refused_unless_its_network_is_exempted(api, settings, url):
     # The test settings exempt 127.0.0.0/8 and ::1 (CALLBACKS_ALLOWED_NETWORKS); without that, refused.

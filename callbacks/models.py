@@ -80,6 +80,11 @@ class Tenant(models.Model):
     # Target protection defaults (issue "Protection"); empty means the installation's default.
     max_concurrency_per_origin = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_origin = models.FloatField(null=True, blank=True, help_text="requests per second")
+    # Circuit breaker thresholds for the origins this tenant calls; empty: the installation's.
+    breaker_failure_threshold = models.PositiveIntegerField(null=True, blank=True)
+    breaker_open_seconds = models.FloatField(null=True, blank=True)
+    # API throttling (R35), e.g. "100/s" or "3000/min"; empty: the installation's default.
+    api_rate_limit = models.CharField(max_length=20, blank=True)
     # Where failure events (dead letters, opened breakers) are posted, signed.
     notification_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
@@ -180,6 +185,12 @@ class CallbackTask(models.Model):
             models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
             models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
             models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
+            # Ordering keys: the earliest unfinished task of a key goes first.
+            models.Index(
+                fields=["tenant", "ordering_key", "created_at"],
+                name="task_ordering_idx",
+                condition=~Q(ordering_key=""),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

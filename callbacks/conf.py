@@ -1,7 +1,133 @@
-"""The delivery settings (settings.CALLBACKS), read in one place."""
+"""The delivery settings, read in one place: settings.CALLBACKS, overridden at run time (R39).
+
+Operators change the keys in RUNTIME_KEYS through the admin or the API; every process picks the
+change up within REFRESH_SECONDS without a restart. Overrides live in the RuntimeSetting table
+and are cached per process, so `get()` stays a dictionary lookup on the hot path.
+
+Only threads that may use the database refresh the cache: a worker's HTTP threads never open a
+database connection of their own (the recorder thread refreshes for them, see
+`refresh_if_stale`).
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
 
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
+
+# How long a process keeps run-time overrides before it reads them again.
+REFRESH_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class RuntimeKey:
+    kind: type  # int or float
+    minimum: float
+    maximum: float
+    help: str
+
+    def clean(self, value):
+        """The value as stored, or ValueError naming what is wrong."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("must be a number")
+        try:
+            number = self.kind(value) if self.kind is float else int(str(value))
+        except ValueError:
+            raise ValueError(f"must be {'a whole number' if self.kind is int else 'a number'}") from None
+        if not (self.minimum <= number <= self.maximum):
+            raise ValueError(f"must be between {self.minimum:g} and {self.maximum:g}")
+        return number
+
+
+# What may change at run time, with its bounds. Other settings need a restart (they shape
+# processes, not requests).
+RUNTIME_KEYS = {
+    "POOL_MAXSIZE_PER_HOST": RuntimeKey(int, 1, 1000, "connections kept per target host"),
+    "POOL_HOSTS": RuntimeKey(int, 1, 10000, "target hosts whose pools are kept"),
+    "CONNECT_TIMEOUT": RuntimeKey(float, 0.1, 60, "default connect timeout, seconds"),
+    "TOTAL_TIMEOUT": RuntimeKey(float, 0.1, 900, "default whole-request deadline, seconds"),
+    "CONCURRENCY": RuntimeKey(int, 1, 5000, "callbacks in flight per worker process"),
+    "MAX_RETRIES": RuntimeKey(int, 0, 20, "default retries after the first attempt"),
+    "BACKOFF_INITIAL": RuntimeKey(float, 0, 3600, "default first wait, seconds"),
+    "BACKOFF_MULTIPLIER": RuntimeKey(float, 1, 10, "default backoff growth"),
+    "BACKOFF_MAX": RuntimeKey(float, 0, 86400, "default longest wait, seconds"),
+    "MAX_CONCURRENCY_PER_ORIGIN": RuntimeKey(int, 1, 100000, "callbacks in flight per target origin"),
+    "RATE_LIMIT_PER_ORIGIN": RuntimeKey(float, 0, 100000, "requests per second per origin (0: off)"),
+    "BREAKER_FAILURE_THRESHOLD": RuntimeKey(int, 1, 1000, "consecutive failures that open a breaker"),
+    "BREAKER_OPEN_SECONDS": RuntimeKey(float, 1, 86400, "first open period of a breaker, seconds"),
+    "BREAKER_OPEN_MAX_SECONDS": RuntimeKey(float, 1, 604800, "longest open period, seconds"),
+    "DISPATCH_BATCH": RuntimeKey(int, 1, 1000, "tasks per dispatcher claim"),
+    "DISPATCH_MAX_OUTSTANDING": RuntimeKey(int, 0, 1000000, "tasks handed out at once (0: automatic)"),
+}
+
+
+class _Overrides:
+    def __init__(self):
+        self.values: dict = {}
+        self.loaded_at = float("-inf")
+        self.lock = threading.Lock()
+
+
+_overrides = _Overrides()
+
 
 def get(key: str):
-    return settings.CALLBACKS[key]
+    if time.monotonic() - _overrides.loaded_at > REFRESH_SECONDS and _may_use_database():
+        refresh()
+    value = _overrides.values.get(key)
+    return settings.CALLBACKS[key] if value is None else value
+
+
+def refresh() -> None:
+    """Read the overrides now (the admin and API call this after a change, tests too)."""
+    from callbacks.models import RuntimeSetting
+
+    with _overrides.lock:
+        try:
+            rows = dict(RuntimeSetting.objects.values_list("key", "value"))
+        except Exception:  # DatabaseError, or a process (or test) where the database is off-limits
+            # No table yet (before migrate) or the database is away: keep what we had and
+            # try again after REFRESH_SECONDS rather than on every call.
+            logger.debug("run-time settings unavailable; keeping the previous ones", exc_info=True)
+            _overrides.loaded_at = time.monotonic()
+            return
+        values = {}
+        for key, value in rows.items():
+            spec = RUNTIME_KEYS.get(key)
+            if spec is None:
+                continue
+            try:
+                values[key] = spec.clean(value)
+            except ValueError:
+                logger.warning("ignoring run-time setting %s=%r: out of bounds", key, value)
+        _overrides.values = values
+        _overrides.loaded_at = time.monotonic()
+
+
+def refresh_if_stale() -> None:
+    """For threads that own a database connection on behalf of others (a worker's recorder)."""
+    if time.monotonic() - _overrides.loaded_at > REFRESH_SECONDS:
+        refresh()
+
+
+_thread = threading.local()
+
+
+def forbid_database_in_this_thread() -> None:
+    """For a worker's HTTP threads: they must not open database connections of their own
+    (hundreds of threads would mean hundreds of connections); the recorder refreshes for them."""
+    _thread.no_database = True
+
+
+def _may_use_database() -> bool:
+    return not getattr(_thread, "no_database", False)
+
+
+def reset_cache() -> None:
+    """Forget overrides and do not look again for REFRESH_SECONDS (test isolation)."""
+    with _overrides.lock:
+        _overrides.values = {}
+        _overrides.loaded_at = time.monotonic()

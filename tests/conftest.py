@@ -52,3 +52,13 @@ def pytest_sessionfinish(session, exitstatus):
     if name and settings.IS_SQLITE:
         for path in glob.glob(f"{name}*"):
             os.remove(path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime_settings():
+    """Run-time settings are cached per process; each test starts from the configured ones."""
+    from callbacks import conf
+
+    conf.reset_cache()
+    yield
+    conf.reset_cache()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from callbacks.api import views
+from callbacks.api.runtime import RuntimeSettingsApi
 
 # Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     path("callbacks/<str:task_id>/events/", views.CallbackEventListApi.as_view(), name="callback-events"),
     path("callbacks/<str:task_id>/cancel/", views.CallbackCancelApi.as_view(), name="callback-cancel"),
     path("callbacks/<str:task_id>/retry/", views.CallbackRetryApi.as_view(), name="callback-retry"),
+    path("settings/", RuntimeSettingsApi.as_view(), name="runtime-settings"),
 ]

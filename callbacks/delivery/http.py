@@ -299,6 +299,7 @@ class _ProcessState:
     session: requests.Session
     adapter: _Adapter
     watchdog: _Watchdog
+    config: tuple  # the pool settings it was built with
 
 
 _state: _ProcessState | None = None
@@ -316,29 +317,41 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+def _pool_config() -> tuple:
+    return (conf.get("POOL_HOSTS"), conf.get("POOL_MAXSIZE_PER_HOST"), conf.get("CONNECT_RETRIES"))
+
+
 def _process() -> _ProcessState:
     global _state
     state = _state
-    if state is not None and state.pid == os.getpid():
+    config = _pool_config()
+    if state is not None and state.pid == os.getpid() and state.config == config:
         return state
     with _state_lock:
         if _state is None or _state.pid != os.getpid():
-            _state = _build_state()
+            _state = _build_state(config)
+        elif _state.config != config:
+            # Pool sizes changed at run time (R39): a new adapter for new requests; requests in
+            # flight keep the old one, whose connections close as they are dropped.
+            _state = _build_state(config, watchdog=_state.watchdog)
         return _state
 
 
-def _build_state() -> _ProcessState:
+def _build_state(config: tuple, watchdog=None) -> _ProcessState:
+    pool_hosts, pool_maxsize, connect_retries = config
     adapter = _Adapter(
-        pool_connections=conf.get("POOL_HOSTS"),
-        pool_maxsize=conf.get("POOL_MAXSIZE_PER_HOST"),
+        pool_connections=pool_hosts,
+        pool_maxsize=pool_maxsize,
         pool_block=False,
-        max_retries=ConnectPhaseRetry.for_connect_phase(conf.get("CONNECT_RETRIES")),
+        max_retries=ConnectPhaseRetry.for_connect_phase(connect_retries),
     )
     session = requests.Session()
     session.trust_env = False
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return _ProcessState(pid=os.getpid(), session=session, adapter=adapter, watchdog=_Watchdog())
+    return _ProcessState(
+        pid=os.getpid(), session=session, adapter=adapter, watchdog=watchdog or _Watchdog(), config=config
+    )
 
 
 def get_session() -> requests.Session:

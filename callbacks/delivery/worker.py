@@ -28,15 +28,54 @@ logger = logging.getLogger(__name__)
 
 # Attempts waiting to be recorded beyond this trigger a flush before the interval is up.
 _FLUSH_AT = 500
+# Sender threads are started only as needed, up to this (CONCURRENCY's own maximum).
+MAX_THREADS = 5000
+
+
+class Slots:
+    """A counting semaphore whose size can change while in use (R39: concurrency at run time).
+    Shrinking never interrupts anything: it only makes later acquisitions wait longer."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        with self._changed:
+            while self.used >= self.limit:
+                if not blocking:
+                    return False
+                self._changed.wait()
+            self.used += 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            self.used -= 1
+            self._changed.notify()
+
+    def resize(self, limit: int) -> None:
+        with self._changed:
+            if limit != self.limit:
+                self.limit = limit
+                self._changed.notify_all()
 
 
 class DeliveryWorker:
-    def __init__(self, *, concurrency: int, flush_seconds: float, name: str):
+    def __init__(self, *, concurrency: int, flush_seconds: float, name: str, follow_settings: bool = False):
         self.name = name
-        self.concurrency = concurrency
         self._flush_seconds = flush_seconds
-        self._slots = threading.Semaphore(concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="callback")
+        # The process's own worker follows CONCURRENCY as operators change it at run time.
+        self._follow_settings = follow_settings
+        self._slots = Slots(concurrency)
+        # Threads are made only as needed; the semaphore, which can be resized at run time
+        # (R39), is what bounds callbacks in flight.
+        self._pool = ThreadPoolExecutor(
+            max_workers=MAX_THREADS,
+            thread_name_prefix="callback-sender",
+            initializer=conf.forbid_database_in_this_thread,
+        )
         self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
         self._state = threading.Condition()
         self._in_flight = 0
@@ -104,6 +143,8 @@ class DeliveryWorker:
             if time.monotonic() - last_beat >= conf.get("HEARTBEAT_SECONDS"):
                 last_beat = time.monotonic()
                 self._beat()
+            if self._follow_settings:
+                self._follow_runtime_settings()
             try:
                 pending.append(self._finished.get(timeout=self._flush_seconds))
                 while len(pending) < _FLUSH_AT:
@@ -132,6 +173,17 @@ class DeliveryWorker:
                 self._unrecorded -= recorded
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
+
+    @property
+    def concurrency(self) -> int:
+        return self._slots.limit
+
+    def _follow_runtime_settings(self) -> None:
+        try:
+            conf.refresh_if_stale()
+        except Exception:
+            logger.warning("reading run-time settings failed", exc_info=True)
+        self._slots.resize(conf.get("CONCURRENCY"))
 
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state (R21)."""
@@ -178,6 +230,7 @@ def get_worker() -> DeliveryWorker:
                 concurrency=conf.get("CONCURRENCY"),
                 flush_seconds=conf.get("RECORD_FLUSH_SECONDS"),
                 name=heartbeats.process_name(),
+                follow_settings=True,
             )
             _worker_pid = os.getpid()
             # Runs when the process exits (django-q2 recycles workers and stops them with a

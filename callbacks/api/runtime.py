@@ -1,0 +1,46 @@
+"""Run-time settings through the API (R39). Installation-wide, so for operators (Django staff
+users, session or basic auth), not for tenants' API keys."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import authentication, permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
+
+
+class RuntimeSettingsApi(APIView):
+    authentication_classes = [authentication.SessionAuthentication, authentication.BasicAuthentication]
+    permission_classes = [permissions.IsAdminUser]
+
+    class OutputSerializer(serializers.Serializer):
+        value = serializers.FloatField()
+        default = serializers.FloatField(allow_null=True)
+        overridden = serializers.BooleanField()
+        help = serializers.CharField()
+        minimum = serializers.FloatField()
+        maximum = serializers.FloatField()
+
+    @extend_schema(
+        summary="Run-time settings in force (operators)",
+        responses={
+            200: OpenApiResponse(description="{KEY: {value, default, overridden, help, minimum, maximum}}")
+        },
+    )
+    def get(self, request):
+        return Response(runtime_settings_effective())
+
+    @extend_schema(
+        summary="Change run-time settings (operators); null clears an override",
+        request={
+            "application/json": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+        },
+        responses={200: OpenApiResponse(description="the settings in force after the change")},
+    )
+    def patch(self, request):
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["send an object of KEY: value"]})
+        effective = runtime_settings_update(
+            changes=dict(request.data), actor_type="user", actor=request.user.get_username()
+        )
+        return Response(effective)

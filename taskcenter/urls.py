@@ -3,7 +3,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from monitoring.dashboard import dashboard_view
+
 urlpatterns = [
+    # Before the admin's own URLs, which would take "dashboard/" for an app label.
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("callbacks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -8,9 +8,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from callbacks import conf
+from callbacks import conf, whitelist
 from callbacks.delivery import encoding
 from callbacks.delivery.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
 from callbacks.delivery.wakeup import notify_dispatcher
@@ -20,8 +22,6 @@ from callbacks.services.audit import audit_record
 from callbacks.validation import url_origin
 
 MAX_BATCH = 1000
-# A task due within this much is worth waking the dispatcher for; later ones are found by its poll.
-WAKE_WINDOW = timedelta(seconds=1)
 
 CANCELLABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING)
 RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.RETRYING)
@@ -39,6 +39,7 @@ def task_create(
     *, tenant: Tenant, data: dict, actor_type: str = "tenant", actor: str = ""
 ) -> tuple[CallbackTask, bool]:
     """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
+    _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
     key = data.get("idempotency_key")
     with transaction.atomic():
         existing = _existing_task(tenant=tenant, key=key)
@@ -70,6 +71,19 @@ def task_create(
     return task, True
 
 
+def _refuse_unlisted_urls(*, tenant: Tenant, items: list[dict], batch: bool) -> None:
+    """400 on `url` (per index in a batch) for targets outside the whitelist of a tenant that enforces it."""
+    denied = whitelist.creation_denial(tenant=tenant, urls=[item["url"] for item in items])
+    if not denied:
+        return
+    message = "The URL is not on the tenant's whitelist."
+    if batch:
+        fields = {"callbacks": {str(index): {"url": [reason]} for index, reason in denied.items()}}
+    else:
+        fields = {"url": [denied[0]]}
+    raise ApplicationError(message, code="whitelist_denied", fields=fields)
+
+
 def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
     if key is None:
         return None
@@ -85,6 +99,7 @@ def task_create_batch(
         raise ApplicationError(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
         )
+    _refuse_unlisted_urls(tenant=tenant, items=items, batch=True)
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -107,11 +122,13 @@ def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTa
     }
     now = timezone.now()
     tasks, new_tasks = [], []
-    for item in items:
+    for index, item in enumerate(items):
         key = item.get("idempotency_key")
         task = by_key.get(key) if key is not None else None
         if task is None:
             task = _build_task(tenant=tenant, data=item, now=now)
+            # One microsecond apart: ordering keys deliver in creation order, and that is the batch's order.
+            task.created_at = task.updated_at = now + timedelta(microseconds=index)
             new_tasks.append(task)
             if key is not None:
                 by_key[key] = task
@@ -168,6 +185,8 @@ def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -
             to_status=current.status,
             note=f"cancelled by {actor}",
         )
+        if current.ordering_key:
+            transaction.on_commit(notify_dispatcher)  # the next task of its key may go now
         audit_record(
             actor_type=actor_type,
             actor=actor,
@@ -253,6 +272,7 @@ def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
         priority=data.get("priority", 5),
         queue=data.get("queue", "default"),
         ordering_key=data.get("ordering_key", ""),
+        schedule=data.get("schedule"),  # set by a schedule's fire, never by API input
         business_id=data.get("business_id", ""),
         trace_id=data.get("trace_id") or uuid.uuid4().hex,
         idempotency_key=data.get("idempotency_key"),
@@ -308,8 +328,10 @@ def resolve_policy(*, tenant: Tenant, data: dict) -> dict:
 
 
 def _notify_if_due_soon(tasks: list[CallbackTask]) -> None:
-    horizon = timezone.now() + WAKE_WINDOW
-    if any(task.next_attempt_at <= horizon for task in tasks):
+    # Every creation wakes the dispatcher, delayed ones too: it then computes its sleep again, so a task
+    # due before the time it meant to wake at is not late, whatever poll interval its process runs with.
+    # One NOTIFY per transaction, and the dispatcher serves all pending ones with one step.
+    if tasks:
         transaction.on_commit(notify_dispatcher)
 
 
@@ -321,3 +343,106 @@ def _audit_state(task: CallbackTask) -> dict:
         "next_attempt_at": task.next_attempt_at.isoformat() if task.next_attempt_at else None,
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
     }
+
+
+REPLAY_BATCH = 500
+
+
+def task_replay_dead(
+    *,
+    tenant: Tenant | None = None,
+    since: datetime | None = None,
+    task_ids=None,
+    actor_type: str,
+    actor: str,
+    batch_size: int = REPLAY_BATCH,
+    progress=None,
+) -> int:
+    """Send dead letters again now, as task_retry does; returns how many were re-queued.
+
+    Narrowed to a tenant, to tasks that died at or after `since`, and/or to `task_ids`. Works in
+    batches of one short transaction each, so a replay of thousands never holds locks for long;
+    `progress(n)` is called after each batch with the tasks it re-queued. One audit row per batch.
+    """
+    dead = dead_letters(tenant=tenant, since=since, task_ids=task_ids)
+    replayed, last = 0, None
+    while True:
+        # Keyset pagination by id: replayed rows leave the dead set, so offsets would skip some.
+        page = dead if last is None else dead.filter(pk__gt=last)
+        ids = list(page.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return replayed
+        count = _replay_batch(ids, actor_type=actor_type, actor=actor)
+        replayed += count
+        last = ids[-1]
+        if progress is not None:
+            progress(count)
+
+
+def dead_letters(*, tenant: Tenant | None = None, since: datetime | None = None, task_ids=None):
+    """The dead tasks task_replay_dead would replay (a queryset; count it for a progress bar)."""
+    dead = CallbackTask.objects.filter(status=TaskStatus.DEAD)
+    if tenant is not None:
+        dead = dead.filter(tenant=tenant)
+    if since is not None:
+        dead = dead.filter(finished_at__gte=since)
+    if task_ids is not None:
+        dead = dead.filter(pk__in=list(task_ids))
+    return dead
+
+
+def _replay_batch(ids: list, *, actor_type: str, actor: str) -> int:
+    with transaction.atomic():
+        # Locked and re-checked: a task retried meanwhile by someone else is left alone.
+        tasks = list(CallbackTask.objects.select_for_update().filter(pk__in=ids, status=TaskStatus.DEAD))
+        if not tasks:
+            return 0
+        now = timezone.now()
+        updated = CallbackTask.objects.filter(
+            pk__in=[task.pk for task in tasks], status=TaskStatus.DEAD
+        ).update(
+            status=TaskStatus.SCHEDULED,
+            next_attempt_at=now,
+            due_at=now,
+            finished_at=None,
+            updated_at=now,
+            locked_until=None,
+            locked_by="",
+            # As in task_retry: exactly one more attempt for a task that used its whole budget.
+            max_retries=Greatest(F("max_retries"), F("attempts")),
+        )
+        TaskEvent.objects.bulk_create(
+            TaskEvent(
+                task=task,
+                at=now,
+                from_status=TaskStatus.DEAD,
+                to_status=TaskStatus.SCHEDULED,
+                note=f"replayed by {actor}",
+            )
+            for task in tasks
+        )
+        groups = _by_tenant(tasks)
+        tenants = Tenant.objects.in_bulk(list(groups))
+        for tenant_id, group in groups.items():
+            audit_record(
+                actor_type=actor_type,
+                actor=actor,
+                tenant=tenants.get(tenant_id),
+                action="task.replay_dead",
+                obj=group[0],
+                before={"status": TaskStatus.DEAD},
+                after={
+                    "status": TaskStatus.SCHEDULED,
+                    "count": len(group),
+                    "ids": [str(t.pk) for t in group],
+                },
+            )
+        transaction.on_commit(notify_dispatcher)
+    return updated
+
+
+def _by_tenant(tasks: list[CallbackTask]) -> dict:
+    groups: dict = {}
+    for task in tasks:
+        groups.setdefault(task.tenant_id, []).append(task)
+    return groups

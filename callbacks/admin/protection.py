@@ -1,0 +1,171 @@
+"""Target protection: URL whitelists (with a "would this URL be allowed?" page) and circuit breakers."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from callbacks.admin.common import (
+    ReadOnlyAdmin,
+    actor,
+    add_service_errors,
+    adopt,
+    run_each,
+    service_errors,
+)
+from callbacks.admin.filters import TenantFilter
+from callbacks.errors import ApplicationError
+from callbacks.models import CircuitBreaker, Tenant, UrlWhitelistEntry
+
+PATTERN_FIELDS = ("host", "scheme", "port", "path_prefix")
+
+
+class WhitelistEntryForm(forms.ModelForm):
+    scheme = forms.ChoiceField(
+        choices=[("", "http and https"), ("http", "http"), ("https", "https")], required=False
+    )
+    # The pattern is checked by callbacks.whitelist, not by the field: it gives the readable reasons.
+    port = forms.CharField(
+        required=False, help_text="empty: the scheme's default port (80 or 443), not any port"
+    )
+
+    class Meta:
+        model = UrlWhitelistEntry
+        fields = ("tenant", "host", "scheme", "port", "path_prefix", "enabled", "note")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        from callbacks.whitelist import validate_pattern
+
+        data = {name: cleaned.get(name) for name in PATTERN_FIELDS}
+        try:
+            pattern = validate_pattern(
+                data["host"], data["scheme"] or "", data["port"] or None, data["path_prefix"] or ""
+            )
+        except ApplicationError as exc:
+            add_service_errors(self, exc)
+            return cleaned
+        cleaned.update(
+            host=pattern.host, scheme=pattern.scheme, port=pattern.port, path_prefix=pattern.path_prefix
+        )
+        # The service's remaining refusals (a duplicate entry: 409) as form errors too.
+        add_service_errors(self, service_errors(lambda: self._save_through_service("(validation)")))
+        return cleaned
+
+    def _save_through_service(self, who: str):
+        from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_update
+
+        data = {name: self.cleaned_data.get(name) for name in (*PATTERN_FIELDS, "enabled", "note")}
+        data["note"] = data["note"] or ""
+        if self.instance.pk is None:
+            return whitelist_entry_create(
+                tenant=self.cleaned_data["tenant"], **data, actor_type="user", actor=who
+            )
+        return whitelist_entry_update(entry=self.instance, data=data, actor_type="user", actor=who)
+
+
+class CheckUrlForm(forms.Form):
+    tenant = forms.ModelChoiceField(Tenant.objects.order_by("name"))
+    url = forms.CharField(max_length=2000, widget=forms.TextInput(attrs={"size": 80}))
+
+
+@admin.register(UrlWhitelistEntry)
+class UrlWhitelistEntryAdmin(admin.ModelAdmin):
+    form = WhitelistEntryForm
+    list_display = (
+        "__str__",
+        "tenant",
+        "host",
+        "scheme",
+        "port",
+        "path_prefix",
+        "enabled",
+        "note",
+        "created_at",
+    )
+    list_filter = (TenantFilter, "enabled")
+    list_select_related = ("tenant",)
+    search_fields = ("host",)
+    ordering = ("tenant__name", "host")
+    change_list_template = "admin/callbacks/urlwhitelistentry/change_list.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        adopt(obj, form._save_through_service(actor(request)))
+
+    def delete_model(self, request, obj):
+        from callbacks.services.whitelist import whitelist_entry_delete
+
+        whitelist_entry_delete(entry=obj, actor_type="user", actor=actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            self.delete_model(request, entry)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.check_view)
+        return [path("check/", view, name="callbacks_urlwhitelistentry_check"), *super().get_urls()]
+
+    def check_view(self, request):
+        """Would this tenant be allowed to call this URL, and which entry lets it?"""
+        from callbacks.whitelist import entry_matches, url_allowed
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = CheckUrlForm(request.GET or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Would this URL be allowed?",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        if form.is_valid():
+            tenant, url = form.cleaned_data["tenant"], form.cleaned_data["url"].strip()
+            entries = list(tenant.whitelist.filter(enabled=True).order_by("host"))
+            context.update(
+                checked=True,
+                tenant=tenant,
+                url=url,
+                allowed=url_allowed(tenant=tenant, url=url),
+                matching=[entry for entry in entries if entry_matches(entry, url)],
+                enforced=tenant.enforce_whitelist,
+                entry_count=len(entries),
+            )
+        return TemplateResponse(request, "admin/callbacks/urlwhitelistentry/check.html", context)
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(ReadOnlyAdmin):
+    list_display = (
+        "origin",
+        "state",
+        "consecutive_failures",
+        "open_count",
+        "opened_at",
+        "next_probe_at",
+        "updated_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("origin",)
+    ordering = ("origin",)
+    actions = ("reset",)
+
+    def has_reset_permission(self, request):
+        return request.user.has_perm("callbacks.change_circuitbreaker")
+
+    @admin.action(description="Reset (close the breaker)", permissions=["reset"])
+    def reset(self, request, queryset):
+        from callbacks.services.breakers import breaker_reset
+
+        run_each(
+            self,
+            request,
+            queryset,
+            "Reset",
+            lambda breaker: breaker_reset(breaker=breaker, actor_type="user", actor=actor(request)),
+        )

@@ -1,0 +1,198 @@
+"""Server-side SVG charts for the operator dashboard: no JavaScript, no CDN, nothing to vendor.
+
+line_chart draws series over time with axes, ticks, a legend and gaps where a value is missing
+(a minute without attempts has no latency, which is not a latency of 0). bar_chart stacks
+counts per slot (error classes). Both return markup safe to put in a template.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#2a7ab0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6cc0", "#7f8c8d", "#d4a017", "#16a085")
+WIDTH, HEIGHT = 640, 240
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 12, 28, 46
+X_TICKS = 6
+Y_TICKS = 5
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list  # floats or None, one per x
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where the plot area sits and how data maps onto it."""
+
+    count: int
+    y_max: float
+    width: int = WIDTH
+    height: int = HEIGHT
+
+    @property
+    def plot_width(self):
+        return self.width - MARGIN_LEFT - MARGIN_RIGHT
+
+    @property
+    def plot_height(self):
+        return self.height - MARGIN_TOP - MARGIN_BOTTOM
+
+    def x(self, index: float) -> float:
+        if self.count <= 1:
+            return MARGIN_LEFT + self.plot_width / 2
+        return MARGIN_LEFT + self.plot_width * index / (self.count - 1)
+
+    def y(self, value: float) -> float:
+        return MARGIN_TOP + self.plot_height * (1 - value / self.y_max)
+
+
+def nice_max(value: float) -> float:
+    """A round axis top at or above `value`: 1, 2, 2.5 or 5 times a power of ten."""
+    if value <= 0 or math.isnan(value):
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def format_number(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g}k"
+    return f"{value:.3g}" if value < 10 else f"{value:.0f}"
+
+
+def line_chart(
+    *, title: str, times: list[datetime], series: list[Series], unit: str = "", y_max: float | None = None
+) -> SafeString:
+    values = [v for s in series for v in s.values if v is not None]
+    frame = _Frame(count=len(times), y_max=y_max or nice_max(max(values, default=0)))
+    parts = _axes(frame, title, times, unit)
+    for color, one in zip(_colors(), series, strict=False):
+        for run in _runs(one.values):
+            points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in run)
+            if len(run) == 1:
+                i, v = run[0]
+                parts.append(f'<circle cx="{frame.x(i):.1f}" cy="{frame.y(v):.1f}" r="2.5" fill="{color}"/>')
+            else:
+                parts.append(
+                    f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{points}"/>'
+                )
+    parts += _legend(frame, [s.name for s in series])
+    return _svg(frame, title, parts, points=len(values))
+
+
+def bar_chart(
+    *, title: str, times: list[datetime], stacks: dict[str, list[float]], unit: str = ""
+) -> SafeString:
+    totals = [sum(values[i] or 0 for values in stacks.values()) for i in range(len(times))]
+    frame = _Frame(count=len(times), y_max=nice_max(max(totals, default=0)))
+    parts = _axes(frame, title, times, unit)
+    slot = frame.plot_width / max(len(times), 1)
+    bar = max(slot * 0.7, 1.0)
+    base = [0.0] * len(times)
+    for color, (name, values) in zip(_colors(), stacks.items(), strict=False):
+        for i, value in enumerate(values):
+            if not value:
+                continue
+            top = base[i] + value
+            x = MARGIN_LEFT + slot * i + (slot - bar) / 2
+            y = frame.y(top)
+            height = frame.y(base[i]) - y
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{height:.1f}" fill="{color}">'
+                f"<title>{escape(name)}: {value:g}</title></rect>"
+            )
+            base[i] = top
+    parts += _legend(frame, list(stacks))
+    return _svg(frame, title, parts, points=sum(1 for total in totals if total))
+
+
+def _axes(frame: _Frame, title: str, times: list[datetime], unit: str) -> list[str]:
+    left, right = MARGIN_LEFT, frame.width - MARGIN_RIGHT
+    top, bottom = MARGIN_TOP, frame.height - MARGIN_BOTTOM
+    parts = [
+        f'<text class="title" x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>',
+    ]
+    for n in range(Y_TICKS + 1):
+        value = frame.y_max * n / Y_TICKS
+        y = frame.y(value)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#ddd" stroke-width="0.5"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{format_number(value)}</text>'
+        )
+    if unit:
+        parts.append(
+            f'<text x="12" y="{(top + bottom) / 2:.0f}" font-size="10" text-anchor="middle" '
+            f'transform="rotate(-90 12 {(top + bottom) / 2:.0f})">{escape(unit)}</text>'
+        )
+    for index in _tick_indexes(len(times)):
+        x = frame.x(index)
+        parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#888"/>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" font-size="10" text-anchor="middle">'
+            f"{escape(_time_label(times, index))}</text>"
+        )
+    return parts
+
+
+def _tick_indexes(count: int) -> list[int]:
+    if count <= 0:
+        return []
+    step = max(1, math.ceil((count - 1) / (X_TICKS - 1))) if count > 1 else 1
+    return list(range(0, count, step))
+
+
+def _time_label(times: list[datetime], index: int) -> str:
+    span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0
+    return f"{times[index]:%m-%d %H:%M}" if span > 86400 else f"{times[index]:%H:%M}"
+
+
+def _legend(frame: _Frame, names: list[str]) -> list[str]:
+    parts, x = [], MARGIN_LEFT
+    y = frame.height - 10
+    for color, name in zip(_colors(), names, strict=False):
+        parts.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text class="legend" x="{x + 14}" y="{y + 1}" font-size="11">{escape(name)}</text>')
+        x += 24 + 7 * len(name)
+    return parts
+
+
+def _runs(values: list) -> list[list[tuple[int, float]]]:
+    """Consecutive (index, value) stretches without a missing value."""
+    runs, current = [], []
+    for index, value in enumerate(values):
+        if value is None:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append((index, value))
+    if current:
+        runs.append(current)
+    return runs
+
+
+def _colors():
+    while True:
+        yield from PALETTE
+
+
+def _svg(frame: _Frame, title: str, parts: list[str], *, points: int) -> SafeString:
+    body = "".join(parts)
+    return mark_safe(  # every text above went through escape()
+        f'<svg class="tc-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width} {frame.height}" '
+        f'width="{frame.width}" height="{frame.height}" role="img" aria-label="{escape(title)}" '
+        f'data-points="{points}" font-family="sans-serif">'
+        f'<rect width="{frame.width}" height="{frame.height}" fill="#fff"/>{body}</svg>'
+    )

@@ -1,0 +1,306 @@
+"""The tasks list, its filters, search and cheap paging; the detail page; retry, cancel and replay actions."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from callbacks.admin.common import CappedPaginator
+from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.services.tenants import tenant_create
+from tests.factories import make_task
+
+pytestmark = pytest.mark.django_db
+LIST = reverse("admin:callbacks_callbacktask_changelist")
+
+
+def ids_on_page(response) -> set[str]:
+    return {str(task.pk) for task in response.context["cl"].result_list}
+
+
+def test_list_shows_the_columns_operators_need(admin_client, tenant):
+    task = make_task(
+        tenant=tenant,
+        url="https://hooks.example.com/a",
+        status=TaskStatus.DEAD,
+        attempts=4,
+        last_outcome="http_5xx",
+        last_status_code=503,
+        queue="billing",
+        priority=7,
+    )
+
+    response = admin_client.get(LIST)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in (
+        str(task.pk)[:8],
+        "dead",
+        "acme",
+        "https://hooks.example.com:443",
+        "billing",
+        "http_5xx",
+        "503",
+    ):
+        assert text in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=dead", {"dead"}),
+        ("queue=billing", {"billing"}),
+        ("origin=https://b.example.com:443", {"b-host"}),
+        ("created=1h", {"recent"}),
+    ],
+)
+def test_filters(admin_client, tenant, query, expected):
+    old = timezone.now() - timedelta(days=2)
+    make_task(
+        tenant=tenant,
+        url="https://a.example.com/",
+        business_id="dead",
+        status=TaskStatus.DEAD,
+        created_at=old,
+    )
+    make_task(
+        tenant=tenant, url="https://a.example.com/", business_id="billing", queue="billing", created_at=old
+    )
+    make_task(tenant=tenant, url="https://b.example.com/", business_id="b-host", created_at=old)
+    make_task(tenant=tenant, url="https://a.example.com/", business_id="recent")
+
+    response = admin_client.get(f"{LIST}?{query}")
+
+    assert {task.business_id for task in response.context["cl"].result_list} == expected
+
+
+def test_tenant_filter_and_its_choices(admin_client, tenant):
+    other = tenant_create(name="globex").tenant
+    mine = make_task(tenant=tenant, url="https://a.example.com/")
+    make_task(tenant=other, url="https://a.example.com/")
+
+    response = admin_client.get(f"{LIST}?tenant={tenant.pk}")
+
+    assert ids_on_page(response) == {str(mine.pk)}
+    assert "globex" in response.content.decode()  # offered as a choice
+
+
+def test_filter_choices_list_queues_and_hosts(admin_client, tenant):
+    make_task(tenant=tenant, url="https://a.example.com/", queue="reports")
+
+    html = admin_client.get(LIST).content.decode()
+
+    assert "?queue=reports" in html
+    assert "origin=https%3A%2F%2Fa.example.com%3A443" in html
+
+
+@pytest.mark.parametrize("field", ["pk", "business_id", "trace_id"])
+def test_search_by_exact_id_business_id_or_trace_id(admin_client, tenant, field):
+    wanted = make_task(tenant=tenant, url="https://a.example.com/", business_id="order-17", trace_id="tr-99")
+    make_task(tenant=tenant, url="https://a.example.com/", business_id="order-170", trace_id="tr-990")
+    term = {"pk": str(wanted.pk), "business_id": "order-17", "trace_id": "tr-99"}[field]
+
+    response = admin_client.get(LIST, {"q": term})
+
+    assert ids_on_page(response) == {str(wanted.pk)}
+
+
+def test_search_for_a_uuid_in_upper_case_without_dashes_finds_the_task(admin_client, tenant):
+    wanted = make_task(tenant=tenant, url="https://a.example.com/")
+
+    response = admin_client.get(LIST, {"q": wanted.pk.hex.upper()})
+
+    assert ids_on_page(response) == {str(wanted.pk)}
+
+
+def test_no_full_count_of_the_table(admin_client, tenant):
+    make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(f"{LIST}?status=dead")
+
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts, "the paginator counts (capped)"
+    assert all("LIMIT" in sql.upper() for sql in counts if "callbacks_callbacktask" in sql), counts
+
+
+def test_capped_paginator_counts_no_further_than_its_cap(tenant, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    for _ in range(5):
+        make_task(tenant=tenant, url="https://a.example.com/")
+
+    paginator = CappedPaginator(CallbackTask.objects.order_by("pk"), 2)
+
+    assert paginator.count == 3
+    assert paginator.num_pages == 2
+
+
+def test_detail_page_masks_headers_decodes_body_and_shows_attempts_and_history(admin_client, tenant):
+    task = make_task(
+        tenant=tenant,
+        url="https://a.example.com/",
+        headers={"Authorization": "Bearer sekrit-token", "X-Plain": "visible"},
+        payload='{"order":17,"items":[1,2]}',
+        status=TaskStatus.DEAD,
+    )
+    TaskExecution.objects.create(
+        task=task,
+        tenant=tenant,
+        attempt=1,
+        started_at=timezone.now(),
+        duration_ms=12.5,
+        outcome="http_5xx",
+        status_code=503,
+        error="HTTP 503",
+        request_method="POST",
+        request_url=task.url,
+        request_headers={"X-Api-Key": "abc123", "X-Plain": "visible"},
+        response_headers={"Set-Cookie": "session=zzz", "Retry-After": "5"},
+        response_body="upstream down " * 400,
+    )
+    TaskEvent.objects.create(task=task, from_status="running", to_status="dead", note="retries exhausted")
+
+    response = admin_client.get(reverse("admin:callbacks_callbacktask_change", args=[task.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "sekrit-token" not in html and "abc123" not in html and "session=zzz" not in html
+    assert "visible" in html and "Retry-After" in html
+    assert "&quot;order&quot;: 17" in html  # pretty-printed JSON body
+    assert "HTTP 503" in html and "retries exhausted" in html
+    assert "more characters" in html  # the long response body is cut for display
+    assert 'name="_save"' not in html  # read-only: tasks change through actions only
+
+
+def _act(client, action, tasks, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(t.pk) for t in tasks], "index": 0, **extra}
+    return client.post(LIST, data, follow=True)
+
+
+def test_retry_now_requeues_and_reports_refusals(admin_client, tenant):
+    dead = make_task(
+        tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD, attempts=4, next_attempt_at=None
+    )
+    done = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.SUCCEEDED)
+
+    response = _act(admin_client, "retry_now", [dead, done])
+
+    texts = [str(m) for m in response.context["messages"]]
+    assert "Retried: 1." in texts
+    assert any(t.startswith("Refused 1:") and str(done.pk) in t and "succeeded" in t for t in texts)
+    dead.refresh_from_db()
+    assert dead.status == TaskStatus.SCHEDULED and dead.max_retries == 4
+    assert AuditLog.objects.get(action="task.retry").actor == "admin"
+
+
+def test_cancel(admin_client, tenant):
+    waiting = make_task(tenant=tenant, url="https://a.example.com/")
+
+    response = _act(admin_client, "cancel", [waiting])
+
+    assert "Cancelled: 1." in [str(m) for m in response.context["messages"]]
+    waiting.refresh_from_db()
+    assert waiting.status == TaskStatus.CANCELLED
+
+
+def test_replay_dead_asks_first_then_replays_only_dead_ones(admin_client, tenant):
+    dead = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD, attempts=4)
+    failed = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.FAILED)
+
+    confirm = _act(admin_client, "replay_dead", [dead, failed])
+
+    assert confirm.templates[0].name == "admin/callbacks/callbacktask/replay_dead_confirmation.html"
+    html = confirm.content.decode()
+    assert str(dead.pk) in html and "1 of the 2 selected tasks is not dead" in html
+    dead.refresh_from_db()
+    assert dead.status == TaskStatus.DEAD  # nothing yet
+
+    done = _act(admin_client, "replay_dead", [dead, failed], confirm="yes")
+
+    assert "Replayed 1 dead letter(s)." in [str(m) for m in done.context["messages"]]
+    dead.refresh_from_db()
+    failed.refresh_from_db()
+    assert dead.status == TaskStatus.SCHEDULED and failed.status == TaskStatus.FAILED
+    assert AuditLog.objects.filter(action="task.replay_dead", actor="admin").count() == 1
+
+
+def test_replay_dead_across_a_filtered_selection(admin_client, tenant):
+    deads = [make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD) for _ in range(3)]
+
+    response = admin_client.post(
+        f"{LIST}?status=dead",
+        {
+            "action": "replay_dead",
+            ACTION_CHECKBOX_NAME: [str(deads[0].pk)],
+            "select_across": "1",
+            "index": 0,
+            "confirm": "yes",
+        },
+        follow=True,
+    )
+
+    assert "Replayed 3 dead letter(s)." in [str(m) for m in response.context["messages"]]
+
+
+def test_replay_dead_page_counts_then_replays_a_tenants_dead_letters(admin_client, tenant):
+    other = tenant_create(name="globex").tenant
+    mine = make_task(
+        tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD, finished_at=timezone.now()
+    )
+    theirs = make_task(
+        tenant=other, url="https://a.example.com/", status=TaskStatus.DEAD, finished_at=timezone.now()
+    )
+    page = reverse("admin:callbacks_callbacktask_replay_dead")
+
+    counted = admin_client.get(page, {"tenant": tenant.pk})
+    assert counted.context["count"] == 1
+
+    admin_client.post(page, {"tenant": tenant.pk, "since": "", "confirm": "yes"})
+
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, theirs.status) == (TaskStatus.SCHEDULED, TaskStatus.DEAD)
+
+
+def test_replay_dead_page_refuses_a_future_since(admin_client):
+    response = admin_client.get(
+        reverse("admin:callbacks_callbacktask_replay_dead"), {"since": "2999-01-01 00:00"}
+    )
+
+    assert "in the future" in response.content.decode()
+    assert response.context.get("count") is None
+
+
+def test_executions_are_read_only_and_filter_by_outcome(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/")
+    for attempt, outcome in enumerate(["timeout", "success"], start=1):
+        TaskExecution.objects.create(
+            task=task,
+            tenant=tenant,
+            attempt=attempt,
+            started_at=timezone.now(),
+            outcome=outcome,
+            request_method="POST",
+            request_url=task.url,
+        )
+    url = reverse("admin:callbacks_taskexecution_changelist")
+
+    response = admin_client.get(url, {"outcome": "timeout"})
+
+    assert [e.outcome for e in response.context["cl"].result_list] == ["timeout"]
+    assert admin_client.get(reverse("admin:callbacks_taskexecution_add")).status_code == 403
+    execution = TaskExecution.objects.first()
+    detail = admin_client.get(reverse("admin:callbacks_taskexecution_change", args=[execution.pk]))
+    assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
+    assert (
+        admin_client.post(
+            reverse("admin:callbacks_taskexecution_delete", args=[execution.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )

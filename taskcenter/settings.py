@@ -65,12 +65,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django_q: our `qcluster` command (graceful shutdown) takes the place of django-q2's.
+    "callbacks",
+    "monitoring",
     "rest_framework",
     "drf_spectacular",
     "django_q",
     "django_prometheus",
-    "callbacks",
-    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,9 @@ CALLBACKS = {
     "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 25, minimum=1, maximum=1000),
     # How often a standby dispatcher tries to take the lead.
     "STANDBY_POLL_SECONDS": env_float("CALLBACKS_STANDBY_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
+    # R24: on SIGTERM, how long a worker lets callbacks in flight finish; those still going are
+    # recorded as interrupted (and retried). Under 30 s, so qcluster exits within 30 s.
+    "SHUTDOWN_GRACE_SECONDS": env_float("CALLBACKS_SHUTDOWN_GRACE_SECONDS", 25.0, minimum=0, maximum=600),
     # Leases: a claimed task not started by then, or started and not finished by its total
     # timeout plus this margin, is taken back (the worker or broker lost it).
     "QUEUED_LEASE_SECONDS": env_float("CALLBACKS_QUEUED_LEASE_SECONDS", 120.0, minimum=1),

@@ -5,8 +5,8 @@ wait as standbys and take over when the leader's connection drops. One leader ke
 limits, breaker probes and schedule fires exact without a distributed semaphore; delivery,
 the heavy part, scales out over django-q2 workers.
 
-The leader wakes at once on NOTIFY when a task due now is created, at the due time of the
-next delayed task, and otherwise every DISPATCH_POLL_SECONDS. Each wake-up is one `step()`,
+The leader wakes at once on NOTIFY when a task is created, at the due time of the next
+delayed task or schedule fire, and otherwise every DISPATCH_POLL_SECONDS. Each wake-up is one `step()`,
 which tests call directly.
 """
 
@@ -14,6 +14,7 @@ import fcntl
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import psycopg
 from django.conf import settings
@@ -22,10 +23,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf
-from callbacks.delivery import leases, outcomes, wakeup
-from callbacks.delivery.executor import AttemptResult
-from callbacks.models import Outcome
+from callbacks import conf, scheduling
+from callbacks.delivery import executor, leases, outcomes, wakeup
 from monitoring import heartbeats, metrics, retention
 
 logger = logging.getLogger(__name__)
@@ -126,6 +125,8 @@ class Dispatcher:
         if time.monotonic() - self._last_reap >= 1.0:
             self.reap(now=now)
             self._last_reap = time.monotonic()
+        # Before claiming: a schedule's task due now goes out in this same step.
+        scheduling.fire_due(now)
         room = self._room()
         if room <= 0:
             return 0
@@ -168,7 +169,14 @@ class Dispatcher:
         if lost:
             outcomes.record(
                 [
-                    outcomes.Finished(task=task, token=task.locked_by, result=_interrupted(task, now))
+                    outcomes.Finished(
+                        task=task,
+                        token=task.locked_by,
+                        result=executor.interrupted_result(
+                            task,
+                            error="the worker sending this attempt vanished (killed or crashed); lease expired",
+                        ),
+                    )
                     for task in lost
                 ],
                 now=now,
@@ -229,25 +237,25 @@ class Dispatcher:
 
     def _sleep_seconds(self) -> float:
         poll = conf.get("DISPATCH_POLL_SECONDS")
-        next_due = leases.next_due_at()
+        next_due = _earliest(_next_claimable_at(poll), scheduling.next_fire_at())
         if next_due is None:
             return poll
         return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
 
 
-def _interrupted(task, now) -> AttemptResult:
-    return AttemptResult(
-        outcome=Outcome.INTERRUPTED,
-        status_code=None,
-        started_at=task.updated_at,  # start_claimed stamped it when the attempt began
-        duration_ms=None,
-        request_method=task.method,
-        request_url=task.url,
-        request_headers={},
-        response_headers={},
-        response_body="",
-        response_truncated=False,
-        error="the worker sending this attempt vanished (killed or crashed); lease expired",
-        retryable=True,
-        retry_after=None,
+def _earliest(*times):
+    present = [at for at in times if at is not None]
+    return min(present) if present else None
+
+
+def _next_claimable_at(within: float):
+    """When the next task becomes claimable, looking no further than the sleep's bound. Tasks due but
+    held back (a paused queue, an earlier task of their ordering key unfinished) do not count: they
+    would make the loop spin; their release wakes it (NOTIFY) or the poll finds it."""
+    horizon = timezone.now() + timedelta(seconds=within)
+    return (
+        leases.claimable_tasks(horizon)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
     )

@@ -22,8 +22,9 @@ from django.utils import timezone
 from urllib3.exceptions import NameResolutionError
 
 import callbacks
-from callbacks import conf
+from callbacks import conf, whitelist
 from callbacks.delivery import encoding, http, signing, statuses
+from callbacks.delivery.headers import forbidden_reason as forbidden_header_reason
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.masking import MASK, mask_headers, mask_text
 from callbacks.models import Outcome
@@ -90,6 +91,10 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         )
 
     try:
+        # R33: the whitelist may have changed since the task was accepted; checked before any connection.
+        denial = whitelist.send_time_denial(task)
+        if denial:
+            return result(Outcome.WHITELIST_DENIED, error=denial)
         headers = build_headers(task, attempt, int(time.time()))
         raw = http.send(
             method=task.method,
@@ -128,7 +133,8 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         error="" if outcome == Outcome.SUCCESS else _status_error_text(raw),
         retryable=retryable,
         status_code=raw.status_code,
-        response_headers={name: _storable(value) for name, value in raw.headers.items()},
+        # Set-Cookie and the like are secrets of the receiver's: stored masked (R29).
+        response_headers=mask_headers({name: _storable(value) for name, value in raw.headers.items()}),
         response_body=_storable(raw.body.decode("utf-8", errors="replace")),
         response_truncated=raw.truncated,
         retry_after=parse_retry_after(_header(raw.headers, "retry-after")),
@@ -157,6 +163,8 @@ def build_headers(task, attempt: int, timestamp: int) -> dict:
         str(name): str(value)
         for name, value in (task.headers or {}).items()
         if str(name).lower() not in _OWN_HEADERS
+        # R34: a header denied since the task was accepted (CALLBACKS_DENIED_HEADERS) is dropped.
+        and forbidden_header_reason(str(name)) is None
     }
     headers["User-Agent"] = USER_AGENT
     if task.payload:
@@ -311,3 +319,23 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _short(exc) -> str:
     return str(exc)[:200]
+
+
+def interrupted_result(task, *, error: str) -> AttemptResult:
+    """The record of an attempt whose worker went away before it ended (killed, or stopped
+    past its grace period): it may or may not have reached the receiver, so it is retried."""
+    return AttemptResult(
+        outcome=Outcome.INTERRUPTED,
+        status_code=None,
+        started_at=task.updated_at,  # leases.start_claimed stamped it when the attempt began
+        duration_ms=None,
+        request_method=task.method,
+        request_url=task.url,
+        request_headers={},
+        response_headers={},
+        response_body="",
+        response_truncated=False,
+        error=error,
+        retryable=True,
+        retry_after=None,
+    )

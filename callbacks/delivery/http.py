@@ -112,6 +112,18 @@ class _Watchdog:
             watch.done = True
             watch.sock = None
 
+    def expire_all(self) -> int:
+        """Bring every attempt's deadline forward to now (a worker stopping past its grace
+        period); returns how many attempts were under way."""
+        with self._cond:
+            pending = [watch for _, _, watch in self._heap if not watch.done]
+            for watch in pending:
+                watch.deadline = time.monotonic()
+            self._heap = [(watch.deadline, next(self._seq), watch) for watch in pending]
+            heapq.heapify(self._heap)
+            self._cond.notify()
+            return len(pending)
+
     def _run(self) -> None:
         with self._cond:
             while True:
@@ -352,6 +364,14 @@ def _build_state(config: tuple, watchdog=None) -> _ProcessState:
     return _ProcessState(
         pid=os.getpid(), session=session, adapter=adapter, watchdog=watchdog or _Watchdog(), config=config
     )
+
+
+def abort_in_flight() -> int:
+    """End every attempt of this process now, as if its deadline had come (shutdown, R24)."""
+    state = _state
+    if state is None or state.pid != os.getpid():
+        return 0
+    return state.watchdog.expire_all()
 
 
 def get_session() -> requests.Session:

@@ -21,7 +21,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.delivery import executor, leases, outcomes
+from callbacks.delivery import executor, http, leases, outcomes, shutdown
 from monitoring import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,13 @@ class Slots:
         self.used = 0
         self._changed = threading.Condition()
 
-    def acquire(self, blocking: bool = True) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         with self._changed:
-            while self.used >= self.limit:
-                if not blocking:
+            if blocking:
+                if not self._changed.wait_for(lambda: self.used < self.limit, timeout):
                     return False
-                self._changed.wait()
+            elif self.used >= self.limit:
+                return False
             self.used += 1
             return True
 
@@ -79,6 +80,7 @@ class DeliveryWorker:
         self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
         self._state = threading.Condition()
         self._in_flight = 0
+        self._active = {}  # task id -> (task, claim token), for the attempts under way
         self._unrecorded = 0  # sent, not yet written
         self._stopping = threading.Event()
         self._closed = threading.Event()
@@ -91,10 +93,10 @@ class DeliveryWorker:
         remaining = list(task_ids)
         started_count = 0
         while remaining:
-            if self._stopping.is_set():
+            if not self._wait_for_a_slot():
+                # Stopping (R24): what was not started goes back to the queue at once.
                 leases.release_claimed(token=token, task_ids=remaining, note="worker stopping; given back")
                 break
-            self._slots.acquire()
             taken = 1
             while taken < len(remaining) and self._slots.acquire(blocking=False):
                 taken += 1
@@ -108,9 +110,23 @@ class DeliveryWorker:
             for task in tasks:
                 with self._state:
                     self._in_flight += 1
+                    self._active[task.id] = (task, token)
                 self._pool.submit(self._send, task, token)
             started_count += len(tasks)
         return started_count
+
+    def _wait_for_a_slot(self) -> bool:
+        """Take one slot; False, holding none, once the worker or its cluster is stopping."""
+        while not self.is_stopping():
+            if self._slots.acquire(timeout=0.2):
+                if self.is_stopping():
+                    self._slots.release()
+                    return False
+                return True
+        return False
+
+    def is_stopping(self) -> bool:
+        return self._stopping.is_set() or shutdown.stopping()
 
     def _give_back_slots(self, count: int) -> None:
         for _ in range(count):
@@ -124,6 +140,8 @@ class DeliveryWorker:
         try:
             result = executor.send_attempt(task, attempt=task.attempts)
             with self._state:
+                if self._active.pop(task.id, None) is None:
+                    return  # already recorded as interrupted at shutdown: this late result is moot
                 self._unrecorded += 1
             self._finished.put(outcomes.Finished(task=task, token=token, result=result, worker=self.name))
         finally:
@@ -174,6 +192,34 @@ class DeliveryWorker:
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
 
+    def _record_unfinished_as_interrupted(self) -> None:
+        with self._state:
+            unfinished = list(self._active.values())
+            self._active.clear()
+        if not unfinished:
+            return
+        logger.warning(
+            "grace period over: %d callbacks still in flight are recorded as interrupted", len(unfinished)
+        )
+        now = timezone.now()
+        try:
+            outcomes.record(
+                [
+                    outcomes.Finished(
+                        task=task,
+                        token=token,
+                        result=executor.interrupted_result(
+                            task, error="worker stopped before the attempt ended"
+                        ),
+                        worker=self.name,
+                    )
+                    for task, token in unfinished
+                ],
+                now=now,
+            )
+        except Exception:
+            logger.exception("recording interrupted attempts failed; their leases will bring them back")
+
     @property
     def concurrency(self) -> int:
         return self._slots.limit
@@ -205,11 +251,18 @@ class DeliveryWorker:
                 self._state.wait(remaining)
         return True
 
-    def shutdown(self, timeout: float = 60.0) -> None:
-        """Stop starting new callbacks, let those in flight finish, record them."""
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop starting new callbacks, let those in flight finish (R24), record them.
+
+        Attempts still under way after the grace period are recorded as interrupted, so the
+        retry policy takes them up at once and no task is left `running` until its lease expires.
+        """
         self._stopping.set()
-        if not self.wait_idle(timeout):
-            logger.warning("stopping with callbacks still in flight; their leases will bring them back")
+        grace = conf.get("SHUTDOWN_GRACE_SECONDS") if timeout is None else timeout
+        if not self.wait_idle(grace):
+            self._record_unfinished_as_interrupted()
+            # Unblock their threads, or the interpreter would wait for them at exit.
+            http.abort_in_flight()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._closed.set()
         self._recorder.join(timeout=5)

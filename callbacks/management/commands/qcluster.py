@@ -1,0 +1,38 @@
+"""django-q2's qcluster, made to stop gracefully: on SIGTERM its workers start nothing new,
+give back what they had not started and finish what is in flight (callbacks.delivery.shutdown).
+
+Signal the main process only; a signal to the whole process group can deadlock django-q2.
+"""
+
+import os
+import signal
+
+from django.conf import settings
+from django_q.cluster import Cluster
+from django_q.management.commands.qcluster import Command as DjangoQCommand
+
+from callbacks.delivery import shutdown
+
+
+class Command(DjangoQCommand):
+    help = (
+        "Start a django-q2 worker cluster that delivers callbacks. SIGTERM (to this process only) stops it "
+        "gracefully: callbacks in flight finish, work not started goes back to the queue."
+    )
+
+    def handle(self, *args, **options):
+        settings.SECRET_KEY  # noqa: B018 - the cluster signs its broker payloads with it
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        shutdown.prepare()
+        cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
+
+        def stop_gracefully(signum, frame):
+            shutdown.begin()
+            cluster.sig_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, stop_gracefully)
+        signal.signal(signal.SIGINT, stop_gracefully)
+        cluster.start()
+        if options.get("run_once", False):
+            cluster.stop()

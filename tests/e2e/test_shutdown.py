@@ -1,0 +1,57 @@
+"""Graceful shutdown (R24) with real processes: SIGTERM during deliveries."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from callbacks.models import CallbackTask, TaskExecution, TaskStatus
+from tests.e2e.conftest import create_callbacks, unfinished
+from tests.processes import wait_until
+from tests.receivers import Reply
+
+pytestmark = [pytest.mark.e2e]
+
+WORKERS = {"CALLBACKS_WORKER_PROCESSES": 1, "CALLBACKS_CONCURRENCY": 5, "CALLBACKS_TASKS_PER_JOB": 5}
+
+
+def test_sigterm_finishes_callbacks_in_flight_and_gives_back_the_rest(api, receiver, service):
+    receiver.respond = Reply(delay=1.5)
+    dispatcher = service("dispatcher", ["run_dispatcher"])
+    workers = service("workers", ["qcluster"], **WORKERS)
+    create_callbacks(api, 40, receiver.url)
+    receiver.wait_for(5, timeout=60)
+
+    assert dispatcher.stop() == 0
+    stopped_at = time.monotonic()
+    assert workers.stop(timeout=30) == 0
+    assert time.monotonic() - stopped_at < 30
+
+    # Everything started was finished and recorded; nothing is left running or interrupted.
+    assert not CallbackTask.objects.filter(status=TaskStatus.RUNNING).exists()
+    assert not TaskExecution.objects.exclude(outcome="success").exists()
+    started = TaskExecution.objects.count()
+    assert started == len(receiver.received) >= 5
+    assert CallbackTask.objects.filter(status=TaskStatus.SUCCEEDED).count() == started
+    assert CallbackTask.objects.filter(status=TaskStatus.SCHEDULED, attempts=0).exists()  # given back
+
+    # A new cluster delivers the rest; no callback is sent twice.
+    service("dispatcher-again", ["run_dispatcher"], CALLBACKS_QUEUED_LEASE_SECONDS=2)
+    service("workers-again", ["qcluster"], **WORKERS)
+    wait_until(lambda: unfinished() == 0, timeout=120, message="the rest to be delivered")
+    assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED: 40}
+    assert max(Counter(r.headers["x-callback-task-id"] for r in receiver.received).values()) == 1
+
+
+def test_attempts_still_running_after_the_grace_period_are_recorded_as_interrupted(api, receiver, service):
+    receiver.respond = Reply(hang=True)
+    service("dispatcher", ["run_dispatcher"])
+    workers = service("workers", ["qcluster"], CALLBACKS_SHUTDOWN_GRACE_SECONDS=1, **WORKERS)
+    create_callbacks(api, 5, receiver.url, timeout={"connect_seconds": 1, "total_seconds": 60})
+    receiver.wait_for(5, timeout=60)
+
+    assert workers.stop(timeout=30) == 0
+
+    assert not CallbackTask.objects.filter(status=TaskStatus.RUNNING).exists()
+    assert Counter(TaskExecution.objects.values_list("outcome", flat=True)) == {"interrupted": 5}
+    assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.RETRYING: 5}

@@ -1,7 +1,11 @@
 """System checks that warn about unsafe settings (numbered, like healthchecks')."""
 
+import os
+import re
+import ssl
+
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -16,3 +20,50 @@ def check_ssrf_guard(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_ca_bundle(app_configs, **kwargs):
+    """R30: a CA bundle that cannot be read or holds no certificate would fail every HTTPS callback."""
+    path = settings.CALLBACKS.get("CA_BUNDLE")
+    if not path:
+        return []
+    if not os.path.exists(path) or not os.access(path, os.R_OK):
+        return [
+            Error(
+                f"CALLBACKS_CA_BUNDLE={path!r} is not a readable file or directory: every HTTPS callback "
+                "would fail certificate verification.",
+                hint="Point it at a PEM bundle of CA certificates, or unset it to use certifi's.",
+                id="callbacks.E001",
+            )
+        ]
+    try:
+        if os.path.isdir(path):
+            ssl.create_default_context(capath=path)
+        else:
+            ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError) as exc:
+        return [
+            Error(
+                f"CALLBACKS_CA_BUNDLE={path!r} holds no usable CA certificates: {exc}",
+                hint="It must be PEM-encoded certificates (-----BEGIN CERTIFICATE-----).",
+                id="callbacks.E002",
+            )
+        ]
+    return []
+
+
+@register()
+def check_secret_header_patterns(app_configs, **kwargs):
+    errors = []
+    for pattern in settings.CALLBACKS.get("SECRET_HEADER_PATTERNS") or ():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors.append(
+                Error(
+                    f"SECRET_HEADER_PATTERNS: {pattern!r} is not a regular expression: {exc}",
+                    id="callbacks.E003",
+                )
+            )
+    return errors

@@ -6,6 +6,7 @@ variable, never fall back silently to a default (healthchecks' settings habit).
 
 import ipaddress
 import os
+import re
 
 
 class ConfigError(Exception):
@@ -73,6 +74,28 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
         except ValueError:
             raise ConfigError(f"{name}: {item!r} is not a CIDR network (e.g. 10.1.0.0/16)") from None
     return networks
+
+
+def env_regexes(name: str) -> list[str]:
+    """Comma-separated regular expressions, each compiled once here so a bad one stops start-up."""
+    patterns = env_list(name, [])
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{name}: {pattern!r} is not a regular expression: {exc}") from None
+    return patterns
+
+
+_RATE = re.compile(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", re.IGNORECASE)
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate like "100/s", "3000/min", "50000/h", or "off"/"0" (callbacks.api.throttling.parse_rate)."""
+    raw = env_str(name, default).strip()
+    if raw.lower() in ("0", "off", "none") or _RATE.match(raw):
+        return raw
+    raise ConfigError(f'{name}={raw!r} is not a rate (use e.g. "100/s", "3000/min", "50000/h" or "off")')
 
 
 def _check_range(name, value, minimum, maximum):

@@ -17,6 +17,8 @@ from taskcenter.env import (
     env_int,
     env_list,
     env_networks,
+    env_rate,
+    env_regexes,
     env_str,
 )
 
@@ -174,7 +176,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "callbacks.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": [],
+    # R35: per-tenant rate limits (CALLBACKS["API_RATE_LIMIT"], Tenant.api_rate_limit), 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["callbacks.api.throttling.TenantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
 }
 SPECTACULAR_SETTINGS = {
@@ -241,6 +244,14 @@ CALLBACKS = {
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
     # R30: CA bundle for verifying receivers' certificates (certifi's when empty).
     "CA_BUNDLE": env_str("CALLBACKS_CA_BUNDLE", ""),
+    # R34: request headers no caller may set, on top of the hop-by-hop set ("X-Internal-*": a prefix).
+    "DENIED_HEADERS": env_list("CALLBACKS_DENIED_HEADERS", []),
+    # R29: regular expressions of further secret header names (whole name, any case), masked wherever kept.
+    "SECRET_HEADER_PATTERNS": env_regexes("CALLBACKS_SECRET_HEADER_PATTERNS"),
+    # R35: API requests per tenant ("N/s", "N/min", "N/h"; "off" or "0": none); a tenant's own wins.
+    "API_RATE_LIMIT": env_rate("CALLBACKS_API_RATE_LIMIT", "6000/min"),
+    # R33: how long a process keeps a tenant's whitelist before reading it again at send time.
+    "WHITELIST_CACHE_SECONDS": env_float("CALLBACKS_WHITELIST_CACHE_SECONDS", 5.0, minimum=0, maximum=300),
     # R22 retention: response bodies are blanked after BODY_DAYS; attempts of finished tasks
     # and stats roll-ups are deleted after DAYS (monitoring.retention, daily and purge_history).
     "RETENTION_BODY_DAYS": env_int("CALLBACKS_RETENTION_BODY_DAYS", 7, minimum=1),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from callbacks.api import views
+from callbacks.api import audit, views, whitelist
 from callbacks.api.runtime import RuntimeSettingsApi
 
 # Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
@@ -16,5 +16,8 @@ urlpatterns = [
     path("callbacks/<str:task_id>/events/", views.CallbackEventListApi.as_view(), name="callback-events"),
     path("callbacks/<str:task_id>/cancel/", views.CallbackCancelApi.as_view(), name="callback-cancel"),
     path("callbacks/<str:task_id>/retry/", views.CallbackRetryApi.as_view(), name="callback-retry"),
+    path("whitelist/", whitelist.WhitelistListCreateApi.as_view(), name="whitelist"),
+    path("whitelist/<str:entry_id>/", whitelist.WhitelistDetailApi.as_view(), name="whitelist-detail"),
+    path("audit/", audit.AuditListApi.as_view(), name="audit"),
     path("settings/", RuntimeSettingsApi.as_view(), name="runtime-settings"),
 ]

@@ -1,11 +1,17 @@
 """Which request headers a caller may set (R34), checked when a task is registered and again when sent.
 
 Refused: hop-by-hop headers (they describe one connection, not the message), the headers the HTTP client
-computes itself (Host, Content-Length), and the headers this service sets on every callback, so a caller can
-neither forge a signature nor confuse a receiver with two values.
+computes itself (Host, Content-Length), the headers this service sets on every callback, so a caller can
+neither forge a signature nor confuse a receiver with two values, and the installation's own deny list:
+settings.CALLBACKS["DENIED_HEADERS"] (env CALLBACKS_DENIED_HEADERS, comma-separated names; a name ending in
+"*" denies every header starting with what comes before it, e.g. "X-Internal-*"). The deny list is read at
+call time; a task registered before a name was denied has that header dropped when it is sent.
 """
 
+import functools
 import re
+
+from django.conf import settings
 
 HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -45,7 +51,26 @@ def forbidden_reason(name: str) -> str | None:
         return "set by the HTTP client itself, refused"
     if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_PREFIX):
         return "set by the callback service itself, refused"
+    if _configured_denial(lowered):
+        return "denied by this installation's header policy (CALLBACKS_DENIED_HEADERS), refused"
     return None
+
+
+def _configured_denial(lowered: str) -> bool:
+    configured = getattr(settings, "CALLBACKS", {}).get("DENIED_HEADERS") or ()
+    names, prefixes = _deny_list(tuple(configured) if isinstance(configured, list) else configured)
+    return lowered in names or lowered.startswith(prefixes)
+
+
+@functools.lru_cache(maxsize=8)
+def _deny_list(configured) -> tuple[frozenset, tuple]:
+    """(exact names, prefixes), lower-cased; cached on the setting's value."""
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    entries = [entry.strip().lower() for entry in configured if entry.strip()]
+    names = frozenset(entry for entry in entries if not entry.endswith("*"))
+    prefixes = tuple(entry[:-1] for entry in entries if entry.endswith("*") and len(entry) > 1)
+    return names, prefixes
 
 
 def validate_headers(headers) -> dict[str, str]:

@@ -1,10 +1,16 @@
+import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from callbacks import keys
+from callbacks import keys, masking
+from callbacks.api.throttling import RateError, parse_rate
+from callbacks.delivery import statuses
+from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
+from callbacks.services.audit import audit_record
+from callbacks.validation import TargetUrlError, validate_target_url
 
 
 @dataclass(frozen=True)
@@ -29,5 +35,228 @@ def api_key_create(*, tenant: Tenant) -> str:
     return key
 
 
-def api_key_revoke(*, api_key: TenantApiKey) -> None:
-    TenantApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def api_key_revoke(*, api_key: TenantApiKey, actor_type: str = "system", actor: str = "") -> None:
+    """Revoke a key (it stops working on the next request); revoking a revoked key changes nothing."""
+    with transaction.atomic():
+        now = timezone.now()
+        revoked = TenantApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        if revoked:
+            audit_record(
+                actor_type=actor_type,
+                actor=actor or actor_type,
+                tenant=api_key.tenant,
+                action="api_key.revoke",
+                obj=api_key,
+                before={"prefix": api_key.prefix, "revoked_at": None},
+                after={"prefix": api_key.prefix, "revoked_at": now.isoformat()},
+            )
+
+
+# --- rotation (issue 4 item 6) ------------------------------------------------------------------
+# Audit rows name secrets by a fingerprint only: enough to tell which one is current, useless to an attacker.
+
+
+def secret_fingerprint(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else ""
+
+
+def _signing_state(tenant: Tenant) -> dict:
+    return {
+        "current": secret_fingerprint(tenant.signing_secret),
+        "previous": secret_fingerprint(tenant.previous_signing_secret),
+    }
+
+
+@transaction.atomic
+def signing_secret_rotate(*, tenant: Tenant, actor_type: str, actor: str) -> str:
+    """A new signing secret becomes current and the current one previous; callbacks carry both signatures
+    until signing_secret_retire_previous, so receivers switch without downtime. Returns the new secret
+    (shown once). A secret that was already previous is dropped: at most two sign at once."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    before = _signing_state(tenant)
+    new_secret = keys.new_signing_secret()
+    tenant.previous_signing_secret = tenant.signing_secret
+    tenant.signing_secret = new_secret
+    tenant.save(update_fields=["signing_secret", "previous_signing_secret"])
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action="signing_secret.rotate",
+        obj=tenant,
+        before=before,
+        after=_signing_state(tenant),
+    )
+    return new_secret
+
+
+@transaction.atomic
+def signing_secret_retire_previous(*, tenant: Tenant, actor_type: str, actor: str) -> bool:
+    """Stop signing with the previous secret (once every receiver has the new one). False if there was none."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if not tenant.previous_signing_secret:
+        return False
+    before = _signing_state(tenant)
+    tenant.previous_signing_secret = ""
+    tenant.save(update_fields=["previous_signing_secret"])
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action="signing_secret.retire_previous",
+        obj=tenant,
+        before=before,
+        after=_signing_state(tenant),
+    )
+    return True
+
+
+@transaction.atomic
+def api_key_rotate(*, tenant: Tenant, actor_type: str, actor: str, revoke_others: bool = False) -> str:
+    """A new API key for the tenant (returned once). The old keys keep working until revoked, so callers
+    switch without downtime; revoke_others=True revokes every other active key at once."""
+    key = api_key_create(tenant=tenant)
+    new_key = TenantApiKey.objects.get(digest=keys.api_key_digest(key))
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action="api_key.rotate",
+        obj=new_key,
+        before=None,
+        after={"prefix": new_key.prefix, "revoke_others": revoke_others},
+    )
+    if revoke_others:
+        others = TenantApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).exclude(pk=new_key.pk)
+        for old in others:
+            api_key_revoke(api_key=old, actor_type=actor_type, actor=actor)
+    return key
+
+
+# --- policy (defaults for the tenant's tasks and protection settings) ------------------------------
+
+
+def _number(kind, low, high):
+    def clean(value):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise ValueError("must be a number")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a whole number" if kind is int else "must be a number") from None
+        if kind is int and str(value).strip() not in (str(number), f"{number}.0"):
+            raise ValueError("must be a whole number")
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}, or empty for the default")
+        return number
+
+    return clean
+
+
+def _success_statuses(value):
+    if value in (None, ""):
+        return ""
+    try:
+        return statuses.normalise(value)
+    except statuses.StatusSpecError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _api_rate_limit(value):
+    if value in (None, ""):
+        return ""
+    try:
+        parse_rate(value)
+    except RateError as exc:
+        raise ValueError(str(exc)) from None
+    return value.strip()
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _notification_url(value):
+    if value in (None, ""):
+        return ""
+    try:
+        return validate_target_url(value)
+    except TargetUrlError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# The fields tenant_update_policy may change, each with its check (empty: the installation's default).
+POLICY_FIELDS = {
+    "max_retries": _number(int, 0, 20),
+    "backoff_initial_seconds": _number(float, 0, 3600),
+    "backoff_multiplier": _number(float, 1, 10),
+    "backoff_max_seconds": _number(float, 0, 86400),
+    "connect_timeout_seconds": _number(float, 0.1, 60),
+    "total_timeout_seconds": _number(float, 0.1, 900),
+    "success_statuses": _success_statuses,
+    "max_concurrency_per_origin": _number(int, 1, 100000),
+    "rate_limit_per_origin": _number(float, 0, 100000),
+    "breaker_failure_threshold": _number(int, 1, 1000),
+    "breaker_open_seconds": _number(float, 1, 86400),
+    "api_rate_limit": _api_rate_limit,
+    "enforce_whitelist": _boolean,
+    "notification_url": _notification_url,
+}
+
+
+@transaction.atomic
+def tenant_update_policy(*, tenant: Tenant, data: dict, actor_type: str, actor: str) -> Tenant:
+    """Change some of the tenant's policy fields (POLICY_FIELDS); audited with the fields' values before and
+    after. Unknown or invalid fields: ApplicationError naming each. Only changed values are written."""
+    cleaned = _clean_policy(data)
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    changed = {name: value for name, value in cleaned.items() if getattr(tenant, name) != value}
+    if not changed:
+        return tenant
+    before = {name: getattr(tenant, name) for name in changed}
+    for name, value in changed.items():
+        setattr(tenant, name, value)
+    _check_timeouts(tenant)
+    tenant.save(update_fields=list(changed))
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action="tenant.update_policy",
+        obj=tenant,
+        before=masking.mask_data(before),
+        after=masking.mask_data(changed),
+    )
+    return tenant
+
+
+def _clean_policy(data: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    cleaned = {}
+    for name, value in data.items():
+        check = POLICY_FIELDS.get(name)
+        if check is None:
+            errors[name] = ["not a policy field"]
+            continue
+        try:
+            cleaned[name] = check(value)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise ApplicationError("Invalid tenant policy.", fields=errors)
+    return cleaned
+
+
+def _check_timeouts(tenant: Tenant) -> None:
+    pairs = (
+        ("backoff_max_seconds", "backoff_initial_seconds", "must be at least backoff_initial_seconds"),
+        ("total_timeout_seconds", "connect_timeout_seconds", "must be at least connect_timeout_seconds"),
+    )
+    for upper, lower, message in pairs:
+        high, low = getattr(tenant, upper), getattr(tenant, lower)
+        if high is not None and low is not None and high < low:
+            raise ApplicationError("Invalid tenant policy.", fields={upper: [message]})

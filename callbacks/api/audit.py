@@ -1,0 +1,55 @@
+"""The tenant's own audit log through the API (R36): read-only, newest first."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+
+from callbacks.api.serializers import page_serializer
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.models import AuditLog
+
+TAG = "audit"
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    action = serializers.CharField(max_length=50, required=False, help_text="e.g. task.cancel, whitelist.add")
+    object_type = serializers.CharField(max_length=50, required=False, help_text="e.g. callbacktask")
+    object_id = serializers.CharField(max_length=100, required=False)
+
+
+class AuditOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor_type = serializers.CharField(help_text="user (operator), tenant (API key) or system")
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    before = serializers.JSONField(allow_null=True, help_text="the object's state before; secrets masked")
+    after = serializers.JSONField(allow_null=True, help_text="the object's state after; secrets masked")
+
+
+AuditPageSerializer = page_serializer("AuditPageSerializer", AuditOutputSerializer)
+
+
+class AuditListApi(TenantApiView):
+    FilterSerializer = AuditFilterSerializer
+    OutputSerializer = AuditOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="audit_list",
+        parameters=[
+            OpenApiParameter("action", OpenApiTypes.STR),
+            OpenApiParameter("object_type", OpenApiTypes.STR),
+            OpenApiParameter("object_id", OpenApiTypes.STR),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: AuditPageSerializer, 400: ERROR, **COMMON_ERRORS},
+        description="Changes made to the tenant's objects, by its API keys, operators or the system; "
+        "newest first.",
+    )
+    def get(self, request):
+        filters = self.validated(self.FilterSerializer, request.query_params)
+        rows = AuditLog.objects.filter(tenant=self.tenant(), **filters)
+        return self.page(rows, self.OutputSerializer, ordering=("-at", "-id"))

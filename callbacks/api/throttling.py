@@ -1,0 +1,137 @@
+"""API rate limits per tenant (R35): 429 with Retry-After once a tenant's rate is used up.
+
+The rate is the tenant's `api_rate_limit` ("100/s", "3000/min", "50000/h", "0" or "off" for none), else
+the installation's CALLBACKS["API_RATE_LIMIT"] (env CALLBACKS_API_RATE_LIMIT). Every API request counts
+once, a batch of up to 1000 callbacks included: the limit protects the API from request floods, while
+what a batch may hold is bounded by its own size limits and delivery by the per-origin limits.
+
+Counting is a sliding-window counter in the Django cache (Redis when REDIS_URL is set, the file cache of
+the embedded set-up otherwise), so every web process shares it: two integer keys per tenant, the current
+window and the one before, with the previous window's count weighted by how much of it still overlaps
+the sliding window. Unlike DRF's SimpleRateThrottle it keeps no per-request timestamp list (6000
+floats read and written per request at the default rate) and it has no double burst at a window edge.
+Requests refused are not counted, so a client that honours Retry-After gets in as soon as it is told.
+If the cache is down the request is let through (logged): throttling must not take the API down with it.
+"""
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+from callbacks import conf
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$", re.IGNORECASE)
+OFF = ("0", "off", "none")
+
+
+class RateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rate:
+    requests: int
+    seconds: int
+
+
+def parse_rate(text: str) -> Rate | None:
+    """ "N/s", "N/min", "N/h" or "N/day" -> Rate; "0", "off", "none" -> None (no limit). Raises RateError."""
+    if not isinstance(text, str):
+        raise RateError('must be text like "100/s", "3000/min" or "off"')
+    if text.strip().lower() in OFF:
+        return None
+    match = _RATE.match(text)
+    if match is None or match.group(2).lower() not in _PERIODS:
+        raise RateError(f'{text!r} is not a rate like "100/s", "3000/min", "50000/h", or "off"')
+    requests = int(match.group(1))
+    if requests == 0:
+        return None
+    return Rate(requests=requests, seconds=_PERIODS[match.group(2).lower()])
+
+
+def tenant_rate(tenant) -> Rate | None:
+    """The rate that applies to the tenant now: its own, else the installation's."""
+    own = (tenant.api_rate_limit or "").strip()
+    try:
+        return parse_rate(own or conf.get("API_RATE_LIMIT"))
+    except RateError:
+        # Values are checked when set (tenant_update_policy, settings); an odd row must not break the API.
+        logger.warning("tenant %s has an unusable api_rate_limit %r; using the default", tenant.pk, own)
+        return parse_rate(conf.get("API_RATE_LIMIT"))
+
+
+class TenantRateThrottle(BaseThrottle):
+    """Keyed by the tenant behind the API key, not by key or address: a tenant's keys share one budget."""
+
+    cache_prefix = "throttle:tenant"
+
+    def __init__(self):
+        self._wait: float | None = None
+
+    def allow_request(self, request, view):
+        tenant = getattr(request.user, "tenant", None)
+        if tenant is None:
+            return True  # unauthenticated requests never get this far on tenant views
+        rate = tenant_rate(tenant)
+        if rate is None:
+            return True
+        try:
+            self._wait = consume(f"{self.cache_prefix}:{tenant.pk}", rate, now=time.time())
+        except Exception:
+            logger.warning("API throttling skipped: the cache is unavailable", exc_info=True)
+            return True
+        return self._wait is None
+
+    def wait(self):
+        return self._wait
+
+
+def consume(key: str, rate: Rate, *, now: float) -> float | None:
+    """Count one request under `key`; None when allowed, else the seconds to wait (request not counted)."""
+    window = rate.seconds
+    index = int(now // window)
+    elapsed = now - index * window
+    current_key, previous_key = f"{key}:{index}", f"{key}:{index - 1}"
+    # Kept two windows long: as the current window, then as the previous one.
+    cache.add(current_key, 0, timeout=2 * window + 1)
+    current = cache.incr(current_key)
+    previous = cache.get(previous_key) or 0
+    weight = (window - elapsed) / window
+    if previous * weight + current <= rate.requests:
+        return None
+    cache.decr(current_key)
+    return _wait_seconds(rate, previous=previous, current=current - 1, elapsed=elapsed)
+
+
+def _wait_seconds(rate: Rate, *, previous: int, current: int, elapsed: float) -> float:
+    """How long until one more request fits: the previous window's weight shrinks as time goes on."""
+    window, limit = rate.seconds, rate.requests
+    room = limit - 1 - current  # requests of the previous window that may still overlap
+    if room >= 0 and previous > 0:
+        # previous * (window - elapsed - t) / window <= room
+        wait = window - elapsed - room * window / previous
+        if wait <= window - elapsed:
+            return max(wait, 0.001)
+    # Not within this window: at the next one, this window's count becomes the weighted one.
+    until_next = window - elapsed
+    if current <= limit - 1:
+        return until_next
+    return until_next + window * (1 - (limit - 1) / current)

@@ -1,0 +1,124 @@
+"""The tenant's URL whitelist through the API (R33): list, add, show and remove entries.
+
+Turning enforcement on or off is left to operators (the admin, `manage.py whitelist enforce`): a leaked API
+key must not be enough to lift the restriction.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from callbacks.api.serializers import StrictSerializer, page_serializer
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.errors import NotFoundError
+from callbacks.models import UrlWhitelistEntry
+from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_delete
+
+TAG = "whitelist"
+ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+NOT_FOUND = {404: OpenApiResponse(ERROR, description="no such entry (or another tenant's)")}
+
+
+class WhitelistEntryInputSerializer(StrictSerializer):
+    host = serializers.CharField(
+        max_length=255,
+        help_text="exact name, IP address, or *.suffix (subdomains only, not the suffix itself)",
+    )
+    scheme = serializers.CharField(
+        max_length=5, required=False, allow_blank=True, default="", help_text="http, https, or empty for both"
+    )
+    port = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="1-65535; empty: the scheme's default port"
+    )
+    path_prefix = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="starts with /; matched on whole path segments",
+    )
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class WhitelistEntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    host = serializers.CharField()
+    scheme = serializers.CharField()
+    port = serializers.IntegerField(allow_null=True)
+    path_prefix = serializers.CharField()
+    enabled = serializers.BooleanField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+WhitelistPageSerializer = page_serializer("WhitelistPageSerializer", WhitelistEntryOutputSerializer)
+
+
+def _entry_get(*, tenant, entry_id) -> UrlWhitelistEntry:
+    """The tenant's entry; another tenant's is as missing as one that never existed."""
+    try:
+        pk = int(str(entry_id))
+    except ValueError:
+        raise NotFoundError("No such whitelist entry.") from None
+    entry = UrlWhitelistEntry.objects.filter(tenant=tenant, pk=pk).first()
+    if entry is None:
+        raise NotFoundError("No such whitelist entry.")
+    return entry
+
+
+class WhitelistListCreateApi(TenantApiView):
+    InputSerializer = WhitelistEntryInputSerializer
+    OutputSerializer = WhitelistEntryOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="whitelist_list",
+        parameters=PAGE_PARAMETERS,
+        responses={200: WhitelistPageSerializer, 400: ERROR, **COMMON_ERRORS},
+        description="The tenant's whitelist entries, newest first.",
+    )
+    def get(self, request):
+        entries = UrlWhitelistEntry.objects.filter(tenant=self.tenant())
+        return self.page(entries, self.OutputSerializer, ordering=("-created_at", "-id"))
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="whitelist_create",
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: OpenApiResponse(ERROR, description="an invalid pattern: error.fields names the field"),
+            409: OpenApiResponse(ERROR, description="the same entry exists already"),
+            **COMMON_ERRORS,
+        },
+    )
+    def post(self, request):
+        data = self.validated(self.InputSerializer, request.data)
+        entry = whitelist_entry_create(tenant=self.tenant(), **data, actor_type="tenant", actor=self.actor())
+        return Response(self.OutputSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class WhitelistDetailApi(TenantApiView):
+    OutputSerializer = WhitelistEntryOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="whitelist_retrieve",
+        parameters=[ENTRY_ID],
+        responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
+    )
+    def get(self, request, entry_id):
+        return Response(self.OutputSerializer(_entry_get(tenant=self.tenant(), entry_id=entry_id)).data)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="whitelist_destroy",
+        parameters=[ENTRY_ID],
+        request=None,
+        responses={204: None, **NOT_FOUND, **COMMON_ERRORS},
+    )
+    def delete(self, request, entry_id):
+        entry = _entry_get(tenant=self.tenant(), entry_id=entry_id)
+        whitelist_entry_delete(entry=entry, actor_type="tenant", actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,63 @@
+"""The dashboard's SVG charts: well-formed, scaled, with gaps for missing values and escaped labels."""
+
+from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
+
+from monitoring.charts import Series, bar_chart, line_chart, nice_max
+
+NS = {"svg": "http://www.w3.org/2000/svg"}
+TIMES = [datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(minutes=n) for n in range(10)]
+
+
+def parse(svg) -> ElementTree.Element:
+    return ElementTree.fromstring(str(svg))
+
+
+def test_nice_max_rounds_up_to_a_readable_axis_top():
+    assert [nice_max(v) for v in (0, 0.7, 3, 7.5, 42, 180, 999)] == [1.0, 1.0, 5, 10, 50, 200, 1000]
+
+
+def test_line_chart_draws_each_series_and_breaks_lines_at_missing_values():
+    values = [1, 2, None, 4, 5, 6, None, None, 9, 10]
+    root = parse(
+        line_chart(
+            title="Latency", times=TIMES, series=[Series("p50", values), Series("p99", [3] * 10)], unit="ms"
+        )
+    )
+
+    lines = root.findall("svg:polyline", NS)
+    assert len(lines) == 4  # p50 in three runs (the last two points form one), p99 in one
+    assert root.get("data-points") == str(7 + 10)
+    labels = [t.text for t in root.findall("svg:text", NS)]
+    assert "Latency" in labels and "p50" in labels and "p99" in labels and "ms" in labels
+    assert "12:00" in labels and "10" in labels  # an x tick and the y axis top
+
+
+def test_points_stay_inside_the_plot_area():
+    root = parse(line_chart(title="QPS", times=TIMES, series=[Series("qps", list(range(10)))]))
+
+    for line in root.findall("svg:polyline", NS):
+        for pair in line.get("points").split():
+            x, y = map(float, pair.split(","))
+            assert 0 <= x <= 640 and 0 <= y <= 240
+
+
+def test_bar_chart_stacks_classes_and_escapes_names():
+    root = parse(
+        bar_chart(
+            title="Errors <by class>", times=TIMES[:3], stacks={"5xx": [1, 0, 2], "time<out>": [1, 1, 0]}
+        )
+    )
+
+    bars = root.findall("svg:rect[@class='bar']", NS)
+    assert len(bars) == 4
+    assert root.get("aria-label") == "Errors <by class>"
+    assert {bar.find("svg:title", NS).text for bar in bars} >= {"time<out>: 1", "5xx: 2"}
+
+
+def test_empty_data_still_draws_axes():
+    root = parse(line_chart(title="Nothing yet", times=TIMES, series=[Series("qps", [None] * 10)]))
+
+    assert root.findall("svg:polyline", NS) == []
+    assert root.get("data-points") == "0"
+    assert root.findall("svg:line", NS)

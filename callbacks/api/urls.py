@@ -1,7 +1,14 @@
 from django.urls import path
 
 from callbacks.api import audit, views, whitelist
+from callbacks.api.queues import QueueListApi, QueuePurgeApi
 from callbacks.api.runtime import RuntimeSettingsApi
+from callbacks.api.schedules import (
+    ScheduleDetailApi,
+    ScheduleListCreateApi,
+    SchedulePauseApi,
+    ScheduleResumeApi,
+)
 
 # Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
 urlpatterns = [
@@ -20,4 +27,10 @@ urlpatterns = [
     path("whitelist/<str:entry_id>/", whitelist.WhitelistDetailApi.as_view(), name="whitelist-detail"),
     path("audit/", audit.AuditListApi.as_view(), name="audit"),
     path("settings/", RuntimeSettingsApi.as_view(), name="runtime-settings"),
+    path("schedules/", ScheduleListCreateApi.as_view(), name="schedules"),
+    path("schedules/<str:schedule_id>/", ScheduleDetailApi.as_view(), name="schedule-detail"),
+    path("schedules/<str:schedule_id>/pause/", SchedulePauseApi.as_view(), name="schedule-pause"),
+    path("schedules/<str:schedule_id>/resume/", ScheduleResumeApi.as_view(), name="schedule-resume"),
+    path("queues/", QueueListApi.as_view(), name="queues"),
+    path("queues/<str:name>/purge/", QueuePurgeApi.as_view(), name="queue-purge"),
 ]

@@ -13,11 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, TaskEvent, TaskStatus
+from callbacks.models import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    CallbackTask,
+    QueueState,
+    TaskEvent,
+    TaskStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,20 @@ def claim_due(*, limit: int, now: datetime | None = None) -> list[Claim]:
 
 
 def claimable_tasks(now: datetime):
-    """Tasks due now. Later issues narrow this (paused queues, ordering keys, open breakers)."""
-    return CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    """Tasks due now, except those of paused queues and those waiting behind an earlier task of their
+    ordering key. Later issues narrow this further (open breakers)."""
+    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    paused = QueueState.objects.filter(paused=True).values("name")
+    # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
+    # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
+    # never takes two of a key. (task_ordering_idx serves the lookup.)
+    earlier_unfinished = CallbackTask.objects.filter(
+        Q(created_at__lt=OuterRef("created_at"))
+        | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
+        tenant_id=OuterRef("tenant_id"),
+        ordering_key=OuterRef("ordering_key"),
+    ).exclude(status__in=FINAL_STATUSES)
+    return due.exclude(queue__in=paused).filter(Q(ordering_key="") | ~Exists(earlier_unfinished))
 
 
 def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:

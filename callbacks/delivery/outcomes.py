@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from callbacks.delivery import retry
+from callbacks.delivery import retry, wakeup
 from callbacks.delivery.executor import AttemptResult
 from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from monitoring import recording
@@ -80,6 +80,17 @@ def _after_record(applied: list[Applied]) -> None:
     for item in applied:
         if item.updated and item.decision.status in FINAL_STATUSES:
             recording.task_finished(item.task, item.decision.status)
+    _wake_next_of_ordering_keys(applied)
+
+
+def _wake_next_of_ordering_keys(applied: list[Applied]) -> None:
+    """A keyed task that ended lets the next of its key go: wake the dispatcher rather than leave it
+    to the next poll."""
+    if any(a.updated and a.decision.status in FINAL_STATUSES and a.task.ordering_key for a in applied):
+        try:
+            wakeup.notify_dispatcher()
+        except DatabaseError:
+            logger.warning("could not wake the dispatcher; its poll will find the next task", exc_info=True)
 
 
 def _execution_row(item: Finished) -> TaskExecution:

@@ -1,0 +1,70 @@
+"""The queue API: a tenant's view of the queues its callbacks wait in, and purging its own waiting work.
+
+Pausing and resuming a queue stops or starts it for every tenant, so that stays with operators
+(`manage.py queue pause|resume NAME`, the admin); the API shows the paused flag.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers as drf
+from rest_framework.response import Response
+
+from callbacks import queues
+from callbacks.api.serializers import ErrorSerializer
+from callbacks.api.views import COMMON_ERRORS, TenantApiView
+from callbacks.services.queues import queue_purge
+
+TAG = "queues"
+QUEUE_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
+
+
+class QueueCountsSerializer(drf.Serializer):
+    scheduled = drf.IntegerField()
+    queued = drf.IntegerField()
+    running = drf.IntegerField()
+    retrying = drf.IntegerField()
+
+
+class QueueOutputSerializer(drf.Serializer):
+    name = drf.CharField()
+    paused = drf.BooleanField(help_text="paused by an operator: its tasks wait, none is lost")
+    counts = QueueCountsSerializer(help_text="the caller's unfinished callbacks in the queue, by status")
+
+
+class QueueListOutputSerializer(drf.Serializer):
+    queues = QueueOutputSerializer(many=True)
+
+
+class QueuePurgeOutputSerializer(drf.Serializer):
+    queue = drf.CharField()
+    cancelled = drf.IntegerField(help_text="the caller's waiting callbacks now cancelled")
+
+
+class QueueListApi(TenantApiView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="queues_list",
+        responses={200: QueueListOutputSerializer, **COMMON_ERRORS},
+        description="Queues holding the caller's unfinished callbacks, plus the default and any an operator "
+        "paused, with counts by status.",
+    )
+    def get(self, request):
+        return Response(QueueListOutputSerializer({"queues": queues.queue_list(tenant=self.tenant())}).data)
+
+
+class QueuePurgeApi(TenantApiView):
+    @extend_schema(
+        tags=[TAG],
+        parameters=[QUEUE_NAME],
+        request=None,
+        responses={
+            200: QueuePurgeOutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="not a queue name"),
+            **COMMON_ERRORS,
+        },
+        description="Cancel the caller's callbacks waiting in the queue (scheduled, queued, retrying): none of "
+        "them is sent afterwards. Callbacks being sent finish. Other tenants' callbacks are not touched.",
+    )
+    def post(self, request, name):
+        cancelled = queue_purge(name=name, tenant=self.tenant(), actor_type="tenant", actor=self.actor())
+        return Response(QueuePurgeOutputSerializer({"queue": name, "cancelled": cancelled}).data)

@@ -1,0 +1,301 @@
+"""Cron schedules: when they fire, and firing them (issue "Scheduling").
+
+Expressions are croniter's: 5 fields (minute hour day month weekday), or 6 with a seconds field
+FIRST ("*/2 * * * * *": every two seconds), for short schedules and tests. Times are computed in
+the schedule's IANA time zone on the local wall clock and converted to UTC, so "30 2 * * *" stays
+at 02:30 local time through the year. Across daylight-saving changes:
+
+- a wall time that does not exist (clocks jump forward over it) fires at the same distance after
+  the jump (02:30 -> 03:30 when 02:00 becomes 03:00), once; a time the expression reaches anyway
+  (every hour: 03:30 is a fire too) is not fired twice;
+- a wall time that occurs twice (clocks go back) fires once, the first time, unless the
+  expression runs every hour: then it keeps its interval and fires in both passes.
+
+Firing happens in the leading dispatcher's step (`fire_due`): each due schedule creates one task
+from its template and advances `next_fire_at` in the same transaction, conditional on the value
+it read, so a fire happens once even with a standby dispatcher or after a restart. Fires missed
+while no dispatcher ran follow the schedule's missed_policy: `skip` creates nothing for them,
+`fire_once` one task for all of them; either way at most one task per schedule per step.
+"""
+
+import heapq
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+from django.db import DatabaseError, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from callbacks.errors import ApplicationError, NotFoundError
+from callbacks.models import CallbackSchedule, MissedPolicy
+
+logger = logging.getLogger(__name__)
+
+# A fire later than this is "missed" (the dispatcher was down) and follows missed_policy; a fire
+# within it is merely late (a busy step, a dispatcher taking over) and goes out as usual.
+MISFIRE_GRACE = timedelta(seconds=60)
+# Far more than any daylight-saving shift (the largest in use is 2 h): how far back to look for
+# wall times whose instants lie after a moment near a change of offset.
+_DST_MARGIN = timedelta(hours=3)
+# A template carries everything a callback has except what makes no sense repeated.
+TEMPLATE_FORBIDDEN = {
+    "run_at": "not allowed in a template: each fire is due at its fire time",
+    "delay_seconds": "not allowed in a template: each fire is due at its fire time",
+    "idempotency_key": "not allowed in a template: every fire would repeat the first task",
+}
+FIRE_BATCH = 100
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def validate_cron(expression) -> str:
+    """The expression, whitespace normalised; ApplicationError naming `cron` when it is not one we accept."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise _invalid("cron", "a cron expression is required")
+    normalised = " ".join(expression.split())
+    fields = normalised.split(" ")
+    if len(fields) not in (5, 6):
+        raise _invalid(
+            "cron", "must have 5 fields (minute hour day month weekday), or 6 with a seconds field first"
+        )
+    seconds = len(fields) == 6
+    if not croniter.is_valid(normalised, second_at_beginning=seconds):
+        raise _invalid("cron", f"{normalised!r} is not a valid cron expression")
+    try:
+        croniter(normalised, datetime(2000, 1, 1), second_at_beginning=seconds).get_next(datetime)
+    except (CroniterError, ValueError, KeyError):
+        raise _invalid("cron", f"{normalised!r} never fires") from None
+    return normalised
+
+
+def validate_timezone(name) -> str:
+    if not isinstance(name, str) or name not in _zone_names():
+        raise _invalid("timezone", f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
+    return name
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def validate_template(template) -> dict:
+    """The template's callback as the create API would accept it (validated data for task_create);
+    ApplicationError naming `task_template` and the fields inside it otherwise."""
+    from callbacks.api.serializers import CallbackInputSerializer
+
+    if not isinstance(template, dict):
+        raise _invalid("task_template", "must be an object with a callback's fields")
+    forbidden = {name: [reason] for name, reason in TEMPLATE_FORBIDDEN.items() if name in template}
+    serializer = CallbackInputSerializer(data=template)
+    valid = serializer.is_valid()
+    errors = {**(_plain(serializer.errors) if not valid else {}), **forbidden}
+    if errors:
+        raise ApplicationError("Invalid input.", fields={"task_template": errors})
+    return dict(serializer.validated_data)
+
+
+def _plain(detail):
+    if isinstance(detail, dict):
+        return {str(key): _plain(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(value) for value in detail]
+    return str(detail)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("Invalid input.", fields={field: [message]})
+
+
+# --- when ---------------------------------------------------------------------------------------
+
+
+def fire_times(cron: str, zone: str, *, after: datetime) -> Iterator[datetime]:
+    """The fire times strictly after `after`, as aware UTC datetimes, ascending, without end
+    (it stops only for expressions with a last date)."""
+    tz = ZoneInfo(zone)
+    after = after.astimezone(UTC)
+    seconds = len(cron.split()) == 6
+    every_hour = _runs_every_hour(cron, seconds)
+    start = after.astimezone(tz).replace(tzinfo=None)
+    if _offset_changes_near(tz, after):
+        start -= _DST_MARGIN
+    wall_times = croniter(cron, start, ret_type=datetime, second_at_beginning=seconds)
+    pending: list[datetime] = []
+    last = after
+    while True:
+        try:
+            wall = wall_times.get_next()
+        except CroniterBadDateError:
+            wall = None
+        if wall is None:
+            bound = None
+        else:
+            for instant in _instants(wall, tz, every_hour):
+                heapq.heappush(pending, instant)
+            # No later wall time maps to an instant before this one: what lies below is final.
+            bound = min(_utc(wall, tz, 0), _utc(wall, tz, 1))
+        while pending and (bound is None or pending[0] <= bound):
+            instant = heapq.heappop(pending)
+            if instant > last:
+                last = instant
+                yield instant
+        if wall is None:
+            return
+
+
+def next_runs(schedule: CallbackSchedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
+    """The schedule's next `count` fire times after `after` (default now), UTC."""
+    times = fire_times(schedule.cron, schedule.timezone, after=after or timezone.now())
+    result = []
+    for instant in times:
+        result.append(instant)
+        if len(result) >= count:
+            break
+    return result
+
+
+def next_fire_after(schedule: CallbackSchedule, after: datetime) -> datetime | None:
+    return next(fire_times(schedule.cron, schedule.timezone, after=after), None)
+
+
+def _utc(wall: datetime, tz: ZoneInfo, fold: int) -> datetime:
+    return wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+
+
+def _instants(wall: datetime, tz: ZoneInfo, every_hour: bool) -> list[datetime]:
+    first, second = _utc(wall, tz, 0), _utc(wall, tz, 1)
+    if first == second:
+        return [first]
+    if first.astimezone(tz).replace(tzinfo=None) != wall:
+        # In the gap of a jump forward: fold 0 reads it with the offset before the jump, i.e. the
+        # same distance after the jump.
+        return [first]
+    # Repeated when clocks go back: first and second pass.
+    return [first, second] if every_hour else [first]
+
+
+def _runs_every_hour(cron: str, seconds: bool) -> bool:
+    hours = croniter(cron, second_at_beginning=seconds).expanded[1]
+    return hours == ["*"] or len(hours) == 24
+
+
+def _offset_changes_near(tz: ZoneInfo, moment: datetime) -> bool:
+    offsets = {(moment + delta).astimezone(tz).utcoffset() for delta in (-_DST_MARGIN, _DST_MARGIN)}
+    return len(offsets | {moment.astimezone(tz).utcoffset()}) > 1
+
+
+# --- firing -------------------------------------------------------------------------------------
+
+
+def fire_due(now: datetime | None = None, *, limit: int = FIRE_BATCH) -> int:
+    """Fire every schedule due at `now` (the leading dispatcher calls this each step). Returns the
+    number of tasks created."""
+    now = now or timezone.now()
+    due = list(
+        CallbackSchedule.objects.filter(paused=False, next_fire_at__lte=now)
+        .order_by("next_fire_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    created = 0
+    for schedule_id in due:
+        try:
+            created += fire_one(schedule_id=schedule_id, now=now)
+        except DatabaseError:
+            raise
+        except Exception:
+            # One broken schedule must not stop the others or dispatch; it is retried next step.
+            logger.exception("firing schedule %s failed", schedule_id)
+    return created
+
+
+def fire_one(*, schedule_id, now: datetime) -> int:
+    """Fire one due schedule once and advance it. Returns the tasks created (0 or 1)."""
+    from callbacks.services.schedules import schedule_fire
+
+    with transaction.atomic():
+        # SKIP LOCKED: a schedule another dispatcher is firing is its business. Only the schedule's
+        # row: locking the joined tenant would make every other schedule of the tenant look busy.
+        schedule = (
+            CallbackSchedule.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+            .filter(id=schedule_id, paused=False, next_fire_at__lte=now)
+            .first()
+        )
+        if schedule is None:
+            return 0  # another dispatcher holds it, or fired it already
+        plan = plan_fire(schedule, now=now)
+        return schedule_fire(schedule=schedule, plan=plan, now=now)
+
+
+@dataclass(frozen=True)
+class FirePlan:
+    """What one step does for a due schedule."""
+
+    fire_at: datetime | None  # the fire time of the task to create; None: create nothing
+    catch_up: bool  # the task stands for missed fires (fire_once): it is due now
+    missed: int  # fires missed (at least 1 when any; a long outage is not counted exactly)
+    next_fire_at: datetime | None  # the first fire after now
+
+
+def plan_fire(schedule: CallbackSchedule, *, now: datetime) -> FirePlan:
+    """Fires from next_fire_at up to now: the latest, when within MISFIRE_GRACE, is on time and
+    fires; earlier ones (and a latest one older than the grace) were missed. `skip` creates nothing
+    for missed fires; `fire_once` creates one task for all of them, the on-time one included."""
+    first = schedule.next_fire_at
+    recent = [first] if first > now - MISFIRE_GRACE else []
+    # Only the fires within the grace are enumerated: a long outage is never walked fire by fire.
+    for instant in fire_times(schedule.cron, schedule.timezone, after=max(first, now - MISFIRE_GRACE)):
+        if instant > now:
+            next_fire_at = instant
+            break
+        recent.append(instant)
+    else:
+        next_fire_at = None
+    on_time = recent[-1] if recent else None
+    missed = _count_missed(first, on_time, recent)
+    if missed and schedule.missed_policy == MissedPolicy.FIRE_ONCE:
+        return FirePlan(fire_at=on_time or now, catch_up=True, missed=missed, next_fire_at=next_fire_at)
+    return FirePlan(fire_at=on_time, catch_up=False, missed=missed, next_fire_at=next_fire_at)
+
+
+def _count_missed(first: datetime, on_time: datetime | None, recent: list[datetime]) -> int:
+    """How many fires are missed; at least 1 when some are, without counting a long outage exactly."""
+    if on_time is None:
+        return 1
+    return len(recent) - 1 if recent[0] == first else len(recent)
+
+
+def next_fire_at(after: datetime | None = None) -> datetime | None:
+    """When the next schedule fires after `after` (default now), for the dispatcher's sleep. What is
+    due already was fired by the step just taken; one that failed is tried again at the next poll
+    rather than in a tight loop."""
+    after = after or timezone.now()
+    pending = CallbackSchedule.objects.filter(paused=False, next_fire_at__gt=after)
+    return pending.aggregate(at=Min("next_fire_at"))["at"]
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def schedule_list(*, tenant):
+    return CallbackSchedule.objects.filter(tenant=tenant).order_by("-created_at", "-id")
+
+
+def schedule_get(*, tenant, schedule_id) -> CallbackSchedule:
+    """The tenant's schedule; another tenant's is as missing as one that never existed."""
+    try:
+        key = schedule_id if isinstance(schedule_id, uuid.UUID) else uuid.UUID(str(schedule_id))
+    except ValueError:
+        raise NotFoundError("No such schedule.") from None
+    schedule = CallbackSchedule.objects.filter(tenant=tenant, pk=key).first()
+    if schedule is None:
+        raise NotFoundError("No such schedule.")
+    return schedule

@@ -1,0 +1,247 @@
+"""Writes on cron schedules: create, update, delete, pause, resume, and the dispatcher's fire.
+
+Every input is checked here (callbacks.scheduling's validators), so the API, commands and admin
+refuse the same things: a bad cron expression, time zone or template is a 400 naming the field.
+"""
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from callbacks import scheduling
+from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.errors import ApplicationError
+from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
+from callbacks.services.audit import audit_record
+from callbacks.services.tasks import task_create
+
+logger = logging.getLogger(__name__)
+
+EDITABLE = ("name", "cron", "timezone", "task_template", "missed_policy", "paused")
+SCHEDULER_ACTOR = "scheduler"
+
+
+class _LostRace(Exception):
+    """Another dispatcher advanced the schedule first: undo this fire."""
+
+
+def schedule_create(*, tenant: Tenant, data: dict, actor_type: str, actor: str) -> CallbackSchedule:
+    values = _validated({"timezone": "UTC", "missed_policy": MissedPolicy.SKIP, "paused": False, **data})
+    now = timezone.now()
+    schedule = CallbackSchedule(tenant=tenant, created_at=now, updated_at=now, **values)
+    schedule.next_fire_at = _first_fire(schedule, now)
+    with transaction.atomic():
+        _save_unique(schedule, force_insert=True)
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=tenant,
+            action="schedule.create",
+            obj=schedule,
+            before=None,
+            after=_audit_state(schedule),
+        )
+        transaction.on_commit(notify_dispatcher)
+    return schedule
+
+
+def schedule_update(
+    *, schedule: CallbackSchedule, data: dict, actor_type: str, actor: str
+) -> CallbackSchedule:
+    """Change some fields; the next fire is computed again from now when the timing changed."""
+    values = _validated(data)
+    with transaction.atomic():
+        current = CallbackSchedule.objects.select_for_update().get(pk=schedule.pk)
+        before = _audit_state(current)
+        retimed = any(
+            name in values and values[name] != getattr(current, name)
+            for name in ("cron", "timezone", "paused")
+        )
+        for name, value in values.items():
+            setattr(current, name, value)
+        now = timezone.now()
+        if retimed:
+            current.next_fire_at = _first_fire(current, now)
+        current.updated_at = now
+        _save_unique(current)
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=current.tenant,
+            action="schedule.update",
+            obj=current,
+            before=before,
+            after=_audit_state(current),
+        )
+        transaction.on_commit(notify_dispatcher)
+    return current
+
+
+def schedule_delete(*, schedule: CallbackSchedule, actor_type: str, actor: str) -> None:
+    """Tasks it created stay (their schedule link is cleared)."""
+    with transaction.atomic():
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=schedule.tenant,
+            action="schedule.delete",
+            obj=schedule,
+            before=_audit_state(schedule),
+            after=None,
+        )
+        CallbackSchedule.objects.filter(pk=schedule.pk).delete()
+
+
+def schedule_pause(*, schedule: CallbackSchedule, actor_type: str, actor: str) -> CallbackSchedule:
+    """No fires until resumed; pausing a paused schedule changes nothing."""
+    if schedule.paused:
+        return schedule
+    return schedule_update(schedule=schedule, data={"paused": True}, actor_type=actor_type, actor=actor)
+
+
+def schedule_resume(*, schedule: CallbackSchedule, actor_type: str, actor: str) -> CallbackSchedule:
+    """Fires again from now on; the fires that fell in the pause are not made up."""
+    if not schedule.paused:
+        return schedule
+    return schedule_update(schedule=schedule, data={"paused": False}, actor_type=actor_type, actor=actor)
+
+
+def schedule_fire(*, schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+    """Carry out one fire plan for a schedule locked by the caller: at most one task, and the
+    schedule advanced only if nobody advanced it first (the whole fire is undone otherwise)."""
+    try:
+        with transaction.atomic():
+            created = _create_fire_task(schedule, plan, now) if plan.fire_at is not None else 0
+            advanced = CallbackSchedule.objects.filter(
+                pk=schedule.pk, next_fire_at=schedule.next_fire_at
+            ).update(
+                next_fire_at=plan.next_fire_at,
+                last_fired_at=plan.fire_at if created else schedule.last_fired_at,
+                updated_at=now,
+            )
+            if advanced != 1:
+                raise _LostRace
+            if plan.missed:
+                _audit_missed(schedule, plan)
+    except _LostRace:
+        return 0
+    return created
+
+
+def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+    try:
+        data = scheduling.validate_template(schedule.task_template)
+    except ApplicationError as exc:
+        # The template was valid when saved; a rule changed since (e.g. the SSRF guard). Skip this
+        # fire rather than retry it every step.
+        logger.warning("schedule %s: template no longer valid, fire skipped: %s", schedule.id, exc.fields)
+        return 0
+    data["run_at"] = now if plan.catch_up else plan.fire_at
+    data["schedule"] = schedule
+    # The same fire never makes two tasks, whatever happens between creating and advancing.
+    data["idempotency_key"] = f"schedule:{schedule.id}:{plan.fire_at.isoformat()}"
+    try:
+        _task, created = task_create(
+            tenant=schedule.tenant, data=data, actor_type="system", actor=SCHEDULER_ACTOR
+        )
+    except ApplicationError as exc:
+        logger.warning("schedule %s: fire refused, skipped: %s", schedule.id, exc.message)
+        return 0
+    return 1 if created else 0
+
+
+def _audit_missed(schedule: CallbackSchedule, plan: scheduling.FirePlan) -> None:
+    audit_record(
+        actor_type="system",
+        actor=SCHEDULER_ACTOR,
+        tenant=schedule.tenant,
+        action="schedule.missed",
+        obj=schedule,
+        before={"next_fire_at": schedule.next_fire_at.isoformat()},
+        after={
+            "missed_policy": schedule.missed_policy,
+            "missed": plan.missed,
+            "caught_up": plan.catch_up,
+            "next_fire_at": plan.next_fire_at.isoformat() if plan.next_fire_at else None,
+        },
+    )
+
+
+def _validated(data: dict) -> dict:
+    unknown = sorted(set(data) - set(EDITABLE))
+    if unknown:
+        raise ApplicationError("Invalid input.", fields={name: ["unknown field"] for name in unknown})
+    values = dict(data)
+    errors = {}
+    checks = {
+        "cron": scheduling.validate_cron,
+        "timezone": scheduling.validate_timezone,
+        "task_template": _template,
+        "missed_policy": _missed_policy,
+        "name": _name,
+        "paused": _paused,
+    }
+    for name, check in checks.items():
+        if name in values:
+            try:
+                values[name] = check(values[name])
+            except ApplicationError as exc:
+                errors.update(exc.fields)
+    if errors:
+        raise ApplicationError("Invalid input.", fields=errors)
+    return values
+
+
+def _template(template) -> dict:
+    scheduling.validate_template(template)
+    return template  # stored as given: validated again at each fire, against the rules of the day
+
+
+def _missed_policy(value) -> str:
+    if value not in MissedPolicy.values:
+        raise ApplicationError(
+            "Invalid input.", fields={"missed_policy": [f"must be one of {', '.join(MissedPolicy.values)}"]}
+        )
+    return value
+
+
+def _name(value) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise ApplicationError("Invalid input.", fields={"name": ["1 to 200 characters"]})
+    return value.strip()
+
+
+def _paused(value) -> bool:
+    if not isinstance(value, bool):
+        raise ApplicationError("Invalid input.", fields={"paused": ["must be true or false"]})
+    return value
+
+
+def _first_fire(schedule: CallbackSchedule, now: datetime) -> datetime | None:
+    if schedule.paused:
+        return None
+    return scheduling.next_fire_after(schedule, now)
+
+
+def _save_unique(schedule: CallbackSchedule, **kwargs) -> None:
+    try:
+        with transaction.atomic():
+            schedule.save(**kwargs)
+    except IntegrityError:
+        raise ApplicationError(
+            "Invalid input.", fields={"name": ["the tenant has a schedule of this name already"]}
+        ) from None
+
+
+def _audit_state(schedule: CallbackSchedule) -> dict:
+    return {
+        "name": schedule.name,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "missed_policy": schedule.missed_policy,
+        "paused": schedule.paused,
+        "task_template": schedule.task_template,
+        "next_fire_at": schedule.next_fire_at.isoformat() if schedule.next_fire_at else None,
+    }

@@ -17,7 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args, name, enforce_whitelist, **options):
         try:
             new = tenant_create(name=name, enforce_whitelist=enforce_whitelist)
-        except (IntegrityError, ValidationError):
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise CommandError(f"cannot create tenant {name!r}: {problems}") from None
+        except IntegrityError:
             raise CommandError(f"a tenant named {name!r} exists already") from None
         self.stdout.write(f"tenant:          {new.tenant.name} ({new.tenant.id})")
         self.stdout.write(f"API key:         {new.api_key}")

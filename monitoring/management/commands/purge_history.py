@@ -1,5 +1,7 @@
 """manage.py purge_history --older-than DAYS [--bodies-older-than DAYS] [--batch-size N] [--dry-run]"""
 
+import argparse
+
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
@@ -23,7 +25,12 @@ class Command(BaseCommand):
             default=None,
             help="days (default CALLBACKS_RETENTION_BODY_DAYS)",
         )
-        parser.add_argument("--batch-size", type=_positive, default=retention.DEFAULT_BATCH_SIZE)
+        parser.add_argument(
+            "--batch-size",
+            type=_positive,
+            default=retention.DEFAULT_BATCH_SIZE,
+            help=f"rows per delete (default {retention.DEFAULT_BATCH_SIZE})",
+        )
         parser.add_argument("--dry-run", action="store_true", help="count only, change nothing")
 
     def handle(self, *args, **options):
@@ -50,14 +57,21 @@ class Command(BaseCommand):
 
 
 def _days(text):
-    value = int(text)
+    # ArgumentTypeError: argparse shows its message (a ValueError becomes "invalid _days value").
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
     if value < 1:
-        raise ValueError("at least 1 day")
+        raise argparse.ArgumentTypeError("must be at least 1 day")
     return value
 
 
 def _positive(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise ValueError("at least 1")
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value

@@ -30,7 +30,7 @@ SECRET_NAME_PATTERN = re.compile(r"(secret|token|password|passwd|api[-_]?key|sig
 # Query parameters whose values are secrets, in URLs found inside text.
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|secret|password|passwd|pwd|api[-_]?key|apikey|signature|credential)"
-    r"[a-z0-9_.-]*|key|sig|auth|code)=)[^&#\s\"'<>]+"
+    r"[a-z0-9_.-]*|key|sig|auth|code)=)[^&#;\s\"'<>]+"
 )
 
 # Secrets that appear inside free text (log lines, error messages): bearer tokens, our own keys.

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from callbacks.masking import mask_data
 from callbacks.models import AuditLog, Tenant
 
 
@@ -22,6 +23,7 @@ def audit_record(
         action=action,
         object_type=obj._meta.model_name,
         object_id=str(obj.pk),
-        before=before,
-        after=after,
+        # Never a secret in the log (a schedule's task template carries headers, a URL a token).
+        before=mask_data(before),
+        after=mask_data(after),
     )

@@ -24,3 +24,12 @@ def enforcing(tenant):
     tenant.refresh_from_db()
     tenant.add = add
     return tenant
+
+
+@pytest.fixture
+def silent_listener():
+    from tests.callbacks.delivery.conftest import SilentListener
+
+    listener = SilentListener()
+    yield listener
+    listener.close()

@@ -1,0 +1,44 @@
+"""System checks for TLS settings (R30): a CA bundle that cannot be used stops start-up with an error."""
+
+from django.core.checks import run_checks
+
+from callbacks.checks import check_ca_bundle, check_secret_header_patterns
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def test_no_bundle_is_fine(settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "CA_BUNDLE": ""}
+    assert check_ca_bundle(None) == []
+
+
+def test_a_missing_bundle_is_an_error(settings, tmp_path):
+    settings.CALLBACKS = {**settings.CALLBACKS, "CA_BUNDLE": str(tmp_path / "missing.pem")}
+    assert ids(check_ca_bundle(None)) == ["callbacks.E001"]
+    assert "callbacks.E001" in ids(run_checks())
+
+
+def test_a_bundle_without_certificates_is_an_error(settings, tmp_path):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    settings.CALLBACKS = {**settings.CALLBACKS, "CA_BUNDLE": str(junk)}
+    assert ids(check_ca_bundle(None)) == ["callbacks.E002"]
+
+
+def test_a_real_bundle_passes(settings):
+    import certifi
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "CA_BUNDLE": certifi.where()}
+    assert check_ca_bundle(None) == []
+
+
+def test_a_directory_of_certificates_passes(settings, tmp_path):
+    settings.CALLBACKS = {**settings.CALLBACKS, "CA_BUNDLE": str(tmp_path)}
+    assert check_ca_bundle(None) == []
+
+
+def test_bad_secret_header_patterns_are_errors(settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "SECRET_HEADER_PATTERNS": ["x-ok-.*", "x-(bad"]}
+    assert ids(check_secret_header_patterns(None)) == ["callbacks.E003"]

@@ -1,0 +1,127 @@
+"""Signing secret and API key rotation (issue 4 item 6): receivers and callers switch without downtime,
+checked with the independent standardwebhooks implementation against really delivered callbacks."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from callbacks import keys
+from callbacks.delivery.executor import send_attempt
+from callbacks.models import AuditLog, TenantApiKey
+from callbacks.services.tenants import (
+    api_key_revoke,
+    api_key_rotate,
+    secret_fingerprint,
+    signing_secret_retire_previous,
+    signing_secret_rotate,
+)
+from tests.factories import make_task
+
+
+def deliver(tenant, receiver, body='{"order":42}'):
+    tenant.refresh_from_db()
+    before = len(receiver.received)
+    send_attempt(make_task(tenant=tenant, url=receiver.url, payload=body), attempt=1)
+    return receiver.wait_for(before + 1)[-1]
+
+
+def test_during_rotation_old_and_new_receivers_both_verify(tenant, receiver):
+    old = tenant.signing_secret
+    new = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
+    assert new != old and new.startswith("whsec_")
+
+    got = deliver(tenant, receiver)
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    assert Webhook(old).verify(got.body, got.headers) == {"order": 42}  # a receiver not yet switched
+    assert Webhook(new).verify(got.body, got.headers) == {"order": 42}  # one already switched
+
+    assert signing_secret_retire_previous(tenant=tenant, actor_type="user", actor="ops") is True
+    got = deliver(tenant, receiver)
+    assert len(got.headers["webhook-signature"].split(" ")) == 1
+    assert Webhook(new).verify(got.body, got.headers) == {"order": 42}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(got.body, got.headers)
+    assert signing_secret_retire_previous(tenant=tenant, actor_type="user", actor="ops") is False
+
+
+def test_a_second_rotation_drops_the_oldest_secret(tenant, receiver):
+    first = tenant.signing_secret
+    second = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
+    third = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
+    got = deliver(tenant, receiver)
+    assert Webhook(second).verify(got.body, got.headers) == {"order": 42}
+    assert Webhook(third).verify(got.body, got.headers) == {"order": 42}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(first).verify(got.body, got.headers)
+
+
+def test_rotation_is_audited_without_the_secrets(tenant):
+    old = tenant.signing_secret
+    new = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
+    row = AuditLog.objects.get(action="signing_secret.rotate")
+    assert row.actor_type == "user" and row.actor == "ops" and row.tenant == tenant
+    assert row.before == {"current": secret_fingerprint(old), "previous": ""}
+    assert row.after == {"current": secret_fingerprint(new), "previous": secret_fingerprint(old)}
+    text = str(row.before) + str(row.after)
+    assert old not in text and new not in text and old[6:20] not in text
+
+
+def test_rotate_secret_command(tenant, receiver):
+    out = io.StringIO()
+    call_command("rotate_secret", tenant.name, stdout=out)
+    new = out.getvalue().split("new signing secret: ")[1].split()[0]
+    got = deliver(tenant, receiver)
+    assert Webhook(new).verify(got.body, got.headers) == {"order": 42}
+
+    out = io.StringIO()
+    call_command("rotate_secret", tenant.name, "--retire-previous", stdout=out)
+    assert "current secret only" in out.getvalue()
+    tenant.refresh_from_db()
+    assert tenant.signing_secret == new and tenant.previous_signing_secret == ""
+    with pytest.raises(CommandError, match="no previous signing secret"):
+        call_command("rotate_secret", tenant.name, "--retire-previous")
+    with pytest.raises(CommandError, match="no tenant named 'nobody'"):
+        call_command("rotate_secret", "nobody")
+    assert list(AuditLog.objects.filter(actor="manage.py").values_list("action", flat=True)) == [
+        "signing_secret.rotate",
+        "signing_secret.retire_previous",
+    ]
+
+
+def test_a_rotated_api_key_works_alongside_the_old_one_until_revoked(api, new_tenant):
+    tenant = new_tenant.tenant
+    key = api_key_rotate(tenant=tenant, actor_type="user", actor="ops")
+    assert key.startswith(keys.API_KEY_PREFIX) and key != new_tenant.api_key
+    fresh = api.__class__()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert fresh.get("/api/v1/callbacks/").status_code == 200
+    assert api.get("/api/v1/callbacks/").status_code == 200  # the old key still works
+
+    old = TenantApiKey.objects.get(digest=keys.api_key_digest(new_tenant.api_key))
+    api_key_revoke(api_key=old, actor_type="user", actor="ops")
+    assert api.get("/api/v1/callbacks/").status_code == 401
+    assert fresh.get("/api/v1/callbacks/").status_code == 200
+
+    rotate, revoke = AuditLog.objects.filter(tenant=tenant).order_by("id")
+    assert rotate.action == "api_key.rotate" and rotate.after["prefix"] == key[:10]
+    assert revoke.action == "api_key.revoke" and revoke.before["revoked_at"] is None
+    assert revoke.after["revoked_at"] is not None
+    assert key not in str(rotate.after) and new_tenant.api_key not in str(revoke.before)
+
+
+def test_rotate_api_key_command_with_revoke_old(api, new_tenant):
+    tenant = new_tenant.tenant
+    api_key_rotate(tenant=tenant, actor_type="user", actor="ops")  # a second old key
+    out = io.StringIO()
+    call_command("rotate_api_key", tenant.name, "--revoke-old", stdout=out)
+    key = out.getvalue().split("new API key: ")[1].split()[0]
+    assert api.get("/api/v1/callbacks/").status_code == 401
+    assert TenantApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).count() == 1
+    fresh = api.__class__()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert fresh.get("/api/v1/callbacks/").status_code == 200
+    assert AuditLog.objects.filter(tenant=tenant, action="api_key.revoke", actor="manage.py").count() == 2
+    with pytest.raises(CommandError, match="no tenant named"):
+        call_command("rotate_api_key", "nobody")

@@ -42,3 +42,12 @@ def test_a_directory_of_certificates_passes(settings, tmp_path):
 def test_bad_secret_header_patterns_are_errors(settings):
     settings.CALLBACKS = {**settings.CALLBACKS, "SECRET_HEADER_PATTERNS": ["x-ok-.*", "x-(bad"]}
     assert ids(check_secret_header_patterns(None)) == ["callbacks.E003"]
+
+
+def test_no_task_can_turn_certificate_checks_off(api):
+    for field in ("verify", "verify_tls", "insecure"):
+        response = api.post(
+            "/api/v1/callbacks/", {"url": "https://example.com/", field: False}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"][field] == ["unknown field"]

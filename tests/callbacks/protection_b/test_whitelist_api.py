@@ -1,6 +1,5 @@
 """The whitelist through the API (GET/POST /api/v1/whitelist/, DELETE .../{id}/) and at task creation."""
 
-import pytest
 
 from callbacks.models import AuditLog, CallbackTask, UrlWhitelistEntry
 
@@ -119,12 +118,10 @@ def test_batch_errors_are_reported_per_index_and_nothing_is_created(api, enforci
     assert CallbackTask.objects.count() == 2
 
 
-@pytest.mark.django_db
-def test_whitelist_pages_follow_the_schema(api):
+def test_the_schema_documents_whitelist_and_audit(api):
     schema = api.get("/api/schema/?format=json")
-    if schema.status_code == 401:  # the schema view is unauthenticated; the API client's key is harmless
-        pytest.fail("schema view requires auth")
+    assert schema.status_code == 200
     paths = schema.json()["paths"]
-    assert {"/api/v1/whitelist/", "/api/v1/whitelist/{entry_id}/", "/api/v1/audit/"} <= set(paths)
     assert set(paths["/api/v1/whitelist/"]) >= {"get", "post"}
-    assert "delete" in paths["/api/v1/whitelist/{entry_id}/"]
+    assert set(paths["/api/v1/whitelist/{entry_id}/"]) >= {"get", "delete"}
+    assert "get" in paths["/api/v1/audit/"]

@@ -1,0 +1,248 @@
+"""What the benchmark and the drill share: a throw-away PostgreSQL database, the service's
+processes started as an operator would, the sink, and measurements of processes (CPU, PSS).
+
+Everything runs on 127.0.0.1. Django is set up in this process against the same database, so
+scenarios insert tasks and read results directly.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Harness:
+    def __init__(self, *, name: str, env: dict | None = None):
+        self.name = name
+        self.var_dir = ROOT / "var" / f"{name}-{os.getpid()}"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_env = {key: str(value) for key, value in (env or {}).items()}
+        self.processes: list[subprocess.Popen] = []
+
+    # --- database -----------------------------------------------------------------------
+    def make_database(self) -> None:
+        import psycopg
+
+        base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
+        if not base.scheme.startswith("postgres"):
+            sys.exit(
+                f"{self.name} needs PostgreSQL: set DATABASE_URL to a postgres:// URL (or leave it unset)"
+            )
+        self.db_name = f"tc_{self.name}_{os.getpid()}"
+        self.admin_url = urlunsplit(base._replace(path="/postgres"))
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {self.db_name}")
+        self.database_url = urlunsplit(base._replace(path=f"/{self.db_name}"))
+
+    def drop_database(self) -> None:
+        import psycopg
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
+
+    def env(self, **extra) -> dict:
+        env = dict(os.environ)
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "taskcenter.settings",
+                "DATABASE_URL": self.database_url,
+                "CALLBACKS_VAR_DIR": str(self.var_dir),
+                "CALLBACKS_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        env.update(self.extra_env)
+        env.update({key: str(value) for key, value in extra.items()})
+        return env
+
+    def setup_django(self):
+        """Migrate the database and set up Django here; returns a tenant to own the tasks."""
+        os.environ.update(self.env())
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env(), check=True)
+        import django
+
+        django.setup()
+        from callbacks.services.tenants import tenant_create
+
+        self.tenant = tenant_create(name=self.name).tenant
+        return self.tenant
+
+    # --- processes ----------------------------------------------------------------------
+    def start(self, label: str, *args, **env) -> subprocess.Popen:
+        log = open(self.var_dir / f"{label}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process.label = label
+        self.processes.append(process)
+        return process
+
+    def start_sink(self, *, delay: float = 0.0, record: bool = False) -> "Sink":
+        state = self.var_dir / f"sink-{len(self.processes)}.json"
+        args = [sys.executable, "bench/sink.py", "--delay", str(delay), "--state", str(state)]
+        process = subprocess.Popen(
+            args + (["--record"] if record else []), cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True
+        )
+        process.label = "sink"
+        self.processes.append(process)
+        port = int(process.stdout.readline())
+        return Sink(process, f"http://127.0.0.1:{port}/hook", state)
+
+    def stop(self, process, timeout: float = 40) -> None:
+        """SIGTERM to the process itself (never its group, see docs/deploy.md), then SIGKILL."""
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(reversed(self.processes)):
+            self.stop(process)
+
+    # --- tasks --------------------------------------------------------------------------
+    def insert_tasks(self, url: str, due_times: list, **fields) -> list:
+        """Bulk-insert tasks due at the given times (as the API would store them); wakes the dispatcher."""
+        from django.db import connection
+
+        from callbacks.delivery.wakeup import notify_dispatcher
+        from callbacks.models import CallbackTask
+
+        origin = "{0.scheme}://{0.hostname}:{0.port}".format(urlsplit(url))
+        policy = {
+            "max_retries": 3,
+            "backoff_initial_seconds": 1,
+            "backoff_multiplier": 1.5,
+            "backoff_max_seconds": 60,
+            "connect_timeout_seconds": 10,
+            "total_timeout_seconds": 30,
+            "success_statuses": "200-299",
+            **fields,
+        }
+        tasks = [
+            CallbackTask(
+                id=uuid.uuid4(),
+                tenant=self.tenant,
+                url=url,
+                origin=origin,
+                payload='{"hello":"world"}',
+                run_at=due,
+                next_attempt_at=due,
+                due_at=due,
+                **policy,
+            )
+            for due in due_times
+        ]
+        CallbackTask.objects.bulk_create(tasks, batch_size=2000)
+        notify_dispatcher()
+        connection.close()
+        return [task.id for task in tasks]
+
+    def wait_final(self, count: int, timeout: float) -> bool:
+        """Wait until `count` tasks of the table are final (scenarios start from an empty table)."""
+        from callbacks.models import FINAL_STATUSES, CallbackTask
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if CallbackTask.objects.filter(status__in=FINAL_STATUSES).count() >= count:
+                return True
+            time.sleep(0.2)
+        return False
+
+
+class Sink:
+    def __init__(self, process, url, state_path):
+        self.process = process
+        self.url = url
+        self.state_path = Path(state_path)
+
+    def state(self) -> dict:
+        """The sink's counters (and received task ids with --record), read through its state file."""
+        before = self.state_path.stat().st_mtime_ns if self.state_path.exists() else None
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.state_path.exists() and self.state_path.stat().st_mtime_ns != before:
+                return json.loads(self.state_path.read_text())
+            time.sleep(0.02)
+        raise RuntimeError("the sink did not write its state")
+
+    def reset(self) -> None:
+        self.process.send_signal(signal.SIGUSR2)
+
+
+# --- measuring processes ------------------------------------------------------------------
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            for child in (task / "children").read_text().split():
+                found.extend(tree(int(child)))
+        except OSError:
+            pass
+    return found
+
+
+def thread_count(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kib(pids) -> int:
+    """Proportional set size: shared pages split among the processes sharing them (forked
+    workers share most of their memory, so RSS would count it many times)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pids) -> float:
+    """User plus system CPU time of the processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / ticks

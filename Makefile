@@ -44,5 +44,9 @@ test: setup-dev lint
 bench: setup-dev
 	$(PY) -m bench $(BENCH_ARGS)
 
+# Restarts this machine's PostgreSQL and Redis during delivery runs (bench/drill.py).
+drill: setup-dev
+	$(PY) -m bench.drill $(DRILL_ARGS)
+
 clean:
 	rm -rf var/test

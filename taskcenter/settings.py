@@ -110,7 +110,11 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
+    # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
+    # a new PostgreSQL connection for each costs more than the query (ARCHITECTURE.md).
+    _db = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0), conn_health_checks=True
+    )
 except Exception as exc:  # dj_database_url raises several types for a bad URL
     raise ConfigError(f"DATABASE_URL={DATABASE_URL!r} is not a database URL: {exc}") from None
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"

@@ -52,7 +52,7 @@ class ExecutionInline(ReadOnlyInline):
     fields = readonly_fields = (
         "attempt",
         "started_at",
-        "duration_ms",
+        "duration",
         "outcome",
         "status_code",
         "error",
@@ -60,6 +60,10 @@ class ExecutionInline(ReadOnlyInline):
         "response_headers_masked",
         "response_body_shown",
     )
+
+    @admin.display(description="ms")
+    def duration(self, execution):
+        return "-" if execution.duration_ms is None else f"{execution.duration_ms:.1f}"
 
     @admin.display(description="request headers")
     def request_headers_masked(self, execution):
@@ -303,7 +307,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "tenant",
         "attempt",
         "started_at",
-        "duration_ms",
+        "duration",
         "outcome_value",
         "status_code",
         "error_short",
@@ -335,6 +339,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "response_body_shown",
     )
 
+    duration = ExecutionInline.duration
     request_headers_masked = ExecutionInline.request_headers_masked
     response_headers_masked = ExecutionInline.response_headers_masked
     response_body_shown = ExecutionInline.response_body_shown

@@ -165,13 +165,16 @@ class Harness:
         connection.close()
         return [task.id for task in tasks]
 
-    def wait_final(self, count: int, timeout: float) -> bool:
-        """Wait until `count` tasks of the table are final (scenarios start from an empty table)."""
+    def wait_final(self, count: int, timeout: float, url: str | None = None) -> bool:
+        """Wait until `count` tasks (to `url`, when given) are final."""
         from callbacks.models import FINAL_STATUSES, CallbackTask
 
+        tasks = CallbackTask.objects.filter(status__in=FINAL_STATUSES)
+        if url:
+            tasks = tasks.filter(url=url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if CallbackTask.objects.filter(status__in=FINAL_STATUSES).count() >= count:
+            if tasks.count() >= count:
                 return True
             time.sleep(0.2)
         return False

@@ -243,6 +243,23 @@ CALLBACKS = {
     "RUNNING_LEASE_MARGIN_SECONDS": env_float("CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS", 30.0, minimum=1),
     # Worker side: finished attempts are written in bulk at least this often.
     "RECORD_FLUSH_SECONDS": env_float("CALLBACKS_RECORD_FLUSH_SECONDS", 0.05, minimum=0.001, maximum=5),
+    # R14 circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures
+    # (timeout, connection, TLS, 5xx, 429) that open one; the first open period, doubled at each
+    # re-opening up to the max; a tenant's breaker_failure_threshold / breaker_open_seconds win for
+    # its attempts. Tasks held by a breaker longer than MAX_DEFER past their due time go dead.
+    "BREAKER_FAILURE_THRESHOLD": env_int("CALLBACKS_BREAKER_FAILURE_THRESHOLD", 5, minimum=1, maximum=1000),
+    "BREAKER_OPEN_SECONDS": env_float("CALLBACKS_BREAKER_OPEN_SECONDS", 30.0, minimum=1, maximum=86400),
+    "BREAKER_OPEN_MAX_SECONDS": env_float(
+        "CALLBACKS_BREAKER_OPEN_MAX_SECONDS", 600.0, minimum=1, maximum=604800
+    ),
+    "BREAKER_MAX_DEFER_SECONDS": env_float("CALLBACKS_BREAKER_MAX_DEFER_SECONDS", 86400.0, minimum=1),
+    # R23/R37 respect for targets (callbacks.delivery.limits): callbacks in flight (claimed or being
+    # sent) per origin across every worker, and requests per second per origin (0: no rate limit).
+    # A tenant's max_concurrency_per_origin / rate_limit_per_origin cap its own share of an origin.
+    "MAX_CONCURRENCY_PER_ORIGIN": env_int(
+        "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN", 20, minimum=1, maximum=100000
+    ),
+    "RATE_LIMIT_PER_ORIGIN": env_float("CALLBACKS_RATE_LIMIT_PER_ORIGIN", 0.0, minimum=0, maximum=100000),
     # R32: the SSRF guard. Off only for demos and tests (system check W001 warns).
     "ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACKS_ALLOW_PRIVATE_NETWORKS", False),
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from callbacks.api import audit, views, whitelist
+from callbacks.api.breakers import BreakerListApi, BreakerResetApi
 from callbacks.api.queues import QueueListApi, QueuePurgeApi
 from callbacks.api.runtime import RuntimeSettingsApi
 from callbacks.api.schedules import (
@@ -33,4 +34,6 @@ urlpatterns = [
     path("schedules/<str:schedule_id>/resume/", ScheduleResumeApi.as_view(), name="schedule-resume"),
     path("queues/", QueueListApi.as_view(), name="queues"),
     path("queues/<str:name>/purge/", QueuePurgeApi.as_view(), name="queue-purge"),
+    path("breakers/", BreakerListApi.as_view(), name="breakers"),
+    path("breakers/<str:breaker_id>/reset/", BreakerResetApi.as_view(), name="breaker-reset"),
 ]

@@ -24,7 +24,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from callbacks import conf, scheduling
-from callbacks.delivery import executor, leases, outcomes, wakeup
+from callbacks.delivery import breaker, executor, leases, limits, outcomes, wakeup
 from monitoring import heartbeats, metrics, retention
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class Dispatcher:
         self._last_beat = 0.0
         self._last_purge_check = 0.0
         self.is_leader = False
+        # Rate buckets per origin and what the last claim held back (exact: only the leader claims).
+        self.targets = limits.TargetLimits()
 
     # --- one step -----------------------------------------------------------------------
     def step(self) -> int:
@@ -124,13 +126,15 @@ class Dispatcher:
         now = timezone.now()
         if time.monotonic() - self._last_reap >= 1.0:
             self.reap(now=now)
+            breaker.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
         scheduling.fire_due(now)
         room = self._room()
         if room <= 0:
+            self.targets.saturated, self.targets.retry_in = True, None  # a recorded attempt wakes us
             return 0
-        claims = leases.claim_due(limit=min(room, conf.get("DISPATCH_BATCH")), now=now)
+        claims = leases.claim_due(limit=min(room, conf.get("DISPATCH_BATCH")), now=now, targets=self.targets)
         claimed = 0
         for claim in claims:
             self._enqueue(claim)
@@ -240,7 +244,12 @@ class Dispatcher:
         next_due = _earliest(_next_claimable_at(poll), scheduling.next_fire_at())
         if next_due is None:
             return poll
-        return max(0.0, min(poll, (next_due - timezone.now()).total_seconds()))
+        wait = (next_due - timezone.now()).total_seconds()
+        if wait <= 0 and self.targets.saturated:
+            # Due work the targets have no room for: a finished attempt (its recording NOTIFYs),
+            # the next rate token or the poll frees it. Claiming again now would only spin.
+            return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
+        return max(0.0, min(poll, wait))
 
 
 def _earliest(*times):

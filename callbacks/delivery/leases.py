@@ -17,6 +17,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from callbacks import conf
+from callbacks.delivery import limits
 from callbacks.models import (
     CLAIMABLE_STATUSES,
     FINAL_STATUSES,
@@ -39,9 +40,13 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def claim_due(*, limit: int, now: datetime | None = None) -> list[Claim]:
+def claim_due(
+    *, limit: int, now: datetime | None = None, targets: limits.TargetLimits | None = None
+) -> list[Claim]:
     """Claim up to `limit` due tasks, highest priority first, then oldest due; one claim per queue.
 
+    Only what the targets have room for (callbacks.delivery.limits: per-origin concurrency and
+    rate, circuit breakers); `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
     """
@@ -49,12 +54,9 @@ def claim_due(*, limit: int, now: datetime | None = None) -> list[Claim]:
     token = new_token()
     lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
     with transaction.atomic():
-        rows = list(
-            claimable_tasks(now)
-            .select_for_update(skip_locked=True)
-            .order_by("-priority", "next_attempt_at")
-            .values_list("id", "queue", "due_at", "status")[:limit]
-        )
+        # due_at last: tasks held by a breaker share one next_attempt_at (its probe time).
+        candidates = claimable_tasks(now).order_by("-priority", "next_attempt_at", "due_at")
+        rows = limits.claimable(candidates, limit=limit, now=now, targets=targets)
         if not rows:
             return []
         ids = [row[0] for row in rows]

@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from callbacks.delivery import retry, wakeup
+from callbacks.delivery import breaker, retry, wakeup
 from callbacks.delivery.executor import AttemptResult
 from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from monitoring import recording
@@ -65,10 +65,17 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
             if item.task.id in updated_ids
         ]
         TaskEvent.objects.bulk_create(events)
-    applied = [
-        Applied(task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids)
-        for item, execution, decision in zip(finished, executions, decisions, strict=True)
-    ]
+        applied = [
+            Applied(
+                task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids
+            )
+            for item, execution, decision in zip(finished, executions, decisions, strict=True)
+        ]
+        # Breakers move in the tasks' transaction: the dispatcher never sees an attempt's result
+        # without the breaker state it caused (exact thresholds, one probe at a time).
+        breaker.attempts_recorded(applied, now=now)
+        # Finished attempts free room under the per-origin limits: wake the dispatcher (at commit).
+        wakeup.notify_dispatcher()
     _after_record(applied)
     return applied
 

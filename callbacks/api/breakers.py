@@ -1,0 +1,82 @@
+"""Circuit breakers through the API (R14): the breakers of the origins the tenant calls, and reset.
+
+A breaker belongs to an origin, not to a tenant: every tenant calling that origin sees it, and a
+reset lets every tenant's tasks to it go. A tenant sees and resets only breakers of origins it has
+sent (or meant to send) callbacks to; any other id is 404.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from callbacks.api.serializers import StrictSerializer, page_serializer
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.models import BreakerState
+from callbacks.services.breakers import breaker_get, breaker_list, breaker_reset
+
+TAG = "breakers"
+BREAKER_ID = OpenApiParameter("breaker_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+NOT_FOUND = {
+    404: OpenApiResponse(ERROR, description="no such breaker, or one of an origin the tenant never called")
+}
+
+
+class BreakerOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    origin = serializers.CharField(help_text="scheme://host:port")
+    state = serializers.ChoiceField(choices=BreakerState.choices)
+    consecutive_failures = serializers.IntegerField()
+    open_count = serializers.IntegerField(
+        help_text="openings since it last closed; the open period doubles with each"
+    )
+    opened_at = serializers.DateTimeField(allow_null=True, help_text="when it last opened")
+    next_probe_at = serializers.DateTimeField(
+        allow_null=True, help_text="when an open breaker lets one probe through"
+    )
+    last_error = serializers.CharField(help_text="the last failure seen")
+    updated_at = serializers.DateTimeField()
+
+
+class BreakerFilterSerializer(StrictSerializer):
+    state = serializers.ChoiceField(choices=BreakerState.choices, required=False)
+
+
+BreakerPageSerializer = page_serializer("BreakerPageSerializer", BreakerOutputSerializer)
+
+
+class BreakerListApi(TenantApiView):
+    FilterSerializer = BreakerFilterSerializer
+    OutputSerializer = BreakerOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="breakers_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses={200: BreakerPageSerializer, 400: ERROR, **COMMON_ERRORS},
+        description="Breakers of the origins the tenant calls, by origin. An origin that never failed has none.",
+    )
+    def get(self, request):
+        filters = self.validated(self.FilterSerializer, request.query_params)
+        breakers = breaker_list(tenant=self.tenant(), state=filters.get("state"))
+        return self.page(breakers, self.OutputSerializer, ordering=("origin", "id"))
+
+
+class BreakerResetApi(TenantApiView):
+    OutputSerializer = BreakerOutputSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="breakers_reset",
+        parameters=[BREAKER_ID],
+        request=None,
+        responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
+        description="Close the breaker now; the callbacks it held go at once. Resetting a closed breaker "
+        "answers 200 and changes nothing but its failure count.",
+    )
+    def post(self, request, breaker_id):
+        breaker = breaker_get(breaker_id=breaker_id, tenant=self.tenant())
+        breaker = breaker_reset(
+            breaker=breaker, actor_type="tenant", actor=self.actor(), tenant=self.tenant()
+        )
+        return Response(self.OutputSerializer(breaker).data)

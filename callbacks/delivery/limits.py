@@ -1,0 +1,251 @@
+"""Respect for targets (R23, R37): what the dispatcher may claim for each origin right now.
+
+- Concurrency: at most MAX_CONCURRENCY_PER_ORIGIN callbacks in flight (queued or running) per
+  origin, across every worker on every machine; a tenant's max_concurrency_per_origin caps its
+  own tasks' share of an origin. Exact without a distributed semaphore: one dispatcher leads,
+  and it counts what is in flight in the database (one grouped query) at every claim.
+- Rate: RATE_LIMIT_PER_ORIGIN requests per second per origin (0: off) and a tenant's
+  rate_limit_per_origin for its own share, as token buckets in the leader's memory. Exact too,
+  because only the leader claims; a new leader starts with full buckets, so a change of leader
+  allows at most one extra burst (a bucket holds one second's worth, at least one token).
+  Claims, not sends, are counted: a claimed task is sent within milliseconds.
+- Breakers: callbacks.delivery.breaker says which origins wait and which may send one probe.
+
+Tenant-wide limits (across origins) do not exist: limits are per origin (API.md).
+
+Fairness: a flood of due tasks for an origin at its limit must not fill the claim's candidate
+window. Origins (and tenant shares) known to be full, rate-limited or held by a breaker are
+left out in SQL, so candidates come from origins with room; an origin that fills up while the
+window is being read is left out of the next read, for a few reads per claim at most.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from operator import or_
+
+from django.db.models import Count, Q
+
+from callbacks import conf
+from callbacks.delivery import breaker
+from callbacks.models import LEASED_STATUSES, CallbackTask
+
+# Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
+# mid-window to be replaced by others, bounded so a claim stays a few queries.
+WINDOW_FACTOR = 4
+MAX_READS = 3
+# Rate buckets kept before full (idle) ones are forgotten.
+MAX_BUCKETS = 10_000
+
+_FIELDS = (
+    "id",
+    "queue",
+    "due_at",
+    "status",
+    "origin",
+    "tenant_id",
+    "tenant__max_concurrency_per_origin",
+    "tenant__rate_limit_per_origin",
+)
+
+
+class RateBuckets:
+    """Token buckets by key (an origin, or (origin, tenant id)); time in seconds, from the caller."""
+
+    def __init__(self):
+        self._buckets: dict = {}  # key -> (tokens, at, rate)
+
+    def tokens(self, key, rate: float, at: float) -> float:
+        capacity = max(1.0, rate)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return capacity
+        tokens, then, _rate = bucket
+        return min(capacity, tokens + max(0.0, at - then) * rate)
+
+    def take(self, key, rate: float, at: float) -> None:
+        self._buckets[key] = (self.tokens(key, rate, at) - 1.0, at, rate)
+
+    def wait(self, key, rate: float, at: float) -> float:
+        """Seconds until the bucket holds a whole token again."""
+        return max(0.0, (1.0 - self.tokens(key, rate, at)) / rate)
+
+    def empty(self, at: float) -> dict:
+        """Keys without a whole token now -> seconds until they have one (at the rate last used)."""
+        found = {}
+        for key, (_tokens, _then, rate) in self._buckets.items():
+            if self.tokens(key, rate, at) < 1.0:
+                found[key] = self.wait(key, rate, at)
+        return found
+
+    def prune(self, at: float) -> None:
+        if len(self._buckets) > MAX_BUCKETS:
+            self._buckets = {
+                key: bucket
+                for key, bucket in self._buckets.items()
+                if self.tokens(key, bucket[2], at) < max(1.0, bucket[2])
+            }
+
+
+class TargetLimits:
+    """The leader's memory across claims: rate buckets, and what the last claim held back.
+
+    `saturated` is True when the last claim took everything the targets had room for and due
+    work was left waiting for room, a token or a probe: the dispatcher then sleeps until a
+    wake-up (a recorded attempt NOTIFYs), `retry_in` (the next rate token) or its poll, rather
+    than spinning on due work it may not claim.
+    """
+
+    def __init__(self):
+        self.buckets = RateBuckets()
+        self.saturated = False
+        self.retry_in: float | None = None
+
+
+DEFAULT = TargetLimits()  # for callers that do not keep their own (tests, one-off claims)
+
+
+@dataclass
+class _Round:
+    """One claim's bookkeeping."""
+
+    now: datetime
+    targets: TargetLimits
+    at: float = 0.0  # now, in seconds, for the rate buckets
+    by_origin: Counter = field(default_factory=Counter)
+    by_share: Counter = field(default_factory=Counter)  # (origin, tenant id) -> in flight
+    closed_origins: set = field(default_factory=set)
+    closed_shares: set = field(default_factory=set)
+    retry_in: float | None = None
+    gate: breaker.Gate | None = None
+    probes: set = field(default_factory=set)
+
+    def load(self) -> None:
+        """In flight first, breakers second (see breaker.gate)."""
+        limit = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
+        rows = (
+            CallbackTask.objects.filter(status__in=LEASED_STATUSES)
+            .values_list("origin", "tenant_id", "tenant__max_concurrency_per_origin")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for origin, tenant_id, share_limit, count in rows:
+            self.by_origin[origin] += count
+            self.by_share[(origin, tenant_id)] += count
+            if share_limit and count >= share_limit:
+                self.closed_shares.add((origin, tenant_id))
+        self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
+        self.gate = breaker.gate(now=self.now, in_flight=self.by_origin)
+        self.closed_origins |= self.gate.blocked
+        for key, wait in self.targets.buckets.empty(self.at).items():
+            if isinstance(key, tuple):
+                self.closed_shares.add(key)
+            elif conf.get("RATE_LIMIT_PER_ORIGIN"):
+                self.closed_origins.add(key)
+            else:
+                continue
+            self._retry_at_most(wait)
+
+    def narrow(self, queryset):
+        """Leave out in SQL what may not be claimed now, so the window holds claimable rows."""
+        if self.closed_origins:
+            queryset = queryset.exclude(origin__in=sorted(self.closed_origins))
+        if self.closed_shares:
+            queryset = queryset.exclude(
+                reduce(or_, (Q(origin=origin, tenant_id=tenant) for origin, tenant in self.closed_shares))
+            )
+        return queryset
+
+    def closed(self) -> int:
+        return len(self.closed_origins) + len(self.closed_shares)
+
+    def admit(self, row) -> bool:
+        """Room, tokens and breaker allow this row? Takes its place if so; closes what is full."""
+        _id, _queue, _due, _status, origin, tenant_id, share_limit, share_rate = row
+        share = (origin, tenant_id)
+        if origin in self.closed_origins or share in self.closed_shares:
+            return False
+        if not self._tokens_for(origin, share, share_rate):
+            return False
+        self.by_origin[origin] += 1
+        self.by_share[share] += 1
+        self._take_tokens(origin, share, share_rate)
+        if self.by_origin[origin] >= conf.get("MAX_CONCURRENCY_PER_ORIGIN"):
+            self.closed_origins.add(origin)
+        if share_limit and self.by_share[share] >= share_limit:
+            self.closed_shares.add(share)
+        if origin in self.gate.probe:
+            self.probes.add(origin)  # exactly one probe per origin
+            self.closed_origins.add(origin)
+        return True
+
+    def _tokens_for(self, origin, share, share_rate) -> bool:
+        buckets, rate = self.targets.buckets, conf.get("RATE_LIMIT_PER_ORIGIN")
+        if rate and buckets.tokens(origin, rate, self.at) < 1.0:
+            self.closed_origins.add(origin)
+            self._retry_at_most(buckets.wait(origin, rate, self.at))
+            return False
+        if share_rate and buckets.tokens(share, share_rate, self.at) < 1.0:
+            self.closed_shares.add(share)
+            self._retry_at_most(buckets.wait(share, share_rate, self.at))
+            return False
+        return True
+
+    def _take_tokens(self, origin, share, share_rate) -> None:
+        rate = conf.get("RATE_LIMIT_PER_ORIGIN")
+        if rate:
+            self.targets.buckets.take(origin, rate, self.at)
+        if share_rate:
+            self.targets.buckets.take(share, share_rate, self.at)
+
+    def _retry_at_most(self, seconds: float) -> None:
+        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+
+
+def claimable(candidates, *, limit: int, now: datetime, targets: TargetLimits | None = None) -> list[tuple]:
+    """Lock and return up to `limit` rows (id, queue, due_at, status) of `candidates` (due tasks in
+    claim order) that the targets have room for, marking the probes taken. Call inside the
+    claim's transaction.
+
+    Candidates are read unlocked and only the chosen rows are locked (SKIP LOCKED): a row taken
+    meanwhile (cancelled, retried by hand) is simply not claimed this time.
+    """
+    targets = targets or DEFAULT
+    state = _Round(now=now, targets=targets, at=now.timestamp())
+    state.load()
+    chosen = _choose(candidates, state, limit=limit)
+    if not chosen:
+        return []
+    locked = set(
+        candidates.filter(id__in=[row[0] for row in chosen])
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
+    chosen = [row for row in chosen if row[0] in locked]
+    breaker.probes_started({row[4] for row in chosen if row[4] in state.probes}, now=now)
+    return [row[:4] for row in chosen]
+
+
+def _choose(candidates, state: _Round, *, limit: int) -> list[tuple]:
+    window = limit * WINDOW_FACTOR
+    chosen = []
+    more = False
+    for _ in range(MAX_READS):
+        closed_before = state.closed()
+        rows = list(
+            state.narrow(candidates).exclude(id__in=[row[0] for row in chosen]).values_list(*_FIELDS)[:window]
+        )
+        for row in rows:
+            if len(chosen) >= limit:
+                break
+            if state.admit(row):
+                chosen.append(row)
+        more = len(rows) == window
+        if len(chosen) >= limit or not more or state.closed() == closed_before:
+            break
+    targets = state.targets
+    targets.saturated = len(chosen) < limit and not more
+    targets.retry_in = state.retry_in
+    targets.buckets.prune(state.at)
+    return chosen

@@ -310,6 +310,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.05,
     "label": "Django Q",
+    # Q_CLUSTER_NAME=<queue> makes a cluster serve that queue; django-q2 1.11 then requires this key
+    # (KeyError at import without it). Per-queue capacity comes from that process's environment.
+    "ALT_CLUSTERS": {},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

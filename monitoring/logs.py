@@ -19,6 +19,14 @@ class MaskSecretsFilter(logging.Filter):
                 record.msg = str(record.msg)
             record.args = None
         record.msg = mask_text(str(record.msg))
+        # Fields passed with extra= and tracebacks (an exception's text may carry a URL with a token).
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, mask_text(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
         return True
 
 
@@ -33,8 +41,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_text or record.exc_info:
+            # exc_text: the traceback as MaskSecretsFilter left it.
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 

@@ -237,3 +237,27 @@ def test_mask_data_for_records_of_any_shape():
         "notes": [f"call https://h.example/?token={masking.MASK}", 3, None],
         "nested": {"password": masking.MASK, "count": 2},
     }
+
+
+@pytest.mark.parametrize("mode", ["plain", "json"])
+def test_log_extras_and_tracebacks_are_masked(mode):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskSecretsFilter())
+    handler.setFormatter(JsonFormatter() if mode == "json" else logging.Formatter("%(message)s %(target)s"))
+    logger = logging.getLogger("tests.protection_b.masking")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        try:
+            raise RuntimeError("could not reach https://h.example/cb?token=SECRETEXC")
+        except RuntimeError:
+            logger.exception(
+                "failed with Bearer SECRETMSG", extra={"target": "https://h.example/?api_key=SECRETEXTRA"}
+            )
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "RuntimeError" in text and "h.example/cb?token=" in text  # the traceback is kept, masked
+    for secret in ("SECRETEXC", "SECRETMSG", "SECRETEXTRA"):
+        assert secret not in text, secret

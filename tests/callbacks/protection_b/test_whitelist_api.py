@@ -1,6 +1,5 @@
 """The whitelist through the API (GET/POST /api/v1/whitelist/, DELETE .../{id}/) and at task creation."""
 
-
 from callbacks.models import AuditLog, CallbackTask, UrlWhitelistEntry
 
 URL = "/api/v1/whitelist/"

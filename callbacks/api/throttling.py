@@ -110,15 +110,23 @@ def consume(key: str, rate: Rate, *, now: float) -> float | None:
     index = int(now // window)
     elapsed = now - index * window
     current_key, previous_key = f"{key}:{index}", f"{key}:{index - 1}"
-    # Kept two windows long: as the current window, then as the previous one.
-    cache.add(current_key, 0, timeout=2 * window + 1)
-    current = cache.incr(current_key)
+    current = _increment(current_key, timeout=2 * window + 1)
     previous = cache.get(previous_key) or 0
     weight = (window - elapsed) / window
     if previous * weight + current <= rate.requests:
         return None
     cache.decr(current_key)
     return _wait_seconds(rate, previous=previous, current=current - 1, elapsed=elapsed)
+
+
+def _increment(key: str, *, timeout: int) -> int:
+    """The key's count plus one; a new key lives `timeout` seconds (the current window, then the previous)."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # no such key yet: the window's first request
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        return cache.incr(key)  # another process added it meanwhile
 
 
 def _wait_seconds(rate: Rate, *, previous: int, current: int, elapsed: float) -> float:

@@ -29,11 +29,11 @@ from django.db.models import Count, Q
 
 from callbacks import conf
 from callbacks.delivery import breaker
-from callbacks.models import LEASED_STATUSES, CallbackTask
+from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
 # mid-window to be replaced by others, bounded so a claim stays a few queries.
-WINDOW_FACTOR = 4
+WINDOW_FACTOR = 2
 MAX_READS = 3
 # Rate buckets kept before full (idle) ones are forgotten.
 MAX_BUCKETS = 10_000
@@ -217,8 +217,12 @@ def claimable(candidates, *, limit: int, now: datetime, targets: TargetLimits | 
     chosen = _choose(candidates, state, limit=limit)
     if not chosen:
         return []
+    # Still due and claimable, checked on the table alone: the queue and ordering-key filters of
+    # the candidates were read a few milliseconds ago in this transaction.
     locked = set(
-        candidates.filter(id__in=[row[0] for row in chosen])
+        CallbackTask.objects.filter(
+            id__in=[row[0] for row in chosen], status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
+        )
         .select_for_update(skip_locked=True)
         .values_list("id", flat=True)
     )
@@ -228,7 +232,7 @@ def claimable(candidates, *, limit: int, now: datetime, targets: TargetLimits | 
 
 
 def _choose(candidates, state: _Round, *, limit: int) -> list[tuple]:
-    window = limit * WINDOW_FACTOR
+    window = limit * WINDOW_FACTOR + 10
     chosen = []
     more = False
     for _ in range(MAX_READS):

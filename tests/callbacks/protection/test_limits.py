@@ -62,7 +62,7 @@ def test_an_origin_filling_up_mid_window_leaves_room_for_others(tenant, callback
     make_tasks(300, tenant=tenant, url=A, priority=9, run_at=past(60))
     make_tasks(5, tenant=tenant, url=B, priority=1, run_at=past(1))
 
-    claimed = claim(limit=10)  # the first read is all A (window 40): A fills at 2, B comes next
+    claimed = claim(limit=10)  # the first read is all A (30 rows): A fills at 2, B comes next
 
     assert origins(claimed) == {ORIGIN_A: 2, ORIGIN_B: 2}
 

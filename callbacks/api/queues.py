@@ -55,6 +55,7 @@ class QueueListApi(TenantApiView):
 class QueuePurgeApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
+        operation_id="queues_purge",
         parameters=[QUEUE_NAME],
         request=None,
         responses={

@@ -82,14 +82,20 @@ def claimable_tasks(now: datetime):
     paused = QueueState.objects.filter(paused=True).values("name")
     # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
     # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
-    # never takes two of a key. (task_ordering_idx serves the lookup.)
-    earlier_unfinished = CallbackTask.objects.filter(
-        Q(created_at__lt=OuterRef("created_at"))
-        | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
-        tenant_id=OuterRef("tenant_id"),
-        ordering_key=OuterRef("ordering_key"),
-    ).exclude(status__in=FINAL_STATUSES)
-    return due.exclude(queue__in=paused).filter(Q(ordering_key="") | ~Exists(earlier_unfinished))
+    # never takes two of a key. A task without a key matches nothing here (`ordering_key <> ''`), so the
+    # condition needs no OR: PostgreSQL can then plan it as an anti-join over the unfinished keyed tasks
+    # (task_ordering_idx), instead of a subquery per due row.
+    earlier_unfinished = (
+        CallbackTask.objects.filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
+            tenant_id=OuterRef("tenant_id"),
+            ordering_key=OuterRef("ordering_key"),
+        )
+        .exclude(ordering_key="")
+        .exclude(status__in=FINAL_STATUSES)
+    )
+    return due.exclude(queue__in=paused).filter(~Exists(earlier_unfinished))
 
 
 def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:

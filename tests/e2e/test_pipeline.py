@@ -32,8 +32,10 @@ def test_500_callbacks_end_final_with_none_lost_and_no_attempt_sent_twice(api, r
         )
 
     receiver.respond = respond
-    service("dispatcher", ["run_dispatcher"])
-    service("workers", ["qcluster"])
+    # A receiver failing a quarter of first attempts would (rightly) open its circuit breaker;
+    # this test is about the pipeline, so the breaker is kept out of the way.
+    service("dispatcher", ["run_dispatcher"], CALLBACKS_BREAKER_FAILURE_THRESHOLD=1000)
+    service("workers", ["qcluster"], CALLBACKS_BREAKER_FAILURE_THRESHOLD=1000)
 
     ids = create_callbacks(api, 500, receiver.url + "/hook", max_retries=3, backoff={"initial_seconds": 0.2})
     wait_until(lambda: unfinished() == 0, timeout=180, message="all 500 callbacks to end final")

@@ -45,11 +45,13 @@ def test_sigterm_finishes_callbacks_in_flight_and_gives_back_the_rest(api, recei
 
 def test_attempts_still_running_after_the_grace_period_are_recorded_as_interrupted(api, receiver, service):
     receiver.respond = Reply(hang=True)
-    service("dispatcher", ["run_dispatcher"])
+    dispatcher = service("dispatcher", ["run_dispatcher"])
     workers = service("workers", ["qcluster"], CALLBACKS_SHUTDOWN_GRACE_SECONDS=1, **WORKERS)
     create_callbacks(api, 5, receiver.url, timeout={"connect_seconds": 1, "total_seconds": 60})
     receiver.wait_for(5, timeout=60)
 
+    # Dispatcher first, as an operator stops the service: else it claims the retries again.
+    assert dispatcher.stop() == 0
     assert workers.stop(timeout=30) == 0
 
     assert not CallbackTask.objects.filter(status=TaskStatus.RUNNING).exists()

@@ -42,15 +42,25 @@ def _secret_key() -> str:
         return key
     path = VAR_DIR / "secret_key"
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        return key
+        if not path.exists():
+            # Written aside, then linked into place: processes started at the same moment on a fresh
+            # var/ never read a half-written (empty) key, and all end up with the one that won.
+            draft = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(50))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = path.read_text().strip()
     except OSError as exc:  # pragma: no cover - unreadable var dir
         raise ConfigError(f"SECRET_KEY is not set and {path} cannot be read: {exc}") from exc
+    if not key:
+        raise ConfigError(f"SECRET_KEY is not set and {path} is empty: delete it or set SECRET_KEY")
+    return key
 
 
 SECRET_KEY = _secret_key()

@@ -22,7 +22,7 @@ import platform
 import sys
 from datetime import datetime
 
-from bench.harness import ROOT, Harness
+from bench.harness import ROOT, Harness, print_table
 
 SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history"]
 
@@ -76,16 +76,11 @@ def main():
     args = parser.parse_args()
 
     rows = run(args)
-    print()
-    print(
-        f"make bench — {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, PostgreSQL, ORM broker"
+    print_table(
+        rows,
+        title=f"make bench — {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, PostgreSQL, ORM broker",
     )
-    print()
-    print("| scenario | ours | reference or notes (same run) | figure | goal |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

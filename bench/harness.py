@@ -26,6 +26,18 @@ def percentile(values, q):
     return ordered[index]
 
 
+def print_table(rows, *, title: str = "") -> None:
+    """The report: one markdown table of (scenario, ours, reference or notes, figure, goal) rows."""
+    print()
+    if title:
+        print(title)
+        print()
+    print("| scenario | ours | reference or notes (same run) | figure | goal |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 class Harness:
     def __init__(self, *, name: str, env: dict | None = None):
         self.name = name

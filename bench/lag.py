@@ -16,7 +16,7 @@ import argparse
 import sys
 from datetime import timedelta
 
-from bench.harness import ROOT, Harness, percentile
+from bench.harness import ROOT, Harness, percentile, print_table
 from bench.scenarios import clear_run, pipeline_run, start_service, warm_up
 
 GOAL = "p50 < 100 ms, p99 < 1 s"
@@ -107,11 +107,7 @@ def main():
     finally:
         h.stop_all()
         h.drop_database()
-    print()
-    print("| scenario | ours | notes | figure | goal |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from bench.harness import thread_count, tree  # noqa: F401  (thread_count: for the tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -87,31 +89,7 @@ class ServiceProcess:
 
 
 def descendants(pid: int) -> list[int]:
-    found = []
-    for child in _children(pid):
-        found.append(child)
-        found.extend(descendants(child))
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    result = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            result.extend(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return result
-
-
-def thread_count(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return tree(pid)[1:]
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):

@@ -318,7 +318,9 @@ Q_CLUSTER = {
     # finish and are recorded before it exits.
     "recycle": env_int("CALLBACKS_WORKER_RECYCLE", 500, minimum=1),
     "catch_up": False,
-    "poll": 0.05,
+    # How often the ORM broker looks for batches when it found none (Redis blocks instead):
+    # 0.02 s cut created-to-received latency by 10-20 % against 0.05 s in make bench.
+    "poll": env_float("CALLBACKS_BROKER_POLL_SECONDS", 0.02, minimum=0.005, maximum=5),
     "label": "Django Q",
     # Q_CLUSTER_NAME=<queue> makes a cluster serve that queue; django-q2 1.11 then requires this key
     # (KeyError at import without it). Per-queue capacity comes from that process's environment.

@@ -5,11 +5,12 @@ Signal the main process only; a signal to the whole process group can deadlock d
 """
 
 import gc
-import os
 import signal
 
 from django.conf import settings
+from django.core.management.base import CommandError
 from django_q.cluster import Cluster
+from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
 from callbacks.delivery import shutdown
@@ -23,8 +24,13 @@ class Command(DjangoQCommand):
 
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018 - the cluster signs its broker payloads with it
-        if options.get("cluster_name"):
-            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        name = options.get("cluster_name")
+        if name and name != Conf.CLUSTER_NAME:
+            # django-q2 reads the cluster's name (its queue) when it is imported, before any
+            # option is parsed: setting it here would silently serve the default queue.
+            raise CommandError(
+                f"--name is read too late to take effect; start the cluster as Q_CLUSTER_NAME={name} manage.py qcluster"
+            )
         shutdown.prepare()
         cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
 

@@ -89,7 +89,9 @@ def ceiling_run(h: Harness, *, count: int, processes: int) -> float:
     started = time.perf_counter()
     loops = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.bare", "--url", sink.url, "--count", str(share)], cwd=ROOT
+            [sys.executable, "-m", "bench.bare", "--url", sink.url, "--count", str(share)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
         )
         for _ in range(processes)
     ]

@@ -77,6 +77,7 @@ class Drill:
                 "CALLBACKS_QUEUED_LEASE_SECONDS": 10,
                 "CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS": 5,
                 "CALLBACKS_STANDBY_POLL_SECONDS": 0.5,
+                "CALLBACKS_HEARTBEAT_SECONDS": 0.5,  # the drill finds the leader by its heartbeat
                 "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": 200,
             },
         )
@@ -88,10 +89,25 @@ class Drill:
         return self.harness.start(f"dispatcher-{self.started_dispatchers}", "manage.py", "run_dispatcher")
 
     def leader(self):
-        for process in self.dispatchers:
-            log = (self.harness.var_dir / f"{process.label}.log").read_text(errors="replace")
-            if "is the leader" in log:
-                return process
+        """The dispatcher that leads now, by its heartbeat (each reports whether it leads)."""
+        from django.utils import timezone
+
+        from monitoring.models import Heartbeat
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            recent = Heartbeat.objects.filter(
+                role="dispatcher", seen_at__gte=timezone.now() - timedelta(seconds=2)
+            )
+            leading = {
+                int(name.rsplit(":", 1)[1])
+                for name, info in recent.values_list("name", "info")
+                if info.get("leader")
+            }
+            for process in self.dispatchers:
+                if process.pid in leading:
+                    return process
+            time.sleep(0.2)
         raise RuntimeError("no leading dispatcher found")
 
     def run(self):

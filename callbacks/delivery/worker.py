@@ -79,8 +79,7 @@ class DeliveryWorker:
         )
         self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
         self._state = threading.Condition()
-        self._in_flight = 0
-        self._active = {}  # task id -> (task, claim token), for the attempts under way
+        self._active = {}  # task id -> (task, claim token): the attempts under way
         self._unrecorded = 0  # sent, not yet written
         self._stopping = threading.Event()
         self._closed = threading.Event()
@@ -109,7 +108,6 @@ class DeliveryWorker:
             self._give_back_slots(taken - len(tasks))  # cancelled or reclaimed meanwhile
             for task in tasks:
                 with self._state:
-                    self._in_flight += 1
                     self._active[task.id] = (task, token)
                 self._pool.submit(self._send, task, token)
             started_count += len(tasks)
@@ -148,7 +146,7 @@ class DeliveryWorker:
             in_flight.dec()
             self._slots.release()
             with self._state:
-                self._in_flight -= 1
+                self._active.pop(task.id, None)  # also when sending raised (it should not)
                 self._state.notify_all()
 
     # --- recording ----------------------------------------------------------------------
@@ -234,7 +232,7 @@ class DeliveryWorker:
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state (R21)."""
         try:
-            heartbeats.beat(role="worker", name=self.name, info={"in_flight": self._in_flight})
+            heartbeats.beat(role="worker", name=self.name, info={"in_flight": len(self._active)})
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)
             close_old_connections()
@@ -244,7 +242,7 @@ class DeliveryWorker:
         """Block until nothing is in flight and everything sent is recorded."""
         deadline = time.monotonic() + timeout
         with self._state:
-            while self._in_flight or self._unrecorded:
+            while self._active or self._unrecorded:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

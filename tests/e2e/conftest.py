@@ -17,12 +17,17 @@ def service(transactional_db, tmp_path):
         return process
 
     yield start
+    # Stop every process, then report the first that would not stop: one left running would
+    # act as a second dispatcher (or cluster) in the tests that follow.
+    failures = []
     for process in reversed(started):
         try:
             process.stop()
-        except AssertionError:
+        except AssertionError as exc:
             process.kill_group()
-            raise
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def create_callbacks(api, count, url, **fields):

@@ -110,3 +110,27 @@ def test_standby_dispatcher_takes_over_when_the_leader_dies(api, receiver, servi
     create_callbacks(api, 5, receiver.url)
     receiver.wait_for(10, timeout=60)
     wait_until(lambda: unfinished() == 0, timeout=60, message="all callbacks final")
+
+
+def test_a_cluster_keeps_delivering_after_its_idle_workers_are_killed(api, receiver, service):
+    """An idle django-q2 worker waits on the task queue; killed there, it must not take the queue's
+    lock with it (callbacks.delivery.crashsafe_queue), or the whole cluster would stall."""
+    service("dispatcher", ["run_dispatcher"])
+    workers = service("workers", ["qcluster"], CALLBACKS_WORKER_PROCESSES=2)
+    # Delivery workers are the cluster's processes with threads of their own (the recorder).
+    idle = wait_until(
+        lambda: (
+            (found := [pid for pid in descendants(workers.pid) if thread_count(pid) >= 2])
+            and len(found) == 2
+            and found
+        ),
+        timeout=30,
+        message="two idle delivery workers",
+    )
+    for pid in idle:
+        os.kill(pid, signal.SIGKILL)
+
+    create_callbacks(api, 20, receiver.url)
+    receiver.wait_for(20, timeout=60)
+    wait_until(lambda: unfinished() == 0, timeout=60, message="all callbacks final")
+    assert workers.stop(timeout=30) == 0

@@ -13,7 +13,7 @@ from django_q.cluster import Cluster
 from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
-from callbacks.delivery import shutdown
+from callbacks.delivery import crashsafe_queue, shutdown
 
 
 class Command(DjangoQCommand):
@@ -32,6 +32,7 @@ class Command(DjangoQCommand):
                 f"--name is read too late to take effect; start the cluster as Q_CLUSTER_NAME={name} manage.py qcluster"
             )
         shutdown.prepare()
+        crashsafe_queue.install()
         cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
 
         def stop_gracefully(signum, frame):

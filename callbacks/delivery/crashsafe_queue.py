@@ -1,0 +1,42 @@
+"""Keeping a django-q2 cluster alive when one of its worker processes is killed.
+
+django-q2's idle workers wait in `multiprocessing.Queue.get()`, which holds the queue's read
+lock while it blocks. A worker killed there (kill -9, the OOM killer) never releases it: every
+other worker then waits on that lock forever, the cluster stops taking work and cannot stop.
+Our workers read with a non-blocking get and a short sleep instead, so the lock is held for
+microseconds, never across a wait.
+"""
+
+import queue
+import time
+
+# How long an idle worker sleeps between looks: the most this adds to picking up a batch.
+POLL_SECONDS = 0.01
+
+
+class NonBlockingReader:
+    """Stands in for the cluster's task queue inside one worker: `get` never blocks holding the lock."""
+
+    def __init__(self, task_queue):
+        self._queue = task_queue
+
+    def get(self):
+        while True:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                time.sleep(POLL_SECONDS)
+
+
+def install() -> None:
+    """Make django-q2's Sentinel start its workers on a NonBlockingReader (in the main process,
+    before the cluster starts: the Sentinel and its workers are forked from it)."""
+    import django_q.cluster
+    import django_q.worker
+
+    original = django_q.worker.worker
+
+    def worker(task_queue, *args, **kwargs):
+        return original(NonBlockingReader(task_queue), *args, **kwargs)
+
+    django_q.cluster.worker = worker

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
+from monitoring.models import Heartbeat
 from tests.e2e.conftest import create_callbacks, unfinished
 from tests.processes import descendants, thread_count, wait_until
 from tests.receivers import Reply
@@ -77,15 +78,26 @@ def test_killing_a_worker_mid_delivery_loses_nothing(api, receiver, service):
         ["qcluster"],
         CALLBACKS_CONCURRENCY=20,
         CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS=1,
+        CALLBACKS_HEARTBEAT_SECONDS=0.2,
     )
 
     create_callbacks(
         api, 200, receiver.url, timeout={"connect_seconds": 1, "total_seconds": 2}, max_retries=5
     )
     receiver.wait_for(30, timeout=60)
-    busiest = max(descendants(workers.pid), key=thread_count)
-    assert thread_count(busiest) > 5  # a delivery worker, with its thread pool
-    os.kill(busiest, signal.SIGKILL)
+
+    def delivering_worker():
+        """A worker with callbacks in flight right now, by its heartbeat (it reports them)."""
+        live = set(descendants(workers.pid))
+        for name, info in Heartbeat.objects.filter(role="worker").values_list("name", "info"):
+            pid = int(name.rsplit(":", 1)[1])
+            if pid in live and info.get("in_flight", 0) >= 5:
+                return pid
+        return None
+
+    os.kill(
+        wait_until(delivering_worker, timeout=30, message="a worker with callbacks in flight"), signal.SIGKILL
+    )
 
     wait_until(lambda: unfinished() == 0, timeout=180, message="all callbacks to end final after the kill")
     assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED: 200}

@@ -283,31 +283,41 @@ def creation_denial(*, tenant, urls: list[str]) -> dict[int, str]:
 
 _cache: dict = {}  # tenant id -> (fresh until, on the monotonic clock; patterns)
 _cache_lock = threading.Lock()
+_cache_changed = threading.Condition(_cache_lock)
 _refreshing: set = set()  # tenant ids being read right now
+# How long a sender waits for another thread's read before reading itself.
+_REFRESH_WAIT_SECONDS = 5.0
 
 
 def cached_patterns(tenant) -> tuple[Pattern, ...]:
     """The tenant's enabled entries, read at most about once per WHITELIST_CACHE_SECONDS in this process.
 
-    Sender threads call this. While one of them reads a stale tenant's entries, the others go on with the
-    stale ones rather than queueing on the database; a thread that had no database connection closes the
-    one it opened, so hundreds of sender threads never hold hundreds of connections.
+    Sender threads call this. Once a tenant's entries are stale, one thread reads them and the others
+    wait for that read rather than queue on the database or go on with the stale list, which could
+    still allow a target removed meanwhile. A thread that had no database connection closes the one
+    it opened, so hundreds of sender threads never hold hundreds of connections.
     """
-    now = time.monotonic()
-    with _cache_lock:
-        cached = _cache.get(tenant.pk)
-        if cached is not None and (cached[0] > now or tenant.pk in _refreshing):
-            return cached[1]
+    with _cache_changed:
+        deadline = time.monotonic() + _REFRESH_WAIT_SECONDS
+        while True:
+            cached = _cache.get(tenant.pk)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            if tenant.pk not in _refreshing or time.monotonic() > deadline:
+                break
+            _cache_changed.wait(max(0.0, deadline - time.monotonic()))
         _refreshing.add(tenant.pk)
+    patterns = None
     try:
         patterns = _read_closing_new_connection(tenant)
+        return patterns
     finally:
-        with _cache_lock:
+        ttl = settings.CALLBACKS.get("WHITELIST_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
+        with _cache_changed:  # store and release together: waiters wake to fresh entries
+            if patterns is not None:
+                _cache[tenant.pk] = (time.monotonic() + ttl, patterns)
             _refreshing.discard(tenant.pk)
-    ttl = settings.CALLBACKS.get("WHITELIST_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
-    with _cache_lock:
-        _cache[tenant.pk] = (time.monotonic() + ttl, patterns)
-    return patterns
+            _cache_changed.notify_all()
 
 
 def _read_closing_new_connection(tenant) -> tuple[Pattern, ...]:

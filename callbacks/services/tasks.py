@@ -178,24 +178,9 @@ def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -
         # two comes second changes nothing. For a running task the attempt may still reach the receiver;
         # its result is recorded as an execution but the task stays cancelled.
         _conditional_update(current, from_status=current.status, changes=changes)
-        TaskEvent.objects.create(
-            task=current,
-            at=now,
-            from_status=before["status"],
-            to_status=current.status,
-            note=f"cancelled by {actor}",
-        )
+        _record_change(current, before, at=now, action="task.cancel", actor_type=actor_type, actor=actor)
         if current.ordering_key:
             transaction.on_commit(notify_dispatcher)  # the next task of its key may go now
-        audit_record(
-            actor_type=actor_type,
-            actor=actor,
-            tenant=current.tenant,
-            action="task.cancel",
-            obj=current,
-            before=before,
-            after=_audit_state(current),
-        )
     return current
 
 
@@ -224,24 +209,32 @@ def task_retry(*, task: CallbackTask, actor_type: str = "tenant", actor: str) ->
             "max_retries": max(current.max_retries, current.attempts),
         }
         _conditional_update(current, from_status=current.status, changes=changes)
-        TaskEvent.objects.create(
-            task=current,
-            at=now,
-            from_status=before["status"],
-            to_status=current.status,
-            note=f"retried by {actor}",
-        )
-        audit_record(
-            actor_type=actor_type,
-            actor=actor,
-            tenant=current.tenant,
-            action="task.retry",
-            obj=current,
-            before=before,
-            after=_audit_state(current),
-        )
+        _record_change(current, before, at=now, action="task.retry", actor_type=actor_type, actor=actor)
         transaction.on_commit(notify_dispatcher)
     return current
+
+
+_EVENT_NOTES = {"task.cancel": "cancelled by {actor}", "task.retry": "retried by {actor}"}
+
+
+def _record_change(task: CallbackTask, before: dict, *, at, action: str, actor_type: str, actor: str) -> None:
+    """What an operator or tenant changed: a status-history row and an audit row."""
+    TaskEvent.objects.create(
+        task=task,
+        at=at,
+        from_status=before["status"],
+        to_status=task.status,
+        note=_EVENT_NOTES[action].format(actor=actor),
+    )
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=task.tenant,
+        action=action,
+        obj=task,
+        before=before,
+        after=_audit_state(task),
+    )
 
 
 def _conditional_update(task: CallbackTask, *, from_status: str, changes: dict) -> None:

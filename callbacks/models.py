@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
@@ -23,6 +24,9 @@ FINAL_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, Task
 CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
 # The statuses that hold a lease (locked_until) and come back when it expires.
 LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+# Priorities run 0..MAX_PRIORITY, higher first (API.md); the claim reads each level apart
+# (callbacks.delivery.claim_query), so the database holds every task to this range.
+MAX_PRIORITY = 9
 
 
 class BodyFormat(models.TextChoices):
@@ -125,7 +129,7 @@ class CallbackTask(models.Model):
 
     # When and where.
     run_at = models.DateTimeField(help_text="the first due time")
-    priority = models.PositiveSmallIntegerField(default=5)
+    priority = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(MAX_PRIORITY)])
     queue = models.CharField(max_length=64, default="default")
     ordering_key = models.CharField(max_length=200, blank=True)
     schedule = models.ForeignKey(
@@ -174,6 +178,13 @@ class CallbackTask(models.Model):
                 name="task_claimable_idx",
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
+            # The claim's window on PostgreSQL: one range scan per priority level, in claim
+            # order, stopping at the window however large the backlog (claim_query.py).
+            models.Index(
+                fields=["priority", "next_attempt_at", "due_at"],
+                name="task_claim_order_idx",
+                condition=Q(status__in=["scheduled", "retrying"]),
+            ),
             # The lease reaper: leased work whose lease ran out.
             models.Index(
                 fields=["locked_until"],
@@ -193,6 +204,7 @@ class CallbackTask(models.Model):
             ),
         ]
         constraints = [
+            models.CheckConstraint(condition=Q(priority__lte=MAX_PRIORITY), name="task_priority_range"),
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"],
                 name="task_unique_idempotency_key",

@@ -130,22 +130,24 @@ class Dispatcher:
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
         scheduling.fire_due(now)
-        room = self._room()
-        if room <= 0:
-            self.targets.saturated, self.targets.retry_in = True, None  # a recorded attempt wakes us
-            return 0
-        claims = leases.claim_due(limit=min(room, conf.get("DISPATCH_BATCH")), now=now, targets=self.targets)
+        # Backpressure: the claim counts what is queued or running anyway (per-origin limits),
+        # and takes no more than brings that to the outstanding limit.
+        claims = leases.claim_due(
+            limit=conf.get("DISPATCH_BATCH"),
+            now=now,
+            targets=self.targets,
+            max_in_flight=self._max_outstanding(),
+        )
         claimed = 0
         for claim in claims:
             self._enqueue(claim)
             claimed += len(claim.task_ids)
         return claimed
 
-    def _room(self) -> int:
-        limit = conf.get("DISPATCH_MAX_OUTSTANDING") or (
+    def _max_outstanding(self) -> int:
+        return conf.get("DISPATCH_MAX_OUTSTANDING") or (
             2 * conf.get("WORKER_PROCESSES") * conf.get("CONCURRENCY")
         )
-        return limit - leases.outstanding_count()
 
     def _enqueue(self, claim: leases.Claim) -> None:
         broker = self._brokers.get(claim.queue)

@@ -25,10 +25,11 @@ from datetime import datetime
 from functools import reduce
 from operator import or_
 
+from django.db import connection
 from django.db.models import Count, Q
 
 from callbacks import conf
-from callbacks.delivery import breaker
+from callbacks.delivery import breaker, claim_query
 from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
@@ -157,6 +158,23 @@ class _Round:
             )
         return queryset
 
+    def read(self, candidates, *, exclude: list, window: int) -> list[tuple]:
+        """The next `window` candidate rows (_FIELDS) with room, leaving out `exclude`."""
+        if connection.vendor == "postgresql":
+            return claim_query.claimable_window(
+                now=self.now,
+                window=window,
+                closed_origins=sorted(self.closed_origins),
+                closed_shares=sorted(self.closed_shares),
+                exclude=exclude,
+            )
+        return list(self.narrow(candidates).exclude(id__in=exclude).values_list(*_FIELDS)[:window])
+
+    @property
+    def in_flight(self) -> int:
+        """Callbacks queued or running everywhere, as load() counted them."""
+        return sum(self.by_origin.values())
+
     def closed(self) -> int:
         return len(self.closed_origins) + len(self.closed_shares)
 
@@ -203,10 +221,18 @@ class _Round:
         self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
 
 
-def claimable(candidates, *, limit: int, now: datetime, targets: TargetLimits | None = None) -> list[tuple]:
+def claimable(
+    candidates,
+    *,
+    limit: int,
+    now: datetime,
+    targets: TargetLimits | None = None,
+    max_in_flight: int | None = None,
+) -> list[tuple]:
     """Lock and return up to `limit` rows (id, queue, due_at, status) of `candidates` (due tasks in
     claim order) that the targets have room for, marking the probes taken. Call inside the
-    claim's transaction.
+    claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
+    running everywhere to that (the dispatcher's backpressure, from the same count).
 
     Candidates are read unlocked and only the chosen rows are locked (SKIP LOCKED): a row taken
     meanwhile (cancelled, retried by hand) is simply not claimed this time.
@@ -214,6 +240,11 @@ def claimable(candidates, *, limit: int, now: datetime, targets: TargetLimits | 
     targets = targets or DEFAULT
     state = _Round(now=now, targets=targets, at=now.timestamp())
     state.load()
+    if max_in_flight is not None:
+        limit = min(limit, max_in_flight - state.in_flight)
+        if limit <= 0:
+            targets.saturated, targets.retry_in = True, None  # a recorded attempt wakes the dispatcher
+            return []
     chosen = _choose(candidates, state, limit=limit)
     if not chosen:
         return []
@@ -237,9 +268,7 @@ def _choose(candidates, state: _Round, *, limit: int) -> list[tuple]:
     more = False
     for _ in range(MAX_READS):
         closed_before = state.closed()
-        rows = list(
-            state.narrow(candidates).exclude(id__in=[row[0] for row in chosen]).values_list(*_FIELDS)[:window]
-        )
+        rows = state.read(candidates, exclude=[row[0] for row in chosen], window=window)
         for row in rows:
             if len(chosen) >= limit:
                 break

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from callbacks import bulk
 from callbacks.delivery import breaker, retry, wakeup
 from callbacks.delivery.executor import AttemptResult
 from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
@@ -51,7 +52,7 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
     executions = [_execution_row(item) for item in finished]
     decisions = [retry.decide(item.task, item.result, now=now) for item in finished]
     with transaction.atomic():
-        TaskExecution.objects.bulk_create(executions)
+        bulk.insert(TaskExecution, executions)
         updated_ids = _update_tasks(finished, decisions, now)
         events = [
             TaskEvent(
@@ -64,7 +65,7 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
             for item, decision in zip(finished, decisions, strict=True)
             if item.task.id in updated_ids
         ]
-        TaskEvent.objects.bulk_create(events)
+        bulk.insert(TaskEvent, events)
         applied = [
             Applied(
                 task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids

@@ -223,3 +223,31 @@ def test_a_forked_process_builds_its_own_session(receiver):
     assert os.waitstatus_to_exitcode(status) == 0
     assert http.get_session() is parent_session
     assert len(receiver.wait_for(2)) == 2
+
+
+@pytest.mark.parametrize(
+    "method, url, headers, body",
+    [
+        ("post", "http://example.com/hook?a=1&b=%2F", {"Content-Type": "application/json"}, b'{"x":1}'),
+        ("GET", "http://example.com/p a th/ünï?q=ä b", {"X-Trace": "t"}, b""),
+        ("PUT", "https://user:p%40ss@bücher.example:8443/x", {}, b"a=1&b=2"),
+        ("DELETE", "http://example.com", {"Accept": "*/*"}, b""),
+    ],
+)
+def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
+    """http._prepare skips Session.prepare_request's merging; what goes on the wire must not change."""
+    import requests
+
+    expected = requests.Session().prepare_request(requests.Request(method, url, headers=headers, data=body or None))
+
+    prepared = http._prepare(method, url, headers, body)
+
+    assert (prepared.method, prepared.url, prepared.body) == (expected.method, expected.url, expected.body)
+    assert dict(prepared.headers) == dict(expected.headers)
+
+
+def test_header_values_with_line_breaks_are_refused_before_sending():
+    import requests
+
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        http._prepare("POST", "http://example.com/", {"X-Evil": "a\r\nInjected: 1"}, b"")

@@ -1,0 +1,165 @@
+"""Where a burst's CPU goes: per process, and (with --py-spy) per function.
+
+Runs the throughput scenario's pipeline once (callbacks due now, fast sink) and prints the CPU
+seconds each part used per callback: dispatcher, each django-q2 process, the PostgreSQL
+backends, the sink. With --py-spy DIR it also records a py-spy profile (speedscope JSON) of the
+dispatcher and of every cluster process while the burst drains.
+
+    python -m bench.profile [--count 20000] [--processes 2] [--py-spy var/profile]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.harness import Harness, tree
+from bench.scenarios import start_service, warm_up
+
+
+def postgres_backends(database: str) -> list[int]:
+    """PIDs of the server processes serving `database` (psql is not needed: ask the server)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def cpu_with_reaped(pids) -> float:
+    """CPU of the processes plus that of their children already reaped (django-q2 recycles
+    worker processes: a recycled worker's CPU moves to its parent's cutime/cstime)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        except OSError:
+            pass
+    return total / ticks
+
+
+def statements(reset: bool = False) -> list:
+    """pg_stat_statements of this database, when the server loads it (shared_preload_libraries):
+    the statements that cost the most server time. Empty when it is not loaded."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if not cursor.fetchone():
+            try:
+                cursor.execute("CREATE EXTENSION pg_stat_statements")
+            except Exception:
+                return []
+        try:
+            if reset:
+                cursor.execute("SELECT pg_stat_statements_reset()")
+                return []
+            cursor.execute(
+                "SELECT calls, rows, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) "
+                "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY total_exec_time DESC LIMIT 25"
+            )
+            return cursor.fetchall()
+        except Exception:  # loaded as an extension but not preloaded
+            return []
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--py-spy", dest="py_spy", default="", help="directory for py-spy profiles")
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy: sample only threads holding the GIL (CPU)"
+    )
+    args = parser.parse_args()
+
+    h = Harness(name="profile")
+    h.make_database()
+    try:
+        h.setup_django()
+        from django.db.models import Max
+        from django.utils import timezone
+
+        from callbacks.models import CallbackTask
+
+        sink = h.start_sink()
+        dispatcher, cluster = start_service(h, args.processes)
+        warm_up(h, sink.url)
+        roles = {"dispatcher": tree(dispatcher.pid)}
+        cluster_pids = tree(cluster.pid)
+        roles["cluster (all processes)"] = cluster_pids
+        for number, pid in enumerate(cluster_pids):
+            roles[f"  cluster[{number}] pid {pid}"] = [pid]
+        roles["sink"] = [sink.process.pid]
+        roles["postgresql backends"] = postgres_backends(h.db_name)
+        before = {role: cpu_with_reaped(pids) for role, pids in roles.items()}
+        spies = []
+        if args.py_spy:
+            out = Path(args.py_spy)
+            out.mkdir(parents=True, exist_ok=True)
+            for role, pids in roles.items():
+                if role in ("sink", "postgresql backends", "cluster (all processes)"):
+                    continue
+                name = role.strip().split()[0].replace("[", "-").replace("]", "")
+                spies.append(
+                    subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--nonblocking",
+                            *(["--gil"] if args.gil else []),
+                            "--format",
+                            "speedscope",
+                            "-o",
+                            str(out / f"{name}.json"),
+                            "--pid",
+                            str(pids[0]),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+        statements(reset=True)
+        due = timezone.now()
+        started = time.monotonic()
+        h.insert_tasks(sink.url, [due] * args.count)
+        h.wait_final(args.count + 0, 900, url=sink.url)
+        elapsed = time.monotonic() - started
+        # Backends connected during the burst count too.
+        roles["postgresql backends"] = sorted(
+            set(roles["postgresql backends"]) | set(postgres_backends(h.db_name))
+        )
+        roles["cluster (all processes)"] = sorted(set(cluster_pids) | set(tree(cluster.pid)))
+        used = {role: cpu_with_reaped(pids) - before.get(role, 0.0) for role, pids in roles.items()}
+        last = CallbackTask.objects.filter(url=sink.url).aggregate(last=Max("finished_at"))["last"]
+        for spy in spies:
+            spy.send_signal(2)
+        for spy in spies:
+            spy.wait(timeout=60)
+        rate = args.count / (last - due).total_seconds()
+        print(f"{args.count} callbacks, {rate:,.0f}/s, {elapsed:.1f} s wall")
+        total = 0.0
+        for role, seconds in used.items():
+            if not role.startswith(" "):
+                total += seconds
+            print(f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / args.count:6.3f} ms/callback")
+        print(f"  {'total':34} {total:7.2f} s CPU  {1000 * total / args.count:6.3f} ms/callback")
+        top = statements()
+        if top:
+            print("statements by server time (pg_stat_statements):")
+            for calls, rows, ms, query in top:
+                print(f"  {ms:9.0f} ms {calls:7} calls {rows:8} rows  {query}")
+    finally:
+        h.stop_all()
+        h.drop_database()
+
+
+if __name__ == "__main__":
+    main()

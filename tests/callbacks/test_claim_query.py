@@ -1,0 +1,89 @@
+"""The claim's candidate window: the hand-written PostgreSQL statement (claim_query.py) and the ORM's
+definition (leases.claimable_tasks, narrowed by limits) must choose the same rows in the same order.
+
+On PostgreSQL (CI) `_Round.read` runs the SQL; the expected answer always comes from the ORM.
+"""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from callbacks.delivery import leases, limits
+from callbacks.models import CallbackTask, QueueState, TaskStatus
+from tests.factories import make_task
+
+pytestmark = pytest.mark.django_db
+
+ORIGINS = ["http://a.example:80", "http://b.example:80", "https://c.example:443"]
+
+
+def candidates(now):
+    return leases.claimable_tasks(now).order_by("-priority", "next_attempt_at", "due_at")
+
+
+def orm_window(now, state: limits._Round, *, exclude, window):
+    return list(state.narrow(candidates(now)).exclude(id__in=exclude).values_list(*limits._FIELDS)[:window])
+
+
+@pytest.fixture
+def mixed_tasks(tenant, other_api):
+    """Tasks of two tenants over three origins: every priority, due and future, retrying, a paused
+    queue, ordering keys with earlier unfinished and finished tasks, leased and final tasks."""
+    rng = random.Random(7)
+    now = timezone.now()
+    tenants = [tenant, other_api.tenant]
+    for number in range(240):
+        origin = rng.choice(ORIGINS)
+        due = now + timedelta(seconds=rng.choice([-300, -60, -5, -1, 30, 3600]), milliseconds=rng.randint(0, 999))
+        make_task(
+            tenant=rng.choice(tenants),
+            url=origin.replace(":80", "").replace(":443", "") + f"/hook/{number}",
+            origin=origin,
+            priority=rng.randint(0, 9),
+            run_at=due,
+            status=rng.choice(
+                [TaskStatus.SCHEDULED] * 6 + [TaskStatus.RETRYING, TaskStatus.QUEUED, TaskStatus.SUCCEEDED]
+            ),
+            queue=rng.choice(["default", "default", "bulk", "paused"]),
+            ordering_key=rng.choice(["", "", "", "k1", "k2"]),
+        )
+    # Breaker-held tasks share a next_attempt_at: due_at breaks the tie.
+    CallbackTask.objects.filter(priority=3).update(next_attempt_at=now - timedelta(seconds=2), due_at=F("run_at"))
+    QueueState.objects.create(name="paused", paused=True)
+    return now, tenants
+
+
+@pytest.mark.parametrize("window", [1, 7, 50, 500])
+def test_the_window_matches_the_orm_definition(mixed_tasks, window):
+    now, _tenants = mixed_tasks
+    state = limits._Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+
+    expected = orm_window(now, state, exclude=[], window=window)
+
+    assert expected, "the fixture should leave claimable tasks"
+    assert state.read(candidates(now), exclude=[], window=window) == expected
+
+
+def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks):
+    now, tenants = mixed_tasks
+    state = limits._Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.closed_origins = {ORIGINS[0]}
+    state.closed_shares = {(ORIGINS[1], tenants[0].id)}
+    first = orm_window(now, state, exclude=[], window=5)
+    exclude = [row[0] for row in first]
+
+    expected = orm_window(now, state, exclude=exclude, window=100)
+
+    assert expected and not {row[4] for row in expected} & {ORIGINS[0]}
+    assert not [row for row in expected if (row[4], row[5]) == (ORIGINS[1], tenants[0].id)]
+    assert state.read(candidates(now), exclude=exclude, window=100) == expected
+
+
+def test_priorities_above_the_range_are_refused_by_the_database(tenant):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_task(tenant=tenant, url="http://a.example/hook", priority=10)

@@ -37,7 +37,9 @@ def mixed_tasks(tenant, other_api):
     tenants = [tenant, other_api.tenant]
     for number in range(240):
         origin = rng.choice(ORIGINS)
-        due = now + timedelta(seconds=rng.choice([-300, -60, -5, -1, 30, 3600]), milliseconds=rng.randint(0, 999))
+        due = now + timedelta(
+            seconds=rng.choice([-300, -60, -5, -1, 30, 3600]), milliseconds=rng.randint(0, 999)
+        )
         make_task(
             tenant=rng.choice(tenants),
             url=origin.replace(":80", "").replace(":443", "") + f"/hook/{number}",
@@ -51,7 +53,9 @@ def mixed_tasks(tenant, other_api):
             ordering_key=rng.choice(["", "", "", "k1", "k2"]),
         )
     # Breaker-held tasks share a next_attempt_at: due_at breaks the tie.
-    CallbackTask.objects.filter(priority=3).update(next_attempt_at=now - timedelta(seconds=2), due_at=F("run_at"))
+    CallbackTask.objects.filter(priority=3).update(
+        next_attempt_at=now - timedelta(seconds=2), due_at=F("run_at")
+    )
     QueueState.objects.create(name="paused", paused=True)
     return now, tenants
 

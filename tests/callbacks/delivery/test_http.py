@@ -238,7 +238,9 @@ def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
     """http._prepare skips Session.prepare_request's merging; what goes on the wire must not change."""
     import requests
 
-    expected = requests.Session().prepare_request(requests.Request(method, url, headers=headers, data=body or None))
+    expected = requests.Session().prepare_request(
+        requests.Request(method, url, headers=headers, data=body or None)
+    )
 
     prepared = http._prepare(method, url, headers, body)
 

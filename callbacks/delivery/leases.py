@@ -60,8 +60,11 @@ def claim_due(
     token = new_token()
     lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
     with transaction.atomic():
+        # Built only where the ORM reads the window (PostgreSQL runs claim_query's statement).
         # due_at last: tasks held by a breaker share one next_attempt_at (its probe time).
-        candidates = claimable_tasks(now).order_by("-priority", "next_attempt_at", "due_at")
+        def candidates():
+            return claimable_tasks(now).order_by("-priority", "next_attempt_at", "due_at")
+
         rows = limits.claimable(
             candidates, limit=limit, now=now, targets=targets, max_in_flight=max_in_flight
         )

@@ -102,6 +102,9 @@ class TargetLimits:
         self.buckets = RateBuckets()
         self.saturated = False
         self.retry_in: float | None = None
+        # The last claim stopped at the outstanding limit (max_in_flight): nothing more may be
+        # claimed until an attempt is recorded, which wakes the dispatcher.
+        self.full = False
 
 
 DEFAULT = TargetLimits()  # for callers that do not keep their own (tests, one-off claims)
@@ -159,7 +162,8 @@ class _Round:
         return queryset
 
     def read(self, candidates, *, exclude: list, window: int) -> list[tuple]:
-        """The next `window` candidate rows (_FIELDS) with room, leaving out `exclude`."""
+        """The next `window` candidate rows (_FIELDS) with room, leaving out `exclude`;
+        `candidates()` makes the due tasks' queryset in claim order (for the ORM's form)."""
         if connection.vendor == "postgresql":
             return claim_query.claimable_window(
                 now=self.now,
@@ -168,7 +172,7 @@ class _Round:
                 closed_shares=sorted(self.closed_shares),
                 exclude=exclude,
             )
-        return list(self.narrow(candidates).exclude(id__in=exclude).values_list(*_FIELDS)[:window])
+        return list(self.narrow(candidates()).exclude(id__in=exclude).values_list(*_FIELDS)[:window])
 
     @property
     def in_flight(self) -> int:
@@ -229,7 +233,7 @@ def claimable(
     targets: TargetLimits | None = None,
     max_in_flight: int | None = None,
 ) -> list[tuple]:
-    """Lock and return up to `limit` rows (id, queue, due_at, status) of `candidates` (due tasks in
+    """Lock and return up to `limit` rows (id, queue, due_at, status) of `candidates()` (due tasks in
     claim order) that the targets have room for, marking the probes taken. Call inside the
     claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
     running everywhere to that (the dispatcher's backpressure, from the same count).
@@ -240,12 +244,13 @@ def claimable(
     targets = targets or DEFAULT
     state = _Round(now=now, targets=targets, at=now.timestamp())
     state.load()
-    if max_in_flight is not None:
-        limit = min(limit, max_in_flight - state.in_flight)
-        if limit <= 0:
-            targets.saturated, targets.retry_in = True, None  # a recorded attempt wakes the dispatcher
-            return []
-    chosen = _choose(candidates, state, limit=limit)
+    room = limit if max_in_flight is None else max_in_flight - state.in_flight
+    targets.full = room <= 0
+    if targets.full:
+        targets.saturated, targets.retry_in = True, None  # a recorded attempt wakes the dispatcher
+        return []
+    chosen = _choose(candidates, state, limit=min(limit, room))
+    targets.full = len(chosen) >= room
     if not chosen:
         return []
     # Still due and claimable, checked on the table alone: the queue and ordering-key filters of

@@ -68,7 +68,7 @@ def test_the_window_matches_the_orm_definition(mixed_tasks, window):
     expected = orm_window(now, state, exclude=[], window=window)
 
     assert expected, "the fixture should leave claimable tasks"
-    assert state.read(candidates(now), exclude=[], window=window) == expected
+    assert state.read(lambda: candidates(now), exclude=[], window=window) == expected
 
 
 def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks):
@@ -83,7 +83,7 @@ def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks):
 
     assert expected and not {row[4] for row in expected} & {ORIGINS[0]}
     assert not [row for row in expected if (row[4], row[5]) == (ORIGINS[1], tenants[0].id)]
-    assert state.read(candidates(now), exclude=exclude, window=100) == expected
+    assert state.read(lambda: candidates(now), exclude=exclude, window=100) == expected
 
 
 def test_priorities_above_the_range_are_refused_by_the_database(tenant):

@@ -57,3 +57,24 @@ def test_attempts_still_running_after_the_grace_period_are_recorded_as_interrupt
     assert not CallbackTask.objects.filter(status=TaskStatus.RUNNING).exists()
     assert Counter(TaskExecution.objects.values_list("outcome", flat=True)) == {"interrupted": 5}
     assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.RETRYING: 5}
+
+
+def test_a_cluster_with_its_own_dispatcher_delivers_hands_over_the_lead_and_stops_gracefully(
+    api, receiver, service
+):
+    """qcluster --dispatcher: the dispatcher runs in the cluster's main process; two such clusters
+    share the queue and one dispatcher leads; SIGTERM to the leader's cluster stops it cleanly and
+    the other's dispatcher takes over."""
+    receiver.respond = Reply(delay=0.5)
+    first = service("cluster-a", ["qcluster", "--dispatcher"], **WORKERS)
+    create_callbacks(api, 20, receiver.url)
+    receiver.wait_for(5, timeout=60)
+    second = service("cluster-b", ["qcluster", "--dispatcher"], **WORKERS, CALLBACKS_STANDBY_POLL_SECONDS=0.2)
+
+    assert first.stop(timeout=30) == 0
+    create_callbacks(api, 20, receiver.url)  # only the second cluster's dispatcher can claim these
+
+    wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to be delivered")
+    assert Counter(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED: 40}
+    assert max(Counter(r.headers["x-callback-task-id"] for r in receiver.received).values()) == 1
+    assert second.stop(timeout=30) == 0

@@ -114,7 +114,9 @@ class TenantApiKey(models.Model):
 
 class CallbackTask(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tasks")
+    # No index of its own: the task_tenant_* indexes all start with it, and each index costs every
+    # one of a callback's status updates (none of them can be HOT: status is indexed).
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tasks", db_index=False)
 
     # What to send.
     url = models.URLField(max_length=2000)
@@ -133,7 +135,12 @@ class CallbackTask(models.Model):
     queue = models.CharField(max_length=64, default="default")
     ordering_key = models.CharField(max_length=200, blank=True)
     schedule = models.ForeignKey(
-        "callbacks.CallbackSchedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+        "callbacks.CallbackSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # task_schedule_idx: only the tasks that have one
     )
 
     # Policy, resolved at creation (task > tenant > installation), so a later change of
@@ -196,6 +203,7 @@ class CallbackTask(models.Model):
             models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
             models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
             models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
+            models.Index(fields=["schedule"], name="task_schedule_idx", condition=Q(schedule__isnull=False)),
             # Ordering keys: the earliest unfinished task of a key goes first.
             models.Index(
                 fields=["tenant", "ordering_key", "created_at"],
@@ -223,7 +231,10 @@ class CallbackTask(models.Model):
 class TaskExecution(models.Model):
     """One attempt (the seed's task_executions table). Written once, never changed."""
 
-    task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="executions")
+    # Indexed by execution_task_attempt_idx, which starts with it.
+    task = models.ForeignKey(
+        CallbackTask, on_delete=models.CASCADE, related_name="executions", db_index=False
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     attempt = models.PositiveIntegerField()
     started_at = models.DateTimeField()
@@ -284,7 +295,8 @@ class CallbackSchedule(models.Model):
 class TaskEvent(models.Model):
     """A change of a task's status, with when and why (status tracking, R9)."""
 
-    task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_task_at_idx, which starts with it.
+    task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="events", db_index=False)
     at = models.DateTimeField(default=dj_timezone.now)
     from_status = models.CharField(max_length=10, blank=True)
     to_status = models.CharField(max_length=10)

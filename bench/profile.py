@@ -28,15 +28,17 @@ def postgres_backends(database: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def cpu_with_reaped(pids) -> float:
+def cpu_with_reaped(pids, *, system_only: bool = False) -> float:
     """CPU of the processes plus that of their children already reaped (django-q2 recycles
-    worker processes: a recycled worker's CPU moves to its parent's cutime/cstime)."""
+    worker processes: a recycled worker's CPU moves to its parent's cutime/cstime). With
+    `system_only`, the part spent in the kernel."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+            # utime, stime, cutime, cstime
+            total += int(fields[12]) + int(fields[14]) if system_only else sum(int(v) for v in fields[11:15])
         except OSError:
             pass
     return total / ticks
@@ -100,6 +102,7 @@ def main():
         roles["sink"] = [sink.process.pid]
         roles["postgresql backends"] = postgres_backends(h.db_name)
         before = {role: cpu_with_reaped(pids) for role, pids in roles.items()}
+        system_before = {role: cpu_with_reaped(pids, system_only=True) for role, pids in roles.items()}
         spies = []
         if args.py_spy:
             out = Path(args.py_spy)
@@ -130,6 +133,7 @@ def main():
         due = timezone.now()
         started = time.monotonic()
         h.insert_tasks(sink.url, [due] * args.count)
+        inserted = timezone.now()
         h.wait_final(args.count + 0, 900, url=sink.url)
         elapsed = time.monotonic() - started
         # Backends connected during the burst count too.
@@ -138,18 +142,28 @@ def main():
         )
         roles["cluster (all processes)"] = sorted(set(cluster_pids) | set(tree(cluster.pid)))
         used = {role: cpu_with_reaped(pids) - before.get(role, 0.0) for role, pids in roles.items()}
+        system = {
+            role: cpu_with_reaped(pids, system_only=True) - system_before.get(role, 0.0)
+            for role, pids in roles.items()
+        }
         last = CallbackTask.objects.filter(url=sink.url).aggregate(last=Max("finished_at"))["last"]
         for spy in spies:
             spy.send_signal(2)
         for spy in spies:
             spy.wait(timeout=60)
-        rate = args.count / (last - due).total_seconds()
-        print(f"{args.count} callbacks, {rate:,.0f}/s, {elapsed:.1f} s wall")
+        rate = args.count / (last - inserted).total_seconds()
+        insert_seconds = (inserted - due).total_seconds()
+        print(
+            f"{args.count} callbacks, {rate:,.0f}/s from their commit ({insert_seconds:.1f} s to insert), {elapsed:.1f} s wall"
+        )
         total = 0.0
         for role, seconds in used.items():
             if not role.startswith(" "):
                 total += seconds
-            print(f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / args.count:6.3f} ms/callback")
+            share = f"{100 * system[role] / seconds:3.0f} % in the kernel" if seconds > 0.05 else ""
+            print(
+                f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / args.count:6.3f} ms/callback  {share}"
+            )
         print(f"  {'total':34} {total:7.2f} s CPU  {1000 * total / args.count:6.3f} ms/callback")
         top = statements()
         if top:

@@ -63,6 +63,10 @@ def pipeline_run(h: Harness, *, count: int, processes: int, **env) -> dict:
     warm_up(h, sink.url)
     due = timezone.now()
     h.insert_tasks(sink.url, [due] * count)
+    # The rate counts from the commit of the rows (one transaction): until then the service cannot
+    # see them, and making them is the API's work, not delivery's (bulk_create of 20,000 rows
+    # takes a second or two here). The lag below still counts from the due time.
+    inserted = timezone.now()
     finished = h.wait_final(count, 900, url=sink.url)
     tasks = CallbackTask.objects.filter(url=sink.url)
     last = tasks.aggregate(last=Max("finished_at"))["last"]
@@ -76,7 +80,9 @@ def pipeline_run(h: Harness, *, count: int, processes: int, **env) -> dict:
     h.stop_all()
     clear_run(sink.url)
     return {
-        "rate": count / (last - due).total_seconds(),
+        "rate": count / (last - inserted).total_seconds(),
+        "insert_seconds": (inserted - due).total_seconds(),
+        "rate_from_due": count / (last - due).total_seconds(),
         "lag_p50": percentile(lags, 50),
         "lag_p99": percentile(lags, 99),
         "succeeded": succeeded,
@@ -131,10 +137,15 @@ def throughput(h: Harness, args) -> list:
     ceiling = ceiling_run(h, count=args.count, processes=args.processes)
     naive = naive_run(h, count=args.naive_count, processes=args.processes)
     h.capacity = ours["rate"]
-    note = f"{ours['succeeded']}/{args.count} succeeded" + ("" if ours["finished"] else " (TIMED OUT)")
+    note = (
+        f"{ours['succeeded']}/{args.count} succeeded"
+        + ("" if ours["finished"] else " (TIMED OUT)")
+        + f"; {ours['rate_from_due']:,.0f} callbacks/s counted from the due time"
+    )
     return [
         (
-            f"throughput: {args.count:,} due now, {args.processes} worker processes",
+            f"throughput: {args.count:,} due now, {args.processes} worker processes"
+            f" (rate from their commit, {ours['insert_seconds']:.1f} s after the due time)",
             f"{ours['rate']:,.0f} callbacks/s",
             f"bare requests.Session loop x{args.processes}: {ceiling:,.0f} req/s",
             f"{ours['rate'] / ceiling:.2f}",

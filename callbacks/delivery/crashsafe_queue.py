@@ -3,15 +3,16 @@
 django-q2's idle workers wait in `multiprocessing.Queue.get()`, which holds the queue's read
 lock while it blocks. A worker killed there (kill -9, the OOM killer) never releases it: every
 other worker then waits on that lock forever, the cluster stops taking work and cannot stop.
-Our workers read with a non-blocking get and a short sleep instead, so the lock is held for
-microseconds, never across a wait.
+Our workers wait for data on the queue's pipe without the lock (a select on its file
+descriptor, which anyone may do) and only then take the lock for a non-blocking get, so the
+lock is held for microseconds, never across a wait. Idle workers all wake when a batch
+arrives; one gets it, the others go back to waiting.
 """
 
 import queue
-import time
 
-# How long an idle worker sleeps between looks: the most this adds to picking up a batch.
-POLL_SECONDS = 0.01
+# An idle worker looks again at least this often (a wake-up without data costs nothing).
+WAIT_SECONDS = 1.0
 
 
 class NonBlockingReader:
@@ -22,10 +23,12 @@ class NonBlockingReader:
 
     def get(self):
         while True:
-            try:
-                return self._queue.get_nowait()
-            except queue.Empty:
-                time.sleep(POLL_SECONDS)
+            # multiprocessing.Queue's own get(block=False) polls this same pipe, under the lock.
+            if self._queue._reader.poll(WAIT_SECONDS):
+                try:
+                    return self._queue.get_nowait()
+                except queue.Empty:
+                    pass  # another worker took it
 
 
 def install() -> None:

@@ -192,6 +192,13 @@ class CallbackTask(models.Model):
                 name="task_claim_order_idx",
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
+            # The same per origin: which origins have claimable tasks (a loose index scan) and
+            # their windows, when an origin at its limit must be skipped (claim_query.py).
+            models.Index(
+                fields=["origin", "priority", "next_attempt_at", "due_at"],
+                name="task_origin_claim_idx",
+                condition=Q(status__in=["scheduled", "retrying"]),
+            ),
             # The lease reaper: leased work whose lease ran out.
             models.Index(
                 fields=["locked_until"],

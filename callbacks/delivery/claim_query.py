@@ -10,6 +10,11 @@ because the ORM's form costs what a claim must not on PostgreSQL (measured with
   LATERAL join, stopping at the window: the cost follows the window, not the backlog, and
   future tasks are never read.
 - The ORM took ~10 ms of the dispatcher's CPU to build a query of that shape each time.
+- An origin at its limit with a large backlog (one tenant flooding its endpoint: the common case)
+  is left out of the window, but a level scan still walks all its rows to skip them. When origins
+  are closed, the window is read per open origin instead (one range scan per origin and level of
+  task_origin_claim_idx), the origins that have claimable tasks found with a loose index scan of
+  the same index; past MAX_ORIGINS such origins the level scan is cheaper again.
 
 tests/callbacks/delivery/test_claim_query.py holds both forms to the same answers.
 """
@@ -30,17 +35,25 @@ from callbacks.models import (
 # Highest priority first; task_priority_range keeps every task within these levels.
 LEVELS = list(range(MAX_PRIORITY, -1, -1))
 
-_SQL = f"""
+# Beyond this many origins with claimable tasks, finding them costs more than the level scan saves.
+MAX_ORIGINS = 200
+
+_TASKS = CallbackTask._meta.db_table
+_CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
+
+# {origins}: "" for the level scan; a join on the open origins for the per-origin read.
+_SQL_TEMPLATE = f"""
 SELECT c.id, c.queue, c.due_at, c.status, c.origin, c.tenant_id,
        c.max_concurrency_per_origin, c.rate_limit_per_origin
 FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS level(priority, rank)
+{{origins}}
 CROSS JOIN LATERAL (
     SELECT t.id, t.queue, t.due_at, t.status, t.origin, t.tenant_id, t.next_attempt_at,
            tn.max_concurrency_per_origin, tn.rate_limit_per_origin
-    FROM {CallbackTask._meta.db_table} t
+    FROM {_TASKS} t
     JOIN {Tenant._meta.db_table} tn ON tn.id = t.tenant_id
-    WHERE t.status IN ({", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)})
-      AND t.priority = level.priority
+    WHERE t.status IN ({_CLAIMABLE})
+      AND t.priority = level.priority{{origin_condition}}
       AND t.next_attempt_at <= %(now)s
       AND t.queue NOT IN (SELECT name FROM {QueueState._meta.db_table} WHERE paused)
       AND NOT (t.origin = ANY(%(closed_origins)s::text[]))
@@ -60,6 +73,24 @@ CROSS JOIN LATERAL (
 ORDER BY level.rank, c.next_attempt_at, c.due_at
 LIMIT %(window)s
 """
+_SQL = _SQL_TEMPLATE.format(origins="", origin_condition="")
+_SQL_BY_ORIGIN = _SQL_TEMPLATE.format(
+    origins="CROSS JOIN unnest(%(origins)s::text[]) AS open_origin(origin)",
+    origin_condition="\n      AND t.origin = open_origin.origin",
+)
+
+# A loose index scan: each step jumps to the next origin in task_origin_claim_idx.
+_ORIGINS_SQL = f"""
+WITH RECURSIVE origins(origin, n) AS (
+    (SELECT origin, 1 FROM {_TASKS} WHERE status IN ({_CLAIMABLE}) ORDER BY origin LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.origin FROM {_TASKS} t
+            WHERE t.status IN ({_CLAIMABLE}) AND t.origin > origins.origin ORDER BY t.origin LIMIT 1),
+           origins.n + 1
+    FROM origins WHERE origins.origin IS NOT NULL AND origins.n <= %(limit)s
+)
+SELECT origin FROM origins WHERE origin IS NOT NULL
+"""
 
 
 def claimable_window(
@@ -78,5 +109,15 @@ def claimable_window(
         "window": window,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_SQL, params)
+        sql = _SQL
+        if params["closed_origins"]:
+            cursor.execute(_ORIGINS_SQL, {"limit": MAX_ORIGINS})
+            origins = [row[0] for row in cursor.fetchall()]
+            if len(origins) <= MAX_ORIGINS:
+                closed = set(params["closed_origins"])
+                params["origins"] = [origin for origin in origins if origin not in closed]
+                if not params["origins"]:
+                    return []  # every origin with claimable tasks is closed
+                sql = _SQL_BY_ORIGIN
+        cursor.execute(sql, params)
         return cursor.fetchall()

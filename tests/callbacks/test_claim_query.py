@@ -91,3 +91,20 @@ def test_priorities_above_the_range_are_refused_by_the_database(tenant):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         make_task(tenant=tenant, url="http://a.example/hook", priority=10)
+
+
+@pytest.mark.parametrize("max_origins", [1, 200])
+@pytest.mark.parametrize("closed", [[ORIGINS[0]], ORIGINS[:2], ORIGINS])
+def test_with_closed_origins_both_ways_of_reading_agree(mixed_tasks, monkeypatch, max_origins, closed):
+    """Closed origins: read per open origin (few origins) or by level (many: here MAX_ORIGINS=1)."""
+    from callbacks.delivery import claim_query
+
+    monkeypatch.setattr(claim_query, "MAX_ORIGINS", max_origins)
+    now, _tenants = mixed_tasks
+    state = limits._Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.closed_origins = set(closed)
+
+    expected = orm_window(now, state, exclude=[], window=60)
+
+    assert bool(expected) == (len(closed) < len(ORIGINS))
+    assert state.read(lambda: candidates(now), exclude=[], window=60) == expected

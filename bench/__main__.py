@@ -11,7 +11,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - latency: created-to-received at half the measured capacity;
 - cpu: CPU of dispatcher + cluster at 10 % of the measured capacity ("normal load");
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;
-- history: throughput with millions of past attempts in the table against an empty one.
+- history: throughput with millions of past attempts in the table against an empty one;
+- flood: one origin with a large backlog at the default per-origin limit (claims skipping it).
 
     python -m bench [--count 20000] [--scenarios throughput,inflight,latency,cpu,lag,history]
 """
@@ -24,7 +25,7 @@ from datetime import datetime
 
 from bench.harness import ROOT, Harness, print_table
 
-SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history"]
+SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood"]
 
 
 def run(args) -> list:
@@ -37,6 +38,7 @@ def run(args) -> list:
         "cpu": scenarios.cpu,
         "lag": lag.lag,
         "history": scenarios.history,
+        "flood": scenarios.flood,
     }
     h = Harness(name="bench")
     h.make_database()
@@ -73,6 +75,9 @@ def main():
         "--history-rows", type=int, default=5_000_000, help="past attempts of the history scenario"
     )
     parser.add_argument("--history-count", type=int, default=10000, help="callbacks per history run")
+    parser.add_argument(
+        "--flood-count", type=int, default=50000, help="backlog of the one-origin flood scenario"
+    )
     args = parser.parse_args()
 
     rows = run(args)

@@ -250,14 +250,20 @@ def pss_kib(pids) -> int:
     return total
 
 
-def cpu_seconds(pids) -> float:
-    """User plus system CPU time of the processes so far."""
+def cpu_seconds(pids, *, reaped: bool = False, system_only: bool = False) -> float:
+    """User plus system CPU time of the processes so far. With `reaped`, also that of their
+    children already reaped (django-q2 recycles workers: a recycled worker's CPU moves to its
+    parent's cutime/cstime); with `system_only`, only the part spent in the kernel."""
     ticks = os.sysconf("SC_CLK_TCK")
+    # /proc/<pid>/stat after the command name: utime 11, stime 12; reaped children's 13, 14.
+    columns = [12] if system_only else [11, 12]
+    if reaped:
+        columns += [column + 2 for column in columns]
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += sum(int(fields[column]) for column in columns)
         except OSError:
             pass
     return total / ticks

@@ -9,13 +9,12 @@ dispatcher and of every cluster process while the burst drains.
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.harness import Harness, tree
+from bench.harness import Harness, cpu_seconds, tree
 from bench.scenarios import start_service, warm_up
 
 
@@ -26,22 +25,6 @@ def postgres_backends(database: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
         return [row[0] for row in cursor.fetchall()]
-
-
-def cpu_with_reaped(pids, *, system_only: bool = False) -> float:
-    """CPU of the processes plus that of their children already reaped (django-q2 recycles
-    worker processes: a recycled worker's CPU moves to its parent's cutime/cstime). With
-    `system_only`, the part spent in the kernel."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            # utime, stime, cutime, cstime
-            total += int(fields[12]) + int(fields[14]) if system_only else sum(int(v) for v in fields[11:15])
-        except OSError:
-            pass
-    return total / ticks
 
 
 def statements(reset: bool = False) -> list:
@@ -101,8 +84,10 @@ def main():
             roles[f"  cluster[{number}] pid {pid}"] = [pid]
         roles["sink"] = [sink.process.pid]
         roles["postgresql backends"] = postgres_backends(h.db_name)
-        before = {role: cpu_with_reaped(pids) for role, pids in roles.items()}
-        system_before = {role: cpu_with_reaped(pids, system_only=True) for role, pids in roles.items()}
+        before = {role: cpu_seconds(pids, reaped=True) for role, pids in roles.items()}
+        system_before = {
+            role: cpu_seconds(pids, reaped=True, system_only=True) for role, pids in roles.items()
+        }
         spies = []
         if args.py_spy:
             out = Path(args.py_spy)
@@ -141,9 +126,9 @@ def main():
             set(roles["postgresql backends"]) | set(postgres_backends(h.db_name))
         )
         roles["cluster (all processes)"] = sorted(set(cluster_pids) | set(tree(cluster.pid)))
-        used = {role: cpu_with_reaped(pids) - before.get(role, 0.0) for role, pids in roles.items()}
+        used = {role: cpu_seconds(pids, reaped=True) - before.get(role, 0.0) for role, pids in roles.items()}
         system = {
-            role: cpu_with_reaped(pids, system_only=True) - system_before.get(role, 0.0)
+            role: cpu_seconds(pids, reaped=True, system_only=True) - system_before.get(role, 0.0)
             for role, pids in roles.items()
         }
         last = CallbackTask.objects.filter(url=sink.url).aggregate(last=Max("finished_at"))["last"]

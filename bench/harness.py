@@ -91,6 +91,9 @@ class Harness:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env(), check=True)
         import django
 
+        from taskcenter.bootstrap import prepare
+
+        prepare()  # as manage.py does: this process reads var_dir's key and shares its metrics directory
         django.setup()
         from callbacks.services.tenants import tenant_create
 

@@ -124,6 +124,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the generated rows and tenants")
     args = parser.parse_args()
 
+    from taskcenter.bootstrap import prepare
+
+    prepare()  # as manage.py does, before the settings load
     django.setup()
     from django.core.management import call_command
     from django.db import connection

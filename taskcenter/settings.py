@@ -5,11 +5,11 @@ the embedded set-up: SQLite under var/ and the django-q2 ORM broker.
 """
 
 import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
 
+from taskcenter.bootstrap import secret_key_path, var_dir
 from taskcenter.env import (
     ConfigError,
     env_bool,
@@ -23,16 +23,13 @@ from taskcenter.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("CALLBACKS_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-# Prometheus multiprocess mode, so worker and dispatcher metrics reach the web process's /metrics.
-# prometheus_client reads this once, when first imported: settings load before any app imports it.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
-Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# Created, with PROMETHEUS_MULTIPROC_DIR and var/secret_key, by taskcenter.bootstrap.prepare(),
+# which each entry point calls first: importing the settings writes nothing.
+VAR_DIR = var_dir()
 
 
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept under var/.
+    """SECRET_KEY from the environment, else the one generated once under var/ (bootstrap).
 
     Every process of one installation must share it: django-q2 signs broker payloads with it,
     so processes started by hand (runserver, run_dispatcher, qcluster) agree without set-up.
@@ -40,22 +37,14 @@ def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
-    path = VAR_DIR / "secret_key"
+    path = secret_key_path()
     try:
-        if not path.exists():
-            # Written aside, then linked into place: processes started at the same moment on a fresh
-            # var/ never read a half-written (empty) key, and all end up with the one that won.
-            draft = path.with_name(f".secret_key.{os.getpid()}")
-            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(50))
-            try:
-                os.link(draft, path)
-            except FileExistsError:
-                pass
-            finally:
-                draft.unlink()
         key = path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"SECRET_KEY is not set and {path} does not exist: start through manage.py or "
+            "taskcenter.wsgi / taskcenter.asgi (they create it), or set SECRET_KEY"
+        ) from None
     except OSError as exc:  # pragma: no cover - unreadable var dir
         raise ConfigError(f"SECRET_KEY is not set and {path} cannot be read: {exc}") from exc
     if not key:
@@ -169,8 +158,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing one
+STATIC_ROOT = VAR_DIR / "static"  # whitenoise warns about a missing one: bootstrap creates it
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

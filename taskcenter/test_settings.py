@@ -9,7 +9,13 @@ import os
 os.environ.setdefault("CALLBACKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("CALLBACKS_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
-from taskcenter.settings import *  # noqa: F403
+# pytest imports this module before Django sets up: it is the test run's entry point, so it
+# prepares the installation (var/test) the way manage.py does for the service.
+from taskcenter.bootstrap import prepare
+
+prepare()
+
+from taskcenter.settings import *  # noqa: E402, F403
 
 # End-to-end tests start dispatcher and qcluster processes against the test database, so an
 # SQLite test database must be a file they can open, not pytest-django's in-memory default.

@@ -2,5 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from taskcenter.bootstrap import prepare
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskcenter.settings")
+prepare()  # var/, the secret key and the metrics directory, before the settings load
 application = get_wsgi_application()

@@ -1,0 +1,63 @@
+"""What a process of the service prepares before Django loads the settings.
+
+The settings only read. Everything that writes lives here and runs once per process, from
+the entry points (manage.py, taskcenter/wsgi.py, taskcenter/asgi.py, the test settings),
+before anything imports prometheus_client or the settings:
+
+- the installation directory (CALLBACKS_VAR_DIR, default var/) and its static/ directory,
+  which whitenoise expects to exist;
+- PROMETHEUS_MULTIPROC_DIR, default var/prometheus, so the metrics of the workers and the
+  dispatcher reach the web process's /metrics. prometheus_client reads it once, when first
+  imported, and child processes inherit it;
+- var/secret_key, when SECRET_KEY is not set: generated once, then read by every process of
+  the installation (django-q2 signs broker payloads with it, so processes started by hand,
+  runserver, run_dispatcher, qcluster, agree without set-up).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from taskcenter.env import ConfigError, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def var_dir() -> Path:
+    """The installation's own files: SQLite database, cache, metrics, secret key, locks."""
+    return Path(env_str("CALLBACKS_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def secret_key_path() -> Path:
+    return var_dir() / "secret_key"
+
+
+def prepare() -> None:
+    """Create the installation's directories and secret key; set PROMETHEUS_MULTIPROC_DIR."""
+    var = var_dir()
+    (var / "static").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var / "prometheus"))
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("SECRET_KEY"):
+        path = secret_key_path()
+        try:
+            _write_secret_key_once(path)
+        except OSError as exc:
+            raise ConfigError(f"SECRET_KEY is not set and {path} cannot be written: {exc}") from exc
+
+
+def _write_secret_key_once(path: Path) -> None:
+    if path.exists():
+        return
+    # Written aside, then linked into place: processes started at the same moment on a fresh
+    # var/ never read a half-written (empty) key, and all end up with the one that won.
+    draft = path.with_name(f".secret_key.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(50))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()

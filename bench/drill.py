@@ -1,4 +1,4 @@
-"""`make drill`: faults during delivery runs (R38). The service must recover by itself.
+"""`make drill`: faults during delivery runs. The service must recover by itself.
 
 Runs the service as in production (PostgreSQL, Redis broker, two dispatchers, a worker
 cluster) against a recording sink on 127.0.0.1. For each fault: a run of callbacks spread

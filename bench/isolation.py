@@ -1,4 +1,4 @@
-"""Slow-host isolation (issue 4, R23/R37): a healthy receiver's throughput and latency, with and
+"""Slow-host isolation (the per-origin concurrency limit): a healthy receiver's throughput and latency, with and
 without another receiver that hangs for 30 s per request.
 
 Starts everything itself on 127.0.0.1 (a throw-away PostgreSQL database, run_dispatcher, qcluster,

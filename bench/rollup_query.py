@@ -1,4 +1,5 @@
-"""Timing of the stats query over a day of roll-ups equivalent to ten million attempts (R17-R20).
+"""Timing of the stats query over a day of roll-ups equivalent to ten million attempts:
+the stats API and the dashboard read these roll-ups, so this is how long they take over a busy day.
 
 Not a test: it fills the roll-up table of the database in DATABASE_URL (PostgreSQL) with a day of
 generated history for a few bench tenants, times monitoring.selectors.stats over 24 hours, and

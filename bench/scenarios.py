@@ -1,4 +1,4 @@
-"""The benchmark's scenarios (issue 7). Each starts the processes it needs, measures, stops them,
+"""The benchmark's scenarios. Each starts the processes it needs, measures, stops them,
 and returns rows for the report: (scenario, ours, reference measured in the same run, ratio or
 figure against the goal, goal).
 

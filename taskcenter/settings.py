@@ -1,4 +1,4 @@
-"""Settings, read from the environment (README "Configuration" lists every variable).
+"""Settings, read from the environment (docs/configuration.md lists every variable).
 
 Bad values stop start-up with a message naming the variable (taskcenter.env). Defaults are
 the embedded set-up: SQLite under var/ and the django-q2 ORM broker.
@@ -111,7 +111,7 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
     # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
-    # a new PostgreSQL connection for each costs more than the query (ARCHITECTURE.md).
+    # a new PostgreSQL connection for each costs more than the query.
     _db = dj_database_url.parse(
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0), conn_health_checks=True
     )
@@ -179,7 +179,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "callbacks.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    # R35: per-tenant rate limits (CALLBACKS["API_RATE_LIMIT"], Tenant.api_rate_limit), 429 with Retry-After.
+    # Per-tenant rate limits, so one busy tenant cannot starve the others (CALLBACKS["API_RATE_LIMIT"],
+    # Tenant.api_rate_limit); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["callbacks.api.throttling.TenantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
 }
@@ -289,7 +290,7 @@ CALLBACKS = {
     "HEARTBEAT_SECONDS": env_float("CALLBACKS_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=300),
 }
 
-# The largest API request body read at all (R31). DRF's JSON parser does not consult this setting, so
+# The largest API request body read at all. DRF's JSON parser does not consult this setting, so
 # callbacks.api.parsers.LimitedJSONParser checks it against Content-Length before reading. A batch of
 # 1000 callbacks of 16 KB fits; one callback's body is limited separately (REQUEST_BODY_LIMIT), and JSON
 # escaping can make its request several times larger, hence at least 4x that limit.

@@ -198,22 +198,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Delivery ----------------------------------------------------------------------------
-# Every default carries the requirement it comes from. Read through callbacks.conf.
+# Every default carries a comment on why it is what it is. Read through callbacks.conf.
 CALLBACKS = {
-    # R1: idle connections kept per target host, and how many hosts' pools are kept (LRU).
+    # Reused connections: idle ones kept per target host, and how many hosts' pools are kept (LRU).
     # requests' pool_connections counts pools, not connections.
     "POOL_MAXSIZE_PER_HOST": env_int("CALLBACKS_POOL_MAXSIZE_PER_HOST", 20, minimum=1, maximum=1000),
     "POOL_HOSTS": env_int("CALLBACKS_POOL_HOSTS", 100, minimum=1, maximum=10000),
-    # R2: connect timeout and whole-request deadline, seconds (per task overridable).
+    # Connect timeout and whole-request deadline, seconds (per task overridable).
     "CONNECT_TIMEOUT": env_float("CALLBACKS_CONNECT_TIMEOUT", 10.0, minimum=0.1, maximum=60),
     "TOTAL_TIMEOUT": env_float("CALLBACKS_TOTAL_TIMEOUT", 30.0, minimum=0.1, maximum=900),
-    # R2: idle keep-alive connections older than this are not reused.
+    # Idle keep-alive connections older than this are not reused.
     "KEEPALIVE_IDLE_SECONDS": env_float("CALLBACKS_KEEPALIVE_IDLE_SECONDS", 90.0, minimum=1),
-    # R7: response bytes kept per attempt; the rest is discarded and the attempt marked truncated.
+    # Response bytes kept per attempt, so a huge answer cannot fill the database; the rest is discarded
+    # and the attempt marked truncated.
     "RESPONSE_BODY_LIMIT": env_int("CALLBACKS_RESPONSE_BODY_LIMIT", 1024 * 1024, minimum=0),
-    # R31: largest request body a tenant may register, bytes once encoded.
+    # Largest request body a tenant may register, bytes once encoded.
     "REQUEST_BODY_LIMIT": env_int("CALLBACKS_REQUEST_BODY_LIMIT", 1024 * 1024, minimum=1),
-    # R11/R12: retry defaults (tenant and task override them).
+    # Retry defaults (tenant and task override them).
     "MAX_RETRIES": env_int("CALLBACKS_MAX_RETRIES", 3, minimum=0, maximum=20),
     "BACKOFF_INITIAL": env_float("CALLBACKS_BACKOFF_INITIAL", 1.0, minimum=0),
     "BACKOFF_MULTIPLIER": env_float("CALLBACKS_BACKOFF_MULTIPLIER", 1.5, minimum=1),
@@ -224,7 +225,7 @@ CALLBACKS = {
     "RETRY_AFTER_MAX": env_float("CALLBACKS_RETRY_AFTER_MAX", 3600.0, minimum=0),
     # urllib3 retries inside one attempt, for failures before the request was sent only.
     "CONNECT_RETRIES": env_int("CALLBACKS_CONNECT_RETRIES", 2, minimum=0, maximum=10),
-    # R23: callbacks in flight per worker process, and django-q2 worker processes.
+    # Callbacks in flight per worker process, and django-q2 worker processes.
     # 200: measured with python -m bench.profile, a burst drains fastest at 100-200 (bigger jobs and
     # flushes); more threads than that cost more in switching than they gain (300: -15 %).
     "CONCURRENCY": env_int("CALLBACKS_CONCURRENCY", 200, minimum=1, maximum=5000),
@@ -240,7 +241,7 @@ CALLBACKS = {
     "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 100, minimum=1, maximum=1000),
     # How often a standby dispatcher tries to take the lead.
     "STANDBY_POLL_SECONDS": env_float("CALLBACKS_STANDBY_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
-    # R24: on SIGTERM, how long a worker lets callbacks in flight finish; those still going are
+    # On SIGTERM, how long a worker lets callbacks in flight finish; those still going are
     # recorded as interrupted (and retried). Under 30 s, so qcluster exits within 30 s.
     "SHUTDOWN_GRACE_SECONDS": env_float("CALLBACKS_SHUTDOWN_GRACE_SECONDS", 25.0, minimum=0, maximum=600),
     # Leases: a claimed task not started by then, or started and not finished by its total
@@ -249,7 +250,7 @@ CALLBACKS = {
     "RUNNING_LEASE_MARGIN_SECONDS": env_float("CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS", 30.0, minimum=1),
     # Worker side: finished attempts are written in bulk at least this often.
     "RECORD_FLUSH_SECONDS": env_float("CALLBACKS_RECORD_FLUSH_SECONDS", 0.05, minimum=0.001, maximum=5),
-    # R14 circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures
+    # Circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures
     # (timeout, connection, TLS, 5xx, 429) that open one; the first open period, doubled at each
     # re-opening up to the max; a tenant's breaker_failure_threshold / breaker_open_seconds win for
     # its attempts. Tasks held by a breaker longer than MAX_DEFER past their due time go dead.
@@ -259,31 +260,32 @@ CALLBACKS = {
         "CALLBACKS_BREAKER_OPEN_MAX_SECONDS", 600.0, minimum=1, maximum=604800
     ),
     "BREAKER_MAX_DEFER_SECONDS": env_float("CALLBACKS_BREAKER_MAX_DEFER_SECONDS", 86400.0, minimum=1),
-    # R23/R37 respect for targets (callbacks.delivery.limits): callbacks in flight (claimed or being
+    # Respect for targets (callbacks.delivery.limits): callbacks in flight (claimed or being
     # sent) per origin across every worker, and requests per second per origin (0: no rate limit).
     # A tenant's max_concurrency_per_origin / rate_limit_per_origin cap its own share of an origin.
     "MAX_CONCURRENCY_PER_ORIGIN": env_int(
         "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN", 20, minimum=1, maximum=100000
     ),
     "RATE_LIMIT_PER_ORIGIN": env_float("CALLBACKS_RATE_LIMIT_PER_ORIGIN", 0.0, minimum=0, maximum=100000),
-    # R32: the SSRF guard. Off only for demos and tests (system check W001 warns).
+    # The SSRF guard: callbacks never reach internal addresses. Off only for demos and tests (check W001).
     "ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACKS_ALLOW_PRIVATE_NETWORKS", False),
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
-    # R30: CA bundle for verifying receivers' certificates (certifi's when empty).
+    # CA bundle for verifying receivers' certificates (certifi's when empty).
     "CA_BUNDLE": env_str("CALLBACKS_CA_BUNDLE", ""),
-    # R34: request headers no caller may set, on top of the hop-by-hop set ("X-Internal-*": a prefix).
+    # Request headers no caller may set, on top of the hop-by-hop set ("X-Internal-*": a prefix).
     "DENIED_HEADERS": env_list("CALLBACKS_DENIED_HEADERS", []),
-    # R29: regular expressions of further secret header names (whole name, any case), masked wherever kept.
+    # Regular expressions of further secret header names (whole name, any case), masked wherever kept.
     "SECRET_HEADER_PATTERNS": env_regexes("CALLBACKS_SECRET_HEADER_PATTERNS"),
-    # R35: API requests per tenant ("N/s", "N/min", "N/h"; "off" or "0": none); a tenant's own wins.
+    # API requests per tenant ("N/s", "N/min", "N/h"; "off" or "0": none); a tenant's own wins.
     "API_RATE_LIMIT": env_rate("CALLBACKS_API_RATE_LIMIT", "6000/min"),
-    # R33: how long a process keeps a tenant's whitelist before reading it again at send time.
+    # How long a process keeps a tenant's whitelist before reading it again at send time (the send path
+    # does not query it per request); how soon a change reaches running workers.
     "WHITELIST_CACHE_SECONDS": env_float("CALLBACKS_WHITELIST_CACHE_SECONDS", 5.0, minimum=0, maximum=300),
-    # R22 retention: response bodies are blanked after BODY_DAYS; attempts of finished tasks
+    # Retention: response bodies are blanked after BODY_DAYS; attempts of finished tasks
     # and stats roll-ups are deleted after DAYS (monitoring.retention, daily and purge_history).
     "RETENTION_BODY_DAYS": env_int("CALLBACKS_RETENTION_BODY_DAYS", 7, minimum=1),
     "RETENTION_DAYS": env_int("CALLBACKS_RETENTION_DAYS", 30, minimum=1),
-    # R22 readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
+    # Readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
     "READY_MAX_LAG_SECONDS": env_float("CALLBACKS_READY_MAX_LAG_SECONDS", 60.0, minimum=1),
     "READY_HEARTBEAT_SECONDS": env_float("CALLBACKS_READY_HEARTBEAT_SECONDS", 30.0, minimum=1),
     # How often workers and dispatchers report themselves alive; well under the threshold above.

@@ -242,12 +242,3 @@ def expired_running(*, now: datetime | None = None, limit: int = 500) -> list[Ca
             Q(status=TaskStatus.RUNNING) & Q(locked_until__lt=now)
         )[:limit]
     )
-
-
-def next_due_at() -> datetime | None:
-    return (
-        CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )

@@ -25,7 +25,7 @@ CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
 # The statuses that hold a lease (locked_until) and come back when it expires.
 LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 # Priorities run 0..MAX_PRIORITY, higher first (API.md); the claim reads each level apart
-# (callbacks.delivery.claim_query), so the database holds every task to this range.
+# (callbacks.delivery.claim.candidates), so the database holds every task to this range.
 MAX_PRIORITY = 9
 
 
@@ -186,14 +186,14 @@ class CallbackTask(models.Model):
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
             # The claim's window on PostgreSQL: one range scan per priority level, in claim
-            # order, stopping at the window however large the backlog (claim_query.py).
+            # order, stopping at the window however large the backlog (callbacks/delivery/claim/candidates.py).
             models.Index(
                 fields=["priority", "next_attempt_at", "due_at"],
                 name="task_claim_order_idx",
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
             # The same per origin: which origins have claimable tasks (a loose index scan) and
-            # their windows, when an origin at its limit must be skipped (claim_query.py).
+            # their windows, when an origin at its limit must be skipped (callbacks/delivery/claim/candidates.py).
             models.Index(
                 fields=["origin", "priority", "next_attempt_at", "due_at"],
                 name="task_origin_claim_idx",

@@ -7,7 +7,7 @@ database, created only when an origin first fails:
   outcomes.record inside the transaction that records the attempts), so the dispatcher never
   sees an attempt's result without the breaker state it caused: thresholds are exact and
   only one probe goes out at a time.
-- The leading dispatcher reads them when it claims (`gate`, `probes_started`): an open breaker's
+- The leading dispatcher reads them when it claims (callbacks.delivery.claim.gate): an open breaker's
   origin gets no claims until its probe time, then exactly one (the probe) while half-open.
   Tasks wait without using an attempt; `sweep` moves their next_attempt_at to the probe time
   (recording the hold once per task) and buries those held past BREAKER_MAX_DEFER_SECONDS.
@@ -272,44 +272,6 @@ def _announce_opened(origin: str, data: dict) -> None:
         notify_breaker_opened(origin=origin, data=data)
     except Exception:
         logger.exception("announcing the opened breaker of %s failed", origin)
-
-
-# --- the dispatcher: claiming --------------------------------------------------------------
-@dataclass
-class Gate:
-    """Which origins a claim must leave alone, and which may send one probe."""
-
-    blocked: set
-    probe: set
-
-
-def gate(*, now: datetime, in_flight: dict) -> Gate:
-    """Read after the in-flight counts (see limits): a probe whose result was recorded between the
-    two reads shows up as a closed or re-opened breaker, never as a finished probe of a
-    half-open one that is still waiting, so a second probe cannot slip out.
-
-    Half-open with nothing of the origin in flight means the probe ended without a verdict
-    (interrupted, cancelled, lost with its lease): another probe may go.
-    """
-    blocked, probe = set(), set()
-    rows = CircuitBreaker.objects.exclude(state=BreakerState.CLOSED).values_list(
-        "origin", "state", "next_probe_at"
-    )
-    for origin, state, next_probe_at in rows:
-        if state == BreakerState.OPEN:
-            waiting = next_probe_at is not None and next_probe_at > now
-            (blocked if waiting else probe).add(origin)
-        else:
-            (blocked if in_flight.get(origin) else probe).add(origin)
-    return Gate(blocked=blocked, probe=probe)
-
-
-def probes_started(origins, *, now: datetime) -> None:
-    """The claim took one probe for each of these origins: half-open until its result is recorded."""
-    if origins:
-        CircuitBreaker.objects.filter(origin__in=list(origins)).exclude(state=BreakerState.CLOSED).update(
-            state=BreakerState.HALF_OPEN, updated_at=now
-        )
 
 
 # --- the dispatcher: holding and burying ---------------------------------------------------

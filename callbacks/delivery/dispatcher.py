@@ -24,7 +24,9 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from callbacks import conf, scheduling
-from callbacks.delivery import breaker, executor, leases, limits, outcomes, wakeup
+from callbacks.delivery import breaker, executor, outcomes, wakeup
+from callbacks.delivery.claim import leases, limits
+from callbacks.delivery.claim.candidates import claimable_tasks
 from monitoring import heartbeats, metrics, retention
 
 logger = logging.getLogger(__name__)
@@ -270,8 +272,5 @@ def _next_claimable_at(within: float):
     would make the loop spin; their release wakes it (NOTIFY) or the poll finds it."""
     horizon = timezone.now() + timedelta(seconds=within)
     return (
-        leases.claimable_tasks(horizon)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
+        claimable_tasks(horizon).order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     )

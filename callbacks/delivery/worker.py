@@ -21,7 +21,8 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.delivery import executor, http, leases, outcomes, shutdown
+from callbacks.delivery import executor, http, outcomes, shutdown
+from callbacks.delivery.claim import leases
 from monitoring import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)

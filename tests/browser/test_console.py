@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus, UrlWhitelistEntry
 from monitoring.recording import rollup_add

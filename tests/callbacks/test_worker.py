@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from tests.factories import make_task, make_tasks

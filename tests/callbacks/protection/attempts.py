@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from callbacks.delivery import leases, outcomes
+from callbacks.delivery import outcomes
+from callbacks.delivery.claim import leases
 from callbacks.delivery.executor import AttemptResult
 
 A = "http://127.0.0.1:9001/hook"

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import breaker, leases
+from callbacks.delivery import breaker
+from callbacks.delivery.claim import leases
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskEvent, TaskStatus
 from tests.callbacks.protection.attempts import (
     FAIL,

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import limits
+from callbacks.delivery.claim import limits
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.models import CallbackTask
 from tests.callbacks.protection.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later

@@ -1,4 +1,4 @@
-"""Respect for targets (R23, R37): what the dispatcher may claim for each origin right now.
+"""Respect for targets: what the dispatcher may claim for each origin right now.
 
 - Concurrency: at most MAX_CONCURRENCY_PER_ORIGIN callbacks in flight (queued or running) per
   origin, across every worker on every machine; a tenant's max_concurrency_per_origin caps its
@@ -9,9 +9,9 @@
   because only the leader claims; a new leader starts with full buckets, so a change of leader
   allows at most one extra burst (a bucket holds one second's worth, at least one token).
   Claims, not sends, are counted: a claimed task is sent within milliseconds.
-- Breakers: callbacks.delivery.breaker says which origins wait and which may send one probe.
+- Breakers: the gate says which origins wait and which may send one probe.
 
-Tenant-wide limits (across origins) do not exist: limits are per origin (API.md).
+Tenant-wide limits (across origins) do not exist: limits are per origin.
 
 Fairness: a flood of due tasks for an origin at its limit must not fill the claim's candidate
 window. Origins (and tenant shares) known to be full, rate-limited or held by a breaker are
@@ -29,64 +29,17 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from callbacks import conf
-from callbacks.delivery import breaker, claim_query
+from callbacks.delivery.claim import candidates as candidate_rows
+from callbacks.delivery.claim.candidates import Candidate
+from callbacks.delivery.claim.gate import Gate, probes_started
+from callbacks.delivery.claim.gate import gate as read_gate
+from callbacks.delivery.claim.rates import RateBuckets
 from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
 # mid-window to be replaced by others, bounded so a claim stays a few queries.
 WINDOW_FACTOR = 2
 MAX_READS = 3
-# Rate buckets kept before full (idle) ones are forgotten.
-MAX_BUCKETS = 10_000
-
-_FIELDS = (
-    "id",
-    "queue",
-    "due_at",
-    "status",
-    "origin",
-    "tenant_id",
-    "tenant__max_concurrency_per_origin",
-    "tenant__rate_limit_per_origin",
-)
-
-
-class RateBuckets:
-    """Token buckets by key (an origin, or (origin, tenant id)); time in seconds, from the caller."""
-
-    def __init__(self):
-        self._buckets: dict = {}  # key -> (tokens, at, rate)
-
-    def tokens(self, key, rate: float, at: float) -> float:
-        capacity = max(1.0, rate)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            return capacity
-        tokens, then, _rate = bucket
-        return min(capacity, tokens + max(0.0, at - then) * rate)
-
-    def take(self, key, rate: float, at: float) -> None:
-        self._buckets[key] = (self.tokens(key, rate, at) - 1.0, at, rate)
-
-    def wait(self, key, rate: float, at: float) -> float:
-        """Seconds until the bucket holds a whole token again."""
-        return max(0.0, (1.0 - self.tokens(key, rate, at)) / rate)
-
-    def empty(self, at: float) -> dict:
-        """Keys without a whole token now -> seconds until they have one (at the rate last used)."""
-        found = {}
-        for key, (_tokens, _then, rate) in self._buckets.items():
-            if self.tokens(key, rate, at) < 1.0:
-                found[key] = self.wait(key, rate, at)
-        return found
-
-    def prune(self, at: float) -> None:
-        if len(self._buckets) > MAX_BUCKETS:
-            self._buckets = {
-                key: bucket
-                for key, bucket in self._buckets.items()
-                if self.tokens(key, bucket[2], at) < max(1.0, bucket[2])
-            }
 
 
 class TargetLimits:
@@ -111,7 +64,7 @@ DEFAULT = TargetLimits()  # for callers that do not keep their own (tests, one-o
 
 
 @dataclass
-class _Round:
+class Round:
     """One claim's bookkeeping."""
 
     now: datetime
@@ -122,11 +75,11 @@ class _Round:
     closed_origins: set = field(default_factory=set)
     closed_shares: set = field(default_factory=set)
     retry_in: float | None = None
-    gate: breaker.Gate | None = None
+    gate: Gate | None = None
     probes: set = field(default_factory=set)
 
     def load(self) -> None:
-        """In flight first, breakers second (see breaker.gate)."""
+        """In flight first, breakers second (see gate.gate)."""
         limit = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
         rows = (
             CallbackTask.objects.filter(status__in=LEASED_STATUSES)
@@ -140,7 +93,7 @@ class _Round:
             if share_limit and count >= share_limit:
                 self.closed_shares.add((origin, tenant_id))
         self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
-        self.gate = breaker.gate(now=self.now, in_flight=self.by_origin)
+        self.gate = read_gate(now=self.now, in_flight=self.by_origin)
         self.closed_origins |= self.gate.blocked
         for key, wait in self.targets.buckets.empty(self.at).items():
             if isinstance(key, tuple):
@@ -161,18 +114,18 @@ class _Round:
             )
         return queryset
 
-    def read(self, candidates, *, exclude: list, window: int) -> list[tuple]:
-        """The next `window` candidate rows (_FIELDS) with room, leaving out `exclude`;
-        `candidates()` makes the due tasks' queryset in claim order (for the ORM's form)."""
+    def read(self, candidates, *, exclude: list, window: int) -> list[Candidate]:
+        """The next `window` Candidates with room, leaving out `exclude`; `candidates()` makes
+        the due tasks' queryset in claim order (for the ORM's form)."""
         if connection.vendor == "postgresql":
-            return claim_query.claimable_window(
+            return candidate_rows.claimable_window(
                 now=self.now,
                 window=window,
                 closed_origins=sorted(self.closed_origins),
                 closed_shares=sorted(self.closed_shares),
                 exclude=exclude,
             )
-        return list(self.narrow(candidates()).exclude(id__in=exclude).values_list(*_FIELDS)[:window])
+        return candidate_rows.orm_window(self.narrow(candidates()), exclude=exclude, window=window)
 
     @property
     def in_flight(self) -> int:
@@ -182,10 +135,10 @@ class _Round:
     def closed(self) -> int:
         return len(self.closed_origins) + len(self.closed_shares)
 
-    def admit(self, row) -> bool:
+    def admit(self, row: Candidate) -> bool:
         """Room, tokens and breaker allow this row? Takes its place if so; closes what is full."""
-        _id, _queue, _due, _status, origin, tenant_id, share_limit, share_rate = row
-        share = (origin, tenant_id)
+        origin, share_limit, share_rate = row.origin, row.share_limit, row.share_rate
+        share = (origin, row.tenant_id)
         if origin in self.closed_origins or share in self.closed_shares:
             return False
         if not self._tokens_for(origin, share, share_rate):
@@ -232,9 +185,8 @@ def claimable(
     now: datetime,
     targets: TargetLimits | None = None,
     max_in_flight: int | None = None,
-) -> list[tuple]:
-    """Lock and return up to `limit` rows (id, queue, due_at, status) of `candidates()` (due tasks in
-    claim order) that the targets have room for, marking the probes taken. Call inside the
+) -> list[Candidate]:
+    """Lock and return up to `limit` Candidates of `candidates()` (due tasks in claim order) that the targets have room for, marking the probes taken. Call inside the
     claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
     running everywhere to that (the dispatcher's backpressure, from the same count).
 
@@ -242,7 +194,7 @@ def claimable(
     meanwhile (cancelled, retried by hand) is simply not claimed this time.
     """
     targets = targets or DEFAULT
-    state = _Round(now=now, targets=targets, at=now.timestamp())
+    state = Round(now=now, targets=targets, at=now.timestamp())
     state.load()
     room = limit if max_in_flight is None else max_in_flight - state.in_flight
     targets.full = room <= 0
@@ -257,23 +209,23 @@ def claimable(
     # the candidates were read a few milliseconds ago in this transaction.
     locked = set(
         CallbackTask.objects.filter(
-            id__in=[row[0] for row in chosen], status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
+            id__in=[row.id for row in chosen], status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
         )
         .select_for_update(skip_locked=True)
         .values_list("id", flat=True)
     )
-    chosen = [row for row in chosen if row[0] in locked]
-    breaker.probes_started({row[4] for row in chosen if row[4] in state.probes}, now=now)
-    return [row[:4] for row in chosen]
+    chosen = [row for row in chosen if row.id in locked]
+    probes_started({row.origin for row in chosen if row.origin in state.probes}, now=now)
+    return chosen
 
 
-def _choose(candidates, state: _Round, *, limit: int) -> list[tuple]:
+def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:
     window = limit * WINDOW_FACTOR + 10
     chosen = []
     more = False
     for _ in range(MAX_READS):
         closed_before = state.closed()
-        rows = state.read(candidates, exclude=[row[0] for row in chosen], window=window)
+        rows = state.read(candidates, exclude=[row.id for row in chosen], window=window)
         for row in rows:
             if len(chosen) >= limit:
                 break

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from tests.factories import make_task, make_tasks, past

@@ -13,20 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from callbacks import bulk, conf
-from callbacks.delivery import limits
-from callbacks.models import (
-    CLAIMABLE_STATUSES,
-    FINAL_STATUSES,
-    CallbackTask,
-    QueueState,
-    TaskEvent,
-    TaskStatus,
-    Tenant,
-)
+from callbacks.delivery.claim import limits
+from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
+from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 
 
 @dataclass(frozen=True)
@@ -50,8 +43,8 @@ def claim_due(
 ) -> list[Claim]:
     """Claim up to `limit` due tasks, highest priority first, then oldest due; one claim per queue.
 
-    Only what the targets have room for (callbacks.delivery.limits: per-origin concurrency and
-    rate, circuit breakers), and with `max_in_flight` only as many as keep the callbacks queued
+    Only what the targets have room for (limits: per-origin concurrency and rate, circuit
+    breakers), and with `max_in_flight` only as many as keep the callbacks queued
     or running under it; `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
@@ -60,58 +53,34 @@ def claim_due(
     token = new_token()
     lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
     with transaction.atomic():
-        # Built only where the ORM reads the window (PostgreSQL runs claim_query's statement).
-        # due_at last: tasks held by a breaker share one next_attempt_at (its probe time).
+        # Built only where the ORM reads the window (PostgreSQL runs the hand-written statement).
         def candidates():
-            return claimable_tasks(now).order_by("-priority", "next_attempt_at", "due_at")
+            return in_claim_order(claimable_tasks(now))
 
         rows = limits.claimable(
             candidates, limit=limit, now=now, targets=targets, max_in_flight=max_in_flight
         )
         if not rows:
             return []
-        ids = [row[0] for row in rows]
+        ids = [row.id for row in rows]
         CallbackTask.objects.filter(id__in=ids).update(
             status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
         )
         bulk.insert(
             TaskEvent,
             [
-                TaskEvent(task_id=task_id, at=now, from_status=status, to_status=TaskStatus.QUEUED)
-                for task_id, _queue, _due, status in rows
+                TaskEvent(task_id=row.id, at=now, from_status=row.status, to_status=TaskStatus.QUEUED)
+                for row in rows
             ],
         )
     by_queue: dict[str, Claim] = {}
-    for task_id, queue, due_at, _status in rows:
-        claim = by_queue.setdefault(queue, Claim(token=token, queue=queue, task_ids=[], due_at=[]))
-        claim.task_ids.append(task_id)
-        claim.due_at.append(due_at)
+    for row in rows:
+        claim = by_queue.get(row.queue)
+        if claim is None:
+            claim = by_queue[row.queue] = Claim(token=token, queue=row.queue, task_ids=[], due_at=[])
+        claim.task_ids.append(row.id)
+        claim.due_at.append(row.due_at)
     return list(by_queue.values())
-
-
-def claimable_tasks(now: datetime):
-    """Tasks due now, except those of paused queues and those waiting behind an earlier task of their
-    ordering key. Later issues narrow this further (open breakers).
-
-    claim_query.py states the same in SQL for PostgreSQL's claims: change both together."""
-    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
-    paused = QueueState.objects.filter(paused=True).values("name")
-    # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
-    # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
-    # never takes two of a key. A task without a key matches nothing here (`ordering_key <> ''`), so the
-    # condition needs no OR: PostgreSQL can then plan it as an anti-join over the unfinished keyed tasks
-    # (task_ordering_idx), instead of a subquery per due row.
-    earlier_unfinished = (
-        CallbackTask.objects.filter(
-            Q(created_at__lt=OuterRef("created_at"))
-            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
-            tenant_id=OuterRef("tenant_id"),
-            ordering_key=OuterRef("ordering_key"),
-        )
-        .exclude(ordering_key="")
-        .exclude(status__in=FINAL_STATUSES)
-    )
-    return due.exclude(queue__in=paused).filter(~Exists(earlier_unfinished))
 
 
 def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:

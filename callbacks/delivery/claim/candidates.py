@@ -1,8 +1,8 @@
-"""The claim's candidate window in one hand-written PostgreSQL statement.
+"""Which tasks a claim may take, and in what order: the ORM's definition and the same in SQL.
 
-`leases.claimable_tasks` says in the ORM which tasks may be claimed; this says the same in SQL,
-because the ORM's form costs what a claim must not on PostgreSQL (measured with
-`python -m bench.profile`, 20,000 callbacks due at once):
+`claimable_tasks` says in the ORM which tasks may be claimed; `claimable_window` says the same
+in one hand-written PostgreSQL statement, because the ORM's form costs what a claim must not on
+PostgreSQL (measured with `python -m bench.profile`, 20,000 callbacks due at once):
 
 - ORDER BY priority DESC, next_attempt_at over every due row is a sort of the whole backlog:
   20 ms a read with 20,000 due, growing with the backlog, several reads per claim. Here each
@@ -16,12 +16,16 @@ because the ORM's form costs what a claim must not on PostgreSQL (measured with
   task_origin_claim_idx), the origins that have claimable tasks found with a loose index scan of
   the same index; past MAX_ORIGINS such origins the level scan is cheaper again.
 
-tests/callbacks/delivery/test_claim_query.py holds both forms to the same answers.
+Both forms live here and return the same `Candidate` rows: change them together.
+tests/callbacks/delivery/claim/test_candidates.py holds them to the same answers on PostgreSQL.
 """
 
 from datetime import datetime
+from typing import NamedTuple
+from uuid import UUID
 
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 
 from callbacks.models import (
     CLAIMABLE_STATUSES,
@@ -31,6 +35,69 @@ from callbacks.models import (
     QueueState,
     Tenant,
 )
+
+
+class Candidate(NamedTuple):
+    """One claimable task, with what the limits need to admit it."""
+
+    id: UUID
+    queue: str
+    due_at: datetime | None
+    status: str
+    origin: str
+    tenant_id: UUID
+    share_limit: int | None  # the tenant's max_concurrency_per_origin
+    share_rate: float | None  # the tenant's rate_limit_per_origin
+
+
+# The ORM's columns of a Candidate, in its order (the SQL below selects the same).
+ORM_FIELDS = (
+    "id",
+    "queue",
+    "due_at",
+    "status",
+    "origin",
+    "tenant_id",
+    "tenant__max_concurrency_per_origin",
+    "tenant__rate_limit_per_origin",
+)
+
+
+def claimable_tasks(now: datetime):
+    """Tasks due now, except those of paused queues and those waiting behind an earlier task of
+    their ordering key."""
+    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    paused = QueueState.objects.filter(paused=True).values("name")
+    # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
+    # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
+    # never takes two of a key. A task without a key matches nothing here (`ordering_key <> ''`), so the
+    # condition needs no OR: PostgreSQL can then plan it as an anti-join over the unfinished keyed tasks
+    # (task_ordering_idx), instead of a subquery per due row.
+    earlier_unfinished = (
+        CallbackTask.objects.filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
+            tenant_id=OuterRef("tenant_id"),
+            ordering_key=OuterRef("ordering_key"),
+        )
+        .exclude(ordering_key="")
+        .exclude(status__in=FINAL_STATUSES)
+    )
+    return due.exclude(queue__in=paused).filter(~Exists(earlier_unfinished))
+
+
+def in_claim_order(queryset):
+    """Highest priority first, then the earliest next attempt; due_at last, because tasks held by
+    a breaker share one next_attempt_at (its probe time)."""
+    return queryset.order_by("-priority", "next_attempt_at", "due_at")
+
+
+def orm_window(queryset, *, exclude, window: int) -> list[Candidate]:
+    """The first `window` Candidates of `queryset` (claimable tasks in claim order, narrowed),
+    leaving out the ids in `exclude`: the ORM's form of `claimable_window`."""
+    rows = queryset.exclude(id__in=exclude).values_list(*ORM_FIELDS)[:window]
+    return [Candidate._make(row) for row in rows]
+
 
 # Highest priority first; task_priority_range keeps every task within these levels.
 LEVELS = list(range(MAX_PRIORITY, -1, -1))
@@ -95,9 +162,9 @@ SELECT origin FROM origins WHERE origin IS NOT NULL
 
 def claimable_window(
     *, now: datetime, window: int, closed_origins=(), closed_shares=(), exclude=()
-) -> list[tuple]:
-    """Up to `window` claimable rows in claim order, as limits._FIELDS, leaving out closed
-    origins, closed (origin, tenant id) shares and the ids in `exclude`. PostgreSQL only."""
+) -> list[Candidate]:
+    """Up to `window` Candidates in claim order, leaving out closed origins, closed
+    (origin, tenant id) shares and the ids in `exclude`. PostgreSQL only."""
     shares = list(closed_shares)
     params = {
         "levels": LEVELS,
@@ -120,4 +187,4 @@ def claimable_window(
                     return []  # every origin with claimable tasks is closed
                 sql = _SQL_BY_ORIGIN
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return [Candidate._make(row) for row in cursor.fetchall()]

@@ -23,7 +23,7 @@ from django.utils import timezone
 from callbacks import conf
 from callbacks.delivery import executor, http, outcomes, shutdown
 from callbacks.delivery.claim import leases
-from monitoring import heartbeats, metrics, multiproc
+from callbacks.delivery.instruments import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class DeliveryWorker:
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state (R21)."""
         try:
-            heartbeats.beat(role="worker", name=self.name, info={"in_flight": len(self._active)})
+            heartbeats.beat(role=heartbeats.WORKER, name=self.name, info={"in_flight": len(self._active)})
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)
             close_old_connections()

@@ -1,7 +1,7 @@
 import math
 import random
 
-from monitoring.buckets import BOUNDS_MS, BUCKET_COUNT, bucket_index, bucket_range, percentile
+from callbacks.buckets import BOUNDS_MS, BUCKET_COUNT, bucket_index, bucket_range, percentile
 
 
 def _histogram(values):

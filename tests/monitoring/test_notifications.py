@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from callbacks.delivery.instruments.accounting import task_finished
 from callbacks.models import CallbackTask, TaskStatus
-from monitoring import notifications
-from monitoring.recording import task_finished
+from callbacks.services import notifications
 from tests.monitoring.helpers import make_task
 
 NOTIFY_URL = "http://127.0.0.1:9100/events"

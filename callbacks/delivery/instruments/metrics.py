@@ -1,4 +1,5 @@
-"""Delivery metrics, shared by every process through prometheus_client's multiprocess mode.
+"""The engine's Prometheus metrics, shared by every process through prometheus_client's
+multiprocess mode.
 
 Worker and dispatcher processes update these; the web process's /metrics (monitoring.views)
 sums the files of all processes, dead ones included, so counters survive worker recycling.
@@ -12,7 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
-# --- updated by the lead's dispatcher and worker -----------------------------------------
+# --- updated by the leading dispatcher and the workers -----------------------------------
 CALLBACKS_IN_FLIGHT = Gauge(
     "callbacks_in_flight", "Callbacks being sent right now.", ["queue"], multiprocess_mode="livesum"
 )
@@ -21,7 +22,7 @@ DISPATCH_LAG_SECONDS = Histogram(
 )
 DISPATCHED_TOTAL = Counter("callbacks_dispatched_total", "Tasks handed to the workers.", ["queue"])
 
-# --- updated by monitoring.recording and monitoring.heartbeats ----------------------------
+# --- updated by instruments.accounting and instruments.heartbeats ----------------------
 ATTEMPTS_TOTAL = Counter(
     "callbacks_attempts_total", "Delivery attempts.", ["queue", "outcome", "status_class"]
 )
@@ -39,3 +40,9 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 POOL_HOSTS = Gauge("callbacks_pool_hosts", "Per-host pools kept by the workers.", multiprocess_mode="livesum")
+# Counted in the process that records the tipping attempt; /metrics sums every process's files.
+# The callbacks_breakers gauge (monitoring.collectors) reads the current states at scrape time.
+BREAKER_OPENINGS_TOTAL = Counter(
+    "callbacks_breaker_openings_total",
+    "Times a circuit breaker opened (re-openings after a failed probe too).",
+)

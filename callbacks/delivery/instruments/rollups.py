@@ -1,76 +1,23 @@
-"""Hooks the worker's recorder calls after it writes attempts: metrics, roll-ups, log lines.
+"""The stats roll-ups' writer: attempts added to their minute's and hour's AttemptRollup rows.
 
 Runs on the delivery hot path, once per flush (every ~50 ms), so it aggregates the batch in
-memory and writes the per-minute and per-hour roll-ups with one INSERT ... ON CONFLICT DO UPDATE. A failure
-here is logged and swallowed: statistics must never stop delivery.
+memory and writes with one INSERT ... ON CONFLICT DO UPDATE for a usual batch.
 """
 
-import logging
 import uuid
-from collections import defaultdict
 from datetime import UTC
 from functools import lru_cache
 
 from django.db import connection, transaction
 
-from callbacks.models import CallbackTask, TaskExecution, TaskStatus
-from monitoring import metrics
-from monitoring.buckets import BUCKET_COUNT, BUCKET_FIELDS, bucket_index
-from monitoring.labels import host_of, status_class
-from monitoring.logs import log_attempt
-from monitoring.models import AttemptRollup
-
-logger = logging.getLogger(__name__)
+from callbacks.buckets import BUCKET_COUNT, BUCKET_FIELDS, bucket_index
+from callbacks.labels import host_of, status_class
+from callbacks.models import AttemptRollup, CallbackTask, TaskExecution
 
 _KEY_COLUMNS = ("period_minutes", "period_start", "tenant_id", "queue", "host", "outcome", "status_class")
 _SUM_COLUMNS = ("count", "timed_count", "sum_ms", *BUCKET_FIELDS)
 # Rows per statement: stays under SQLite's 32766 and PostgreSQL's 65535 bound parameters.
 _MAX_ROWS_PER_STATEMENT = 500
-
-
-def attempts_recorded(executions: list[TaskExecution], tasks: dict[uuid.UUID, CallbackTask]) -> None:
-    """Account for attempts just written: Prometheus counters, roll-ups, one log line each."""
-    if not executions:
-        return
-    try:
-        _update_metrics(executions, tasks)
-        for execution in executions:
-            log_attempt(execution, tasks.get(execution.task_id))
-    except Exception:
-        logger.exception("updating attempt metrics failed")
-    try:
-        rollup_add(executions=executions, tasks=tasks)
-    except Exception:
-        logger.exception("updating attempt roll-ups failed; stats will miss %d attempts", len(executions))
-
-
-def task_finished(task: CallbackTask, status: str) -> None:
-    """Account for a task that reached a final status; a dead letter notifies its tenant."""
-    try:
-        metrics.TASKS_FINISHED_TOTAL.labels(task.queue, status).inc()
-        if status == TaskStatus.DEAD:
-            metrics.DEAD_LETTERS_TOTAL.labels(task.queue).inc()
-    except Exception:
-        logger.exception("updating task metrics failed")
-    if status == TaskStatus.DEAD:
-        from monitoring.notifications import notify_dead  # notifications import the task services
-
-        try:
-            notify_dead(task=task)
-        except Exception:
-            logger.exception("creating the dead-letter notification of task %s failed", task.id)
-
-
-def _update_metrics(executions, tasks) -> None:
-    counts = defaultdict(int)
-    for execution in executions:
-        task = tasks.get(execution.task_id)
-        queue = task.queue if task else ""
-        counts[(queue, execution.outcome, status_class(execution.status_code))] += 1
-        if execution.duration_ms is not None:
-            metrics.ATTEMPT_DURATION_SECONDS.labels(queue).observe(execution.duration_ms / 1000)
-    for labels, count in counts.items():
-        metrics.ATTEMPTS_TOTAL.labels(*labels).inc(count)
 
 
 def rollup_add(*, executions: list[TaskExecution], tasks: dict[uuid.UUID, CallbackTask]) -> None:

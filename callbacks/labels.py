@@ -1,4 +1,4 @@
-"""How attempts are grouped: status classes, target hosts, error classes (R19, R20).
+"""How attempts are grouped: status classes, target hosts, error classes.
 
 Imported by the logging config before apps load: no models here (outcomes are callbacks.models.Outcome values).
 """
@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "none")
 
-# R20's error distribution: each failed outcome's class ("network" is a refused or broken connection).
+# The error distribution of the stats: each failed outcome's class ("network" is a refused or broken connection).
 ERROR_CLASSES = {
     "connection": "network",
     "timeout": "timeout",

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import breaker
+from callbacks.delivery.breaker import holding, machine, recording
 from callbacks.delivery.claim import leases
+from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskEvent, TaskStatus
 from tests.callbacks.protection.attempts import (
     FAIL,
@@ -50,16 +51,16 @@ def open_breaker(tenant, *, now):
 @pytest.mark.parametrize(
     ("outcome", "status_code", "expected"),
     [
-        ("timeout", None, breaker.FAILURE),
-        ("connection", None, breaker.FAILURE),
-        ("tls", None, breaker.FAILURE),
-        ("http_5xx", 503, breaker.FAILURE),
-        ("http_4xx", 429, breaker.FAILURE),
-        ("success", 200, breaker.HEALTHY),
-        ("http_4xx", 404, breaker.HEALTHY),
-        ("http_3xx", 302, breaker.HEALTHY),
-        ("http_unexpected", 204, breaker.HEALTHY),
-        ("too_large", 200, breaker.HEALTHY),
+        ("timeout", None, machine.FAILURE),
+        ("connection", None, machine.FAILURE),
+        ("tls", None, machine.FAILURE),
+        ("http_5xx", 503, machine.FAILURE),
+        ("http_4xx", 429, machine.FAILURE),
+        ("success", 200, machine.HEALTHY),
+        ("http_4xx", 404, machine.HEALTHY),
+        ("http_3xx", 302, machine.HEALTHY),
+        ("http_unexpected", 204, machine.HEALTHY),
+        ("too_large", 200, machine.HEALTHY),
         ("ssrf_blocked", None, None),
         ("whitelist_denied", None, None),
         ("interrupted", None, None),
@@ -67,11 +68,11 @@ def open_breaker(tenant, *, now):
     ],
 )
 def test_what_counts_as_a_failure(outcome, status_code, expected):
-    assert breaker.verdict(outcome, status_code) == expected
+    assert machine.verdict(outcome, status_code) == expected
 
 
 def test_open_period_doubles_per_opening_up_to_the_cap():
-    periods = [breaker.open_period(open_count=n, base=30.0) for n in (1, 2, 3, 4, 50)]
+    periods = [machine.open_period(open_count=n, base=30.0) for n in (1, 2, 3, 4, 50)]
 
     assert periods == [30.0, 60.0, 100.0, 100.0, 100.0]
 
@@ -109,7 +110,7 @@ def test_success_of_an_origin_without_a_breaker_costs_one_statement(tenant, djan
     applied = [_applied(started, OK)]
 
     with django_assert_max_num_queries(3):  # savepoint, one UPDATE, release
-        assert breaker.attempts_recorded(applied) == []
+        assert recording.attempts_recorded(applied) == []
     assert not CircuitBreaker.objects.exists()
 
 
@@ -167,8 +168,8 @@ def test_the_sweep_moves_held_tasks_to_the_probe_time_and_says_so_once(tenant):
     waiting = make_tasks(2, tenant=tenant, url=A, run_at=past(1))
     elsewhere = make_task(tenant=tenant, url=B, run_at=past(1))
 
-    held, buried = breaker.sweep(now=later(now, 1))
-    breaker.sweep(now=later(now, 2))
+    held, buried = holding.sweep(now=later(now, 1))
+    holding.sweep(now=later(now, 2))
 
     assert (held, buried) == (5, 0)  # the two new tasks and the three that failed (their retries are due)
     for task in waiting:
@@ -287,7 +288,7 @@ def test_tasks_held_past_the_maximum_deferral_go_dead(tenant, callbacks_settings
     recent = make_task(tenant=tenant, url=A, run_at=now - timedelta(minutes=5))
     elsewhere = make_task(tenant=tenant, url=B, run_at=now - timedelta(hours=2))
 
-    held, buried = breaker.sweep(now=later(now, 1))
+    held, buried = holding.sweep(now=later(now, 1))
 
     assert buried == 1
     overdue.refresh_from_db()
@@ -302,12 +303,12 @@ def test_tasks_held_past_the_maximum_deferral_go_dead(tenant, callbacks_settings
 def test_an_opening_notifies_tenants_and_counts(tenant, django_capture_on_commit_callbacks):
     tenant.notification_url = "http://127.0.0.2:9999/events"  # a host other than the origin
     tenant.save()
-    before = breaker.BREAKER_OPENINGS_TOTAL._value.get()
+    before = BREAKER_OPENINGS_TOTAL._value.get()
     make_tasks(4, tenant=tenant, url=A, max_retries=10, run_at=past(1))
 
     with django_capture_on_commit_callbacks(execute=True):
         deliver(FAIL)
 
-    assert breaker.BREAKER_OPENINGS_TOTAL._value.get() == before + 1
+    assert BREAKER_OPENINGS_TOTAL._value.get() == before + 1
     notification = CallbackTask.objects.get(business_id="tc-notification:breaker.opened")
     assert f'"origin":"{ORIGIN_A}"' in notification.payload.replace(" ", "")

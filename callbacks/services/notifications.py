@@ -1,4 +1,4 @@
-"""Failure notifications: events posted to a tenant's notification_url (issue 5, item 6).
+"""Failure notifications: events posted to a tenant's notification_url.
 
 An event is an ordinary callback task to that URL, so it is signed, retried and recorded by the
 normal pipeline, like Svix's operational webhooks. A notification about a notification is never
@@ -10,8 +10,9 @@ import uuid
 
 from django.utils import timezone
 
+from callbacks.labels import host_of
 from callbacks.models import CallbackTask, TaskStatus, Tenant
-from monitoring.labels import host_of
+from callbacks.services.tasks import task_create
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ def notify_failure(
         raise ValueError(f"unknown event type {event_type!r}")
     if not tenant.notification_url:
         return None
-    from callbacks.services.tasks import task_create  # the task services import delivery code
-
     event = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
     task, _ = task_create(
         tenant=tenant,
@@ -51,7 +50,7 @@ def notify_failure(
             "idempotency_key": f"{NOTIFICATION_PREFIX}{dedup_key}" if dedup_key else None,
         },
         actor_type="system",
-        actor="monitoring.notifications",
+        actor="callbacks.services.notifications",
     )
     return task
 

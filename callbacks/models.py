@@ -358,7 +358,7 @@ class BreakerState(models.TextChoices):
 
 
 class CircuitBreaker(models.Model):
-    """Breaker of one target origin, shared by every worker through the database (R14)."""
+    """Breaker of one target origin, shared by every worker through the database."""
 
     origin = models.CharField(max_length=300, unique=True)
     state = models.CharField(max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED)

@@ -3,15 +3,17 @@
 One CircuitBreaker row per origin (scheme://host:port), shared by every process through the
 database, created only when an origin first fails:
 
-- Workers move breakers as they record attempts (recording.attempts_recorded, called by
-  outcomes.record inside the transaction that records the attempts, through the state
-  machine in machine.py), so the dispatcher never
-  sees an attempt's result without the breaker state it caused: thresholds are exact and
-  only one probe goes out at a time.
-- The leading dispatcher reads them when it claims (callbacks.delivery.claim.gate): an open breaker's
-  origin gets no claims until its probe time, then exactly one (the probe) while half-open.
-  Tasks wait without using an attempt; holding.sweep moves their next_attempt_at to the probe time
-  (recording the hold once per task) and buries those held past BREAKER_MAX_DEFER_SECONDS.
+- machine: the state machine, pure.
+- recording: workers move breakers as they record attempts (called by outcomes.record inside
+  the transaction that records the attempts), so the dispatcher never sees an attempt's result
+  without the breaker state it caused: thresholds are exact and only one probe goes out at a
+  time.
+- callbacks.delivery.claim.gate: the leading dispatcher reads them when it claims. An open
+  breaker's origin gets no claims until its probe time, then exactly one (the probe) while
+  half-open.
+- holding: tasks wait without using an attempt; the leader's sweep moves their next_attempt_at
+  to the probe time (recording the hold once per task) and buries those held past
+  BREAKER_MAX_DEFER_SECONDS.
 
 What counts. A failure says the receiver is down or overloaded: timeout, connection, tls,
 http_5xx, and 429. A response the receiver chose to give (2xx, 3xx, other 4xx, a status the

@@ -9,7 +9,7 @@ from callbacks.delivery.breaker import holding, machine, recording
 from callbacks.delivery.claim import leases
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskEvent, TaskStatus
-from tests.callbacks.protection.attempts import (
+from tests.callbacks.delivery.attempts import (
     FAIL,
     OK,
     ORIGIN_A,

@@ -8,7 +8,7 @@ from django.utils import timezone
 from callbacks.delivery.claim import limits
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.models import CallbackTask
-from tests.callbacks.protection.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later
+from tests.callbacks.delivery.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later
 from tests.factories import make_tasks, past
 
 pytestmark = pytest.mark.django_db

@@ -92,7 +92,7 @@ class Drill:
         """The dispatcher that leads now, by its heartbeat (each reports whether it leads)."""
         from django.utils import timezone
 
-        from monitoring.models import Heartbeat
+        from callbacks.models import Heartbeat
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -133,10 +133,9 @@ def main():
     from django.db import connection
     from django.utils import timezone
 
-    from callbacks.models import Tenant
+    from callbacks.buckets import BOUNDS_MS, BUCKET_COUNT, BUCKET_FIELDS
+    from callbacks.models import AttemptRollup, Tenant
     from monitoring import selectors
-    from monitoring.buckets import BOUNDS_MS, BUCKET_COUNT, BUCKET_FIELDS
-    from monitoring.models import AttemptRollup
 
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database (the figure to report is PostgreSQL's).")

@@ -1,4 +1,4 @@
-"""The delivery settings, read in one place: settings.CALLBACKS, overridden at run time (R39).
+"""The delivery settings, read in one place: settings.CALLBACKS, overridden at run time.
 
 Operators change the keys in RUNTIME_KEYS through the admin or the API; every process picks the
 change up within REFRESH_SECONDS without a restart. Overrides live in the RuntimeSetting table
@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from callbacks.models import RuntimeSetting
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +85,6 @@ def get(key: str):
 
 def refresh() -> None:
     """Read the overrides now (the admin and API call this after a change, tests too)."""
-    from callbacks.models import RuntimeSetting
-
     with _overrides.lock:
         try:
             rows = dict(RuntimeSetting.objects.values_list("key", "value"))

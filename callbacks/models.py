@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from callbacks.buckets import BUCKET_FIELDS
+
 
 class TaskStatus(models.TextChoices):
     SCHEDULED = "scheduled"  # waiting for its due time
@@ -25,7 +27,7 @@ CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
 # The statuses that hold a lease (locked_until) and come back when it expires.
 LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 # Priorities run 0..MAX_PRIORITY, higher first (API.md); the claim reads each level apart
-# (callbacks.delivery.claim_query), so the database holds every task to this range.
+# (callbacks.delivery.claim.candidates), so the database holds every task to this range.
 MAX_PRIORITY = 9
 
 
@@ -186,14 +188,14 @@ class CallbackTask(models.Model):
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
             # The claim's window on PostgreSQL: one range scan per priority level, in claim
-            # order, stopping at the window however large the backlog (claim_query.py).
+            # order, stopping at the window however large the backlog (callbacks/delivery/claim/candidates.py).
             models.Index(
                 fields=["priority", "next_attempt_at", "due_at"],
                 name="task_claim_order_idx",
                 condition=Q(status__in=["scheduled", "retrying"]),
             ),
             # The same per origin: which origins have claimable tasks (a loose index scan) and
-            # their windows, when an origin at its limit must be skipped (claim_query.py).
+            # their windows, when an origin at its limit must be skipped (callbacks/delivery/claim/candidates.py).
             models.Index(
                 fields=["origin", "priority", "next_attempt_at", "due_at"],
                 name="task_origin_claim_idx",
@@ -356,7 +358,7 @@ class BreakerState(models.TextChoices):
 
 
 class CircuitBreaker(models.Model):
-    """Breaker of one target origin, shared by every worker through the database (R14)."""
+    """Breaker of one target origin, shared by every worker through the database."""
 
     origin = models.CharField(max_length=300, unique=True)
     state = models.CharField(max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED)
@@ -370,6 +372,15 @@ class CircuitBreaker(models.Model):
 
     def __str__(self):
         return f"{self.origin} ({self.state})"
+
+    def close(self, *, now) -> None:
+        """Closed and forgiven (a successful probe, or an operator's reset); opened_at stays as the
+        time it last opened. Changes the instance only: the caller saves it."""
+        self.state = BreakerState.CLOSED
+        self.consecutive_failures = 0
+        self.open_count = 0
+        self.next_probe_at = None
+        self.updated_at = now
 
 
 class AuditLog(models.Model):
@@ -398,3 +409,67 @@ class RuntimeSetting(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class AttemptRollup(models.Model):
+    """Attempts of one period with one (tenant, queue, host, outcome, status class), summed.
+
+    Every attempt is added to its minute's row and to its hour's row (period_minutes 1 and 60).
+    Stats read these instead of TaskExecution: a window uses hour rows for its whole hours and
+    minute rows for the part before the first whole hour, so 24 hours cost a few tens of
+    thousands of small rows, not ten million attempts. Latency keeps a fixed histogram
+    (callbacks.buckets) whose counts add up across rows and processes.
+    """
+
+    period_minutes = models.PositiveSmallIntegerField(default=1)  # 1 or 60
+    period_start = models.DateTimeField()
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    queue = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=20)
+    status_class = models.CharField(max_length=4)  # 1xx .. 5xx, or "none" without a response
+    count = models.PositiveIntegerField(default=0)
+    # Attempts that have a duration (an attempt refused before sending has none).
+    timed_count = models.PositiveIntegerField(default=0)
+    sum_ms = models.FloatField(default=0)
+    max_ms = models.FloatField(default=0)
+    locals().update({name: models.PositiveIntegerField(default=0) for name in BUCKET_FIELDS})
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "period_minutes",
+                    "period_start",
+                    "tenant",
+                    "queue",
+                    "host",
+                    "outcome",
+                    "status_class",
+                ],
+                name="rollup_unique_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "period_minutes", "period_start"], name="rollup_tenant_period_idx")
+        ]
+
+    def __str__(self):
+        return f"{self.period_start:%Y-%m-%d %H:%M}+{self.period_minutes}m {self.host} {self.outcome}: {self.count}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one worker process or dispatcher; readiness reads these."""
+
+    role = models.CharField(max_length=20)  # "worker" or "dispatcher"
+    name = models.CharField(max_length=200)  # host:pid, unique per process
+    seen_at = models.DateTimeField(default=dj_timezone.now)
+    started_at = models.DateTimeField(default=dj_timezone.now)
+    info = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["role", "name"], name="heartbeat_unique_process")]
+        indexes = [models.Index(fields=["role", "seen_at"], name="heartbeat_role_seen_idx")]
+
+    def __str__(self):
+        return f"{self.role} {self.name}"

@@ -33,7 +33,3 @@ def queue_list(*, tenant=None) -> list[dict]:
         }
         for name in names
     ]
-
-
-def queue_is_paused(name: str) -> bool:
-    return QueueState.objects.filter(name=name, paused=True).exists()

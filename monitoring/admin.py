@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from callbacks import conf
 from callbacks.admin.common import ReadOnlyAdmin, pretty_json
-from monitoring.models import AttemptRollup, Heartbeat, MaintenanceRun
+from callbacks.models import AttemptRollup, Heartbeat
+from monitoring.models import MaintenanceRun
 
 
 @admin.register(Heartbeat)

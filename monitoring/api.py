@@ -1,4 +1,4 @@
-"""GET /api/v1/stats/: the authenticated tenant's delivery statistics (R17-R21)."""
+"""GET /api/v1/stats/: the authenticated tenant's delivery statistics."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers

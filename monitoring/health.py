@@ -1,4 +1,4 @@
-"""Liveness and readiness (R22).
+"""Liveness and readiness.
 
 /readyz fails when the service cannot deliver even though the web side answers: the database
 or broker is gone, no worker or dispatcher has beaten lately, or due callbacks wait too long

@@ -1,67 +1,15 @@
-"""Signs of life of worker processes and dispatchers, for readiness and the pool stats (R21, R22).
+"""Reading the heartbeats the engine writes (callbacks.delivery.instruments.heartbeats): which
+workers and dispatchers are alive, and their connection pools summed, for readiness and the stats."""
 
-beat() is called every few seconds by each worker process and by the dispatcher loop; it is one
-UPDATE (an INSERT the first time). A worker's beat also carries its connection-pool state into
-the Prometheus gauges and the heartbeat row, where the stats read it.
-"""
-
-import logging
-import os
-import socket
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from callbacks import conf
-from monitoring import metrics, multiproc
-from monitoring.models import Heartbeat
+from callbacks.delivery.instruments.heartbeats import DISPATCHER, WORKER
+from callbacks.models import Heartbeat
 
-logger = logging.getLogger(__name__)
-
-WORKER = "worker"
-DISPATCHER = "dispatcher"
-# Rows of processes silent this long are deleted by the purge.
-STALE_AFTER = timedelta(days=1)
-
-
-def process_name() -> str:
-    """A name unique to this process on this host: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def beat(*, role: str, name: str, info: dict | None = None) -> None:
-    info = dict(info or {})
-    if role == WORKER:
-        pool = _pool_state()
-        if pool is not None:
-            info["pool"] = pool
-    info.setdefault("pid", os.getpid())
-    now = timezone.now()
-    if not Heartbeat.objects.filter(role=role, name=name).update(seen_at=now, info=info):
-        try:
-            with transaction.atomic():
-                Heartbeat.objects.create(role=role, name=name, seen_at=now, started_at=now, info=info)
-        except IntegrityError:  # a restarted process with the same name raced us
-            Heartbeat.objects.filter(role=role, name=name).update(seen_at=now, info=info)
-    multiproc.sweep_dead_processes()
-
-
-def _pool_state() -> dict | None:
-    """This process's connection pools (callbacks.delivery.http), exported as livesum gauges."""
-    try:
-        from callbacks.delivery.http import pool_state
-    except ImportError:
-        return None
-    try:
-        state = pool_state()
-        metrics.POOL_CONNECTIONS.labels("active").set(state.get("active", 0))
-        metrics.POOL_CONNECTIONS.labels("idle").set(state.get("idle", 0))
-        metrics.POOL_HOSTS.set(state.get("pools", 0))
-    except Exception:
-        logger.exception("reading the connection pool state failed")
-        return None
-    return {key: state.get(key, 0) for key in ("active", "idle", "pools")}
+__all__ = ["DISPATCHER", "WORKER", "alive", "pool_totals"]
 
 
 def alive(*, role: str, within_seconds: float | None = None, now=None):
@@ -72,7 +20,7 @@ def alive(*, role: str, within_seconds: float | None = None, now=None):
 
 
 def pool_totals(*, now=None) -> dict:
-    """Active and idle connections summed over the live workers' latest heartbeats (R21)."""
+    """Active and idle connections summed over the live workers' latest heartbeats."""
     totals = {"active": 0, "idle": 0, "pools": 0, "workers": 0}
     for info in alive(role=WORKER, now=now).values_list("info", flat=True):
         totals["workers"] += 1

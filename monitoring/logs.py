@@ -4,7 +4,6 @@ import json
 import logging
 
 from callbacks.masking import mask_text
-from monitoring.labels import host_of
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is a field.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -45,36 +44,3 @@ class JsonFormatter(logging.Formatter):
             # exc_text: the traceback as MaskSecretsFilter left it.
             entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
-
-
-attempt_logger = logging.getLogger("callbacks.attempts")
-
-
-def log_attempt(execution, task=None) -> None:
-    """One line per delivery attempt; its fields become JSON keys when LOG_JSON is on."""
-    if not attempt_logger.isEnabledFor(logging.INFO):
-        return
-    fields = {
-        "task_id": str(execution.task_id),
-        "trace_id": task.trace_id if task else "",
-        "tenant_id": str(execution.tenant_id),
-        "host": host_of(task.origin) if task else "",
-        "attempt": execution.attempt,
-        "outcome": execution.outcome,
-        "status": execution.status_code,
-        "ms": round(execution.duration_ms, 1) if execution.duration_ms is not None else None,
-    }
-    error = mask_text(execution.error)[:300] if execution.error else ""
-    if error:
-        fields["error"] = error
-    attempt_logger.info(
-        "attempt %s of %s to %s: %s %s in %s ms%s",
-        fields["attempt"],
-        fields["task_id"],
-        fields["host"],
-        fields["outcome"],
-        fields["status"] if fields["status"] is not None else "-",
-        fields["ms"] if fields["ms"] is not None else "-",
-        f" ({error})" if error else "",
-        extra=fields,
-    )

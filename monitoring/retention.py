@@ -1,23 +1,23 @@
-"""Retention (R22): blank old response bodies, delete old attempts, roll-ups and heartbeats.
+"""Retention: blank old response bodies, delete old attempts, roll-ups and heartbeats.
 
 Everything goes in small batches, each its own short statement outside any long transaction,
-so the purge never holds locks that delivery waits on. The dispatcher starts the daily run
-(purge_start_daily); `manage.py purge_history` runs it by hand with progress bars.
+so the purge never holds locks that delivery waits on. The daily run is a django-q2 schedule
+(monitoring.apps.DAILY_PURGE, registered after every `migrate`): the default cluster's
+scheduler starts `purge_daily` every hour, which purges when no run started within the last day.
+`manage.py purge_history` runs it by hand with progress bars.
 """
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from callbacks import conf
-from callbacks.models import FINAL_STATUSES, TaskExecution
-from monitoring.heartbeats import STALE_AFTER
-from monitoring.models import AttemptRollup, Heartbeat, MaintenanceRun
+from callbacks.delivery.instruments.heartbeats import STALE_AFTER
+from callbacks.models import FINAL_STATUSES, AttemptRollup, Heartbeat, TaskExecution
+from monitoring.models import MaintenanceRun
 
 logger = logging.getLogger(__name__)
 
@@ -146,24 +146,16 @@ def _claim_daily_run(now) -> bool:
     return stale.update(started_at=now) == 1
 
 
-def purge_start_daily(now=None) -> threading.Thread | None:
-    """If the daily purge is due, start it in a background thread and return the thread.
+def purge_daily(now=None) -> dict | None:
+    """The scheduled task: purge if no run started within the last day, else do nothing.
 
-    For the dispatcher's loop: cheap to call often (one SELECT when not due), never blocks.
+    Started every hour (monitoring.apps.DAILY_PURGE): an hourly look costs one SELECT, and a run that started a
+    little late yesterday cannot make today's be skipped. The compare-and-set keeps it to one
+    run a day when several clusters' schedulers, or a redelivered task, start it at once.
     """
     now = now or timezone.now()
     if not purge_due(now) or not _claim_daily_run(now):
         return None
-    thread = threading.Thread(target=_daily_purge, name="daily-purge", daemon=True)
-    thread.start()
-    return thread
-
-
-def _daily_purge() -> None:
-    try:
-        done = purge_run()
-        logger.info("daily purge done: %s", done)
-    except Exception:
-        logger.exception("daily purge failed")
-    finally:
-        connections.close_all()  # this thread's own connections, which nothing else closes
+    done = purge_run(now=now)
+    logger.info("daily purge done: %s", done)
+    return done

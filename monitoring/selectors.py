@@ -1,4 +1,4 @@
-"""Delivery statistics (R17-R21) read from the per-minute and per-hour roll-ups."""
+"""Delivery statistics read from the per-minute and per-hour roll-ups."""
 
 import re
 from collections import defaultdict
@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
+from callbacks.buckets import BUCKET_FIELDS, percentile
+from callbacks.labels import error_class
+from callbacks.models import AttemptRollup
 from monitoring import heartbeats
-from monitoring.buckets import BUCKET_FIELDS, percentile
-from monitoring.labels import error_class
-from monitoring.models import AttemptRollup
 
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=7)

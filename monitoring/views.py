@@ -4,7 +4,7 @@ import prometheus_client
 from django.http import HttpResponse
 from prometheus_client import multiprocess
 
-from monitoring import multiproc
+from callbacks.delivery.instruments import multiproc
 from monitoring.collectors import DatabaseCollector
 
 

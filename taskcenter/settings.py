@@ -260,7 +260,7 @@ CALLBACKS = {
         "CALLBACKS_BREAKER_OPEN_MAX_SECONDS", 600.0, minimum=1, maximum=604800
     ),
     "BREAKER_MAX_DEFER_SECONDS": env_float("CALLBACKS_BREAKER_MAX_DEFER_SECONDS", 86400.0, minimum=1),
-    # Respect for targets (callbacks.delivery.limits): callbacks in flight (claimed or being
+    # Respect for targets (callbacks.delivery.claim.limits): callbacks in flight (claimed or being
     # sent) per origin across every worker, and requests per second per origin (0: no rate limit).
     # A tenant's max_concurrency_per_origin / rate_limit_per_origin cap its own share of an origin.
     "MAX_CONCURRENCY_PER_ORIGIN": env_int(

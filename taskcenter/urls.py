@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from callbacks import demo
 from monitoring.dashboard import dashboard_view
 
 urlpatterns = [
@@ -16,6 +17,4 @@ urlpatterns = [
 ]
 
 if settings.DEMO_ENDPOINTS:
-    from callbacks import demo
-
     urlpatterns.append(path("demo/echo/", demo.echo, name="demo-echo"))

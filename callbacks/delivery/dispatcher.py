@@ -24,8 +24,11 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from callbacks import conf, scheduling
-from callbacks.delivery import breaker, executor, leases, limits, outcomes, wakeup
-from monitoring import heartbeats, metrics, retention
+from callbacks.delivery import executor, outcomes, wakeup
+from callbacks.delivery.breaker import holding
+from callbacks.delivery.claim import leases, limits
+from callbacks.delivery.claim.candidates import claimable_tasks
+from callbacks.delivery.instruments import heartbeats, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +118,6 @@ class Dispatcher:
         self._brokers = {}
         self._last_reap = 0.0
         self._last_beat = 0.0
-        self._last_purge_check = 0.0
         self.is_leader = False
         # Rate buckets per origin and what the last claim held back (exact: only the leader claims).
         self.targets = limits.TargetLimits()
@@ -126,7 +128,7 @@ class Dispatcher:
         now = timezone.now()
         if time.monotonic() - self._last_reap >= 1.0:
             self.reap(now=now)
-            breaker.sweep(now=now)  # hold tasks of open breakers, bury those held too long
+            holding.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
         scheduling.fire_due(now)
@@ -227,16 +229,13 @@ class Dispatcher:
         logger.info("%s stopped", self.name)
 
     def _housekeeping(self) -> None:
-        """Heartbeat (standbys too: /readyz wants a dispatcher alive) and, for the leader, the
-        daily retention purge, which runs in a thread of its own and never delays dispatch."""
+        """The heartbeat, standbys' too: /readyz wants a dispatcher alive. (Retention is not the
+        leader's job: the worker cluster's scheduler runs it, see monitoring.retention.)"""
         now = time.monotonic()
         try:
             if now - self._last_beat >= conf.get("HEARTBEAT_SECONDS"):
                 self._last_beat = now
-                heartbeats.beat(role="dispatcher", name=self.name, info={"leader": self.is_leader})
-            if self.is_leader and now - self._last_purge_check >= 60:
-                self._last_purge_check = now
-                retention.purge_start_daily()
+                heartbeats.beat(role=heartbeats.DISPATCHER, name=self.name, info={"leader": self.is_leader})
         except DatabaseError:
             logger.warning("dispatcher housekeeping failed", exc_info=True)
             close_old_connections()
@@ -270,8 +269,5 @@ def _next_claimable_at(within: float):
     would make the loop spin; their release wakes it (NOTIFY) or the poll finds it."""
     horizon = timezone.now() + timedelta(seconds=within)
     return (
-        leases.claimable_tasks(horizon)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
+        claimable_tasks(horizon).order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     )

@@ -91,7 +91,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         )
 
     try:
-        # R33: the whitelist may have changed since the task was accepted; checked before any connection.
+        # The whitelist may have changed since the task was accepted; checked before any connection.
         denial = whitelist.send_time_denial(task)
         if denial:
             return result(Outcome.WHITELIST_DENIED, error=denial)
@@ -133,7 +133,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         error="" if outcome == Outcome.SUCCESS else _status_error_text(raw),
         retryable=retryable,
         status_code=raw.status_code,
-        # Set-Cookie and the like are secrets of the receiver's: stored masked (R29).
+        # Set-Cookie and the like are secrets of the receiver's: stored masked.
         response_headers=mask_headers({name: _storable(value) for name, value in raw.headers.items()}),
         response_body=_storable(raw.body.decode("utf-8", errors="replace")),
         response_truncated=raw.truncated,
@@ -163,7 +163,7 @@ def build_headers(task, attempt: int, timestamp: int) -> dict:
         str(name): str(value)
         for name, value in (task.headers or {}).items()
         if str(name).lower() not in _OWN_HEADERS
-        # R34: a header denied since the task was accepted (CALLBACKS_DENIED_HEADERS) is dropped.
+        # A header denied since the task was accepted (CALLBACKS_DENIED_HEADERS) is dropped.
         and forbidden_header_reason(str(name)) is None
     }
     headers["User-Agent"] = USER_AGENT

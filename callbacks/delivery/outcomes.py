@@ -17,10 +17,11 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from callbacks import bulk
-from callbacks.delivery import breaker, retry, wakeup
+from callbacks.delivery import retry, wakeup
+from callbacks.delivery.breaker import recording as breakers
 from callbacks.delivery.executor import AttemptResult
+from callbacks.delivery.instruments import accounting
 from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
-from monitoring import recording
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
         ]
         # Breakers move in the tasks' transaction: the dispatcher never sees an attempt's result
         # without the breaker state it caused (exact thresholds, one probe at a time).
-        breaker.attempts_recorded(applied, now=now)
+        breakers.attempts_recorded(applied, now=now)
         # Finished attempts free room under the per-origin limits: wake the dispatcher (at commit).
         wakeup.notify_dispatcher()
     _after_record(applied)
@@ -84,10 +85,10 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
 def _after_record(applied: list[Applied]) -> None:
     """Metrics, roll-ups, attempt logs, dead-letter notifications. Each hook swallows its own
     errors: accounting must never undo or stop delivery."""
-    recording.attempts_recorded([a.execution for a in applied], {a.task.id: a.task for a in applied})
+    accounting.attempts_recorded([a.execution for a in applied], {a.task.id: a.task for a in applied})
     for item in applied:
         if item.updated and item.decision.status in FINAL_STATUSES:
-            recording.task_finished(item.task, item.decision.status)
+            accounting.task_finished(item.task, item.decision.status)
     _wake_next_of_ordering_keys(applied)
 
 

@@ -1,7 +1,7 @@
-"""What happens after an attempt (R11-R13, R15): done, failed, retried later, or dead.
+"""What happens after an attempt: done, failed, retried later, or dead.
 
 The wait between attempts is computed here and persisted by the caller as next_attempt_at,
-so a retry survives a restart; urllib3's own retries (http.py) only cover the connection
+so a retry survives a restart; urllib3's own retries (http/connect_retry.py) only cover the connection
 phase inside one attempt.
 """
 

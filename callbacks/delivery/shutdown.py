@@ -1,4 +1,4 @@
-"""Graceful shutdown of a worker cluster (R24).
+"""Graceful shutdown of a worker cluster.
 
 django-q2 stops its workers with "STOP" pills after they finish the batches they prefetched,
 and never tells them that the cluster is stopping. Our `qcluster` command creates one

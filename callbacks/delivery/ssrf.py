@@ -1,18 +1,18 @@
-"""The SSRF guard (R32): no callback reaches loopback, private, link-local, metadata or other
+"""The SSRF guard: no callback reaches loopback, private, link-local, metadata or other
 non-public addresses unless the operator exempts them.
 
 The check runs when a socket is opened, on the addresses the name actually resolved to, and
 the socket is then connected to exactly the address that was checked: a URL that names a
 public host resolving inward, or a DNS answer that changes between check and connect
 (rebinding), cannot get through. Redirects are never followed, and environment proxies are
-ignored (http.py), so the connected address is always the target's.
+ignored (http/session.py), so the connected address is always the target's.
 
 `check_url_literal` refuses, at creation time, URLs whose host is an address literal in any
 spelling the resolver accepts (127.1, 2130706433, 0x7f000001, 0177.0.0.1, [::ffff:127.0.0.1])
 or a localhost name; other names can only be judged when they are resolved, at send time.
 
 Known limit: getaddrinfo has no timeout of its own, so a very slow resolver can hold an
-attempt past its deadline (the deadline watchdog in http.py covers sockets, not lookups).
+attempt past its deadline (the deadline watchdog in http/deadline.py covers sockets, not lookups).
 """
 
 import ipaddress

@@ -1,13 +1,13 @@
 """The worker side: deliver the batches the dispatcher hands to django-q2.
 
-Each django-q2 worker process keeps one DeliveryWorker: a bounded thread pool (R23:
-CALLBACKS_CONCURRENCY callbacks in flight per process, through one tuned Session) and a
+Each django-q2 worker process keeps one DeliveryWorker: a bounded thread pool
+(CALLBACKS_CONCURRENCY callbacks in flight per process, through one tuned Session) and a
 recorder thread that writes finished attempts in bulk. A django-q2 task carries a batch; it
 returns once every callback of the batch is in the pool, so one slow receiver holds one slot,
 not a whole batch, and the process keeps taking work while slots are free.
 
 At process exit (django-q2 recycling a worker, or the cluster stopping) callbacks in flight
-finish and are recorded before the process goes (R24).
+finish and are recorded before the process goes.
 """
 
 import logging
@@ -21,8 +21,9 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.delivery import executor, http, leases, outcomes, shutdown
-from monitoring import heartbeats, metrics, multiproc
+from callbacks.delivery import executor, http, outcomes, shutdown
+from callbacks.delivery.claim import leases
+from callbacks.delivery.instruments import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ MAX_THREADS = 5000
 
 
 class Slots:
-    """A counting semaphore whose size can change while in use (R39: concurrency at run time).
+    """A counting semaphore whose size can change while in use (concurrency changes at run time).
     Shrinking never interrupts anything: it only makes later acquisitions wait longer."""
 
     def __init__(self, limit: int):
@@ -70,8 +71,8 @@ class DeliveryWorker:
         # The process's own worker follows CONCURRENCY as operators change it at run time.
         self._follow_settings = follow_settings
         self._slots = Slots(concurrency)
-        # Threads are made only as needed; the semaphore, which can be resized at run time
-        # (R39), is what bounds callbacks in flight.
+        # Threads are made only as needed; the semaphore, which can be resized at run time,
+        # is what bounds callbacks in flight.
         self._pool = ThreadPoolExecutor(
             max_workers=MAX_THREADS,
             thread_name_prefix="callback-sender",
@@ -93,7 +94,7 @@ class DeliveryWorker:
         started_count = 0
         while remaining:
             if not self._wait_for_a_slot():
-                # Stopping (R24): what was not started goes back to the queue at once.
+                # Stopping: what was not started goes back to the queue at once.
                 leases.release_claimed(token=token, task_ids=remaining, note="worker stopping; given back")
                 break
             taken = 1
@@ -230,9 +231,9 @@ class DeliveryWorker:
         self._slots.resize(conf.get("CONCURRENCY"))
 
     def _beat(self) -> None:
-        """Tell /readyz this process is alive, with its connection pool's state (R21)."""
+        """Tell /readyz this process is alive, with its connection pool's state."""
         try:
-            heartbeats.beat(role="worker", name=self.name, info={"in_flight": len(self._active)})
+            heartbeats.beat(role=heartbeats.WORKER, name=self.name, info={"in_flight": len(self._active)})
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)
             close_old_connections()
@@ -250,7 +251,7 @@ class DeliveryWorker:
         return True
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop starting new callbacks, let those in flight finish (R24), record them.
+        """Stop starting new callbacks, let those in flight finish, record them.
 
         Attempts still under way after the grace period are recorded as interrupted, so the
         retry policy takes them up at once and no task is left `running` until its lease expires.

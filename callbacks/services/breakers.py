@@ -1,11 +1,11 @@
 """Circuit breakers seen by operators and tenants: reset (the one write) and the reads the API,
-the admin and `manage.py breaker` share. The breaker itself lives in callbacks.delivery.breaker."""
+the admin and `manage.py breaker` share. The breaker itself lives in callbacks.delivery.breaker,
+which this module does not import: services sit below the engine."""
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from callbacks.delivery import breaker as engine
 from callbacks.delivery import wakeup
 from callbacks.errors import NotFoundError
 from callbacks.models import CLAIMABLE_STATUSES, BreakerState, CallbackTask, CircuitBreaker, Tenant
@@ -35,7 +35,7 @@ def breaker_reset(
         locked = CircuitBreaker.objects.select_for_update().get(pk=breaker.pk)
         before = snapshot(locked)
         held_until = locked.next_probe_at if locked.state != BreakerState.CLOSED else None
-        engine.close(locked, now=now)
+        locked.close(now=now)
         locked.save()
         audit_record(
             actor_type=actor_type,

@@ -8,10 +8,10 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
+from callbacks.delivery.instruments.rollups import rollup_add
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus, UrlWhitelistEntry
-from monitoring.recording import rollup_add
 from tests.browser.conftest import screenshot
 from tests.factories import make_task
 

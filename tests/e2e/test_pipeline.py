@@ -10,8 +10,7 @@ from collections import Counter
 
 import pytest
 
-from callbacks.models import CallbackTask, TaskExecution, TaskStatus
-from monitoring.models import Heartbeat
+from callbacks.models import CallbackTask, Heartbeat, TaskExecution, TaskStatus
 from tests.e2e.conftest import create_callbacks, unfinished
 from tests.processes import descendants, thread_count, wait_until
 from tests.receivers import Reply

@@ -1,7 +1,7 @@
 """A stand-in worker process for the metrics tests: records attempts the way the worker's recorder does.
 
 Usage: python -m tests.monitoring.recorder_process TASK_ID COUNT SEED IN_FLIGHT
-Writes the attempts, calls monitoring.recording.attempts_recorded, raises the in-flight gauge,
+Writes the attempts, calls callbacks.delivery.instruments.accounting.attempts_recorded, raises the in-flight gauge,
 prints "recorded", and exits when its standard input closes, without any clean-up (like a
 killed or recycled worker).
 """
@@ -15,9 +15,9 @@ import django
 def main(task_id: str, count: int, seed: int, in_flight: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskcenter.settings")
     django.setup()
+    from callbacks.delivery.instruments import metrics
+    from callbacks.delivery.instruments.accounting import attempts_recorded
     from callbacks.models import CallbackTask, TaskExecution
-    from monitoring import metrics
-    from monitoring.recording import attempts_recorded
     from tests.monitoring.helpers import make_attempts
 
     task = CallbackTask.objects.get(pk=task_id)

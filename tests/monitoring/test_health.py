@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.models import QueueState, TaskStatus
-from monitoring import heartbeats
-from monitoring.models import Heartbeat
+from callbacks.delivery.instruments import heartbeats
+from callbacks.models import Heartbeat, QueueState, TaskStatus
+from monitoring.heartbeats import pool_totals
 from tests.monitoring.helpers import make_task
 
 
@@ -99,7 +99,7 @@ def test_beat_updates_one_row_per_process_and_pool_totals_add_up(db):
     Heartbeat.objects.create(
         role="worker", name="gone", seen_at=now - timedelta(hours=1), info={"pool": {"active": 9, "idle": 9}}
     )
-    assert heartbeats.pool_totals() == {"active": 3, "idle": 5, "pools": 2, "workers": 2}
+    assert pool_totals() == {"active": 3, "idle": 5, "pools": 2, "workers": 2}
 
 
 def test_worker_beat_carries_the_pool_state(db):

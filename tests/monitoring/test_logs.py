@@ -4,8 +4,8 @@ import io
 import json
 import logging
 
+from callbacks.delivery.instruments.accounting import attempts_recorded
 from monitoring.logs import JsonFormatter, MaskSecretsFilter
-from monitoring.recording import attempts_recorded
 from tests.monitoring.helpers import make_attempts, make_task
 
 

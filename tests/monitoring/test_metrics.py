@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from callbacks.delivery.instruments import multiproc
+from callbacks.labels import status_class
 from callbacks.models import TaskExecution
-from monitoring import multiproc
-from monitoring.labels import status_class
 from tests.monitoring.helpers import make_task
 
 ROOT = Path(__file__).resolve().parents[2]

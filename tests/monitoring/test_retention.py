@@ -1,16 +1,27 @@
-"""purge_history and the daily purge: exactly what retention allows goes, in batches."""
+"""purge_history and the daily purge: exactly what retention allows goes, in batches; the daily
+run is a django-q2 schedule, not the dispatcher's job."""
 
+import ast
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_q.brokers import get_broker
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
+from django_q.signing import SignedPackage
 
-from callbacks.models import TaskExecution, TaskStatus
+from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.instruments.accounting import attempts_recorded
+from callbacks.models import AttemptRollup, Heartbeat, TaskExecution, TaskStatus
 from monitoring import retention
-from monitoring.models import AttemptRollup, Heartbeat, MaintenanceRun
-from monitoring.recording import attempts_recorded
+from monitoring.apps import DAILY_PURGE, DAILY_PURGE_NAME, register_daily_purge
+from monitoring.models import MaintenanceRun
 from tests.monitoring.helpers import make_attempts, make_task
 
 
@@ -94,20 +105,55 @@ def test_a_second_run_finds_nothing_left(history):
     assert again == {"executions": 0, "rollups": 0, "bodies": 0, "heartbeats": 0}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_daily_purge_runs_once_a_day_in_the_background(tenant):
+def test_the_daily_purge_runs_once_a_day(tenant):
     task = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
     old = _attempts(task, days_ago=45)
     now = timezone.now()
     assert retention.purge_due(now)
 
-    thread = retention.purge_start_daily(now)
-    assert thread is not None
-    thread.join(timeout=60)
-    assert not thread.is_alive()
+    done = retention.purge_daily(now)
+
+    assert done is not None and done["executions"] == len(old)
     assert not TaskExecution.objects.filter(pk__in=old).exists()
     assert MaintenanceRun.objects.get(name=retention.RUN_NAME).finished_at is not None
-
     assert not retention.purge_due(now + timedelta(hours=23))
-    assert retention.purge_start_daily(now + timedelta(hours=23)) is None
+    assert retention.purge_daily(now + timedelta(hours=23)) is None  # the next hourly start
     assert retention.purge_due(now + timedelta(days=1))
+
+
+def test_migrate_registers_the_hourly_schedule_of_the_daily_purge_once(db):
+    """pytest-django's migrate ran the post_migrate hook; running it again changes nothing."""
+    schedules = Schedule.objects.filter(name=DAILY_PURGE_NAME)
+    assert schedules.count() == 1
+    schedule = schedules.get()
+    assert import_string(schedule.func) is retention.purge_daily
+    assert schedule.schedule_type == Schedule.HOURLY and schedule.repeats == -1
+    assert schedule.cluster is None  # the default cluster's scheduler runs it
+    assert ast.literal_eval(schedule.kwargs)["q_options"]["timeout"] > settings.Q_CLUSTER["timeout"]
+
+    schedule.func = "somewhere.else"
+    schedule.save()
+    register_daily_purge(sender=apps.get_app_config("monitoring"), apps=apps)
+
+    assert Schedule.objects.filter(name=DAILY_PURGE_NAME).get().func == DAILY_PURGE["func"]
+
+
+@pytest.mark.django_db(transaction=True)  # the scheduler closes old connections first
+def test_the_django_q2_scheduler_starts_the_purge_and_the_dispatcher_does_not(tenant):
+    task = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
+    old = _attempts(task, days_ago=45)
+    Dispatcher()._housekeeping()  # the leader's loop, once: a heartbeat only
+    Dispatcher().step()
+    assert not MaintenanceRun.objects.exists() and TaskExecution.objects.filter(pk__in=old).exists()
+
+    Schedule.objects.filter(name=DAILY_PURGE_NAME).update(next_run=timezone.now() - timedelta(seconds=1))
+    broker = get_broker()
+    scheduler(broker=broker)  # what the cluster's sentinel calls about every 30 s
+
+    message = broker.dequeue()
+    assert message, "the scheduler queued no task"
+    _ack_id, payload = message[0]
+    queued = SignedPackage.loads(payload)
+    assert queued["func"] == DAILY_PURGE["func"] and queued["timeout"] == 21600
+    import_string(queued["func"])(*queued["args"], **queued["kwargs"])  # as a worker runs it
+    assert not TaskExecution.objects.filter(pk__in=old).exists()

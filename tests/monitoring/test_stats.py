@@ -10,11 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from callbacks.buckets import bucket_index, bucket_range
+from callbacks.delivery.instruments.accounting import attempts_recorded
+from callbacks.labels import error_class, status_class
+from callbacks.models import AttemptRollup
 from monitoring import selectors
-from monitoring.buckets import bucket_index, bucket_range
-from monitoring.labels import error_class, status_class
-from monitoring.models import AttemptRollup
-from monitoring.recording import attempts_recorded
 from tests.monitoring.helpers import make_attempts, make_task
 
 

@@ -5,7 +5,10 @@ Signal the main process only; a signal to the whole process group can deadlock d
 
 With --dispatcher the cluster's main process also runs a dispatcher (leading or standing by,
 like any `run_dispatcher`), in a thread started after every fork: one process less per
-machine, and its memory is mostly the pages it already shares with its workers (R27).
+machine, and its memory is mostly the pages it already shares with its workers.
+
+Each worker process starts its delivery side as soon as it is spawned, not at its first batch,
+so an idle worker reports itself alive (heartbeats) and its pool state from the start.
 """
 
 import gc
@@ -18,9 +21,13 @@ from django.core.management.base import CommandError
 from django_q.cluster import Cluster
 from django_q.conf import Conf
 from django_q.management.commands.qcluster import Command as DjangoQCommand
+from django_q.signals import post_spawn
 
+# The whole delivery engine (requests, urllib3, our modules) is imported with this command,
+# before the cluster forks, rather than by each worker on its first batch (see gc.freeze below).
 from callbacks.delivery import crashsafe_queue, shutdown
 from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.worker import get_worker
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +69,10 @@ class Command(DjangoQCommand):
 
         signal.signal(signal.SIGTERM, stop_gracefully)
         signal.signal(signal.SIGINT, stop_gracefully)
+        post_spawn.connect(_start_delivery_worker, dispatch_uid="callbacks-start-delivery-worker")
         # Every process of the cluster is forked from this one. Moving what is loaded now out of
         # the garbage collector's reach keeps it from writing to those objects' pages in the
-        # children, so the pages stay shared (R27: memory of the whole cluster).
-        # The delivery engine (requests, urllib3, our modules) is imported here too, before the
-        # fork, rather than by each worker on its first batch.
-        import callbacks.tasks  # noqa: F401
-        import monitoring.recording  # noqa: F401
-
+        # children, so the pages stay shared (memory of the whole cluster).
         gc.collect()
         gc.freeze()
         cluster.start()
@@ -81,6 +84,11 @@ class Command(DjangoQCommand):
         if options.get("run_once", False):
             dispatcher_stop.set()
             cluster.stop()
+
+
+def _start_delivery_worker(sender, proc_name, **kwargs):
+    """django-q2's post_spawn, in each new worker process: its DeliveryWorker starts now."""
+    get_worker()
 
 
 def _run_dispatcher(stop: threading.Event) -> None:

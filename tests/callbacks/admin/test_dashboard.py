@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
+from callbacks.delivery.instruments import heartbeats
+from callbacks.delivery.instruments.rollups import rollup_add
 from callbacks.models import BreakerState, CircuitBreaker, TaskExecution, TaskStatus
-from monitoring import heartbeats
-from monitoring.recording import rollup_add
 from tests.factories import make_task
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,9 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
 
-from callbacks.models import AuditLog, QueueState, RuntimeSetting
+from callbacks.models import AuditLog, Heartbeat, QueueState, RuntimeSetting
 from callbacks.services.audit import audit_record
 from callbacks.services.schedules import schedule_create
-from monitoring.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -118,12 +117,12 @@ def test_heartbeats_show_who_is_alive(admin_client):
     Heartbeat.objects.create(role="worker", name="host:1", seen_at=now)
     Heartbeat.objects.create(role="worker", name="host:2", seen_at=now - timedelta(hours=1))
 
-    response = admin_client.get(reverse("admin:monitoring_heartbeat_changelist"))
+    response = admin_client.get(reverse("admin:callbacks_heartbeat_changelist"))
 
     rows = {beat.name: beat for beat in response.context["cl"].result_list}
     admin = response.context["cl"].model_admin
     assert admin.alive(rows["host:1"]) and not admin.alive(rows["host:2"])
-    assert admin_client.get(reverse("admin:monitoring_heartbeat_add")).status_code == 403
+    assert admin_client.get(reverse("admin:callbacks_heartbeat_add")).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -144,9 +143,12 @@ def test_every_callbacks_list_renders(admin_client, tenant, name):
     assert admin_client.get(reverse(f"admin:callbacks_{name}_changelist")).status_code == 200
 
 
-@pytest.mark.parametrize("name", ["heartbeat", "maintenancerun", "attemptrollup"])
-def test_every_monitoring_list_renders(admin_client, name):
-    assert admin_client.get(reverse(f"admin:monitoring_{name}_changelist")).status_code == 200
+@pytest.mark.parametrize(
+    "model", ["callbacks_heartbeat", "monitoring_maintenancerun", "callbacks_attemptrollup"]
+)
+def test_every_monitoring_list_renders(admin_client, model):
+    """The monitoring admin's lists: the engine's heartbeats and roll-ups, and maintenance runs."""
+    assert admin_client.get(reverse(f"admin:{model}_changelist")).status_code == 200
 
 
 def test_admin_index_links_the_console_pages(admin_client):

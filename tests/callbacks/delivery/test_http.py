@@ -16,6 +16,8 @@ from urllib3.exceptions import (
 
 from callbacks.delivery import http
 from callbacks.delivery.executor import send_attempt
+from callbacks.delivery.http import attempt as http_attempt
+from callbacks.delivery.http import session as http_session
 from tests.factories import make_task
 from tests.receivers import Receiver, Reply
 
@@ -35,7 +37,7 @@ def send(url, **overrides):
 
 
 def pooled_connection(receiver):
-    pools = http._process().adapter.poolmanager.pools
+    pools = http_session.process().adapter.poolmanager.pools
     with pools.lock:
         [pool] = [pool for pool in pools._container.values() if pool.port == receiver.port]
     with pool.pool.mutex:
@@ -201,7 +203,7 @@ def test_a_forked_process_builds_its_own_session(receiver):
     if pid == 0:  # the child: report, never return into pytest
         code = 1
         try:
-            fresh = http._state is None
+            fresh = http_session._state is None
             raw = send(receiver.url)
             code = 0 if fresh and raw.status_code == 200 and http.get_session() is not parent_session else 2
         finally:
@@ -235,14 +237,14 @@ def test_a_forked_process_builds_its_own_session(receiver):
     ],
 )
 def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
-    """http._prepare skips Session.prepare_request's merging; what goes on the wire must not change."""
+    """attempt._prepare skips Session.prepare_request's merging; what goes on the wire must not change."""
     import requests
 
     expected = requests.Session().prepare_request(
         requests.Request(method, url, headers=headers, data=body or None)
     )
 
-    prepared = http._prepare(method, url, headers, body)
+    prepared = http_attempt._prepare(method, url, headers, body)
 
     assert (prepared.method, prepared.url, prepared.body) == (expected.method, expected.url, expected.body)
     assert dict(prepared.headers) == dict(expected.headers)
@@ -252,4 +254,4 @@ def test_header_values_with_line_breaks_are_refused_before_sending():
     import requests
 
     with pytest.raises(requests.exceptions.InvalidHeader):
-        http._prepare("POST", "http://example.com/", {"X-Evil": "a\r\nInjected: 1"}, b"")
+        http_attempt._prepare("POST", "http://example.com/", {"X-Evil": "a\r\nInjected: 1"}, b"")

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from callbacks.models import AuditLog, BreakerState, CallbackTask, CircuitBreaker, TaskStatus
-from tests.callbacks.protection.attempts import ORIGIN_A, ORIGIN_B, A, B
+from tests.callbacks.delivery.attempts import ORIGIN_A, ORIGIN_B, A, B
 from tests.factories import make_task, past
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from callbacks import masking
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskExecution
 from monitoring.logs import JsonFormatter, MaskSecretsFilter

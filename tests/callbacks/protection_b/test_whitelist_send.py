@@ -4,7 +4,7 @@ running processes within the cache's TTL."""
 import pytest
 
 from callbacks import whitelist
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.executor import send_attempt
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, Outcome, TaskExecution, TaskStatus, UrlWhitelistEntry

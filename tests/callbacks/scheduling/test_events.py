@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.models import CallbackTask, TaskStatus
 from callbacks.services.tasks import task_cancel
 from tests.factories import make_task

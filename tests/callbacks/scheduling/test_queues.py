@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from callbacks.delivery import leases
+from callbacks.delivery.claim import leases
 from callbacks.errors import ApplicationError
 from callbacks.models import AuditLog, CallbackTask, QueueState, TaskEvent, TaskStatus
 from callbacks.services.queues import queue_pause, queue_purge, queue_resume

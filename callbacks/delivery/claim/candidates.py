@@ -1,0 +1,190 @@
+"""Which tasks a claim may take, and in what order: the ORM's definition and the same in SQL.
+
+`claimable_tasks` says in the ORM which tasks may be claimed; `claimable_window` says the same
+in one hand-written PostgreSQL statement, because the ORM's form costs what a claim must not on
+PostgreSQL (measured with `python -m bench.profile`, 20,000 callbacks due at once):
+
+- ORDER BY priority DESC, next_attempt_at over every due row is a sort of the whole backlog:
+  20 ms a read with 20,000 due, growing with the backlog, several reads per claim. Here each
+  priority level (0..9, MAX_PRIORITY) is its own range scan of task_claim_order_idx under a
+  LATERAL join, stopping at the window: the cost follows the window, not the backlog, and
+  future tasks are never read.
+- The ORM took ~10 ms of the dispatcher's CPU to build a query of that shape each time.
+- An origin at its limit with a large backlog (one tenant flooding its endpoint: the common case)
+  is left out of the window, but a level scan still walks all its rows to skip them. When origins
+  are closed, the window is read per open origin instead (one range scan per origin and level of
+  task_origin_claim_idx), the origins that have claimable tasks found with a loose index scan of
+  the same index; past MAX_ORIGINS such origins the level scan is cheaper again.
+
+Both forms live here and return the same `Candidate` rows: change them together.
+tests/callbacks/delivery/claim/test_candidates.py holds them to the same answers on PostgreSQL.
+"""
+
+from datetime import datetime
+from typing import NamedTuple
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+
+from callbacks.models import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    MAX_PRIORITY,
+    CallbackTask,
+    QueueState,
+    Tenant,
+)
+
+
+class Candidate(NamedTuple):
+    """One claimable task, with what the limits need to admit it."""
+
+    id: UUID
+    queue: str
+    due_at: datetime | None
+    status: str
+    origin: str
+    tenant_id: UUID
+    share_limit: int | None  # the tenant's max_concurrency_per_origin
+    share_rate: float | None  # the tenant's rate_limit_per_origin
+
+
+# The ORM's columns of a Candidate, in its order (the SQL below selects the same).
+ORM_FIELDS = (
+    "id",
+    "queue",
+    "due_at",
+    "status",
+    "origin",
+    "tenant_id",
+    "tenant__max_concurrency_per_origin",
+    "tenant__rate_limit_per_origin",
+)
+
+
+def claimable_tasks(now: datetime):
+    """Tasks due now, except those of paused queues and those waiting behind an earlier task of
+    their ordering key."""
+    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    paused = QueueState.objects.filter(paused=True).values("name")
+    # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
+    # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
+    # never takes two of a key. A task without a key matches nothing here (`ordering_key <> ''`), so the
+    # condition needs no OR: PostgreSQL can then plan it as an anti-join over the unfinished keyed tasks
+    # (task_ordering_idx), instead of a subquery per due row.
+    earlier_unfinished = (
+        CallbackTask.objects.filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id")),
+            tenant_id=OuterRef("tenant_id"),
+            ordering_key=OuterRef("ordering_key"),
+        )
+        .exclude(ordering_key="")
+        .exclude(status__in=FINAL_STATUSES)
+    )
+    return due.exclude(queue__in=paused).filter(~Exists(earlier_unfinished))
+
+
+def in_claim_order(queryset):
+    """Highest priority first, then the earliest next attempt; due_at last, because tasks held by
+    a breaker share one next_attempt_at (its probe time)."""
+    return queryset.order_by("-priority", "next_attempt_at", "due_at")
+
+
+def orm_window(queryset, *, exclude, window: int) -> list[Candidate]:
+    """The first `window` Candidates of `queryset` (claimable tasks in claim order, narrowed),
+    leaving out the ids in `exclude`: the ORM's form of `claimable_window`."""
+    rows = queryset.exclude(id__in=exclude).values_list(*ORM_FIELDS)[:window]
+    return [Candidate._make(row) for row in rows]
+
+
+# Highest priority first; task_priority_range keeps every task within these levels.
+LEVELS = list(range(MAX_PRIORITY, -1, -1))
+
+# Beyond this many origins with claimable tasks, finding them costs more than the level scan saves.
+MAX_ORIGINS = 200
+
+_TASKS = CallbackTask._meta.db_table
+_CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
+
+# {origins}: "" for the level scan; a join on the open origins for the per-origin read.
+_SQL_TEMPLATE = f"""
+SELECT c.id, c.queue, c.due_at, c.status, c.origin, c.tenant_id,
+       c.max_concurrency_per_origin, c.rate_limit_per_origin
+FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS level(priority, rank)
+{{origins}}
+CROSS JOIN LATERAL (
+    SELECT t.id, t.queue, t.due_at, t.status, t.origin, t.tenant_id, t.next_attempt_at,
+           tn.max_concurrency_per_origin, tn.rate_limit_per_origin
+    FROM {_TASKS} t
+    JOIN {Tenant._meta.db_table} tn ON tn.id = t.tenant_id
+    WHERE t.status IN ({_CLAIMABLE})
+      AND t.priority = level.priority{{origin_condition}}
+      AND t.next_attempt_at <= %(now)s
+      AND t.queue NOT IN (SELECT name FROM {QueueState._meta.db_table} WHERE paused)
+      AND NOT (t.origin = ANY(%(closed_origins)s::text[]))
+      AND (t.origin, t.tenant_id) NOT IN (
+          SELECT * FROM unnest(%(share_origins)s::text[], %(share_tenants)s::uuid[]))
+      AND NOT (t.id = ANY(%(exclude)s::uuid[]))
+      -- A keyed task waits while an earlier task of its (tenant, key) is unfinished
+      -- (task_ordering_idx holds keyed tasks only, so an unkeyed task costs one empty probe).
+      AND NOT EXISTS (
+          SELECT 1 FROM {CallbackTask._meta.db_table} e
+          WHERE e.ordering_key <> '' AND e.tenant_id = t.tenant_id AND e.ordering_key = t.ordering_key
+            AND e.status NOT IN ({", ".join(f"'{status}'" for status in FINAL_STATUSES)})
+            AND (e.created_at < t.created_at OR (e.created_at = t.created_at AND e.id < t.id)))
+    ORDER BY t.next_attempt_at, t.due_at
+    LIMIT %(window)s
+) c
+ORDER BY level.rank, c.next_attempt_at, c.due_at
+LIMIT %(window)s
+"""
+_SQL = _SQL_TEMPLATE.format(origins="", origin_condition="")
+_SQL_BY_ORIGIN = _SQL_TEMPLATE.format(
+    origins="CROSS JOIN unnest(%(origins)s::text[]) AS open_origin(origin)",
+    origin_condition="\n      AND t.origin = open_origin.origin",
+)
+
+# A loose index scan: each step jumps to the next origin in task_origin_claim_idx.
+_ORIGINS_SQL = f"""
+WITH RECURSIVE origins(origin, n) AS (
+    (SELECT origin, 1 FROM {_TASKS} WHERE status IN ({_CLAIMABLE}) ORDER BY origin LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.origin FROM {_TASKS} t
+            WHERE t.status IN ({_CLAIMABLE}) AND t.origin > origins.origin ORDER BY t.origin LIMIT 1),
+           origins.n + 1
+    FROM origins WHERE origins.origin IS NOT NULL AND origins.n <= %(limit)s
+)
+SELECT origin FROM origins WHERE origin IS NOT NULL
+"""
+
+
+def claimable_window(
+    *, now: datetime, window: int, closed_origins=(), closed_shares=(), exclude=()
+) -> list[Candidate]:
+    """Up to `window` Candidates in claim order, leaving out closed origins, closed
+    (origin, tenant id) shares and the ids in `exclude`. PostgreSQL only."""
+    shares = list(closed_shares)
+    params = {
+        "levels": LEVELS,
+        "now": now,
+        "closed_origins": list(closed_origins),
+        "share_origins": [origin for origin, _tenant in shares],
+        "share_tenants": [tenant for _origin, tenant in shares],
+        "exclude": list(exclude),
+        "window": window,
+    }
+    with connection.cursor() as cursor:
+        sql = _SQL
+        if params["closed_origins"]:
+            cursor.execute(_ORIGINS_SQL, {"limit": MAX_ORIGINS})
+            origins = [row[0] for row in cursor.fetchall()]
+            if len(origins) <= MAX_ORIGINS:
+                closed = set(params["closed_origins"])
+                params["origins"] = [origin for origin in origins if origin not in closed]
+                if not params["origins"]:
+                    return []  # every origin with claimable tasks is closed
+                sql = _SQL_BY_ORIGIN
+        cursor.execute(sql, params)
+        return [Candidate._make(row) for row in cursor.fetchall()]

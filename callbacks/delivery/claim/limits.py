@@ -1,0 +1,241 @@
+"""Respect for targets: what the dispatcher may claim for each origin right now.
+
+- Concurrency: at most MAX_CONCURRENCY_PER_ORIGIN callbacks in flight (queued or running) per
+  origin, across every worker on every machine; a tenant's max_concurrency_per_origin caps its
+  own tasks' share of an origin. Exact without a distributed semaphore: one dispatcher leads,
+  and it counts what is in flight in the database (one grouped query) at every claim.
+- Rate: RATE_LIMIT_PER_ORIGIN requests per second per origin (0: off) and a tenant's
+  rate_limit_per_origin for its own share, as token buckets in the leader's memory. Exact too,
+  because only the leader claims; a new leader starts with full buckets, so a change of leader
+  allows at most one extra burst (a bucket holds one second's worth, at least one token).
+  Claims, not sends, are counted: a claimed task is sent within milliseconds.
+- Breakers: the gate says which origins wait and which may send one probe.
+
+Tenant-wide limits (across origins) do not exist: limits are per origin.
+
+Fairness: a flood of due tasks for an origin at its limit must not fill the claim's candidate
+window. Origins (and tenant shares) known to be full, rate-limited or held by a breaker are
+left out in SQL, so candidates come from origins with room; an origin that fills up while the
+window is being read is left out of the next read, for a few reads per claim at most.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from operator import or_
+
+from django.db import connection
+from django.db.models import Count, Q
+
+from callbacks import conf
+from callbacks.delivery.claim import candidates as candidate_rows
+from callbacks.delivery.claim.candidates import Candidate
+from callbacks.delivery.claim.gate import Gate, probes_started
+from callbacks.delivery.claim.gate import gate as read_gate
+from callbacks.delivery.claim.rates import RateBuckets
+from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
+
+# Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
+# mid-window to be replaced by others, bounded so a claim stays a few queries.
+WINDOW_FACTOR = 2
+MAX_READS = 3
+
+
+class TargetLimits:
+    """The leader's memory across claims: rate buckets, and what the last claim held back.
+
+    `saturated` is True when the last claim took everything the targets had room for and due
+    work was left waiting for room, a token or a probe: the dispatcher then sleeps until a
+    wake-up (a recorded attempt NOTIFYs), `retry_in` (the next rate token) or its poll, rather
+    than spinning on due work it may not claim.
+    """
+
+    def __init__(self):
+        self.buckets = RateBuckets()
+        self.saturated = False
+        self.retry_in: float | None = None
+        # The last claim stopped at the outstanding limit (max_in_flight): nothing more may be
+        # claimed until an attempt is recorded, which wakes the dispatcher.
+        self.full = False
+
+
+DEFAULT = TargetLimits()  # for callers that do not keep their own (tests, one-off claims)
+
+
+@dataclass
+class Round:
+    """One claim's bookkeeping."""
+
+    now: datetime
+    targets: TargetLimits
+    at: float = 0.0  # now, in seconds, for the rate buckets
+    by_origin: Counter = field(default_factory=Counter)
+    by_share: Counter = field(default_factory=Counter)  # (origin, tenant id) -> in flight
+    closed_origins: set = field(default_factory=set)
+    closed_shares: set = field(default_factory=set)
+    retry_in: float | None = None
+    gate: Gate | None = None
+    probes: set = field(default_factory=set)
+
+    def load(self) -> None:
+        """In flight first, breakers second (see gate.gate)."""
+        limit = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
+        rows = (
+            CallbackTask.objects.filter(status__in=LEASED_STATUSES)
+            .values_list("origin", "tenant_id", "tenant__max_concurrency_per_origin")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for origin, tenant_id, share_limit, count in rows:
+            self.by_origin[origin] += count
+            self.by_share[(origin, tenant_id)] += count
+            if share_limit and count >= share_limit:
+                self.closed_shares.add((origin, tenant_id))
+        self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
+        self.gate = read_gate(now=self.now, in_flight=self.by_origin)
+        self.closed_origins |= self.gate.blocked
+        for key, wait in self.targets.buckets.empty(self.at).items():
+            if isinstance(key, tuple):
+                self.closed_shares.add(key)
+            elif conf.get("RATE_LIMIT_PER_ORIGIN"):
+                self.closed_origins.add(key)
+            else:
+                continue
+            self._retry_at_most(wait)
+
+    def narrow(self, queryset):
+        """Leave out in SQL what may not be claimed now, so the window holds claimable rows."""
+        if self.closed_origins:
+            queryset = queryset.exclude(origin__in=sorted(self.closed_origins))
+        if self.closed_shares:
+            queryset = queryset.exclude(
+                reduce(or_, (Q(origin=origin, tenant_id=tenant) for origin, tenant in self.closed_shares))
+            )
+        return queryset
+
+    def read(self, candidates, *, exclude: list, window: int) -> list[Candidate]:
+        """The next `window` Candidates with room, leaving out `exclude`; `candidates()` makes
+        the due tasks' queryset in claim order (for the ORM's form)."""
+        if connection.vendor == "postgresql":
+            return candidate_rows.claimable_window(
+                now=self.now,
+                window=window,
+                closed_origins=sorted(self.closed_origins),
+                closed_shares=sorted(self.closed_shares),
+                exclude=exclude,
+            )
+        return candidate_rows.orm_window(self.narrow(candidates()), exclude=exclude, window=window)
+
+    @property
+    def in_flight(self) -> int:
+        """Callbacks queued or running everywhere, as load() counted them."""
+        return sum(self.by_origin.values())
+
+    def closed(self) -> int:
+        return len(self.closed_origins) + len(self.closed_shares)
+
+    def admit(self, row: Candidate) -> bool:
+        """Room, tokens and breaker allow this row? Takes its place if so; closes what is full."""
+        origin, share_limit, share_rate = row.origin, row.share_limit, row.share_rate
+        share = (origin, row.tenant_id)
+        if origin in self.closed_origins or share in self.closed_shares:
+            return False
+        if not self._tokens_for(origin, share, share_rate):
+            return False
+        self.by_origin[origin] += 1
+        self.by_share[share] += 1
+        self._take_tokens(origin, share, share_rate)
+        if self.by_origin[origin] >= conf.get("MAX_CONCURRENCY_PER_ORIGIN"):
+            self.closed_origins.add(origin)
+        if share_limit and self.by_share[share] >= share_limit:
+            self.closed_shares.add(share)
+        if origin in self.gate.probe:
+            self.probes.add(origin)  # exactly one probe per origin
+            self.closed_origins.add(origin)
+        return True
+
+    def _tokens_for(self, origin, share, share_rate) -> bool:
+        buckets, rate = self.targets.buckets, conf.get("RATE_LIMIT_PER_ORIGIN")
+        if rate and buckets.tokens(origin, rate, self.at) < 1.0:
+            self.closed_origins.add(origin)
+            self._retry_at_most(buckets.wait(origin, rate, self.at))
+            return False
+        if share_rate and buckets.tokens(share, share_rate, self.at) < 1.0:
+            self.closed_shares.add(share)
+            self._retry_at_most(buckets.wait(share, share_rate, self.at))
+            return False
+        return True
+
+    def _take_tokens(self, origin, share, share_rate) -> None:
+        rate = conf.get("RATE_LIMIT_PER_ORIGIN")
+        if rate:
+            self.targets.buckets.take(origin, rate, self.at)
+        if share_rate:
+            self.targets.buckets.take(share, share_rate, self.at)
+
+    def _retry_at_most(self, seconds: float) -> None:
+        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+
+
+def claimable(
+    candidates,
+    *,
+    limit: int,
+    now: datetime,
+    targets: TargetLimits | None = None,
+    max_in_flight: int | None = None,
+) -> list[Candidate]:
+    """Lock and return up to `limit` Candidates of `candidates()` (due tasks in claim order) that the targets have room for, marking the probes taken. Call inside the
+    claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
+    running everywhere to that (the dispatcher's backpressure, from the same count).
+
+    Candidates are read unlocked and only the chosen rows are locked (SKIP LOCKED): a row taken
+    meanwhile (cancelled, retried by hand) is simply not claimed this time.
+    """
+    targets = targets or DEFAULT
+    state = Round(now=now, targets=targets, at=now.timestamp())
+    state.load()
+    room = limit if max_in_flight is None else max_in_flight - state.in_flight
+    targets.full = room <= 0
+    if targets.full:
+        targets.saturated, targets.retry_in = True, None  # a recorded attempt wakes the dispatcher
+        return []
+    chosen = _choose(candidates, state, limit=min(limit, room))
+    targets.full = len(chosen) >= room
+    if not chosen:
+        return []
+    # Still due and claimable, checked on the table alone: the queue and ordering-key filters of
+    # the candidates were read a few milliseconds ago in this transaction.
+    locked = set(
+        CallbackTask.objects.filter(
+            id__in=[row.id for row in chosen], status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
+        )
+        .select_for_update(skip_locked=True)
+        .values_list("id", flat=True)
+    )
+    chosen = [row for row in chosen if row.id in locked]
+    probes_started({row.origin for row in chosen if row.origin in state.probes}, now=now)
+    return chosen
+
+
+def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:
+    window = limit * WINDOW_FACTOR + 10
+    chosen = []
+    more = False
+    for _ in range(MAX_READS):
+        closed_before = state.closed()
+        rows = state.read(candidates, exclude=[row.id for row in chosen], window=window)
+        for row in rows:
+            if len(chosen) >= limit:
+                break
+            if state.admit(row):
+                chosen.append(row)
+        more = len(rows) == window
+        if len(chosen) >= limit or not more or state.closed() == closed_before:
+            break
+    targets = state.targets
+    targets.saturated = len(chosen) < limit and not more
+    targets.retry_in = state.retry_in
+    targets.buckets.prune(state.at)
+    return chosen

@@ -1,0 +1,93 @@
+"""What the engine accounts for after it writes attempts: metrics, roll-ups, attempt log lines,
+and a dead letter's notification.
+
+Runs on the delivery hot path, once per flush (every ~50 ms), in the recorder. A failure here is
+logged and swallowed: statistics must never stop delivery.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+
+from callbacks.delivery.instruments import metrics
+from callbacks.delivery.instruments.rollups import rollup_add
+from callbacks.labels import host_of, status_class
+from callbacks.masking import mask_text
+from callbacks.models import CallbackTask, TaskExecution, TaskStatus
+from callbacks.services.notifications import notify_dead
+
+logger = logging.getLogger(__name__)
+attempt_logger = logging.getLogger("callbacks.attempts")
+
+
+def attempts_recorded(executions: list[TaskExecution], tasks: dict[uuid.UUID, CallbackTask]) -> None:
+    """Account for attempts just written: Prometheus counters, roll-ups, one log line each."""
+    if not executions:
+        return
+    try:
+        _update_metrics(executions, tasks)
+        for execution in executions:
+            log_attempt(execution, tasks.get(execution.task_id))
+    except Exception:
+        logger.exception("updating attempt metrics failed")
+    try:
+        rollup_add(executions=executions, tasks=tasks)
+    except Exception:
+        logger.exception("updating attempt roll-ups failed; stats will miss %d attempts", len(executions))
+
+
+def task_finished(task: CallbackTask, status: str) -> None:
+    """Account for a task that reached a final status; a dead letter notifies its tenant."""
+    try:
+        metrics.TASKS_FINISHED_TOTAL.labels(task.queue, status).inc()
+        if status == TaskStatus.DEAD:
+            metrics.DEAD_LETTERS_TOTAL.labels(task.queue).inc()
+    except Exception:
+        logger.exception("updating task metrics failed")
+    if status == TaskStatus.DEAD:
+        try:
+            notify_dead(task=task)
+        except Exception:
+            logger.exception("creating the dead-letter notification of task %s failed", task.id)
+
+
+def _update_metrics(executions, tasks) -> None:
+    counts = defaultdict(int)
+    for execution in executions:
+        task = tasks.get(execution.task_id)
+        queue = task.queue if task else ""
+        counts[(queue, execution.outcome, status_class(execution.status_code))] += 1
+        if execution.duration_ms is not None:
+            metrics.ATTEMPT_DURATION_SECONDS.labels(queue).observe(execution.duration_ms / 1000)
+    for labels, count in counts.items():
+        metrics.ATTEMPTS_TOTAL.labels(*labels).inc(count)
+
+
+def log_attempt(execution, task=None) -> None:
+    """One line per delivery attempt; its fields become JSON keys when LOG_JSON is on."""
+    if not attempt_logger.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "task_id": str(execution.task_id),
+        "trace_id": task.trace_id if task else "",
+        "tenant_id": str(execution.tenant_id),
+        "host": host_of(task.origin) if task else "",
+        "attempt": execution.attempt,
+        "outcome": execution.outcome,
+        "status": execution.status_code,
+        "ms": round(execution.duration_ms, 1) if execution.duration_ms is not None else None,
+    }
+    error = mask_text(execution.error)[:300] if execution.error else ""
+    if error:
+        fields["error"] = error
+    attempt_logger.info(
+        "attempt %s of %s to %s: %s %s in %s ms%s",
+        fields["attempt"],
+        fields["task_id"],
+        fields["host"],
+        fields["outcome"],
+        fields["status"] if fields["status"] is not None else "-",
+        fields["ms"] if fields["ms"] is not None else "-",
+        f" ({error})" if error else "",
+        extra=fields,
+    )

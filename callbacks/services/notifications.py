@@ -1,0 +1,108 @@
+"""Failure notifications: events posted to a tenant's notification_url.
+
+An event is an ordinary callback task to that URL, so it is signed, retried and recorded by the
+normal pipeline, like Svix's operational webhooks. A notification about a notification is never
+made: notification tasks carry NOTIFICATION_PREFIX in business_id and are skipped.
+"""
+
+import logging
+import uuid
+
+from django.utils import timezone
+
+from callbacks.labels import host_of
+from callbacks.models import CallbackTask, TaskStatus, Tenant
+from callbacks.services.tasks import task_create
+
+logger = logging.getLogger(__name__)
+
+NOTIFICATION_PREFIX = "tc-notification:"
+CALLBACK_DEAD = "callback.dead"
+BREAKER_OPENED = "breaker.opened"
+EVENT_TYPES = (CALLBACK_DEAD, BREAKER_OPENED)
+
+
+def is_notification(task: CallbackTask) -> bool:
+    return task.business_id.startswith(NOTIFICATION_PREFIX)
+
+
+def notify_failure(
+    *, tenant: Tenant, event_type: str, data: dict, dedup_key: str | None = None
+) -> CallbackTask | None:
+    """Queue the event for the tenant's notification URL; None when the tenant has none.
+
+    `dedup_key` makes a repeated call for the same event return the task already made.
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    if not tenant.notification_url:
+        return None
+    event = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
+    task, _ = task_create(
+        tenant=tenant,
+        data={
+            "url": tenant.notification_url,
+            "method": "POST",
+            "body": event,
+            "body_format": "json",
+            "business_id": f"{NOTIFICATION_PREFIX}{event_type}",
+            "trace_id": data.get("trace_id") or uuid.uuid4().hex,
+            "idempotency_key": f"{NOTIFICATION_PREFIX}{dedup_key}" if dedup_key else None,
+        },
+        actor_type="system",
+        actor="callbacks.services.notifications",
+    )
+    return task
+
+
+def notify_dead(*, task: CallbackTask) -> CallbackTask | None:
+    """A dead letter: tell its tenant, unless the dead task was itself a notification."""
+    if is_notification(task):
+        return None
+    tenant = Tenant.objects.filter(pk=task.tenant_id).exclude(notification_url="").first()
+    if tenant is None:
+        return None
+    return notify_failure(
+        tenant=tenant,
+        event_type=CALLBACK_DEAD,
+        data={
+            "task_id": str(task.id),
+            "url": task.url,
+            "business_id": task.business_id,
+            "trace_id": task.trace_id,
+            "attempts": task.attempts,
+            "last_status_code": task.last_status_code,
+            "last_outcome": task.last_outcome,
+            "last_error": task.last_error[:500],
+        },
+        dedup_key=f"{CALLBACK_DEAD}:{task.id}",
+    )
+
+
+def notify_breaker_opened(*, origin: str, data: dict | None = None) -> list[CallbackTask]:
+    """A breaker opened: tell every tenant with unfinished tasks to that origin.
+
+    A tenant whose own notification URL is on that origin is skipped: the event could not
+    arrive, and its failure would feed the same breaker.
+    """
+    tenant_ids = (
+        CallbackTask.objects.filter(
+            origin=origin,
+            status__in=[TaskStatus.SCHEDULED, TaskStatus.RETRYING, TaskStatus.QUEUED, TaskStatus.RUNNING],
+        )
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    opened_at = timezone.now()
+    made = []
+    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).exclude(notification_url=""):
+        if host_of(tenant.notification_url) == host_of(origin):
+            continue
+        task = notify_failure(
+            tenant=tenant,
+            event_type=BREAKER_OPENED,
+            data={"origin": origin, "opened_at": opened_at.isoformat(), **(data or {})},
+        )
+        if task is not None:
+            made.append(task)
+    return made

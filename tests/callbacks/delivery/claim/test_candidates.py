@@ -1,0 +1,110 @@
+"""The claim's candidate window: the hand-written PostgreSQL statement and the ORM's definition
+(candidates.claimable_tasks, narrowed by limits) must choose the same rows in the same order.
+
+On PostgreSQL `Round.read` runs the SQL; the expected answer always comes from the ORM. On SQLite
+both sides are the ORM's, so these tests only mean something with DATABASE_URL on PostgreSQL.
+"""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db.models import F
+from django.utils import timezone
+
+from callbacks.delivery.claim import candidates as claim_candidates
+from callbacks.delivery.claim import limits
+from callbacks.models import CallbackTask, QueueState, TaskStatus
+from tests.factories import make_task
+
+pytestmark = pytest.mark.django_db
+
+ORIGINS = ["http://a.example:80", "http://b.example:80", "https://c.example:443"]
+
+
+def candidates(now):
+    return claim_candidates.in_claim_order(claim_candidates.claimable_tasks(now))
+
+
+def orm_window(now, state: limits.Round, *, exclude, window):
+    return claim_candidates.orm_window(state.narrow(candidates(now)), exclude=exclude, window=window)
+
+
+@pytest.fixture
+def mixed_tasks(tenant, other_api):
+    """Tasks of two tenants over three origins: every priority, due and future, retrying, a paused
+    queue, ordering keys with earlier unfinished and finished tasks, leased and final tasks."""
+    rng = random.Random(7)
+    now = timezone.now()
+    tenants = [tenant, other_api.tenant]
+    for number in range(240):
+        origin = rng.choice(ORIGINS)
+        due = now + timedelta(
+            seconds=rng.choice([-300, -60, -5, -1, 30, 3600]), milliseconds=rng.randint(0, 999)
+        )
+        make_task(
+            tenant=rng.choice(tenants),
+            url=origin.replace(":80", "").replace(":443", "") + f"/hook/{number}",
+            origin=origin,
+            priority=rng.randint(0, 9),
+            run_at=due,
+            status=rng.choice(
+                [TaskStatus.SCHEDULED] * 6 + [TaskStatus.RETRYING, TaskStatus.QUEUED, TaskStatus.SUCCEEDED]
+            ),
+            queue=rng.choice(["default", "default", "bulk", "paused"]),
+            ordering_key=rng.choice(["", "", "", "k1", "k2"]),
+        )
+    # Breaker-held tasks share a next_attempt_at: due_at breaks the tie.
+    CallbackTask.objects.filter(priority=3).update(
+        next_attempt_at=now - timedelta(seconds=2), due_at=F("run_at")
+    )
+    QueueState.objects.create(name="paused", paused=True)
+    return now, tenants
+
+
+@pytest.mark.parametrize("window", [1, 7, 50, 500])
+def test_the_window_matches_the_orm_definition(mixed_tasks, window):
+    now, _tenants = mixed_tasks
+    state = limits.Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+
+    expected = orm_window(now, state, exclude=[], window=window)
+
+    assert expected, "the fixture should leave claimable tasks"
+    assert state.read(lambda: candidates(now), exclude=[], window=window) == expected
+
+
+def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks):
+    now, tenants = mixed_tasks
+    state = limits.Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.closed_origins = {ORIGINS[0]}
+    state.closed_shares = {(ORIGINS[1], tenants[0].id)}
+    first = orm_window(now, state, exclude=[], window=5)
+    exclude = [row.id for row in first]
+
+    expected = orm_window(now, state, exclude=exclude, window=100)
+
+    assert expected and not {row.origin for row in expected} & {ORIGINS[0]}
+    assert not [row for row in expected if (row.origin, row.tenant_id) == (ORIGINS[1], tenants[0].id)]
+    assert state.read(lambda: candidates(now), exclude=exclude, window=100) == expected
+
+
+def test_priorities_above_the_range_are_refused_by_the_database(tenant):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_task(tenant=tenant, url="http://a.example/hook", priority=10)
+
+
+@pytest.mark.parametrize("max_origins", [1, 200])
+@pytest.mark.parametrize("closed", [[ORIGINS[0]], ORIGINS[:2], ORIGINS])
+def test_with_closed_origins_both_ways_of_reading_agree(mixed_tasks, monkeypatch, max_origins, closed):
+    """Closed origins: read per open origin (few origins) or by level (many: here MAX_ORIGINS=1)."""
+    monkeypatch.setattr(claim_candidates, "MAX_ORIGINS", max_origins)
+    now, _tenants = mixed_tasks
+    state = limits.Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.closed_origins = set(closed)
+
+    expected = orm_window(now, state, exclude=[], window=60)
+
+    assert bool(expected) == (len(closed) < len(ORIGINS))
+    assert state.read(lambda: candidates(now), exclude=[], window=60) == expected

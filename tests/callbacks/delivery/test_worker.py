@@ -1,0 +1,108 @@
+"""The worker in-process: real database, real receiver, the real thread pool and recorder."""
+
+import pytest
+from django.utils import timezone
+
+from callbacks.delivery.claim import leases
+from callbacks.delivery.worker import DeliveryWorker
+from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from tests.factories import make_task, make_tasks
+from tests.receivers import Reply
+
+
+@pytest.fixture
+def worker():
+    worker = DeliveryWorker(concurrency=8, flush_seconds=0.01, name="test-worker")
+    yield worker
+    worker.shutdown(timeout=10)
+
+
+def deliver_due(worker, *, now=None):
+    """One dispatch round done by hand: claim what is due and let the worker send it."""
+    started = 0
+    for claim in leases.claim_due(limit=1000, now=now):
+        started += worker.deliver_batch(claim.token, claim.task_ids)
+    assert worker.wait_idle(timeout=30)
+    return started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_is_delivered_and_every_attempt_recorded(tenant, receiver, worker):
+    tasks = make_tasks(20, tenant=tenant, url=receiver.url + "/hook")
+
+    assert deliver_due(worker) == 20
+
+    assert len(receiver.received) == 20
+    assert {r.headers["x-callback-task-id"] for r in receiver.received} == {str(t.id) for t in tasks}
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+    assert TaskExecution.objects.filter(outcome="success", attempt=1).count() == 20
+    done = CallbackTask.objects.first()
+    assert done.finished_at is not None and done.locked_by == "" and done.last_status_code == 200
+    assert list(
+        TaskEvent.objects.filter(task=done).order_by("at", "id").values_list("to_status", flat=True)
+    ) == [
+        "queued",
+        "running",
+        "succeeded",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_server_error_is_retried_until_success(tenant, receiver, worker):
+    receiver.respond = lambda req: Reply(status=503) if req.seq <= 2 else Reply(status=200)
+    task = make_task(tenant=tenant, url=receiver.url, backoff_initial_seconds=0.01, backoff_max_seconds=0.02)
+
+    for _ in range(3):
+        deliver_due(worker, now=timezone.now() + timezone.timedelta(seconds=1))
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED
+    assert task.attempts == 3
+    outcomes = list(
+        TaskExecution.objects.filter(task=task).order_by("attempt").values_list("outcome", flat=True)
+    )
+    assert outcomes == ["http_5xx", "http_5xx", "success"]
+    assert [r.headers["x-callback-attempt"] for r in receiver.received] == ["1", "2", "3"]
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_cancelled_after_its_claim_is_never_sent(tenant, receiver, worker):
+    keep, cancel = make_tasks(2, tenant=tenant, url=receiver.url)
+    (claim,) = leases.claim_due(limit=10)
+    CallbackTask.objects.filter(id=cancel.id).update(status=TaskStatus.CANCELLED)
+
+    assert worker.deliver_batch(claim.token, claim.task_ids) == 1
+    assert worker.wait_idle(timeout=30)
+
+    assert [r.headers["x-callback-task-id"] for r in receiver.received] == [str(keep.id)]
+    assert CallbackTask.objects.get(id=cancel.id).status == TaskStatus.CANCELLED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_while_running_is_kept_over_the_attempts_result(tenant, receiver, worker):
+    receiver.respond = Reply(status=500, delay=0.5)
+    task = make_task(tenant=tenant, url=receiver.url)
+    (claim,) = leases.claim_due(limit=10)
+
+    worker.deliver_batch(claim.token, claim.task_ids)
+    receiver.wait_for(1)
+    CallbackTask.objects.filter(id=task.id).update(status=TaskStatus.CANCELLED)
+    assert worker.wait_idle(timeout=30)
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.CANCELLED  # no retry will follow
+    assert TaskExecution.objects.get(task=task).outcome == "http_5xx"  # the attempt is still on record
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrency_is_bounded_per_process(tenant, receiver):
+    receiver.respond = Reply(delay=0.2)
+    worker = DeliveryWorker(concurrency=3, flush_seconds=0.01, name="narrow")
+    try:
+        make_tasks(12, tenant=tenant, url=receiver.url)
+        deliver_due(worker)
+    finally:
+        worker.shutdown(timeout=10)
+    assert len(receiver.received) == 12
+    assert receiver.max_in_flight == 3

@@ -7,60 +7,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
-
-class TaskStatus(models.TextChoices):
-    SCHEDULED = "scheduled"  # waiting for its due time
-    QUEUED = "queued"  # claimed by the dispatcher, handed to the broker (lease running)
-    RUNNING = "running"  # a worker is sending it (lease running)
-    RETRYING = "retrying"  # an attempt failed; waiting for the next one
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # a response that must not be retried
-    DEAD = "dead"  # retries exhausted: the dead letter
-    CANCELLED = "cancelled"
-
-
-FINAL_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED)
-# The statuses the dispatcher claims from once next_attempt_at has come.
-CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
-# The statuses that hold a lease (locked_until) and come back when it expires.
-LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
-# Priorities run 0..MAX_PRIORITY, higher first (API.md); the claim reads each level apart
-# (callbacks.delivery.claim_query), so the database holds every task to this range.
-MAX_PRIORITY = 9
-
-
-class BodyFormat(models.TextChoices):
-    JSON = "json"
-    XML = "xml"
-    FORM = "form"
-    RAW = "raw"
-
-
-class HttpMethod(models.TextChoices):
-    GET = "GET"
-    POST = "POST"
-    PUT = "PUT"
-    PATCH = "PATCH"
-    DELETE = "DELETE"
-
-
-class Outcome(models.TextChoices):
-    SUCCESS = "success"
-    HTTP_3XX = "http_3xx"
-    HTTP_4XX = "http_4xx"
-    HTTP_5XX = "http_5xx"
-    # A 2xx (or other) code that the task's success_statuses do not accept.
-    HTTP_UNEXPECTED = "http_unexpected"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    TLS = "tls"
-    SSRF_BLOCKED = "ssrf_blocked"
-    WHITELIST_DENIED = "whitelist_denied"
-    TOO_LARGE = "too_large"
-    # The worker holding the attempt vanished (killed, crashed); the lease expired.
-    INTERRUPTED = "interrupted"
-    # Anything our own code did not expect; kept so that no attempt goes unrecorded.
-    ERROR = "error"
+from callbacks.domain.bounds import MAX_PRIORITY
+from callbacks.domain.vocabulary import (
+    FINAL_STATUSES,
+    BodyFormat,
+    HttpMethod,
+    MissedPolicy,
+    Outcome,
+    TaskStatus,
+)
 
 
 class Tenant(models.Model):
@@ -268,11 +223,6 @@ class TaskExecution(models.Model):
         return f"attempt {self.attempt} of {self.task_id}: {self.outcome}"
 
 
-class MissedPolicy(models.TextChoices):
-    SKIP = "skip"
-    FIRE_ONCE = "fire_once"
-
-
 class CallbackSchedule(models.Model):
     """A cron schedule that materialises CallbackTasks from its template (issue "Scheduling")."""
 
@@ -376,7 +326,7 @@ class AuditLog(models.Model):
     """Who changed what, when, with the state before and after (R36). Written once, never changed."""
 
     at = models.DateTimeField(default=dj_timezone.now, db_index=True)
-    actor_type = models.CharField(max_length=10)  # "user", "tenant", "system"
+    actor_type = models.CharField(max_length=10)  # an ActorType value
     actor = models.CharField(max_length=200)
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=50)

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from callbacks import conf
-from callbacks.models import FINAL_STATUSES, TaskExecution
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import TaskExecution
 from monitoring.heartbeats import STALE_AFTER
 from monitoring.models import AttemptRollup, Heartbeat, MaintenanceRun
 

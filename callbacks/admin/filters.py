@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.utils import timezone
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import CallbackTask, Outcome, TaskStatus, Tenant
 
 CHOICES_CACHE_SECONDS = 60
@@ -118,4 +119,4 @@ class ActorTypeFilter(ExactFilter):
     parameter_name = field = "actor_type"
 
     def lookups(self, request, model_admin):
-        return [("user", "operator"), ("tenant", "tenant (API)"), ("system", "system")]
+        return ActorType.choices

@@ -15,6 +15,7 @@ from callbacks.admin.common import (
     service_errors,
 )
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CircuitBreaker, Tenant, UrlWhitelistEntry
 
@@ -62,9 +63,9 @@ class WhitelistEntryForm(forms.ModelForm):
         data["note"] = data["note"] or ""
         if self.instance.pk is None:
             return whitelist_entry_create(
-                tenant=self.cleaned_data["tenant"], **data, actor_type="user", actor=who
+                tenant=self.cleaned_data["tenant"], **data, actor_type=ActorType.USER, actor=who
             )
-        return whitelist_entry_update(entry=self.instance, data=data, actor_type="user", actor=who)
+        return whitelist_entry_update(entry=self.instance, data=data, actor_type=ActorType.USER, actor=who)
 
 
 class CheckUrlForm(forms.Form):
@@ -101,7 +102,7 @@ class UrlWhitelistEntryAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         from callbacks.services.whitelist import whitelist_entry_delete
 
-        whitelist_entry_delete(entry=obj, actor_type="user", actor=actor(request))
+        whitelist_entry_delete(entry=obj, actor_type=ActorType.USER, actor=actor(request))
 
     def delete_queryset(self, request, queryset):
         for entry in queryset:
@@ -167,5 +168,5 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
             request,
             queryset,
             "Reset",
-            lambda breaker: breaker_reset(breaker=breaker, actor_type="user", actor=actor(request)),
+            lambda breaker: breaker_reset(breaker=breaker, actor_type=ActorType.USER, actor=actor(request)),
         )

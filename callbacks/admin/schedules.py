@@ -5,6 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, pretty_json, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import CallbackSchedule, QueueState
 
 
@@ -69,7 +70,9 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
             request,
             queryset,
             "Paused",
-            lambda schedule: schedule_pause(schedule=schedule, actor_type="user", actor=actor(request)),
+            lambda schedule: schedule_pause(
+                schedule=schedule, actor_type=ActorType.USER, actor=actor(request)
+            ),
         )
 
     @admin.action(description="Resume", permissions=["operate"])
@@ -81,7 +84,9 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
             request,
             queryset,
             "Resumed",
-            lambda schedule: schedule_resume(schedule=schedule, actor_type="user", actor=actor(request)),
+            lambda schedule: schedule_resume(
+                schedule=schedule, actor_type=ActorType.USER, actor=actor(request)
+            ),
         )
 
 
@@ -106,7 +111,7 @@ class QueueStateAdmin(ReadOnlyAdmin):
             request,
             queryset,
             "Paused",
-            lambda queue: queue_pause(name=queue.name, actor_type="user", actor=actor(request)),
+            lambda queue: queue_pause(name=queue.name, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Resume", permissions=["operate"])
@@ -118,5 +123,5 @@ class QueueStateAdmin(ReadOnlyAdmin):
             request,
             queryset,
             "Resumed",
-            lambda queue: queue_resume(name=queue.name, actor_type="user", actor=actor(request)),
+            lambda queue: queue_resume(name=queue.name, actor_type=ActorType.USER, actor=actor(request)),
         )

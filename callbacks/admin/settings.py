@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, pretty_json, service_errors
 from callbacks.admin.filters import ActorTypeFilter, AuditActionFilter, TenantFilter
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import AuditLog, RuntimeSetting
 
 
@@ -63,7 +64,9 @@ class RuntimeSettingForm(forms.ModelForm):
         from callbacks.services.runtime import runtime_settings_update
 
         key = self.cleaned_data.get("key") or self.instance.key
-        runtime_settings_update(changes={key: self.cleaned_data["value"]}, actor_type="user", actor=who)
+        runtime_settings_update(
+            changes={key: self.cleaned_data["value"]}, actor_type=ActorType.USER, actor=who
+        )
         return RuntimeSetting.objects.get(key=key)
 
 
@@ -86,10 +89,10 @@ class RuntimeSettingAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         from callbacks.services.runtime import runtime_settings_update
 
-        runtime_settings_update(changes={obj.key: None}, actor_type="user", actor=actor(request))
+        runtime_settings_update(changes={obj.key: None}, actor_type=ActorType.USER, actor=actor(request))
 
     def delete_queryset(self, request, queryset):
         from callbacks.services.runtime import runtime_settings_update
 
         changes = {key: None for key in queryset.values_list("key", flat=True)}
-        runtime_settings_update(changes=changes, actor_type="user", actor=actor(request))
+        runtime_settings_update(changes=changes, actor_type=ActorType.USER, actor=actor(request))

@@ -30,6 +30,7 @@ from callbacks.admin.filters import (
     StatusFilter,
     TenantFilter,
 )
+from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
 
@@ -208,7 +209,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
             request,
             queryset[:ACTION_LIMIT],
             "Retried",
-            lambda task: task_retry(task=task, actor_type="user", actor=actor(request)),
+            lambda task: task_retry(task=task, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Cancel", permissions=["operate"])
@@ -220,7 +221,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
             request,
             queryset[:ACTION_LIMIT],
             "Cancelled",
-            lambda task: task_cancel(task=task, actor_type="user", actor=actor(request)),
+            lambda task: task_cancel(task=task, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Replay dead letters…", permissions=["operate"])
@@ -231,7 +232,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         dead = queryset.filter(status=TaskStatus.DEAD)
         if request.POST.get("confirm") == "yes":
             ids = list(dead.values_list("pk", flat=True)[:ACTION_LIMIT])
-            count = task_replay_dead(task_ids=ids, actor_type="user", actor=actor(request))
+            count = task_replay_dead(task_ids=ids, actor_type=ActorType.USER, actor=actor(request))
             self.message_user(request, f"Replayed {count} dead letter(s).", messages.SUCCESS)
             return None
         selected = queryset.count()
@@ -275,7 +276,9 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         if form.is_valid():
             tenant, since = form.cleaned_data["tenant"], form.cleaned_data["since"]
             if request.method == "POST" and request.POST.get("confirm") == "yes":
-                count = task_replay_dead(tenant=tenant, since=since, actor_type="user", actor=actor(request))
+                count = task_replay_dead(
+                    tenant=tenant, since=since, actor_type=ActorType.USER, actor=actor(request)
+                )
                 self.message_user(request, f"Replayed {count} dead letter(s).", messages.SUCCESS)
                 return HttpResponseRedirect(
                     reverse("admin:callbacks_callbacktask_changelist") + "?status=scheduled"

@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.template.response import TemplateResponse
 
 from callbacks.admin.common import ReadOnlyInline, actor, add_service_errors, adopt, service_errors
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
 
@@ -52,7 +53,7 @@ class TenantChangeForm(forms.ModelForm):
         from callbacks.services.tenants import tenant_update_policy
 
         changes = {name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
-        return tenant_update_policy(tenant=self.instance, data=changes, actor_type="user", actor=who)
+        return tenant_update_policy(tenant=self.instance, data=changes, actor_type=ActorType.USER, actor=who)
 
 
 class TenantCreateForm(forms.Form):
@@ -123,7 +124,7 @@ class TenantAdmin(admin.ModelAdmin):
                 form.add_error("name", "A tenant with this name exists already.")
             else:
                 audit_record(
-                    actor_type="user",
+                    actor_type=ActorType.USER,
                     actor=actor(request),
                     tenant=new.tenant,
                     action="tenant.create",
@@ -202,7 +203,7 @@ class TenantAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/callbacks/tenant/rotate_confirmation.html", context)
         rows = [
-            {"tenant": tenant, key: rotate(tenant=tenant, actor_type="user", actor=actor(request))}
+            {"tenant": tenant, key: rotate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))}
             for tenant in tenants
         ]
         return self._secrets_page(request, f"New {what}", rows)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from callbacks import masking, scheduling
 from callbacks.api.serializers import ErrorSerializer, StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, PAGE_PARAMETERS, TenantApiView
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import MissedPolicy
 from callbacks.services.schedules import (
     schedule_create,
@@ -97,7 +98,7 @@ class ScheduleListCreateApi(TenantApiView):
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
         schedule = schedule_create(
-            tenant=self.tenant(), data=dict(data), actor_type="tenant", actor=self.actor()
+            tenant=self.tenant(), data=dict(data), actor_type=ActorType.TENANT, actor=self.actor()
         )
         return Response(self.OutputSerializer(schedule).data, status=status.HTTP_201_CREATED)
 
@@ -138,7 +139,10 @@ class ScheduleDetailApi(TenantApiView):
         if not serializer.is_valid():
             raise drf.ValidationError(serializer.errors)
         schedule = schedule_update(
-            schedule=schedule, data=dict(serializer.validated_data), actor_type="tenant", actor=self.actor()
+            schedule=schedule,
+            data=dict(serializer.validated_data),
+            actor_type=ActorType.TENANT,
+            actor=self.actor(),
         )
         return Response(self.OutputSerializer(schedule).data)
 
@@ -149,7 +153,7 @@ class ScheduleDetailApi(TenantApiView):
         description="Delete the schedule; the callbacks it created stay.",
     )
     def delete(self, request, schedule_id):
-        schedule_delete(schedule=self.schedule(schedule_id), actor_type="tenant", actor=self.actor())
+        schedule_delete(schedule=self.schedule(schedule_id), actor_type=ActorType.TENANT, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -165,7 +169,7 @@ class SchedulePauseApi(TenantApiView):
     )
     def post(self, request, schedule_id):
         schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
-        schedule = schedule_pause(schedule=schedule, actor_type="tenant", actor=self.actor())
+        schedule = schedule_pause(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)
 
 
@@ -181,5 +185,5 @@ class ScheduleResumeApi(TenantApiView):
     )
     def post(self, request, schedule_id):
         schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
-        schedule = schedule_resume(schedule=schedule, actor_type="tenant", actor=self.actor())
+        schedule = schedule_resume(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)

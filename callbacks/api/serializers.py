@@ -10,11 +10,11 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from callbacks import conf, masking
-from callbacks.delivery import encoding, statuses
-from callbacks.delivery.headers import HeaderError, validate_headers
+from callbacks.domain import encoding, statuses
+from callbacks.domain.headers import HeaderError, validate_headers
+from callbacks.domain.urls import MAX_URL_LENGTH, TargetUrlError, validate_target_url
 from callbacks.models import BodyFormat, HttpMethod, Outcome, TaskStatus
 from callbacks.services.tasks import MAX_BATCH
-from callbacks.validation import MAX_URL_LENGTH, TargetUrlError, validate_target_url
 
 QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MAX_DELAY_SECONDS = 365 * 24 * 3600

@@ -15,6 +15,7 @@ from callbacks.api import (
 )
 from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
 
@@ -105,7 +106,9 @@ class CallbackListCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
-        task, created = task_create(tenant=self.tenant(), data=data, actor_type="tenant", actor=self.actor())
+        task, created = task_create(
+            tenant=self.tenant(), data=data, actor_type=ActorType.TENANT, actor=self.actor()
+        )
         return Response(
             self.OutputSerializer(task).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -138,7 +141,7 @@ class CallbackBatchCreateApi(TenantApiView):
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
         tasks = task_create_batch(
-            tenant=self.tenant(), items=data["callbacks"], actor_type="tenant", actor=self.actor()
+            tenant=self.tenant(), items=data["callbacks"], actor_type=ActorType.TENANT, actor=self.actor()
         )
         return Response(self.OutputSerializer({"callbacks": tasks}).data, status=status.HTTP_201_CREATED)
 
@@ -198,7 +201,7 @@ class CallbackCancelApi(TenantApiView):
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
-        task = task_cancel(task=task, actor_type="tenant", actor=self.actor())
+        task = task_cancel(task=task, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(task).data)
 
 
@@ -214,5 +217,5 @@ class CallbackRetryApi(TenantApiView):
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
-        task = task_retry(task=task, actor_type="tenant", actor=self.actor())
+        task = task_retry(task=task, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(task).data)

@@ -42,8 +42,8 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from callbacks import conf
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.models import (
-    CLAIMABLE_STATUSES,
     BreakerState,
     CallbackTask,
     CircuitBreaker,

@@ -23,8 +23,8 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf, scheduling
-from callbacks.delivery import breaker, executor, leases, limits, outcomes, wakeup
+from callbacks import conf, scheduling, wakeup
+from callbacks.delivery import breaker, executor, leases, limits, outcomes
 from monitoring import heartbeats, metrics, retention
 
 logger = logging.getLogger(__name__)

@@ -18,15 +18,8 @@ from django.utils import timezone
 
 from callbacks import bulk, conf
 from callbacks.delivery import limits
-from callbacks.models import (
-    CLAIMABLE_STATUSES,
-    FINAL_STATUSES,
-    CallbackTask,
-    QueueState,
-    TaskEvent,
-    TaskStatus,
-    Tenant,
-)
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, FINAL_STATUSES
+from callbacks.models import CallbackTask, QueueState, TaskEvent, TaskStatus, Tenant
 
 
 @dataclass(frozen=True)

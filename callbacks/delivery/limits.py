@@ -30,7 +30,8 @@ from django.db.models import Count, Q
 
 from callbacks import conf
 from callbacks.delivery import breaker, claim_query
-from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, LEASED_STATUSES
+from callbacks.models import CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
 # mid-window to be replaced by others, bounded so a claim stays a few queries.

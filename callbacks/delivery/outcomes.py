@@ -16,10 +16,11 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from callbacks import bulk
-from callbacks.delivery import breaker, retry, wakeup
+from callbacks import bulk, wakeup
+from callbacks.delivery import breaker, retry
 from callbacks.delivery.executor import AttemptResult
-from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES
+from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from monitoring import recording
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def _event_note(attempt: int, result: AttemptResult) -> str:
 
 
 def _task_values(item: Finished, decision: retry.Decision, now: datetime) -> dict:
-    final = decision.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD)
+    final = decision.status in DECIDED_STATUSES
     return {
         "status": decision.status,
         "next_attempt_at": decision.next_attempt_at,

@@ -10,11 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks.api.serializers import QUEUE_NAME
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain.vocabulary import WAITING_STATUSES
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackTask, QueueState, TaskEvent, TaskStatus, Tenant
-from callbacks.queues import WAITING_STATUSES
 from callbacks.services.audit import audit_record
+from callbacks.wakeup import notify_dispatcher
 
 PURGE_BATCH = 1000
 

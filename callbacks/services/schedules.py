@@ -11,11 +11,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from callbacks import scheduling
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
 from callbacks.services.audit import audit_record
 from callbacks.services.tasks import task_create
+from callbacks.wakeup import notify_dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now
     data["idempotency_key"] = f"schedule:{schedule.id}:{plan.fire_at.isoformat()}"
     try:
         _task, created = task_create(
-            tenant=schedule.tenant, data=data, actor_type="system", actor=SCHEDULER_ACTOR
+            tenant=schedule.tenant, data=data, actor_type=ActorType.SYSTEM, actor=SCHEDULER_ACTOR
         )
     except ApplicationError as exc:
         logger.warning("schedule %s: fire refused, skipped: %s", schedule.id, exc.message)
@@ -154,7 +155,7 @@ def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now
 
 def _audit_missed(schedule: CallbackSchedule, plan: scheduling.FirePlan) -> None:
     audit_record(
-        actor_type="system",
+        actor_type=ActorType.SYSTEM,
         actor=SCHEDULER_ACTOR,
         tenant=schedule.tenant,
         action="schedule.missed",

@@ -13,18 +13,16 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from callbacks import conf, whitelist
-from callbacks.delivery import encoding
-from callbacks.delivery.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain import encoding
+from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
+from callbacks.domain.urls import url_origin
+from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
 from callbacks.errors import ApplicationError, ConflictError
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 from callbacks.services.audit import audit_record
-from callbacks.validation import url_origin
+from callbacks.wakeup import notify_dispatcher
 
 MAX_BATCH = 1000
-
-CANCELLABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING)
-RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.RETRYING)
 
 
 class BodyTooLargeError(ApplicationError):
@@ -36,7 +34,7 @@ class BodyTooLargeError(ApplicationError):
 
 
 def task_create(
-    *, tenant: Tenant, data: dict, actor_type: str = "tenant", actor: str = ""
+    *, tenant: Tenant, data: dict, actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> tuple[CallbackTask, bool]:
     """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
     _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
@@ -91,7 +89,7 @@ def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
 
 
 def task_create_batch(
-    *, tenant: Tenant, items: list[dict], actor_type: str = "tenant", actor: str = ""
+    *, tenant: Tenant, items: list[dict], actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> list[CallbackTask]:
     """All the items as tasks, in order, or none (one transaction). A repeated idempotency_key, in the batch
     or against an existing task, yields the task that already has it in that position."""
@@ -155,13 +153,13 @@ def _batch_record(*, tenant: Tenant, new_tasks: list[CallbackTask], actor_type: 
         )
 
 
-def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+def task_cancel(*, task: CallbackTask, actor_type: str = ActorType.TENANT, actor: str) -> CallbackTask:
     """Cancel a task that is not final yet; cancelling a cancelled task changes nothing."""
     with transaction.atomic():
         current = CallbackTask.objects.select_for_update().get(pk=task.pk)
         if current.status == TaskStatus.CANCELLED:
             return current
-        if current.status not in CANCELLABLE_STATUSES:
+        if current.status not in UNFINISHED_STATUSES:
             raise ConflictError(
                 f"The task is {current.status} and can no longer be cancelled.", code="task_final"
             )
@@ -184,7 +182,7 @@ def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -
     return current
 
 
-def task_retry(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+def task_retry(*, task: CallbackTask, actor_type: str = ActorType.TENANT, actor: str) -> CallbackTask:
     """Send a failed, dead or retrying task again now."""
     with transaction.atomic():
         current = CallbackTask.objects.select_for_update().get(pk=task.pk)

@@ -5,12 +5,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks import keys, masking
-from callbacks.api.throttling import RateError, parse_rate
-from callbacks.delivery import statuses
+from callbacks.domain import statuses
+from callbacks.domain.rates import RateError, parse_rate
+from callbacks.domain.urls import TargetUrlError, validate_target_url
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
-from callbacks.validation import TargetUrlError, validate_target_url
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def api_key_create(*, tenant: Tenant) -> str:
     return key
 
 
-def api_key_revoke(*, api_key: TenantApiKey, actor_type: str = "system", actor: str = "") -> None:
+def api_key_revoke(*, api_key: TenantApiKey, actor_type: str = ActorType.SYSTEM, actor: str = "") -> None:
     """Revoke a key (it stops working on the next request); revoking a revoked key changes nothing."""
     with transaction.atomic():
         now = timezone.now()

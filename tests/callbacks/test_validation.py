@@ -2,7 +2,7 @@
 
 import pytest
 
-from callbacks.validation import TargetUrlError, url_origin, validate_target_url
+from callbacks.domain.urls import TargetUrlError, url_origin, validate_target_url
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from callbacks.delivery import ssrf
+from callbacks.domain.addresses import check_url_literal
 
 MAX_URL_LENGTH = 2000
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -50,9 +50,9 @@ def validate_target_url(url: str) -> str:
     host_problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
     if host_problem:
         raise TargetUrlError(host_problem)
-    # SSRF (R32): a literal forbidden address (any spelling) is refused now, with a clear reason;
-    # names are judged at send time by the address each connection reaches.
-    ssrf_problem = ssrf.check_url_literal(url)
+    # A literal forbidden address (any spelling) is refused now, with a clear reason; names are
+    # judged at send time by the address each connection reaches (the SSRF guard).
+    ssrf_problem = check_url_literal(url)
     if ssrf_problem:
         raise TargetUrlError(ssrf_problem)
     return url

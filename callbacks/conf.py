@@ -15,37 +15,12 @@ import time
 
 from django.conf import settings
 
-from callbacks.domain.bounds import SETTINGS
+from callbacks.domain.bounds import RUNTIME_KEYS
 
 logger = logging.getLogger(__name__)
 
 # How long a process keeps run-time overrides before it reads them again.
 REFRESH_SECONDS = 5.0
-
-
-# What may change at run time; bounds and help come from the one table. Other settings need a restart
-# (they shape processes, not requests).
-RUNTIME_KEYS = {
-    key: SETTINGS[key]
-    for key in (
-        "POOL_MAXSIZE_PER_HOST",
-        "POOL_HOSTS",
-        "CONNECT_TIMEOUT",
-        "TOTAL_TIMEOUT",
-        "CONCURRENCY",
-        "MAX_RETRIES",
-        "BACKOFF_INITIAL",
-        "BACKOFF_MULTIPLIER",
-        "BACKOFF_MAX",
-        "MAX_CONCURRENCY_PER_ORIGIN",
-        "RATE_LIMIT_PER_ORIGIN",
-        "BREAKER_FAILURE_THRESHOLD",
-        "BREAKER_OPEN_SECONDS",
-        "BREAKER_OPEN_MAX_SECONDS",
-        "DISPATCH_BATCH",
-        "DISPATCH_MAX_OUTSTANDING",
-    )
-}
 
 
 class _Overrides:

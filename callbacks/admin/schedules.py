@@ -5,8 +5,11 @@ from django.utils.html import format_html, format_html_join
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, pretty_json, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.schedule import next_runs
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import CallbackSchedule, QueueState
+from callbacks.services.queues import queue_pause, queue_resume
+from callbacks.services.schedules import schedule_pause, schedule_resume
 
 
 @admin.register(CallbackSchedule)
@@ -39,8 +42,6 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
 
     @admin.display(description="next five runs (UTC)")
     def next_five_runs(self, schedule):
-        from callbacks.scheduling import next_runs
-
         if schedule.paused:
             return "paused"
         try:
@@ -63,8 +64,6 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Pause", permissions=["operate"])
     def pause(self, request, queryset):
-        from callbacks.services.schedules import schedule_pause
-
         run_each(
             self,
             request,
@@ -77,8 +76,6 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resume", permissions=["operate"])
     def resume(self, request, queryset):
-        from callbacks.services.schedules import schedule_resume
-
         run_each(
             self,
             request,
@@ -104,8 +101,6 @@ class QueueStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Pause", permissions=["operate"])
     def pause(self, request, queryset):
-        from callbacks.services.queues import queue_pause
-
         run_each(
             self,
             request,
@@ -116,8 +111,6 @@ class QueueStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resume", permissions=["operate"])
     def resume(self, request, queryset):
-        from callbacks.services.queues import queue_resume
-
         run_each(
             self,
             request,

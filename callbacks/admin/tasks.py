@@ -33,6 +33,7 @@ from callbacks.admin.filters import (
 from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
+from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
 
 # Shown on the page; the full body (up to 1 MB) is in the API's executions endpoint.
 BODY_SHOWN = 2000
@@ -202,8 +203,6 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
-        from callbacks.services.tasks import task_retry
-
         run_each(
             self,
             request,
@@ -214,8 +213,6 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel", permissions=["operate"])
     def cancel(self, request, queryset):
-        from callbacks.services.tasks import task_cancel
-
         run_each(
             self,
             request,
@@ -227,8 +224,6 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     @admin.action(description="Replay dead letters…", permissions=["operate"])
     def replay_dead(self, request, queryset):
         """A confirmation page first (Django's delete_selected habit); the replay on "yes"."""
-        from callbacks.services.tasks import task_replay_dead
-
         dead = queryset.filter(status=TaskStatus.DEAD)
         if request.POST.get("confirm") == "yes":
             ids = list(dead.values_list("pk", flat=True)[:ACTION_LIMIT])
@@ -262,8 +257,6 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         ]
 
     def replay_dead_view(self, request):
-        from callbacks.services.tasks import dead_letters, task_replay_dead
-
         if not self.has_operate_permission(request):
             raise PermissionDenied
         form = ReplayForm(request.POST or request.GET or None)

@@ -10,9 +10,10 @@ from rest_framework import serializers as drf
 from rest_framework import status
 from rest_framework.response import Response
 
-from callbacks import masking, scheduling
+from callbacks import masking, selectors
 from callbacks.api.serializers import ErrorSerializer, StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, PAGE_PARAMETERS, TenantApiView
+from callbacks.domain.schedule import next_runs
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import MissedPolicy
 from callbacks.services.schedules import (
@@ -79,7 +80,7 @@ class ScheduleOutputSerializer(drf.Serializer):
     def get_next_runs(self, schedule):
         if schedule.paused:
             return []
-        return [drf.DateTimeField().to_representation(at) for at in scheduling.next_runs(schedule)]
+        return [drf.DateTimeField().to_representation(at) for at in next_runs(schedule)]
 
 
 SchedulePageSerializer = page_serializer("SchedulePageSerializer", ScheduleOutputSerializer)
@@ -109,7 +110,7 @@ class ScheduleListCreateApi(TenantApiView):
         responses={200: SchedulePageSerializer, 400: ErrorSerializer, **COMMON_ERRORS},
     )
     def get(self, request):
-        schedules = scheduling.schedule_list(tenant=self.tenant())
+        schedules = selectors.schedule_list(tenant=self.tenant())
         return self.page(schedules, self.OutputSerializer, ordering=("-created_at", "-id"))
 
 
@@ -118,7 +119,7 @@ class ScheduleDetailApi(TenantApiView):
     OutputSerializer = ScheduleOutputSerializer
 
     def schedule(self, schedule_id):
-        return scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        return selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
 
     @extend_schema(
         tags=[TAG], parameters=[SCHEDULE_ID], responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS}
@@ -168,7 +169,7 @@ class SchedulePauseApi(TenantApiView):
         description="No fires until resumed; pausing a paused schedule answers 200.",
     )
     def post(self, request, schedule_id):
-        schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        schedule = selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
         schedule = schedule_pause(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)
 
@@ -184,6 +185,6 @@ class ScheduleResumeApi(TenantApiView):
         description="Fires again from now on; fires that fell in the pause are not made up.",
     )
     def post(self, request, schedule_id):
-        schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        schedule = selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
         schedule = schedule_resume(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)

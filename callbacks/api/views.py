@@ -13,8 +13,10 @@ from callbacks.api import (
     schema,  # noqa: F401  (registers the API-key scheme with drf-spectacular)
     serializers,
 )
+from callbacks.api.errors import flatten_detail
 from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
+from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
@@ -60,11 +62,11 @@ class TenantApiView(APIView):
 def raise_invalid(errors) -> None:
     """400 naming each field; 413 when a body is over the size limit, the one error a retry cannot fix by
     changing a field."""
-    if _has_code(errors, serializers.BODY_TOO_LARGE):
+    if _has_code(errors, BODY_TOO_LARGE):
         raise ApplicationError(
-            "A callback's encoded body is over the size limit.",
-            code=serializers.BODY_TOO_LARGE,
-            fields=_plain(errors),
+            BODY_TOO_LARGE_MESSAGE,
+            code=BODY_TOO_LARGE,
+            fields=flatten_detail(errors),
             status=413,
         )
     raise drf_serializers.ValidationError(errors)
@@ -76,14 +78,6 @@ def _has_code(detail, code: str) -> bool:
     if isinstance(detail, list):
         return any(_has_code(value, code) for value in detail)
     return getattr(detail, "code", None) == code
-
-
-def _plain(detail):
-    if isinstance(detail, dict):
-        return {str(key): _plain(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        return [_plain(value) for value in detail]
-    return str(detail)
 
 
 class CallbackListCreateApi(TenantApiView):

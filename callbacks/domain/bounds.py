@@ -103,6 +103,31 @@ SETTINGS = {
     "HEARTBEAT_SECONDS": Bound(float, 0.1, 300, "how often processes report themselves alive"),
 }
 
+# What may change at run time; bounds and help come from the one table. Other settings need a restart
+# (they shape processes, not requests).
+RUNTIME_KEYS = {
+    key: SETTINGS[key]
+    for key in (
+        "POOL_MAXSIZE_PER_HOST",
+        "POOL_HOSTS",
+        "CONNECT_TIMEOUT",
+        "TOTAL_TIMEOUT",
+        "CONCURRENCY",
+        "MAX_RETRIES",
+        "BACKOFF_INITIAL",
+        "BACKOFF_MULTIPLIER",
+        "BACKOFF_MAX",
+        "MAX_CONCURRENCY_PER_ORIGIN",
+        "RATE_LIMIT_PER_ORIGIN",
+        "BREAKER_FAILURE_THRESHOLD",
+        "BREAKER_OPEN_SECONDS",
+        "BREAKER_OPEN_MAX_SECONDS",
+        "DISPATCH_BATCH",
+        "DISPATCH_MAX_OUTSTANDING",
+    )
+}
+
+
 # --- settings outside settings.CALLBACKS --------------------------------------------------------------
 # The largest API request read at all; at least 1 KB so that any single callback fits.
 API_REQUEST_LIMIT = Bound(int, 1024, None, "largest API request body read, bytes")

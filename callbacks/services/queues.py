@@ -9,7 +9,7 @@ narrowed to one tenant, which is how the API offers it.
 from django.db import transaction
 from django.utils import timezone
 
-from callbacks.api.serializers import QUEUE_NAME
+from callbacks.domain.callback import QUEUE_NAME
 from callbacks.domain.vocabulary import WAITING_STATUSES
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackTask, QueueState, TaskEvent, TaskStatus, Tenant

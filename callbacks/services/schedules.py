@@ -1,16 +1,21 @@
 """Writes on cron schedules: create, update, delete, pause, resume, and the dispatcher's fire.
 
-Every input is checked here (callbacks.scheduling's validators), so the API, commands and admin
+Firing happens in the leading dispatcher's step (`fire_due`): each due schedule creates one task from its
+template and advances `next_fire_at` in the same transaction, conditional on the value it read, so a
+fire happens once even with a standby dispatcher or after a restart; at most one task per schedule per
+step.
+
+Every input is checked here (callbacks.domain.schedule's validators), so the API, commands and admin
 refuse the same things: a bad cron expression, time zone or template is a 400 naming the field.
 """
 
 import logging
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from callbacks import scheduling
+from callbacks.domain import schedule as scheduling
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
@@ -22,6 +27,45 @@ logger = logging.getLogger(__name__)
 
 EDITABLE = ("name", "cron", "timezone", "task_template", "missed_policy", "paused")
 SCHEDULER_ACTOR = "scheduler"
+FIRE_BATCH = 100
+
+
+def fire_due(now: datetime | None = None, *, limit: int = FIRE_BATCH) -> int:
+    """Fire every schedule due at `now` (the leading dispatcher calls this each step). Returns the
+    number of tasks created."""
+    now = now or timezone.now()
+    due = list(
+        CallbackSchedule.objects.filter(paused=False, next_fire_at__lte=now)
+        .order_by("next_fire_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    created = 0
+    for schedule_id in due:
+        try:
+            created += fire_one(schedule_id=schedule_id, now=now)
+        except DatabaseError:
+            raise
+        except Exception:
+            # One broken schedule must not stop the others or dispatch; it is retried next step.
+            logger.exception("firing schedule %s failed", schedule_id)
+    return created
+
+
+def fire_one(*, schedule_id, now: datetime) -> int:
+    """Fire one due schedule once and advance it. Returns the tasks created (0 or 1)."""
+    with transaction.atomic():
+        # SKIP LOCKED: a schedule another dispatcher is firing is its business. Only the schedule's
+        # row: locking the joined tenant would make every other schedule of the tenant look busy.
+        schedule = (
+            CallbackSchedule.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+            .filter(id=schedule_id, paused=False, next_fire_at__lte=now)
+            .first()
+        )
+        if schedule is None:
+            return 0  # another dispatcher holds it, or fired it already
+        plan = scheduling.plan_fire(schedule, now=now)
+        return schedule_fire(schedule=schedule, plan=plan, now=now)
 
 
 class _LostRace(Exception):

@@ -1,7 +1,7 @@
 """Writes on callback tasks: create (one or a batch), cancel, retry.
 
-`data` is input that has already passed the API's validation (callbacks.api.serializers): these functions
-trust its shape and check only what concerns the stored row.
+Every callback is checked here with the domain's rules (callbacks.domain.callback), whoever calls:
+the API, a command, a schedule's fire.
 """
 
 import uuid
@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from callbacks import conf, whitelist
 from callbacks.domain import encoding
+from callbacks.domain.bounds import MAX_BATCH
+from callbacks.domain.callback import clean_callback
 from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
 from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
@@ -21,8 +23,6 @@ from callbacks.errors import ApplicationError, ConflictError
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 from callbacks.services.audit import audit_record
 from callbacks.wakeup import notify_dispatcher
-
-MAX_BATCH = 1000
 
 
 class BodyTooLargeError(ApplicationError):
@@ -37,6 +37,7 @@ def task_create(
     *, tenant: Tenant, data: dict, actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> tuple[CallbackTask, bool]:
     """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
+    data = clean_callback(data)
     _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
     key = data.get("idempotency_key")
     with transaction.atomic():
@@ -97,6 +98,7 @@ def task_create_batch(
         raise ApplicationError(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
         )
+    items = _clean_batch(items)
     _refuse_unlisted_urls(tenant=tenant, items=items, batch=True)
     for attempt in range(3):
         try:
@@ -110,6 +112,20 @@ def task_create_batch(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _clean_batch(items: list[dict]) -> list[dict]:
+    """Every item checked; the refusals by index, as {"callbacks": {"3": {"url": [...]}}}."""
+    cleaned, errors, status = [], {}, None
+    for index, item in enumerate(items):
+        try:
+            cleaned.append(clean_callback(item))
+        except ApplicationError as exc:
+            errors[str(index)] = exc.fields
+            status = max(status or 0, exc.status)
+    if errors:
+        raise ApplicationError("Invalid input.", fields={"callbacks": errors}, status=status)
+    return cleaned
 
 
 def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTask], list[CallbackTask]]:
@@ -131,7 +147,7 @@ def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTa
             if key is not None:
                 by_key[key] = task
         tasks.append(task)
-    # The input serializer has checked every field; full_clean would add a query per row for the key constraint.
+    # _clean_batch has checked every field; full_clean would add a query per row for the key constraint.
     CallbackTask.objects.bulk_create(new_tasks)
     return tasks, new_tasks
 

@@ -6,11 +6,12 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from callbacks.api.serializers import CallbackInputSerializer
+from callbacks.domain.bounds import MAX_BATCH
+from callbacks.domain.callback import clean_callback
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import BodyFormat, HttpMethod, Tenant
-from callbacks.services.tasks import MAX_BATCH, task_create, task_create_batch
+from callbacks.services.tasks import task_create, task_create_batch
 
 ACTOR = "manage.py"
 
@@ -120,10 +121,10 @@ def _body(text: str, body_format: str):
 
 
 def _validated(callback: dict) -> dict:
-    serializer = CallbackInputSerializer(data=callback)
-    if not serializer.is_valid():
-        raise CommandError(_describe(serializer.errors))
-    return serializer.validated_data
+    try:
+        return clean_callback(callback)
+    except ApplicationError as exc:
+        raise CommandError(_describe(exc.fields)) from None
 
 
 def _create(call):

@@ -2,8 +2,8 @@
 
 import pytest
 
+from callbacks.domain.whitelist import Pattern, denial_reason, entry_matches, validate_pattern
 from callbacks.errors import ApplicationError
-from callbacks.whitelist import Pattern, denial_reason, entry_matches, validate_pattern
 
 
 @pytest.mark.parametrize(

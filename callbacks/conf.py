@@ -42,6 +42,8 @@ def get(key: str):
 
 def refresh() -> None:
     """Read the overrides now (the admin and API call this after a change, tests too)."""
+    # Imported here: the pure domain rules read settings through this module, and must not load the
+    # ORM's models (nor need the app registry) by doing so.
     from callbacks.models import RuntimeSetting
 
     with _overrides.lock:

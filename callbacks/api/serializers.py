@@ -61,7 +61,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH})
 class TargetUrlField(serializers.CharField):
-    """An http(s) URL with a host, without credentials or fragment (callbacks.validation)."""
+    """An http(s) URL with a host, without credentials or fragment (callbacks.domain.urls)."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)

@@ -21,7 +21,7 @@ from callbacks.domain.bounds import (
     PRIORITY,
     SETTINGS,
 )
-from callbacks.domain.headers import HeaderError, validate_headers
+from callbacks.domain.headers import validate_headers
 from callbacks.domain.urls import TargetUrlError, validate_target_url
 from callbacks.domain.vocabulary import BodyFormat, HttpMethod
 from callbacks.errors import ApplicationError
@@ -70,39 +70,36 @@ def clean_callback(data: Mapping) -> dict:
         raise ApplicationError(
             INVALID, fields={"non_field_errors": ["must be an object of a callback's fields"]}
         )
-    values = {**DEFAULTS, **data}
-    errors: dict = {name: ["unknown field"] for name in values if name not in (*FIELD_RULES, *INTERNAL)}
-    if "url" not in values:
-        errors["url"] = ["this field is required"]
-    cleaned = {}
-    for name, rule in FIELD_RULES.items():
-        if name not in values:
-            continue
-        if values[name] is None and name in OPTIONAL:
-            cleaned[name] = None
-            continue
-        try:
-            cleaned[name] = rule(values[name])
-        except HeaderError as exc:
-            errors[name] = exc.errors
-        except NestedError as exc:
-            errors[name] = exc.errors
-        except ValueError as exc:
-            errors[name] = [str(exc)]
+    cleaned, errors = _clean_fields({**DEFAULTS, **data})
     if cleaned.get("run_at") is not None and cleaned.get("delay_seconds") is not None:
         errors["delay_seconds"] = ["give run_at or delay_seconds, not both"]
-    too_large = False
-    if "body_format" in cleaned:
-        problem = body_problem(cleaned.get("body"), cleaned["body_format"])
-        if problem is not None:
-            errors["body"] = [problem[0]]
-            too_large = problem[1] == BODY_TOO_LARGE
-    if too_large:
+    problem = body_problem(cleaned.get("body"), cleaned["body_format"]) if "body_format" in cleaned else None
+    if problem is not None:
+        errors["body"] = [problem[0]]
+    if problem is not None and problem[1] == BODY_TOO_LARGE:
         # The one refusal a retry cannot fix by changing a field: 413, as the API answers it.
         raise ApplicationError(BODY_TOO_LARGE_MESSAGE, code=BODY_TOO_LARGE, fields=errors, status=413)
     if errors:
         raise ApplicationError(INVALID, fields=errors)
     return {**cleaned, **{name: data[name] for name in INTERNAL if name in data}}
+
+
+def _clean_fields(values: dict) -> tuple[dict, dict]:
+    """(cleaned values, errors by field) for each field on its own."""
+    errors: dict = {name: ["unknown field"] for name in values if name not in (*FIELD_RULES, *INTERNAL)}
+    if "url" not in values:
+        errors["url"] = ["this field is required"]
+    cleaned = {}
+    for name in [name for name in FIELD_RULES if name in values]:
+        if values[name] is None and name in OPTIONAL:
+            cleaned[name] = None
+            continue
+        try:
+            cleaned[name] = FIELD_RULES[name](values[name])
+        except ValueError as exc:
+            # Headers and the policy objects name the parts at fault; other fields give one reason.
+            errors[name] = getattr(exc, "errors", None) or [str(exc)]
+    return cleaned, errors
 
 
 class NestedError(ValueError):

@@ -1,4 +1,4 @@
-"""Which request headers a caller may set (R34), checked when a task is registered and again when sent.
+"""Which request headers a caller may set, checked when a task is registered and again when sent.
 
 Refused: hop-by-hop headers (they describe one connection, not the message), the headers the HTTP client
 computes itself (Host, Content-Length), the headers this service sets on every callback, so a caller can
@@ -17,7 +17,7 @@ HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
 COMPUTED_HEADERS = frozenset({"host", "content-length"})
-# Set by the sender on every callback (API.md "What a receiver gets"); X-Callback-* is reserved as a prefix.
+# Set by the sender on every callback (signing, tracing, business ids); X-Callback-* is reserved as a prefix.
 RESERVED_HEADERS = frozenset(
     {"webhook-id", "webhook-timestamp", "webhook-signature", "traceparent", "x-business-id", "x-trace-id"}
 )

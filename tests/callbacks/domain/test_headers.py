@@ -1,4 +1,4 @@
-"""The header rules shared by registration and sending (callbacks.delivery.headers)."""
+"""The header rules shared by registration and sending (callbacks.domain.headers)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Whitelist patterns: what validate_pattern accepts and how entries match URLs (callbacks/whitelist.py)."""
+"""Whitelist patterns: what validate_pattern accepts and how entries match URLs (callbacks.domain.whitelist)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Target URL checks and origins (callbacks.validation)."""
+"""Target URL checks and origins (callbacks.domain.urls)."""
 
 import pytest
 

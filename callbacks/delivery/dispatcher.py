@@ -131,7 +131,7 @@ class Dispatcher:
             breaker.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
-        fire_due(now)
+        fire_due(now=now)
         # Backpressure: the claim counts what is queued or running anyway (per-origin limits),
         # and takes no more than brings that to the outstanding limit.
         claims = leases.claim_due(

@@ -19,7 +19,7 @@ from django.utils import timezone
 from callbacks import bulk, wakeup
 from callbacks.delivery import breaker, retry
 from callbacks.delivery.executor import AttemptResult
-from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES
+from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES, Outcome
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from monitoring import recording
 
@@ -125,7 +125,7 @@ def _execution_row(item: Finished) -> TaskExecution:
 
 def _event_note(attempt: int, result: AttemptResult) -> str:
     what = f"HTTP {result.status_code}" if result.status_code else result.outcome
-    if result.error and result.outcome != "success":
+    if result.error and result.outcome != Outcome.SUCCESS:
         what = f"{what}: {result.error}"
     return f"attempt {attempt}: {what}"[:500]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from callbacks.domain import schedule as scheduling
+from callbacks.domain import schedule as schedule_rules
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
@@ -30,7 +30,7 @@ SCHEDULER_ACTOR = "scheduler"
 FIRE_BATCH = 100
 
 
-def fire_due(now: datetime | None = None, *, limit: int = FIRE_BATCH) -> int:
+def fire_due(*, now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
     """Fire every schedule due at `now` (the leading dispatcher calls this each step). Returns the
     number of tasks created."""
     now = now or timezone.now()
@@ -64,7 +64,7 @@ def fire_one(*, schedule_id, now: datetime) -> int:
         )
         if schedule is None:
             return 0  # another dispatcher holds it, or fired it already
-        plan = scheduling.plan_fire(schedule, now=now)
+        plan = schedule_rules.plan_fire(schedule, now=now)
         return schedule_fire(schedule=schedule, plan=plan, now=now)
 
 
@@ -153,7 +153,7 @@ def schedule_resume(*, schedule: CallbackSchedule, actor_type: str, actor: str) 
     return schedule_update(schedule=schedule, data={"paused": False}, actor_type=actor_type, actor=actor)
 
 
-def schedule_fire(*, schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+def schedule_fire(*, schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     """Carry out one fire plan for a schedule locked by the caller: at most one task, and the
     schedule advanced only if nobody advanced it first (the whole fire is undone otherwise)."""
     try:
@@ -175,9 +175,9 @@ def schedule_fire(*, schedule: CallbackSchedule, plan: scheduling.FirePlan, now:
     return created
 
 
-def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+def _create_fire_task(schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     try:
-        data = scheduling.validate_template(schedule.task_template)
+        data = schedule_rules.validate_template(schedule.task_template)
     except ApplicationError as exc:
         # The template was valid when saved; a rule changed since (e.g. the SSRF guard). Skip this
         # fire rather than retry it every step.
@@ -197,7 +197,7 @@ def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now
     return 1 if created else 0
 
 
-def _audit_missed(schedule: CallbackSchedule, plan: scheduling.FirePlan) -> None:
+def _audit_missed(schedule: CallbackSchedule, plan: schedule_rules.FirePlan) -> None:
     audit_record(
         actor_type=ActorType.SYSTEM,
         actor=SCHEDULER_ACTOR,
@@ -221,8 +221,8 @@ def _validated(data: dict) -> dict:
     values = dict(data)
     errors = {}
     checks = {
-        "cron": scheduling.validate_cron,
-        "timezone": scheduling.validate_timezone,
+        "cron": schedule_rules.validate_cron,
+        "timezone": schedule_rules.validate_timezone,
         "task_template": _template,
         "missed_policy": _missed_policy,
         "name": _name,
@@ -240,7 +240,7 @@ def _validated(data: dict) -> dict:
 
 
 def _template(template) -> dict:
-    scheduling.validate_template(template)
+    schedule_rules.validate_template(template)
     return template  # stored as given: validated again at each fire, against the rules of the day
 
 
@@ -267,7 +267,7 @@ def _paused(value) -> bool:
 def _first_fire(schedule: CallbackSchedule, now: datetime) -> datetime | None:
     if schedule.paused:
         return None
-    return scheduling.next_fire_after(schedule, now)
+    return schedule_rules.next_fire_after(schedule, now)
 
 
 def _save_unique(schedule: CallbackSchedule, **kwargs) -> None:

@@ -25,14 +25,6 @@ from callbacks.services.audit import audit_record
 from callbacks.wakeup import notify_dispatcher
 
 
-class BodyTooLargeError(ApplicationError):
-    status = 413
-
-    def __init__(self, limit: int, *, fields: dict | None = None):
-        message = f"The encoded body is larger than the limit of {limit} bytes."
-        super().__init__(message, code="body_too_large", fields=fields or {"body": [message]})
-
-
 def task_create(
     *, tenant: Tenant, data: dict, actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> tuple[CallbackTask, bool]:
@@ -262,10 +254,9 @@ def _conditional_update(task: CallbackTask, *, from_status: str, changes: dict) 
 
 def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
     body_format = data.get("body_format", "json")
-    payload = encoding.encode(data.get("body"), body_format)
-    limit = conf.get("REQUEST_BODY_LIMIT")
-    if len(payload.encode("utf-8")) > limit:
-        raise BodyTooLargeError(limit)
+    payload = encoding.encode(
+        data.get("body"), body_format
+    )  # clean_callback checked it encodes, and its size
     run_at = _run_at(data, now)
     return CallbackTask(
         tenant=tenant,

@@ -7,7 +7,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
-from callbacks.domain.bounds import MAX_PRIORITY
+from callbacks.domain.bounds import (
+    MAX_LABEL_LENGTH,
+    MAX_PRIORITY,
+    MAX_SUCCESS_STATUSES_LENGTH,
+    MAX_URL_LENGTH,
+)
+from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
 from callbacks.domain.vocabulary import (
     FINAL_STATUSES,
     BodyFormat,
@@ -35,7 +41,7 @@ class Tenant(models.Model):
     backoff_max_seconds = models.FloatField(null=True, blank=True)
     connect_timeout_seconds = models.FloatField(null=True, blank=True)
     total_timeout_seconds = models.FloatField(null=True, blank=True)
-    success_statuses = models.CharField(max_length=200, blank=True)
+    success_statuses = models.CharField(max_length=MAX_SUCCESS_STATUSES_LENGTH, blank=True)
     # Target protection defaults (issue "Protection"); empty means the installation's default.
     max_concurrency_per_origin = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_origin = models.FloatField(null=True, blank=True, help_text="requests per second")
@@ -45,7 +51,7 @@ class Tenant(models.Model):
     # API throttling (R35), e.g. "100/s" or "3000/min"; empty: the installation's default.
     api_rate_limit = models.CharField(max_length=20, blank=True)
     # Where failure events (dead letters, opened breakers) are posted, signed.
-    notification_url = models.URLField(max_length=2000, blank=True)
+    notification_url = models.URLField(max_length=MAX_URL_LENGTH, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self):
@@ -74,7 +80,7 @@ class CallbackTask(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tasks", db_index=False)
 
     # What to send.
-    url = models.URLField(max_length=2000)
+    url = models.URLField(max_length=MAX_URL_LENGTH)
     # scheme://host:port, lower-cased: the unit of breakers and per-target limits.
     origin = models.CharField(max_length=300)
     method = models.CharField(max_length=6, choices=HttpMethod.choices, default=HttpMethod.POST)
@@ -88,7 +94,7 @@ class CallbackTask(models.Model):
     run_at = models.DateTimeField(help_text="the first due time")
     priority = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(MAX_PRIORITY)])
     queue = models.CharField(max_length=64, default="default")
-    ordering_key = models.CharField(max_length=200, blank=True)
+    ordering_key = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     schedule = models.ForeignKey(
         "callbacks.CallbackSchedule",
         null=True,
@@ -106,12 +112,14 @@ class CallbackTask(models.Model):
     backoff_max_seconds = models.FloatField()
     connect_timeout_seconds = models.FloatField()
     total_timeout_seconds = models.FloatField()
-    success_statuses = models.CharField(max_length=200, default="200-299")
+    success_statuses = models.CharField(
+        max_length=MAX_SUCCESS_STATUSES_LENGTH, default=DEFAULT_SUCCESS_STATUSES
+    )
 
     # Context passed to the receiver (R6).
-    business_id = models.CharField(max_length=200, blank=True)
-    trace_id = models.CharField(max_length=200, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    business_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
+    trace_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
+    idempotency_key = models.CharField(max_length=MAX_LABEL_LENGTH, null=True, blank=True)
 
     # State.
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED)

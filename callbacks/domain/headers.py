@@ -13,6 +13,8 @@ import re
 
 from django.conf import settings
 
+from callbacks.domain.bounds import MAX_HEADER_BYTES, MAX_HEADERS
+
 HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
@@ -24,8 +26,6 @@ RESERVED_HEADERS = frozenset(
 RESERVED_PREFIX = "x-callback-"
 FORBIDDEN_HEADERS = HOP_BY_HOP_HEADERS | COMPUTED_HEADERS | RESERVED_HEADERS
 
-MAX_HEADERS = 100
-MAX_HEADER_BYTES = 8 * 1024  # name and value together, as most servers limit one header line
 
 # RFC 7230 section 3.2.6: token = 1*tchar.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

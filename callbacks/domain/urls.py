@@ -9,8 +9,8 @@ import re
 from urllib.parse import urlsplit
 
 from callbacks.domain.addresses import check_url_literal
+from callbacks.domain.bounds import MAX_URL_LENGTH
 
-MAX_URL_LENGTH = 2000
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # DNS labels; underscores too, which internal names carry and HTTP clients resolve anyway. Single-label

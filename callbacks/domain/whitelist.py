@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from callbacks.domain.urls import DEFAULT_PORTS
 from callbacks.errors import ApplicationError
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 SCHEMES = ("", "http", "https")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 MAX_PATH_PREFIX = 500

@@ -79,13 +79,22 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
         )
     if address is not None:
         return None if address.version == 4 else "an IPv6 address must be written in brackets"
-    if re.fullmatch(r"[0-9.]+", host):
-        return "not a valid IPv4 address"
     try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "not a valid host name"
-    labels = ascii_host[:-1].split(".") if ascii_host.endswith(".") else ascii_host.split(".")
-    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "not a valid host name"
+        ascii_host_name(host)
+    except ValueError as exc:
+        return str(exc)
     return None
+
+
+def ascii_host_name(name: str) -> str:
+    """The DNS name in its IDNA (xn--) form, one trailing dot allowed; ValueError when it is not one."""
+    if re.fullmatch(r"[0-9.]+", name):
+        raise ValueError("not a valid IPv4 address")
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("not a valid host name") from None
+    labels = (ascii_name[:-1] if ascii_name.endswith(".") else ascii_name).split(".")
+    if len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("not a valid host name")
+    return ascii_name

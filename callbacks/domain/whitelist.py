@@ -22,11 +22,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from callbacks.domain.urls import DEFAULT_PORTS
+from callbacks.domain.urls import DEFAULT_PORTS, ascii_host_name
 from callbacks.errors import ApplicationError
 
 SCHEMES = ("", "http", "https")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 MAX_PATH_PREFIX = 500
 
 
@@ -87,15 +86,7 @@ def normalise_name(name: str) -> str:
     name = name.strip().rstrip(".").lower()
     if not name or "/" in name or ":" in name or any(ch.isspace() for ch in name):
         raise ValueError("not a valid host name (give the host alone, without scheme, port or path)")
-    if re.fullmatch(r"[0-9.]+", name):
-        raise ValueError("not a valid IPv4 address")
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError("not a valid host name") from None
-    if len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in ascii_name.split(".")):
-        raise ValueError("not a valid host name")
-    return ascii_name
+    return ascii_host_name(name)
 
 
 def _ip_literal(value: str) -> str | None:

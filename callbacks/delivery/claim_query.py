@@ -23,8 +23,9 @@ from datetime import datetime
 
 from django.db import connection
 
+from callbacks.domain.bounds import MAX_PRIORITY
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, FINAL_STATUSES
-from callbacks.models import MAX_PRIORITY, CallbackTask, QueueState, Tenant
+from callbacks.models import CallbackTask, QueueState, Tenant
 
 # Highest priority first; task_priority_range keeps every task within these levels.
 LEVELS = list(range(MAX_PRIORITY, -1, -1))

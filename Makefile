@@ -35,6 +35,7 @@ run: setup
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # The browser tests drive Debian's Chromium (never a downloaded browser); install it when missing.
 CHROMIUM := /usr/bin/chromium

@@ -147,8 +147,8 @@ class Harness:
         """Bulk-insert tasks due at the given times (as the API would store them); wakes the dispatcher."""
         from django.db import connection
 
-        from callbacks.delivery.wakeup import notify_dispatcher
         from callbacks.models import CallbackTask
+        from callbacks.wakeup import notify_dispatcher
 
         origin = "{0.scheme}://{0.hostname}:{0.port}".format(urlsplit(url))
         policy = {
@@ -182,7 +182,8 @@ class Harness:
 
     def wait_final(self, count: int, timeout: float, url: str | None = None) -> bool:
         """Wait until `count` tasks (to `url`, when given) are final."""
-        from callbacks.models import FINAL_STATUSES, CallbackTask
+        from callbacks.domain.vocabulary import FINAL_STATUSES
+        from callbacks.models import CallbackTask
 
         tasks = CallbackTask.objects.filter(status__in=FINAL_STATUSES)
         if url:

@@ -200,7 +200,8 @@ def _in_flight_with(h: Harness, args, delay: float, *, embedded: bool) -> list:
     h.insert_tasks(sink.url, [timezone.now()] * count)
     peak_pss = 0
     deadline = time.monotonic() + 300
-    from callbacks.models import FINAL_STATUSES, CallbackTask
+    from callbacks.domain.vocabulary import FINAL_STATUSES
+    from callbacks.models import CallbackTask
 
     while time.monotonic() < deadline:
         peak_pss = max(peak_pss, pss_kib(set(tree(dispatcher.pid) + tree(cluster.pid))))
@@ -380,7 +381,8 @@ def flood(h: Harness, args) -> list:
     its backlog: the drain rate and the dispatcher's CPU should not depend on the backlog's size."""
     import os
 
-    from callbacks.models import FINAL_STATUSES, CallbackTask
+    from callbacks.domain.vocabulary import FINAL_STATUSES
+    from callbacks.models import CallbackTask
 
     sink = h.start_sink()
     dispatcher, _cluster = start_service(

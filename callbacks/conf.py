@@ -12,58 +12,16 @@ database connection of their own (the recorder thread refreshes for them, see
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 
+from callbacks.domain.bounds import RUNTIME_KEYS
 from callbacks.models import RuntimeSetting
 
 logger = logging.getLogger(__name__)
 
 # How long a process keeps run-time overrides before it reads them again.
 REFRESH_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class RuntimeKey:
-    kind: type  # int or float
-    minimum: float
-    maximum: float
-    help: str
-
-    def clean(self, value):
-        """The value as stored, or ValueError naming what is wrong."""
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError("must be a number")
-        try:
-            number = self.kind(value) if self.kind is float else int(str(value))
-        except ValueError:
-            raise ValueError(f"must be {'a whole number' if self.kind is int else 'a number'}") from None
-        if not (self.minimum <= number <= self.maximum):
-            raise ValueError(f"must be between {self.minimum:g} and {self.maximum:g}")
-        return number
-
-
-# What may change at run time, with its bounds. Other settings need a restart (they shape
-# processes, not requests).
-RUNTIME_KEYS = {
-    "POOL_MAXSIZE_PER_HOST": RuntimeKey(int, 1, 1000, "connections kept per target host"),
-    "POOL_HOSTS": RuntimeKey(int, 1, 10000, "target hosts whose pools are kept"),
-    "CONNECT_TIMEOUT": RuntimeKey(float, 0.1, 60, "default connect timeout, seconds"),
-    "TOTAL_TIMEOUT": RuntimeKey(float, 0.1, 900, "default whole-request deadline, seconds"),
-    "CONCURRENCY": RuntimeKey(int, 1, 5000, "callbacks in flight per worker process"),
-    "MAX_RETRIES": RuntimeKey(int, 0, 20, "default retries after the first attempt"),
-    "BACKOFF_INITIAL": RuntimeKey(float, 0, 3600, "default first wait, seconds"),
-    "BACKOFF_MULTIPLIER": RuntimeKey(float, 1, 10, "default backoff growth"),
-    "BACKOFF_MAX": RuntimeKey(float, 0, 86400, "default longest wait, seconds"),
-    "MAX_CONCURRENCY_PER_ORIGIN": RuntimeKey(int, 1, 100000, "callbacks in flight per target origin"),
-    "RATE_LIMIT_PER_ORIGIN": RuntimeKey(float, 0, 100000, "requests per second per origin (0: off)"),
-    "BREAKER_FAILURE_THRESHOLD": RuntimeKey(int, 1, 1000, "consecutive failures that open a breaker"),
-    "BREAKER_OPEN_SECONDS": RuntimeKey(float, 1, 86400, "first open period of a breaker, seconds"),
-    "BREAKER_OPEN_MAX_SECONDS": RuntimeKey(float, 1, 604800, "longest open period, seconds"),
-    "DISPATCH_BATCH": RuntimeKey(int, 1, 1000, "tasks per dispatcher claim"),
-    "DISPATCH_MAX_OUTSTANDING": RuntimeKey(int, 0, 1000000, "tasks handed out at once (0: automatic)"),
-}
 
 
 class _Overrides:

@@ -1,27 +1,29 @@
 """How attempts are grouped: status classes, target hosts, error classes.
 
-Imported by the logging config before apps load: no models here (outcomes are callbacks.models.Outcome values).
+Imported by the logging config before apps load: no models here, only the vocabulary.
 """
 
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from callbacks.domain.vocabulary import Outcome
+
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "none")
 
 # The error distribution of the stats: each failed outcome's class ("network" is a refused or broken connection).
 ERROR_CLASSES = {
-    "connection": "network",
-    "timeout": "timeout",
-    "http_4xx": "4xx",
-    "http_5xx": "5xx",
-    "http_3xx": "3xx",
-    "http_unexpected": "unexpected_status",
-    "tls": "tls",
-    "ssrf_blocked": "ssrf_blocked",
-    "whitelist_denied": "whitelist_denied",
-    "too_large": "too_large",
-    "interrupted": "interrupted",
-    "error": "internal",
+    Outcome.CONNECTION: "network",
+    Outcome.TIMEOUT: "timeout",
+    Outcome.HTTP_4XX: "4xx",
+    Outcome.HTTP_5XX: "5xx",
+    Outcome.HTTP_3XX: "3xx",
+    Outcome.HTTP_UNEXPECTED: "unexpected_status",
+    Outcome.TLS: "tls",
+    Outcome.SSRF_BLOCKED: "ssrf_blocked",
+    Outcome.WHITELIST_DENIED: "whitelist_denied",
+    Outcome.TOO_LARGE: "too_large",
+    Outcome.INTERRUPTED: "interrupted",
+    Outcome.ERROR: "internal",
 }
 
 

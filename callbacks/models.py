@@ -8,61 +8,21 @@ from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
 from callbacks.buckets import BUCKET_FIELDS
-
-
-class TaskStatus(models.TextChoices):
-    SCHEDULED = "scheduled"  # waiting for its due time
-    QUEUED = "queued"  # claimed by the dispatcher, handed to the broker (lease running)
-    RUNNING = "running"  # a worker is sending it (lease running)
-    RETRYING = "retrying"  # an attempt failed; waiting for the next one
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"  # a response that must not be retried
-    DEAD = "dead"  # retries exhausted: the dead letter
-    CANCELLED = "cancelled"
-
-
-FINAL_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED)
-# The statuses the dispatcher claims from once next_attempt_at has come.
-CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
-# The statuses that hold a lease (locked_until) and come back when it expires.
-LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
-# Priorities run 0..MAX_PRIORITY, higher first (API.md); the claim reads each level apart
-# (callbacks.delivery.claim.candidates), so the database holds every task to this range.
-MAX_PRIORITY = 9
-
-
-class BodyFormat(models.TextChoices):
-    JSON = "json"
-    XML = "xml"
-    FORM = "form"
-    RAW = "raw"
-
-
-class HttpMethod(models.TextChoices):
-    GET = "GET"
-    POST = "POST"
-    PUT = "PUT"
-    PATCH = "PATCH"
-    DELETE = "DELETE"
-
-
-class Outcome(models.TextChoices):
-    SUCCESS = "success"
-    HTTP_3XX = "http_3xx"
-    HTTP_4XX = "http_4xx"
-    HTTP_5XX = "http_5xx"
-    # A 2xx (or other) code that the task's success_statuses do not accept.
-    HTTP_UNEXPECTED = "http_unexpected"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    TLS = "tls"
-    SSRF_BLOCKED = "ssrf_blocked"
-    WHITELIST_DENIED = "whitelist_denied"
-    TOO_LARGE = "too_large"
-    # The worker holding the attempt vanished (killed, crashed); the lease expired.
-    INTERRUPTED = "interrupted"
-    # Anything our own code did not expect; kept so that no attempt goes unrecorded.
-    ERROR = "error"
+from callbacks.domain.bounds import (
+    MAX_LABEL_LENGTH,
+    MAX_PRIORITY,
+    MAX_SUCCESS_STATUSES_LENGTH,
+    MAX_URL_LENGTH,
+)
+from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
+from callbacks.domain.vocabulary import (
+    FINAL_STATUSES,
+    BodyFormat,
+    HttpMethod,
+    MissedPolicy,
+    Outcome,
+    TaskStatus,
+)
 
 
 class Tenant(models.Model):
@@ -82,7 +42,7 @@ class Tenant(models.Model):
     backoff_max_seconds = models.FloatField(null=True, blank=True)
     connect_timeout_seconds = models.FloatField(null=True, blank=True)
     total_timeout_seconds = models.FloatField(null=True, blank=True)
-    success_statuses = models.CharField(max_length=200, blank=True)
+    success_statuses = models.CharField(max_length=MAX_SUCCESS_STATUSES_LENGTH, blank=True)
     # Target protection defaults (issue "Protection"); empty means the installation's default.
     max_concurrency_per_origin = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_origin = models.FloatField(null=True, blank=True, help_text="requests per second")
@@ -92,7 +52,7 @@ class Tenant(models.Model):
     # API throttling (R35), e.g. "100/s" or "3000/min"; empty: the installation's default.
     api_rate_limit = models.CharField(max_length=20, blank=True)
     # Where failure events (dead letters, opened breakers) are posted, signed.
-    notification_url = models.URLField(max_length=2000, blank=True)
+    notification_url = models.URLField(max_length=MAX_URL_LENGTH, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self):
@@ -121,7 +81,7 @@ class CallbackTask(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="tasks", db_index=False)
 
     # What to send.
-    url = models.URLField(max_length=2000)
+    url = models.URLField(max_length=MAX_URL_LENGTH)
     # scheme://host:port, lower-cased: the unit of breakers and per-target limits.
     origin = models.CharField(max_length=300)
     method = models.CharField(max_length=6, choices=HttpMethod.choices, default=HttpMethod.POST)
@@ -135,7 +95,7 @@ class CallbackTask(models.Model):
     run_at = models.DateTimeField(help_text="the first due time")
     priority = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(MAX_PRIORITY)])
     queue = models.CharField(max_length=64, default="default")
-    ordering_key = models.CharField(max_length=200, blank=True)
+    ordering_key = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     schedule = models.ForeignKey(
         "callbacks.CallbackSchedule",
         null=True,
@@ -153,12 +113,14 @@ class CallbackTask(models.Model):
     backoff_max_seconds = models.FloatField()
     connect_timeout_seconds = models.FloatField()
     total_timeout_seconds = models.FloatField()
-    success_statuses = models.CharField(max_length=200, default="200-299")
+    success_statuses = models.CharField(
+        max_length=MAX_SUCCESS_STATUSES_LENGTH, default=DEFAULT_SUCCESS_STATUSES
+    )
 
     # Context passed to the receiver (R6).
-    business_id = models.CharField(max_length=200, blank=True)
-    trace_id = models.CharField(max_length=200, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    business_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
+    trace_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
+    idempotency_key = models.CharField(max_length=MAX_LABEL_LENGTH, null=True, blank=True)
 
     # State.
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED)
@@ -268,11 +230,6 @@ class TaskExecution(models.Model):
 
     def __str__(self):
         return f"attempt {self.attempt} of {self.task_id}: {self.outcome}"
-
-
-class MissedPolicy(models.TextChoices):
-    SKIP = "skip"
-    FIRE_ONCE = "fire_once"
 
 
 class CallbackSchedule(models.Model):
@@ -387,7 +344,7 @@ class AuditLog(models.Model):
     """Who changed what, when, with the state before and after (R36). Written once, never changed."""
 
     at = models.DateTimeField(default=dj_timezone.now, db_index=True)
-    actor_type = models.CharField(max_length=10)  # "user", "tenant", "system"
+    actor_type = models.CharField(max_length=10)  # an ActorType value
     actor = models.CharField(max_length=200)
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=50)

@@ -7,17 +7,14 @@ counting a queue's whole history would read every task ever sent.
 
 from django.db.models import Count
 
-from callbacks.models import CallbackTask, QueueState, TaskStatus
-
-ACTIVE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
-# What a purge cancels: everything not handed to a worker yet.
-WAITING_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING)
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES
+from callbacks.models import CallbackTask, QueueState
 
 
 def queue_list(*, tenant=None) -> list[dict]:
     """[{"name", "paused", "counts": {status: n}}] by name: every queue with unfinished work (the tenant's
     when given) and every queue an operator has paused or resumed."""
-    tasks = CallbackTask.objects.filter(status__in=ACTIVE_STATUSES)
+    tasks = CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
     if tenant is not None:
         tasks = tasks.filter(tenant=tenant)
     counts: dict[str, dict] = {}
@@ -29,7 +26,7 @@ def queue_list(*, tenant=None) -> list[dict]:
         {
             "name": name,
             "paused": paused.get(name, False),
-            "counts": {status: counts.get(name, {}).get(status, 0) for status in ACTIVE_STATUSES},
+            "counts": {status: counts.get(name, {}).get(status, 0) for status in UNFINISHED_STATUSES},
         }
         for name in names
     ]

@@ -1,12 +1,14 @@
 """Reads. Queries that views, admin, commands and the engine share (HackSoft's selectors)."""
 
 import uuid
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
+from django.utils import timezone
 
 from callbacks import keys
 from callbacks.errors import NotFoundError
-from callbacks.models import CallbackTask, TaskEvent, TaskExecution, Tenant, TenantApiKey
+from callbacks.models import CallbackSchedule, CallbackTask, TaskEvent, TaskExecution, Tenant, TenantApiKey
 
 
 def api_key_lookup(*, key: str) -> TenantApiKey | None:
@@ -55,3 +57,28 @@ def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
 def event_list(*, task: CallbackTask) -> QuerySet[TaskEvent]:
     """The task's status changes, oldest first."""
     return TaskEvent.objects.filter(task=task).order_by("at", "id")
+
+
+def schedule_list(*, tenant):
+    return CallbackSchedule.objects.filter(tenant=tenant).order_by("-created_at", "-id")
+
+
+def schedule_get(*, tenant, schedule_id) -> CallbackSchedule:
+    """The tenant's schedule; another tenant's is as missing as one that never existed."""
+    try:
+        key = schedule_id if isinstance(schedule_id, uuid.UUID) else uuid.UUID(str(schedule_id))
+    except ValueError:
+        raise NotFoundError("No such schedule.") from None
+    schedule = CallbackSchedule.objects.filter(tenant=tenant, pk=key).first()
+    if schedule is None:
+        raise NotFoundError("No such schedule.")
+    return schedule
+
+
+def schedule_next_fire_at(*, after: datetime | None = None) -> datetime | None:
+    """When the next schedule fires after `after` (default now), for the dispatcher's sleep. What is
+    due already was fired by the step just taken; one that failed is tried again at the next poll
+    rather than in a tight loop."""
+    after = after or timezone.now()
+    pending = CallbackSchedule.objects.filter(paused=False, next_fire_at__gt=after)
+    return pending.aggregate(at=Min("next_fire_at"))["at"]

@@ -11,13 +11,13 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskStatus
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
 from monitoring import health, heartbeats
 
 logger = logging.getLogger(__name__)
 
 # Final statuses are left out: counting every task ever delivered at each scrape grows without end.
-DEPTH_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING, TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
 class DatabaseCollector:
@@ -32,7 +32,7 @@ class DatabaseCollector:
             "callbacks_queue_depth", "Tasks not yet final, by queue and status.", labels=["queue", "status"]
         )
         rows = (
-            CallbackTask.objects.filter(status__in=DEPTH_STATUSES)
+            CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
             .values("queue", "status")
             .annotate(n=Count("id"))
             .order_by()

@@ -12,10 +12,10 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.template.response import TemplateResponse
 
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
 from monitoring import heartbeats, selectors
 from monitoring.charts import Series, bar_chart, line_chart
-from monitoring.collectors import DEPTH_STATUSES
 
 CACHE_SECONDS = 10
 # window -> (span, step). Steps of whole hours read hour roll-ups (cheap over days); shorter windows
@@ -56,18 +56,18 @@ def _compute(window: str) -> dict:
 def _queue_depth() -> dict:
     """Unfinished tasks by queue and status: the partial indexes of the claim and the reaper cover these."""
     rows = (
-        CallbackTask.objects.filter(status__in=DEPTH_STATUSES)
+        CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
         .values("queue", "status")
         .annotate(n=Count("id"))
         .order_by()
     )
-    by_queue = defaultdict(lambda: dict.fromkeys(DEPTH_STATUSES, 0))
-    totals = dict.fromkeys(DEPTH_STATUSES, 0)
+    by_queue = defaultdict(lambda: dict.fromkeys(UNFINISHED_STATUSES, 0))
+    totals = dict.fromkeys(UNFINISHED_STATUSES, 0)
     for row in rows:
         by_queue[row["queue"]][row["status"]] = row["n"]
         totals[row["status"]] += row["n"]
     return {
-        "statuses": [str(status) for status in DEPTH_STATUSES],
+        "statuses": [str(status) for status in UNFINISHED_STATUSES],
         "queues": [
             {"name": name, "counts": list(counts.values())} for name, counts in sorted(by_queue.items())
         ],

@@ -11,7 +11,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.models import CLAIMABLE_STATUSES, CallbackTask, QueueState, TaskStatus
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
+from callbacks.models import CallbackTask, QueueState, TaskStatus
 from monitoring import heartbeats
 
 

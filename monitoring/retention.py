@@ -16,7 +16,8 @@ from django.utils.dateparse import parse_datetime
 
 from callbacks import conf
 from callbacks.delivery.instruments.heartbeats import STALE_AFTER
-from callbacks.models import FINAL_STATUSES, AttemptRollup, Heartbeat, TaskExecution
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import AttemptRollup, Heartbeat, TaskExecution
 from monitoring.models import MaintenanceRun
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from callbacks.buckets import BUCKET_FIELDS, percentile
+from callbacks.domain.vocabulary import Outcome
 from callbacks.labels import error_class
 from callbacks.models import AttemptRollup
 from monitoring import heartbeats
@@ -82,7 +83,7 @@ class _Totals:
         self.max_ms = max(self.max_ms, group["max_ms"] or 0.0)
         for index, name in enumerate(BUCKET_FIELDS):
             self.buckets[index] += group[name] or 0
-        if group["outcome"] == "success":
+        if group["outcome"] == Outcome.SUCCESS:
             self.successes += group["n"] or 0
 
     def latency(self) -> dict:
@@ -120,7 +121,7 @@ def stats(
         totals.add(group)
         by_class[group["status_class"]].add(group)
         outcomes[group["outcome"]] += group["n"] or 0
-        if group["outcome"] != "success":
+        if group["outcome"] != Outcome.SUCCESS:
             errors[error_class(group["outcome"])] += group["n"] or 0
     seconds = (end - start).total_seconds()
     error_total = sum(errors.values())
@@ -181,7 +182,7 @@ def timeseries(
         group["status_class"] = None
         index = min(int((group["period_start"] - start) / step), slots - 1)
         points[index].add(group)
-        if group["outcome"] != "success":
+        if group["outcome"] != Outcome.SUCCESS:
             errors[index][error_class(group["outcome"])] += group["n"] or 0
     series = []
     for index, point in enumerate(points):

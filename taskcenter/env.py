@@ -8,6 +8,9 @@ import ipaddress
 import os
 import re
 
+from callbacks.domain.bounds import Bound
+from callbacks.domain.rates import RateError, parse_rate
+
 
 class ConfigError(Exception):
     """A setting read from the environment has a value we cannot use."""
@@ -33,30 +36,15 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (use one of: true, false, 1, 0, yes, no, on, off)")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def env_number(name: str, default, bound: Bound):
+    """A number within `bound` (callbacks.domain.bounds), or the default when unset or empty."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    _check_range(name, value, minimum, maximum)
-    return value
-
-
-def env_float(
-    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
-) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    _check_range(name, value, minimum, maximum)
-    return value
+        return bound.clean(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -87,19 +75,11 @@ def env_regexes(name: str) -> list[str]:
     return patterns
 
 
-_RATE = re.compile(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", re.IGNORECASE)
-
-
 def env_rate(name: str, default: str) -> str:
-    """A rate like "100/s", "3000/min", "50000/h", or "off"/"0" (callbacks.api.throttling.parse_rate)."""
+    """A rate like "100/s", "3000/min", "50000/h", or "off"/"0" (callbacks.domain.rates)."""
     raw = env_str(name, default).strip()
-    if raw.lower() in ("0", "off", "none") or _RATE.match(raw):
-        return raw
-    raise ConfigError(f'{name}={raw!r} is not a rate (use e.g. "100/s", "3000/min", "50000/h" or "off")')
-
-
-def _check_range(name, value, minimum, maximum):
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+    try:
+        parse_rate(raw)
+    except RateError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw

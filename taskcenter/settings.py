@@ -9,14 +9,14 @@ from pathlib import Path
 
 import dj_database_url
 
+from callbacks.domain import bounds
 from taskcenter.bootstrap import secret_key_path, var_dir
 from taskcenter.env import (
     ConfigError,
     env_bool,
-    env_float,
-    env_int,
     env_list,
     env_networks,
+    env_number,
     env_rate,
     env_regexes,
     env_str,
@@ -113,7 +113,9 @@ try:
     # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
     # a new PostgreSQL connection for each costs more than the query.
     _db = dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0), conn_health_checks=True
+        DATABASE_URL,
+        conn_max_age=env_number("DB_CONN_MAX_AGE", 600, bounds.DB_CONN_MAX_AGE),
+        conn_health_checks=True,
     )
 except Exception as exc:  # dj_database_url raises several types for a bad URL
     raise ConfigError(f"DATABASE_URL={DATABASE_URL!r} is not a database URL: {exc}") from None
@@ -198,75 +200,78 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Delivery ----------------------------------------------------------------------------
+
+
+def _setting(key: str, default):
+    """CALLBACKS[key] from the environment variable CALLBACKS_<key>, within its bound."""
+    return env_number(f"CALLBACKS_{key}", default, bounds.SETTINGS[key])
+
+
 # Every default carries a comment on why it is what it is. Read through callbacks.conf.
 CALLBACKS = {
     # Reused connections: idle ones kept per target host, and how many hosts' pools are kept (LRU).
     # requests' pool_connections counts pools, not connections.
-    "POOL_MAXSIZE_PER_HOST": env_int("CALLBACKS_POOL_MAXSIZE_PER_HOST", 20, minimum=1, maximum=1000),
-    "POOL_HOSTS": env_int("CALLBACKS_POOL_HOSTS", 100, minimum=1, maximum=10000),
+    "POOL_MAXSIZE_PER_HOST": _setting("POOL_MAXSIZE_PER_HOST", 20),
+    "POOL_HOSTS": _setting("POOL_HOSTS", 100),
     # Connect timeout and whole-request deadline, seconds (per task overridable).
-    "CONNECT_TIMEOUT": env_float("CALLBACKS_CONNECT_TIMEOUT", 10.0, minimum=0.1, maximum=60),
-    "TOTAL_TIMEOUT": env_float("CALLBACKS_TOTAL_TIMEOUT", 30.0, minimum=0.1, maximum=900),
+    "CONNECT_TIMEOUT": _setting("CONNECT_TIMEOUT", 10.0),
+    "TOTAL_TIMEOUT": _setting("TOTAL_TIMEOUT", 30.0),
     # Idle keep-alive connections older than this are not reused.
-    "KEEPALIVE_IDLE_SECONDS": env_float("CALLBACKS_KEEPALIVE_IDLE_SECONDS", 90.0, minimum=1),
+    "KEEPALIVE_IDLE_SECONDS": _setting("KEEPALIVE_IDLE_SECONDS", 90.0),
     # Response bytes kept per attempt, so a huge answer cannot fill the database; the rest is discarded
     # and the attempt marked truncated.
-    "RESPONSE_BODY_LIMIT": env_int("CALLBACKS_RESPONSE_BODY_LIMIT", 1024 * 1024, minimum=0),
+    "RESPONSE_BODY_LIMIT": _setting("RESPONSE_BODY_LIMIT", 1024 * 1024),
     # Largest request body a tenant may register, bytes once encoded.
-    "REQUEST_BODY_LIMIT": env_int("CALLBACKS_REQUEST_BODY_LIMIT", 1024 * 1024, minimum=1),
+    "REQUEST_BODY_LIMIT": _setting("REQUEST_BODY_LIMIT", 1024 * 1024),
     # Retry defaults (tenant and task override them).
-    "MAX_RETRIES": env_int("CALLBACKS_MAX_RETRIES", 3, minimum=0, maximum=20),
-    "BACKOFF_INITIAL": env_float("CALLBACKS_BACKOFF_INITIAL", 1.0, minimum=0),
-    "BACKOFF_MULTIPLIER": env_float("CALLBACKS_BACKOFF_MULTIPLIER", 1.5, minimum=1),
-    "BACKOFF_MAX": env_float("CALLBACKS_BACKOFF_MAX", 60.0, minimum=0),
+    "MAX_RETRIES": _setting("MAX_RETRIES", 3),
+    "BACKOFF_INITIAL": _setting("BACKOFF_INITIAL", 1.0),
+    "BACKOFF_MULTIPLIER": _setting("BACKOFF_MULTIPLIER", 1.5),
+    "BACKOFF_MAX": _setting("BACKOFF_MAX", 60.0),
     # Fraction of the backoff added or removed at random, so retries of many tasks spread out.
-    "BACKOFF_JITTER": env_float("CALLBACKS_BACKOFF_JITTER", 0.1, minimum=0, maximum=1),
+    "BACKOFF_JITTER": _setting("BACKOFF_JITTER", 0.1),
     # A receiver's Retry-After is honoured up to this many seconds.
-    "RETRY_AFTER_MAX": env_float("CALLBACKS_RETRY_AFTER_MAX", 3600.0, minimum=0),
+    "RETRY_AFTER_MAX": _setting("RETRY_AFTER_MAX", 3600.0),
     # urllib3 retries inside one attempt, for failures before the request was sent only.
-    "CONNECT_RETRIES": env_int("CALLBACKS_CONNECT_RETRIES", 2, minimum=0, maximum=10),
+    "CONNECT_RETRIES": _setting("CONNECT_RETRIES", 2),
     # Callbacks in flight per worker process, and django-q2 worker processes.
     # 200: measured with python -m bench.profile, a burst drains fastest at 100-200 (bigger jobs and
     # flushes); more threads than that cost more in switching than they gain (300: -15 %).
-    "CONCURRENCY": env_int("CALLBACKS_CONCURRENCY", 200, minimum=1, maximum=5000),
-    "WORKER_PROCESSES": env_int("CALLBACKS_WORKER_PROCESSES", 2, minimum=1, maximum=64),
+    "CONCURRENCY": _setting("CONCURRENCY", 200),
+    "WORKER_PROCESSES": _setting("WORKER_PROCESSES", 2),
     # Dispatcher: tasks per claim and per django-q2 task, how often it looks without a wake-up,
     # and how much it keeps handed out at once (backpressure: never more than the workers hold).
-    "DISPATCH_BATCH": env_int("CALLBACKS_DISPATCH_BATCH", 500, minimum=1, maximum=1000),
-    "DISPATCH_POLL_SECONDS": env_float("CALLBACKS_DISPATCH_POLL_SECONDS", 0.25, minimum=0.01, maximum=10),
-    "DISPATCH_MAX_OUTSTANDING": env_int("CALLBACKS_DISPATCH_MAX_OUTSTANDING", 0, minimum=0),
+    "DISPATCH_BATCH": _setting("DISPATCH_BATCH", 500),
+    "DISPATCH_POLL_SECONDS": _setting("DISPATCH_POLL_SECONDS", 0.25),
+    "DISPATCH_MAX_OUTSTANDING": _setting("DISPATCH_MAX_OUTSTANDING", 0),
     # Callbacks per django-q2 task: large enough that the broker's per-task cost is amortised,
     # small enough that a claim spreads over every worker process. A backlog drained 934/s with
     # 500 per claim and 100 per job against 645/s with 100 and 25 (python -m bench.profile).
-    "TASKS_PER_JOB": env_int("CALLBACKS_TASKS_PER_JOB", 100, minimum=1, maximum=1000),
+    "TASKS_PER_JOB": _setting("TASKS_PER_JOB", 100),
     # How often a standby dispatcher tries to take the lead.
-    "STANDBY_POLL_SECONDS": env_float("CALLBACKS_STANDBY_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
+    "STANDBY_POLL_SECONDS": _setting("STANDBY_POLL_SECONDS", 1.0),
     # On SIGTERM, how long a worker lets callbacks in flight finish; those still going are
     # recorded as interrupted (and retried). Under 30 s, so qcluster exits within 30 s.
-    "SHUTDOWN_GRACE_SECONDS": env_float("CALLBACKS_SHUTDOWN_GRACE_SECONDS", 25.0, minimum=0, maximum=600),
+    "SHUTDOWN_GRACE_SECONDS": _setting("SHUTDOWN_GRACE_SECONDS", 25.0),
     # Leases: a claimed task not started by then, or started and not finished by its total
     # timeout plus this margin, is taken back (the worker or broker lost it).
-    "QUEUED_LEASE_SECONDS": env_float("CALLBACKS_QUEUED_LEASE_SECONDS", 120.0, minimum=1),
-    "RUNNING_LEASE_MARGIN_SECONDS": env_float("CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS", 30.0, minimum=1),
+    "QUEUED_LEASE_SECONDS": _setting("QUEUED_LEASE_SECONDS", 120.0),
+    "RUNNING_LEASE_MARGIN_SECONDS": _setting("RUNNING_LEASE_MARGIN_SECONDS", 30.0),
     # Worker side: finished attempts are written in bulk at least this often.
-    "RECORD_FLUSH_SECONDS": env_float("CALLBACKS_RECORD_FLUSH_SECONDS", 0.05, minimum=0.001, maximum=5),
+    "RECORD_FLUSH_SECONDS": _setting("RECORD_FLUSH_SECONDS", 0.05),
     # Circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures
     # (timeout, connection, TLS, 5xx, 429) that open one; the first open period, doubled at each
     # re-opening up to the max; a tenant's breaker_failure_threshold / breaker_open_seconds win for
     # its attempts. Tasks held by a breaker longer than MAX_DEFER past their due time go dead.
-    "BREAKER_FAILURE_THRESHOLD": env_int("CALLBACKS_BREAKER_FAILURE_THRESHOLD", 5, minimum=1, maximum=1000),
-    "BREAKER_OPEN_SECONDS": env_float("CALLBACKS_BREAKER_OPEN_SECONDS", 30.0, minimum=1, maximum=86400),
-    "BREAKER_OPEN_MAX_SECONDS": env_float(
-        "CALLBACKS_BREAKER_OPEN_MAX_SECONDS", 600.0, minimum=1, maximum=604800
-    ),
-    "BREAKER_MAX_DEFER_SECONDS": env_float("CALLBACKS_BREAKER_MAX_DEFER_SECONDS", 86400.0, minimum=1),
+    "BREAKER_FAILURE_THRESHOLD": _setting("BREAKER_FAILURE_THRESHOLD", 5),
+    "BREAKER_OPEN_SECONDS": _setting("BREAKER_OPEN_SECONDS", 30.0),
+    "BREAKER_OPEN_MAX_SECONDS": _setting("BREAKER_OPEN_MAX_SECONDS", 600.0),
+    "BREAKER_MAX_DEFER_SECONDS": _setting("BREAKER_MAX_DEFER_SECONDS", 86400.0),
     # Respect for targets (callbacks.delivery.claim.limits): callbacks in flight (claimed or being
     # sent) per origin across every worker, and requests per second per origin (0: no rate limit).
     # A tenant's max_concurrency_per_origin / rate_limit_per_origin cap its own share of an origin.
-    "MAX_CONCURRENCY_PER_ORIGIN": env_int(
-        "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN", 20, minimum=1, maximum=100000
-    ),
-    "RATE_LIMIT_PER_ORIGIN": env_float("CALLBACKS_RATE_LIMIT_PER_ORIGIN", 0.0, minimum=0, maximum=100000),
+    "MAX_CONCURRENCY_PER_ORIGIN": _setting("MAX_CONCURRENCY_PER_ORIGIN", 20),
+    "RATE_LIMIT_PER_ORIGIN": _setting("RATE_LIMIT_PER_ORIGIN", 0.0),
     # The SSRF guard: callbacks never reach internal addresses. Off only for demos and tests (check W001).
     "ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACKS_ALLOW_PRIVATE_NETWORKS", False),
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
@@ -280,24 +285,26 @@ CALLBACKS = {
     "API_RATE_LIMIT": env_rate("CALLBACKS_API_RATE_LIMIT", "6000/min"),
     # How long a process keeps a tenant's whitelist before reading it again at send time (the send path
     # does not query it per request); how soon a change reaches running workers.
-    "WHITELIST_CACHE_SECONDS": env_float("CALLBACKS_WHITELIST_CACHE_SECONDS", 5.0, minimum=0, maximum=300),
+    "WHITELIST_CACHE_SECONDS": _setting("WHITELIST_CACHE_SECONDS", 5.0),
     # Retention: response bodies are blanked after BODY_DAYS; attempts of finished tasks
     # and stats roll-ups are deleted after DAYS (monitoring.retention, daily and purge_history).
-    "RETENTION_BODY_DAYS": env_int("CALLBACKS_RETENTION_BODY_DAYS", 7, minimum=1),
-    "RETENTION_DAYS": env_int("CALLBACKS_RETENTION_DAYS", 30, minimum=1),
+    "RETENTION_BODY_DAYS": _setting("RETENTION_BODY_DAYS", 7),
+    "RETENTION_DAYS": _setting("RETENTION_DAYS", 30),
     # Readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
-    "READY_MAX_LAG_SECONDS": env_float("CALLBACKS_READY_MAX_LAG_SECONDS", 60.0, minimum=1),
-    "READY_HEARTBEAT_SECONDS": env_float("CALLBACKS_READY_HEARTBEAT_SECONDS", 30.0, minimum=1),
+    "READY_MAX_LAG_SECONDS": _setting("READY_MAX_LAG_SECONDS", 60.0),
+    "READY_HEARTBEAT_SECONDS": _setting("READY_HEARTBEAT_SECONDS", 30.0),
     # How often workers and dispatchers report themselves alive; well under the threshold above.
-    "HEARTBEAT_SECONDS": env_float("CALLBACKS_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=300),
+    "HEARTBEAT_SECONDS": _setting("HEARTBEAT_SECONDS", 5.0),
 }
 
 # The largest API request body read at all. DRF's JSON parser does not consult this setting, so
 # callbacks.api.parsers.LimitedJSONParser checks it against Content-Length before reading. A batch of
 # 1000 callbacks of 16 KB fits; one callback's body is limited separately (REQUEST_BODY_LIMIT), and JSON
 # escaping can make its request several times larger, hence at least 4x that limit.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
-    "CALLBACKS_API_REQUEST_LIMIT", max(16 * 1024 * 1024, 4 * CALLBACKS["REQUEST_BODY_LIMIT"]), minimum=1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_number(
+    "CALLBACKS_API_REQUEST_LIMIT",
+    max(16 * 1024 * 1024, 4 * CALLBACKS["REQUEST_BODY_LIMIT"]),
+    bounds.API_REQUEST_LIMIT,
 )
 
 # --- django-q2 ---------------------------------------------------------------------------
@@ -314,12 +321,12 @@ Q_CLUSTER = {
     "queue_limit": 2,  # small prefetch: SIGTERM drains the whole prefetch queue
     # A worker process is replaced after this many batches (bounds leaks); in-flight callbacks
     # finish and are recorded before it exits.
-    "recycle": env_int("CALLBACKS_WORKER_RECYCLE", 500, minimum=1),
+    "recycle": env_number("CALLBACKS_WORKER_RECYCLE", 500, bounds.WORKER_RECYCLE),
     "catch_up": False,
     # How often the ORM broker looks for batches when it found none (Redis blocks instead):
     # 0.02 s cut created-to-received latency by 10-20 % against 0.05 s in make bench, and 0.01 s
     # by another 6-15 % (avg 81 ms against 87-94 ms at 557/s, same runs).
-    "poll": env_float("CALLBACKS_BROKER_POLL_SECONDS", 0.01, minimum=0.005, maximum=5),
+    "poll": env_number("CALLBACKS_BROKER_POLL_SECONDS", 0.01, bounds.BROKER_POLL_SECONDS),
     "label": "Django Q",
     # Q_CLUSTER_NAME=<queue> makes a cluster serve that queue; django-q2 1.11 then requires this key
     # (KeyError at import without it). Per-queue capacity comes from that process's environment.

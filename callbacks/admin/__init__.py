@@ -1,3 +1,3 @@
-"""The operator console (issue 6): one module per group of models; importing them registers them."""
+"""The operator console: one module per group of models; importing them registers them."""
 
 from callbacks.admin import protection, schedules, settings, tasks, tenants  # noqa: F401

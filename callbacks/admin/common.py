@@ -4,7 +4,6 @@ import json
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -104,29 +103,9 @@ def adopt(obj, saved) -> None:
     obj._state.db = saved._state.db
 
 
-class _DryRun(Exception):
-    pass
-
-
-def service_errors(call) -> ApplicationError | None:
-    """Run a service in a savepoint that is always rolled back: the refusal it would raise, or None.
-
-    A form's clean() uses it so the service's own checks (all of them, cross-field ones too) show
-    as form errors, instead of surfacing as a failed save after the form was accepted.
-    """
-    try:
-        with transaction.atomic():
-            call()
-            raise _DryRun
-    except _DryRun:
-        return None
-    except ApplicationError as exc:
-        return exc
-
-
-def add_service_errors(form, error: ApplicationError | None) -> None:
-    if error is None:
-        return
+def add_service_errors(form, error: ApplicationError) -> None:
+    """A refusal of the domain's checks (or a service's) as form errors, on the field it names when the
+    form has that field."""
     if not error.fields:
         form.add_error(None, error.message)
     for name, problems in error.fields.items():

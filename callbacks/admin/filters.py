@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.utils import timezone
 
-from callbacks.models import CallbackTask, Outcome, TaskStatus, Tenant
+from callbacks.domain.vocabulary import ActorType
+from callbacks.models import AuditLog, CallbackTask, Outcome, TaskStatus, Tenant
 
 CHOICES_CACHE_SECONDS = 60
 MAX_CHOICES = 50
@@ -108,8 +109,6 @@ class AuditActionFilter(ExactFilter):
     parameter_name = field = "action"
 
     def lookups(self, request, model_admin):
-        from callbacks.models import AuditLog
-
         return [(name, name) for name in _cached_distinct(AuditLog, "action")]
 
 
@@ -118,4 +117,4 @@ class ActorTypeFilter(ExactFilter):
     parameter_name = field = "actor_type"
 
     def lookups(self, request, model_admin):
-        return [("user", "operator"), ("tenant", "tenant (API)"), ("system", "system")]
+        return ActorType.choices

@@ -6,17 +6,20 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from callbacks.admin.common import (
-    ReadOnlyAdmin,
-    actor,
-    add_service_errors,
-    adopt,
-    run_each,
-    service_errors,
-)
+from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, adopt, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.vocabulary import ActorType
+from callbacks.domain.whitelist import entry_matches, validate_pattern
 from callbacks.errors import ApplicationError
 from callbacks.models import CircuitBreaker, Tenant, UrlWhitelistEntry
+from callbacks.services.breakers import breaker_reset
+from callbacks.services.whitelist import (
+    whitelist_duplicate_check,
+    whitelist_entry_create,
+    whitelist_entry_delete,
+    whitelist_entry_update,
+)
+from callbacks.whitelist import url_allowed
 
 PATTERN_FIELDS = ("host", "scheme", "port", "path_prefix")
 
@@ -25,7 +28,7 @@ class WhitelistEntryForm(forms.ModelForm):
     scheme = forms.ChoiceField(
         choices=[("", "http and https"), ("http", "http"), ("https", "https")], required=False
     )
-    # The pattern is checked by callbacks.whitelist, not by the field: it gives the readable reasons.
+    # The pattern is checked by callbacks.domain.whitelist, not by the field: it gives the readable reasons.
     port = forms.CharField(
         required=False, help_text="empty: the scheme's default port (80 or 443), not any port"
     )
@@ -38,33 +41,29 @@ class WhitelistEntryForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        from callbacks.whitelist import validate_pattern
-
         data = {name: cleaned.get(name) for name in PATTERN_FIELDS}
+        tenant = cleaned.get("tenant") or self.instance.tenant
         try:
             pattern = validate_pattern(
                 data["host"], data["scheme"] or "", data["port"] or None, data["path_prefix"] or ""
             )
+            whitelist_duplicate_check(tenant=tenant, pattern=pattern, exclude=self.instance.pk)
         except ApplicationError as exc:
             add_service_errors(self, exc)
             return cleaned
         cleaned.update(
             host=pattern.host, scheme=pattern.scheme, port=pattern.port, path_prefix=pattern.path_prefix
         )
-        # The service's remaining refusals (a duplicate entry: 409) as form errors too.
-        add_service_errors(self, service_errors(lambda: self._save_through_service("(validation)")))
         return cleaned
 
     def _save_through_service(self, who: str):
-        from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_update
-
         data = {name: self.cleaned_data.get(name) for name in (*PATTERN_FIELDS, "enabled", "note")}
         data["note"] = data["note"] or ""
         if self.instance.pk is None:
             return whitelist_entry_create(
-                tenant=self.cleaned_data["tenant"], **data, actor_type="user", actor=who
+                tenant=self.cleaned_data["tenant"], **data, actor_type=ActorType.USER, actor=who
             )
-        return whitelist_entry_update(entry=self.instance, data=data, actor_type="user", actor=who)
+        return whitelist_entry_update(entry=self.instance, data=data, actor_type=ActorType.USER, actor=who)
 
 
 class CheckUrlForm(forms.Form):
@@ -99,9 +98,7 @@ class UrlWhitelistEntryAdmin(admin.ModelAdmin):
         adopt(obj, form._save_through_service(actor(request)))
 
     def delete_model(self, request, obj):
-        from callbacks.services.whitelist import whitelist_entry_delete
-
-        whitelist_entry_delete(entry=obj, actor_type="user", actor=actor(request))
+        whitelist_entry_delete(entry=obj, actor_type=ActorType.USER, actor=actor(request))
 
     def delete_queryset(self, request, queryset):
         for entry in queryset:
@@ -113,8 +110,6 @@ class UrlWhitelistEntryAdmin(admin.ModelAdmin):
 
     def check_view(self, request):
         """Would this tenant be allowed to call this URL, and which entry lets it?"""
-        from callbacks.whitelist import entry_matches, url_allowed
-
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = CheckUrlForm(request.GET or None)
@@ -160,12 +155,10 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reset (close the breaker)", permissions=["reset"])
     def reset(self, request, queryset):
-        from callbacks.services.breakers import breaker_reset
-
         run_each(
             self,
             request,
             queryset,
             "Reset",
-            lambda breaker: breaker_reset(breaker=breaker, actor_type="user", actor=actor(request)),
+            lambda breaker: breaker_reset(breaker=breaker, actor_type=ActorType.USER, actor=actor(request)),
         )

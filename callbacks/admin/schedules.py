@@ -5,7 +5,11 @@ from django.utils.html import format_html, format_html_join
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, pretty_json, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.schedule import next_runs
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import CallbackSchedule, QueueState
+from callbacks.services.queues import queue_pause, queue_resume
+from callbacks.services.schedules import schedule_pause, schedule_resume
 
 
 @admin.register(CallbackSchedule)
@@ -38,8 +42,6 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
 
     @admin.display(description="next five runs (UTC)")
     def next_five_runs(self, schedule):
-        from callbacks.scheduling import next_runs
-
         if schedule.paused:
             return "paused"
         try:
@@ -62,26 +64,26 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Pause", permissions=["operate"])
     def pause(self, request, queryset):
-        from callbacks.services.schedules import schedule_pause
-
         run_each(
             self,
             request,
             queryset,
             "Paused",
-            lambda schedule: schedule_pause(schedule=schedule, actor_type="user", actor=actor(request)),
+            lambda schedule: schedule_pause(
+                schedule=schedule, actor_type=ActorType.USER, actor=actor(request)
+            ),
         )
 
     @admin.action(description="Resume", permissions=["operate"])
     def resume(self, request, queryset):
-        from callbacks.services.schedules import schedule_resume
-
         run_each(
             self,
             request,
             queryset,
             "Resumed",
-            lambda schedule: schedule_resume(schedule=schedule, actor_type="user", actor=actor(request)),
+            lambda schedule: schedule_resume(
+                schedule=schedule, actor_type=ActorType.USER, actor=actor(request)
+            ),
         )
 
 
@@ -99,24 +101,20 @@ class QueueStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Pause", permissions=["operate"])
     def pause(self, request, queryset):
-        from callbacks.services.queues import queue_pause
-
         run_each(
             self,
             request,
             queryset,
             "Paused",
-            lambda queue: queue_pause(name=queue.name, actor_type="user", actor=actor(request)),
+            lambda queue: queue_pause(name=queue.name, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Resume", permissions=["operate"])
     def resume(self, request, queryset):
-        from callbacks.services.queues import queue_resume
-
         run_each(
             self,
             request,
             queryset,
             "Resumed",
-            lambda queue: queue_resume(name=queue.name, actor_type="user", actor=actor(request)),
+            lambda queue: queue_resume(name=queue.name, actor_type=ActorType.USER, actor=actor(request)),
         )

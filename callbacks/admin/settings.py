@@ -3,9 +3,14 @@
 from django import forms
 from django.contrib import admin
 
-from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, pretty_json, service_errors
+from callbacks import conf
+from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, pretty_json
 from callbacks.admin.filters import ActorTypeFilter, AuditActionFilter, TenantFilter
+from callbacks.domain.policy import clean_runtime_changes
+from callbacks.domain.vocabulary import ActorType
+from callbacks.errors import ApplicationError
 from callbacks.models import AuditLog, RuntimeSetting
+from callbacks.services.runtime import runtime_settings_update
 
 
 @admin.register(AuditLog)
@@ -39,10 +44,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 
 def _runtime_keys() -> list[tuple[str, str]]:
-    from callbacks import conf
-
-    keys = getattr(conf, "RUNTIME_KEYS", {})
-    return [(key, f"{key}: {spec.help}") for key, spec in sorted(keys.items())]
+    return [(key, f"{key}: {spec.help}") for key, spec in sorted(conf.RUNTIME_KEYS.items())]
 
 
 class RuntimeSettingForm(forms.ModelForm):
@@ -55,21 +57,26 @@ class RuntimeSettingForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors:
-            add_service_errors(self, service_errors(lambda: self.save_through_service("(validation)")))
+        if self.errors:
+            return cleaned
+        key = cleaned.get("key") or self.instance.key
+        try:
+            cleaned["value"] = clean_runtime_changes({key: cleaned["value"]})[key]
+        except ApplicationError as exc:
+            add_service_errors(self, exc)
         return cleaned
 
     def save_through_service(self, who: str):
-        from callbacks.services.runtime import runtime_settings_update
-
         key = self.cleaned_data.get("key") or self.instance.key
-        runtime_settings_update(changes={key: self.cleaned_data["value"]}, actor_type="user", actor=who)
+        runtime_settings_update(
+            changes={key: self.cleaned_data["value"]}, actor_type=ActorType.USER, actor=who
+        )
         return RuntimeSetting.objects.get(key=key)
 
 
 @admin.register(RuntimeSetting)
 class RuntimeSettingAdmin(admin.ModelAdmin):
-    """Overrides of settings.CALLBACKS that every process picks up within seconds, no restart (R39)."""
+    """Overrides of settings.CALLBACKS that every process picks up within seconds, no restart."""
 
     form = RuntimeSettingForm
     list_display = ("key", "value", "updated_at")
@@ -84,12 +91,8 @@ class RuntimeSettingAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def delete_model(self, request, obj):
-        from callbacks.services.runtime import runtime_settings_update
-
-        runtime_settings_update(changes={obj.key: None}, actor_type="user", actor=actor(request))
+        runtime_settings_update(changes={obj.key: None}, actor_type=ActorType.USER, actor=actor(request))
 
     def delete_queryset(self, request, queryset):
-        from callbacks.services.runtime import runtime_settings_update
-
         changes = {key: None for key in queryset.values_list("key", flat=True)}
-        runtime_settings_update(changes=changes, actor_type="user", actor=actor(request))
+        runtime_settings_update(changes=changes, actor_type=ActorType.USER, actor=actor(request))

@@ -30,8 +30,10 @@ from callbacks.admin.filters import (
     StatusFilter,
     TenantFilter,
 )
+from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
+from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
 
 # Shown on the page; the full body (up to 1 MB) is in the API's executions endpoint.
 BODY_SHOWN = 2000
@@ -201,37 +203,31 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
-        from callbacks.services.tasks import task_retry
-
         run_each(
             self,
             request,
             queryset[:ACTION_LIMIT],
             "Retried",
-            lambda task: task_retry(task=task, actor_type="user", actor=actor(request)),
+            lambda task: task_retry(task=task, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Cancel", permissions=["operate"])
     def cancel(self, request, queryset):
-        from callbacks.services.tasks import task_cancel
-
         run_each(
             self,
             request,
             queryset[:ACTION_LIMIT],
             "Cancelled",
-            lambda task: task_cancel(task=task, actor_type="user", actor=actor(request)),
+            lambda task: task_cancel(task=task, actor_type=ActorType.USER, actor=actor(request)),
         )
 
     @admin.action(description="Replay dead letters…", permissions=["operate"])
     def replay_dead(self, request, queryset):
         """A confirmation page first (Django's delete_selected habit); the replay on "yes"."""
-        from callbacks.services.tasks import task_replay_dead
-
         dead = queryset.filter(status=TaskStatus.DEAD)
         if request.POST.get("confirm") == "yes":
             ids = list(dead.values_list("pk", flat=True)[:ACTION_LIMIT])
-            count = task_replay_dead(task_ids=ids, actor_type="user", actor=actor(request))
+            count = task_replay_dead(task_ids=ids, actor_type=ActorType.USER, actor=actor(request))
             self.message_user(request, f"Replayed {count} dead letter(s).", messages.SUCCESS)
             return None
         selected = queryset.count()
@@ -261,8 +257,6 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         ]
 
     def replay_dead_view(self, request):
-        from callbacks.services.tasks import dead_letters, task_replay_dead
-
         if not self.has_operate_permission(request):
             raise PermissionDenied
         form = ReplayForm(request.POST or request.GET or None)
@@ -275,7 +269,9 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         if form.is_valid():
             tenant, since = form.cleaned_data["tenant"], form.cleaned_data["since"]
             if request.method == "POST" and request.POST.get("confirm") == "yes":
-                count = task_replay_dead(tenant=tenant, since=since, actor_type="user", actor=actor(request))
+                count = task_replay_dead(
+                    tenant=tenant, since=since, actor_type=ActorType.USER, actor=actor(request)
+                )
                 self.message_user(request, f"Replayed {count} dead letter(s).", messages.SUCCESS)
                 return HttpResponseRedirect(
                     reverse("admin:callbacks_callbacktask_changelist") + "?status=scheduled"

@@ -6,9 +6,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.template.response import TemplateResponse
 
-from callbacks.admin.common import ReadOnlyInline, actor, add_service_errors, adopt, service_errors
+from callbacks.admin.common import ReadOnlyInline, actor, add_service_errors, adopt
+from callbacks.domain.policy import check_policy_order, clean_policy
+from callbacks.domain.vocabulary import ActorType
+from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
+from callbacks.services.tenants import (
+    api_key_rotate,
+    signing_secret_rotate,
+    tenant_create,
+    tenant_update_policy,
+)
 
 POLICY_FIELDS = (
     "max_retries",
@@ -44,15 +53,22 @@ class TenantChangeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors:
-            add_service_errors(self, service_errors(lambda: self.save_through_service("(validation)")))
+        if self.errors:
+            return cleaned
+        # The checks tenant_update_policy makes, on the tenant as it would be after the change.
+        try:
+            changes = clean_policy(self._changes())
+            check_policy_order({**{name: getattr(self.instance, name) for name in POLICY_FIELDS}, **changes})
+        except ApplicationError as exc:
+            add_service_errors(self, exc)
         return cleaned
 
-    def save_through_service(self, who: str) -> Tenant:
-        from callbacks.services.tenants import tenant_update_policy
+    def _changes(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
 
-        changes = {name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
-        return tenant_update_policy(tenant=self.instance, data=changes, actor_type="user", actor=who)
+    def save_through_service(self, who: str) -> Tenant:
+        changes = self._changes()
+        return tenant_update_policy(tenant=self.instance, data=changes, actor_type=ActorType.USER, actor=who)
 
 
 class TenantCreateForm(forms.Form):
@@ -111,8 +127,6 @@ class TenantAdmin(admin.ModelAdmin):
     # --- create: a form of our own, so the key and secret are shown once and never stored in clear --
 
     def add_view(self, request, form_url="", extra_context=None):
-        from callbacks.services.tenants import tenant_create
-
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = TenantCreateForm(request.POST or None)
@@ -123,7 +137,7 @@ class TenantAdmin(admin.ModelAdmin):
                 form.add_error("name", "A tenant with this name exists already.")
             else:
                 audit_record(
-                    actor_type="user",
+                    actor_type=ActorType.USER,
                     actor=actor(request),
                     tenant=new.tenant,
                     action="tenant.create",
@@ -171,14 +185,10 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate API key (shows the new key once)…", permissions=["rotate"])
     def rotate_api_key(self, request, queryset):
-        from callbacks.services.tenants import api_key_rotate
-
         return self._rotate(request, queryset, "rotate_api_key", "API key", "api_key", api_key_rotate)
 
     @admin.action(description="Rotate signing secret (shows the new secret once)…", permissions=["rotate"])
     def rotate_signing_secret(self, request, queryset):
-        from callbacks.services.tenants import signing_secret_rotate
-
         return self._rotate(
             request,
             queryset,
@@ -202,7 +212,7 @@ class TenantAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/callbacks/tenant/rotate_confirmation.html", context)
         rows = [
-            {"tenant": tenant, key: rotate(tenant=tenant, actor_type="user", actor=actor(request))}
+            {"tenant": tenant, key: rotate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))}
             for tenant in tenants
         ]
         return self._secrets_page(request, f"New {what}", rows)

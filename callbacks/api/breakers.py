@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import BreakerState
 from callbacks.services.breakers import breaker_get, breaker_list, breaker_reset
 
@@ -77,6 +78,6 @@ class BreakerResetApi(TenantApiView):
     def post(self, request, breaker_id):
         breaker = breaker_get(breaker_id=breaker_id, tenant=self.tenant())
         breaker = breaker_reset(
-            breaker=breaker, actor_type="tenant", actor=self.actor(), tenant=self.tenant()
+            breaker=breaker, actor_type=ActorType.TENANT, actor=self.actor(), tenant=self.tenant()
         )
         return Response(self.OutputSerializer(breaker).data)

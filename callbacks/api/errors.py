@@ -10,12 +10,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from callbacks.errors import ApplicationError
 
 
-def _flatten(detail):
+def flatten_detail(detail):
     """DRF error details -> plain JSON: lists of strings, nested dicts kept by field."""
     if isinstance(detail, dict):
-        return {str(key): _flatten(value) for key, value in detail.items()}
+        return {str(key): flatten_detail(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        return [_flatten(item) for item in detail]
+        return [flatten_detail(item) for item in detail]
     return str(detail)
 
 
@@ -41,7 +41,7 @@ def exception_handler(exc, context):
         return None  # an unexpected error: Django's 500 handling and logging take over
 
     if isinstance(exc, exceptions.ValidationError):
-        detail = _flatten(exc.detail)
+        detail = flatten_detail(exc.detail)
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
         return error_response(status_code=400, code="invalid", message="Invalid input.", fields=fields)
 

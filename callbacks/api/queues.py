@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from callbacks import queues
 from callbacks.api.serializers import ErrorSerializer
 from callbacks.api.views import COMMON_ERRORS, TenantApiView
+from callbacks.domain.vocabulary import ActorType
 from callbacks.services.queues import queue_purge
 
 TAG = "queues"
@@ -67,5 +68,7 @@ class QueuePurgeApi(TenantApiView):
         "them is sent afterwards. Callbacks being sent finish. Other tenants' callbacks are not touched.",
     )
     def post(self, request, name):
-        cancelled = queue_purge(name=name, tenant=self.tenant(), actor_type="tenant", actor=self.actor())
+        cancelled = queue_purge(
+            name=name, tenant=self.tenant(), actor_type=ActorType.TENANT, actor=self.actor()
+        )
         return Response(QueuePurgeOutputSerializer({"queue": name, "cancelled": cancelled}).data)

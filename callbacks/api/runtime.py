@@ -6,6 +6,7 @@ from rest_framework import authentication, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
 
@@ -41,6 +42,6 @@ class RuntimeSettingsApi(APIView):
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"non_field_errors": ["send an object of KEY: value"]})
         effective = runtime_settings_update(
-            changes=dict(request.data), actor_type="user", actor=request.user.get_username()
+            changes=dict(request.data), actor_type=ActorType.USER, actor=request.user.get_username()
         )
         return Response(effective)

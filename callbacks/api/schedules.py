@@ -10,9 +10,11 @@ from rest_framework import serializers as drf
 from rest_framework import status
 from rest_framework.response import Response
 
-from callbacks import masking, scheduling
+from callbacks import masking, selectors
 from callbacks.api.serializers import ErrorSerializer, StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, PAGE_PARAMETERS, TenantApiView
+from callbacks.domain.schedule import next_runs
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import MissedPolicy
 from callbacks.services.schedules import (
     schedule_create,
@@ -78,7 +80,7 @@ class ScheduleOutputSerializer(drf.Serializer):
     def get_next_runs(self, schedule):
         if schedule.paused:
             return []
-        return [drf.DateTimeField().to_representation(at) for at in scheduling.next_runs(schedule)]
+        return [drf.DateTimeField().to_representation(at) for at in next_runs(schedule)]
 
 
 SchedulePageSerializer = page_serializer("SchedulePageSerializer", ScheduleOutputSerializer)
@@ -97,7 +99,7 @@ class ScheduleListCreateApi(TenantApiView):
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
         schedule = schedule_create(
-            tenant=self.tenant(), data=dict(data), actor_type="tenant", actor=self.actor()
+            tenant=self.tenant(), data=dict(data), actor_type=ActorType.TENANT, actor=self.actor()
         )
         return Response(self.OutputSerializer(schedule).data, status=status.HTTP_201_CREATED)
 
@@ -108,7 +110,7 @@ class ScheduleListCreateApi(TenantApiView):
         responses={200: SchedulePageSerializer, 400: ErrorSerializer, **COMMON_ERRORS},
     )
     def get(self, request):
-        schedules = scheduling.schedule_list(tenant=self.tenant())
+        schedules = selectors.schedule_list(tenant=self.tenant())
         return self.page(schedules, self.OutputSerializer, ordering=("-created_at", "-id"))
 
 
@@ -117,7 +119,7 @@ class ScheduleDetailApi(TenantApiView):
     OutputSerializer = ScheduleOutputSerializer
 
     def schedule(self, schedule_id):
-        return scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        return selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
 
     @extend_schema(
         tags=[TAG], parameters=[SCHEDULE_ID], responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS}
@@ -138,7 +140,10 @@ class ScheduleDetailApi(TenantApiView):
         if not serializer.is_valid():
             raise drf.ValidationError(serializer.errors)
         schedule = schedule_update(
-            schedule=schedule, data=dict(serializer.validated_data), actor_type="tenant", actor=self.actor()
+            schedule=schedule,
+            data=dict(serializer.validated_data),
+            actor_type=ActorType.TENANT,
+            actor=self.actor(),
         )
         return Response(self.OutputSerializer(schedule).data)
 
@@ -149,7 +154,7 @@ class ScheduleDetailApi(TenantApiView):
         description="Delete the schedule; the callbacks it created stay.",
     )
     def delete(self, request, schedule_id):
-        schedule_delete(schedule=self.schedule(schedule_id), actor_type="tenant", actor=self.actor())
+        schedule_delete(schedule=self.schedule(schedule_id), actor_type=ActorType.TENANT, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -164,8 +169,8 @@ class SchedulePauseApi(TenantApiView):
         description="No fires until resumed; pausing a paused schedule answers 200.",
     )
     def post(self, request, schedule_id):
-        schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
-        schedule = schedule_pause(schedule=schedule, actor_type="tenant", actor=self.actor())
+        schedule = selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        schedule = schedule_pause(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)
 
 
@@ -180,6 +185,6 @@ class ScheduleResumeApi(TenantApiView):
         description="Fires again from now on; fires that fell in the pause are not made up.",
     )
     def post(self, request, schedule_id):
-        schedule = scheduling.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
-        schedule = schedule_resume(schedule=schedule, actor_type="tenant", actor=self.actor())
+        schedule = selectors.schedule_get(tenant=self.tenant(), schedule_id=schedule_id)
+        schedule = schedule_resume(schedule=schedule, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(schedule).data)

@@ -1,7 +1,6 @@
-"""The shapes of the callback API: what it accepts (every rule of API.md, answered with 400 naming the field)
-and what it shows. Business rules live in callbacks.services; these only check and convert."""
-
-import re
+"""The shapes of the callback API: what it accepts and what it shows. The rules are the domain's
+(callbacks.domain.callback, with the limits of callbacks.domain.bounds); these fields parse JSON types and
+turn the domain's refusals into DRF errors naming the field."""
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -9,19 +8,26 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from callbacks import conf, masking
-from callbacks.delivery import encoding, statuses
-from callbacks.delivery.headers import HeaderError, validate_headers
+from callbacks import masking
+from callbacks.domain import callback, encoding
+from callbacks.domain.bounds import (
+    DELAY_SECONDS,
+    MAX_BATCH,
+    MAX_LABEL_LENGTH,
+    MAX_URL_LENGTH,
+    PRIORITY,
+    SETTINGS,
+    Bound,
+)
+from callbacks.domain.callback import (
+    BACKOFF_FIELDS,
+    TIMEOUT_FIELDS,
+    body_problem,
+    ordered_problem,
+)
+from callbacks.domain.headers import HeaderError, validate_headers
+from callbacks.domain.urls import TargetUrlError, validate_target_url
 from callbacks.models import BodyFormat, HttpMethod, Outcome, TaskStatus
-from callbacks.services.tasks import MAX_BATCH
-from callbacks.validation import MAX_URL_LENGTH, TargetUrlError, validate_target_url
-
-QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-MAX_DELAY_SECONDS = 365 * 24 * 3600
-# Nesting deeper than this is no payload anyone means to send, and it would exhaust Python's recursion
-# limit while the body is encoded or shown back.
-MAX_BODY_DEPTH = 64
-BODY_TOO_LARGE = "body_too_large"
 
 
 class StrictSerializer(serializers.Serializer):
@@ -55,7 +61,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH})
 class TargetUrlField(serializers.CharField):
-    """An http(s) URL with a host, without credentials or fragment (callbacks.validation)."""
+    """An http(s) URL with a host, without credentials or fragment (callbacks.domain.urls)."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -73,9 +79,10 @@ class QueueNameField(serializers.CharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not QUEUE_NAME.fullmatch(value):
+        try:
+            return callback.clean_queue_name(value)
+        except ValueError:
             self.fail("queue_name")
-        return value
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 100})
@@ -101,12 +108,9 @@ class HeadersField(serializers.JSONField):
 class SuccessStatusesField(serializers.Field):
     def to_internal_value(self, data):
         try:
-            spec = statuses.normalise(data)
-        except statuses.StatusSpecError as exc:
+            return callback.clean_success_statuses(data)
+        except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
-        if len(spec) > 200:
-            raise serializers.ValidationError("too long once normalised (200 characters at most); use ranges")
-        return spec
 
     def to_representation(self, value):
         return value
@@ -117,37 +121,37 @@ class BodyField(serializers.JSONField):
     """Any JSON value; whether it suits body_format is checked with the other fields."""
 
 
+def bounded(field_class, bound: Bound, **kwargs):
+    """A DRF number field with the bound's limits (its messages are the API's)."""
+    return field_class(min_value=bound.minimum, max_value=bound.maximum, **kwargs)
+
+
+def ordered(attrs: dict, upper: str, lower: str) -> dict:
+    problem = ordered_problem(attrs, upper, lower)
+    if problem:
+        raise serializers.ValidationError({upper: [problem]})
+    return attrs
+
+
 class BackoffInputSerializer(StrictSerializer):
     """Delays between attempts: initial, growing by multiplier, capped at max (task > tenant > installation)."""
 
-    initial_seconds = serializers.FloatField(min_value=0, max_value=3600, required=False)
-    multiplier = serializers.FloatField(min_value=1, max_value=10, required=False)
-    max_seconds = serializers.FloatField(min_value=0, max_value=86400, required=False)
+    initial_seconds = bounded(serializers.FloatField, BACKOFF_FIELDS["initial_seconds"], required=False)
+    multiplier = bounded(serializers.FloatField, BACKOFF_FIELDS["multiplier"], required=False)
+    max_seconds = bounded(serializers.FloatField, BACKOFF_FIELDS["max_seconds"], required=False)
 
     def validate(self, attrs):
-        if (
-            "initial_seconds" in attrs
-            and "max_seconds" in attrs
-            and attrs["max_seconds"] < attrs["initial_seconds"]
-        ):
-            raise serializers.ValidationError({"max_seconds": ["must be at least initial_seconds"]})
-        return attrs
+        return ordered(attrs, *callback.BACKOFF_ORDER)
 
 
 class TimeoutInputSerializer(StrictSerializer):
     """Seconds to connect, and for the whole attempt including reading the response."""
 
-    connect_seconds = serializers.FloatField(min_value=0.1, max_value=60, required=False)
-    total_seconds = serializers.FloatField(min_value=0.1, max_value=900, required=False)
+    connect_seconds = bounded(serializers.FloatField, TIMEOUT_FIELDS["connect_seconds"], required=False)
+    total_seconds = bounded(serializers.FloatField, TIMEOUT_FIELDS["total_seconds"], required=False)
 
     def validate(self, attrs):
-        if (
-            "connect_seconds" in attrs
-            and "total_seconds" in attrs
-            and attrs["total_seconds"] < attrs["connect_seconds"]
-        ):
-            raise serializers.ValidationError({"total_seconds": ["must be at least connect_seconds"]})
-        return attrs
+        return ordered(attrs, *callback.TIMEOUT_ORDER)
 
 
 class CallbackInputSerializer(StrictSerializer):
@@ -159,62 +163,26 @@ class CallbackInputSerializer(StrictSerializer):
     body = BodyField(required=False, allow_null=True, default=None)
     body_format = serializers.ChoiceField(choices=BodyFormat.choices, default=BodyFormat.JSON)
     run_at = AwareDateTimeField(required=False)
-    delay_seconds = serializers.IntegerField(min_value=0, max_value=MAX_DELAY_SECONDS, required=False)
-    priority = serializers.IntegerField(min_value=0, max_value=9, default=5)
+    delay_seconds = bounded(serializers.IntegerField, DELAY_SECONDS, required=False)
+    priority = bounded(serializers.IntegerField, PRIORITY, default=5)
     queue = QueueNameField(max_length=64, default="default")
-    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
+    max_retries = bounded(serializers.IntegerField, SETTINGS["MAX_RETRIES"], required=False)
     backoff = BackoffInputSerializer(required=False)
     timeout = TimeoutInputSerializer(required=False)
     success_statuses = SuccessStatusesField(required=False)
-    business_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    trace_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    idempotency_key = serializers.CharField(max_length=200, required=False)
-    ordering_key = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    business_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
+    trace_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
+    idempotency_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False)
+    ordering_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
 
     def validate(self, attrs):
         if "run_at" in attrs and "delay_seconds" in attrs:
             raise serializers.ValidationError({"delay_seconds": ["give run_at or delay_seconds, not both"]})
         problem = body_problem(attrs.get("body"), attrs["body_format"])
         if problem is not None:
-            raise serializers.ValidationError({"body": [problem]})
+            message, code = problem
+            raise serializers.ValidationError({"body": [ErrorDetail(message, code=code)]})
         return attrs
-
-
-def body_problem(body, body_format: str) -> ErrorDetail | None:
-    """Why this body cannot be registered, or None. A body over the size limit has the code body_too_large."""
-    if _depth(body) > MAX_BODY_DEPTH:
-        return ErrorDetail(f"nested more than {MAX_BODY_DEPTH} levels deep", code="invalid")
-    try:
-        payload = encoding.encode(body, body_format)
-    except encoding.BodyError as exc:
-        return ErrorDetail(f"does not suit body_format {body_format!r}: {exc}", code="invalid")
-    if "\x00" in payload:
-        return ErrorDetail(
-            "NUL characters cannot be stored; encode binary data (e.g. base64)", code="invalid"
-        )
-    try:
-        size = len(payload.encode("utf-8"))
-    except UnicodeEncodeError:
-        return ErrorDetail("contains text that is not valid Unicode (a lone surrogate)", code="invalid")
-    limit = conf.get("REQUEST_BODY_LIMIT")
-    if size > limit:
-        return ErrorDetail(f"{size} bytes once encoded; the limit is {limit} bytes", code=BODY_TOO_LARGE)
-    return None
-
-
-def _depth(value) -> int:
-    """How deeply a JSON value nests, found without recursion."""
-    deepest = 0
-    pending = [(value, 1)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, dict | list):
-            if level > MAX_BODY_DEPTH:
-                return level
-            deepest = max(deepest, level)
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, level + 1) for child in children)
-    return deepest
 
 
 class CallbackListField(serializers.ListField):

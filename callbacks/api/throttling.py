@@ -15,56 +15,15 @@ If the cache is down the request is let through (logged): throttling must not ta
 """
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from callbacks import conf
+from callbacks.domain.rates import Rate, RateError, parse_rate
 
 logger = logging.getLogger(__name__)
-
-_PERIODS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$", re.IGNORECASE)
-OFF = ("0", "off", "none")
-
-
-class RateError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Rate:
-    requests: int
-    seconds: int
-
-
-def parse_rate(text: str) -> Rate | None:
-    """ "N/s", "N/min", "N/h" or "N/day" -> Rate; "0", "off", "none" -> None (no limit). Raises RateError."""
-    if not isinstance(text, str):
-        raise RateError('must be text like "100/s", "3000/min" or "off"')
-    if text.strip().lower() in OFF:
-        return None
-    match = _RATE.match(text)
-    if match is None or match.group(2).lower() not in _PERIODS:
-        raise RateError(f'{text!r} is not a rate like "100/s", "3000/min", "50000/h", or "off"')
-    requests = int(match.group(1))
-    if requests == 0:
-        return None
-    return Rate(requests=requests, seconds=_PERIODS[match.group(2).lower()])
 
 
 def tenant_rate(tenant) -> Rate | None:

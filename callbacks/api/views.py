@@ -13,8 +13,11 @@ from callbacks.api import (
     schema,  # noqa: F401  (registers the API-key scheme with drf-spectacular)
     serializers,
 )
+from callbacks.api.errors import flatten_detail
 from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
+from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
 
@@ -59,11 +62,11 @@ class TenantApiView(APIView):
 def raise_invalid(errors) -> None:
     """400 naming each field; 413 when a body is over the size limit, the one error a retry cannot fix by
     changing a field."""
-    if _has_code(errors, serializers.BODY_TOO_LARGE):
+    if _has_code(errors, BODY_TOO_LARGE):
         raise ApplicationError(
-            "A callback's encoded body is over the size limit.",
-            code=serializers.BODY_TOO_LARGE,
-            fields=_plain(errors),
+            BODY_TOO_LARGE_MESSAGE,
+            code=BODY_TOO_LARGE,
+            fields=flatten_detail(errors),
             status=413,
         )
     raise drf_serializers.ValidationError(errors)
@@ -75,14 +78,6 @@ def _has_code(detail, code: str) -> bool:
     if isinstance(detail, list):
         return any(_has_code(value, code) for value in detail)
     return getattr(detail, "code", None) == code
-
-
-def _plain(detail):
-    if isinstance(detail, dict):
-        return {str(key): _plain(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        return [_plain(value) for value in detail]
-    return str(detail)
 
 
 class CallbackListCreateApi(TenantApiView):
@@ -105,7 +100,9 @@ class CallbackListCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
-        task, created = task_create(tenant=self.tenant(), data=data, actor_type="tenant", actor=self.actor())
+        task, created = task_create(
+            tenant=self.tenant(), data=data, actor_type=ActorType.TENANT, actor=self.actor()
+        )
         return Response(
             self.OutputSerializer(task).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -138,7 +135,7 @@ class CallbackBatchCreateApi(TenantApiView):
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
         tasks = task_create_batch(
-            tenant=self.tenant(), items=data["callbacks"], actor_type="tenant", actor=self.actor()
+            tenant=self.tenant(), items=data["callbacks"], actor_type=ActorType.TENANT, actor=self.actor()
         )
         return Response(self.OutputSerializer({"callbacks": tasks}).data, status=status.HTTP_201_CREATED)
 
@@ -198,7 +195,7 @@ class CallbackCancelApi(TenantApiView):
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
-        task = task_cancel(task=task, actor_type="tenant", actor=self.actor())
+        task = task_cancel(task=task, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(task).data)
 
 
@@ -214,5 +211,5 @@ class CallbackRetryApi(TenantApiView):
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
-        task = task_retry(task=task, actor_type="tenant", actor=self.actor())
+        task = task_retry(task=task, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(self.OutputSerializer(task).data)

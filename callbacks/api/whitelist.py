@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import NotFoundError
 from callbacks.models import UrlWhitelistEntry
 from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_delete
@@ -95,7 +96,9 @@ class WhitelistListCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
-        entry = whitelist_entry_create(tenant=self.tenant(), **data, actor_type="tenant", actor=self.actor())
+        entry = whitelist_entry_create(
+            tenant=self.tenant(), **data, actor_type=ActorType.TENANT, actor=self.actor()
+        )
         return Response(self.OutputSerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
@@ -120,5 +123,5 @@ class WhitelistDetailApi(TenantApiView):
     )
     def delete(self, request, entry_id):
         entry = _entry_get(tenant=self.tenant(), entry_id=entry_id)
-        whitelist_entry_delete(entry=entry, actor_type="tenant", actor=self.actor())
+        whitelist_entry_delete(entry=entry, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -23,12 +23,14 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf, scheduling
-from callbacks.delivery import executor, outcomes, wakeup
+from callbacks import conf, wakeup
+from callbacks.delivery import executor, outcomes
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import leases, limits
 from callbacks.delivery.claim.candidates import claimable_tasks
 from callbacks.delivery.instruments import heartbeats, metrics
+from callbacks.selectors import schedule_next_fire_at
+from callbacks.services.schedules import fire_due
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ class Dispatcher:
             holding.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
-        scheduling.fire_due(now)
+        fire_due(now=now)
         # Backpressure: the claim counts what is queued or running anyway (per-origin limits),
         # and takes no more than brings that to the outstanding limit.
         claims = leases.claim_due(
@@ -247,7 +249,7 @@ class Dispatcher:
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
-        next_due = _earliest(_next_claimable_at(poll), scheduling.next_fire_at())
+        next_due = _earliest(_next_claimable_at(poll), schedule_next_fire_at())
         if next_due is None:
             return poll
         wait = (next_due - timezone.now()).total_seconds()

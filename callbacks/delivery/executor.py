@@ -23,9 +23,10 @@ from urllib3.exceptions import NameResolutionError
 
 import callbacks
 from callbacks import conf, whitelist
-from callbacks.delivery import encoding, http, signing, statuses
-from callbacks.delivery.headers import forbidden_reason as forbidden_header_reason
+from callbacks.delivery import http, signing
 from callbacks.delivery.ssrf import SsrfBlocked
+from callbacks.domain import encoding, statuses
+from callbacks.domain.headers import forbidden_reason as forbidden_header_reason
 from callbacks.masking import MASK, mask_headers, mask_text
 from callbacks.models import Outcome
 

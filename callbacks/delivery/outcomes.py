@@ -16,12 +16,13 @@ from datetime import datetime
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from callbacks import bulk
-from callbacks.delivery import retry, wakeup
+from callbacks import bulk, wakeup
+from callbacks.delivery import retry
 from callbacks.delivery.breaker import recording as breakers
 from callbacks.delivery.executor import AttemptResult
 from callbacks.delivery.instruments import accounting
-from callbacks.models import FINAL_STATUSES, CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES, Outcome
+from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +126,13 @@ def _execution_row(item: Finished) -> TaskExecution:
 
 def _event_note(attempt: int, result: AttemptResult) -> str:
     what = f"HTTP {result.status_code}" if result.status_code else result.outcome
-    if result.error and result.outcome != "success":
+    if result.error and result.outcome != Outcome.SUCCESS:
         what = f"{what}: {result.error}"
     return f"attempt {attempt}: {what}"[:500]
 
 
 def _task_values(item: Finished, decision: retry.Decision, now: datetime) -> dict:
-    final = decision.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD)
+    final = decision.status in DECIDED_STATUSES
     return {
         "status": decision.status,
         "next_attempt_at": decision.next_attempt_at,

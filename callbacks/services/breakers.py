@@ -6,11 +6,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from callbacks.delivery import wakeup
+from callbacks import wakeup
+from callbacks.domain.urls import url_origin
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.errors import NotFoundError
-from callbacks.models import CLAIMABLE_STATUSES, BreakerState, CallbackTask, CircuitBreaker, Tenant
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
 from callbacks.services.audit import audit_record
-from callbacks.validation import url_origin
 
 FIELDS = (
     "id",

@@ -10,8 +10,9 @@ import uuid
 
 from django.utils import timezone
 
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES, ActorType
 from callbacks.labels import host_of
-from callbacks.models import CallbackTask, TaskStatus, Tenant
+from callbacks.models import CallbackTask, Tenant
 from callbacks.services.tasks import task_create
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def notify_failure(
             "trace_id": data.get("trace_id") or uuid.uuid4().hex,
             "idempotency_key": f"{NOTIFICATION_PREFIX}{dedup_key}" if dedup_key else None,
         },
-        actor_type="system",
+        actor_type=ActorType.SYSTEM,
         actor="callbacks.services.notifications",
     )
     return task
@@ -88,7 +89,7 @@ def notify_breaker_opened(*, origin: str, data: dict | None = None) -> list[Call
     tenant_ids = (
         CallbackTask.objects.filter(
             origin=origin,
-            status__in=[TaskStatus.SCHEDULED, TaskStatus.RETRYING, TaskStatus.QUEUED, TaskStatus.RUNNING],
+            status__in=UNFINISHED_STATUSES,
         )
         .values_list("tenant_id", flat=True)
         .distinct()

@@ -9,12 +9,12 @@ narrowed to one tenant, which is how the API offers it.
 from django.db import transaction
 from django.utils import timezone
 
-from callbacks.api.serializers import QUEUE_NAME
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain.callback import clean_queue_name
+from callbacks.domain.vocabulary import WAITING_STATUSES
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackTask, QueueState, TaskEvent, TaskStatus, Tenant
-from callbacks.queues import WAITING_STATUSES
 from callbacks.services.audit import audit_record
+from callbacks.wakeup import notify_dispatcher
 
 PURGE_BATCH = 1000
 
@@ -103,8 +103,10 @@ def _purge_batch(*, name: str, tenant: Tenant | None, actor: str) -> int:
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
+    try:
+        clean_queue_name(name)
+    except ValueError:
         raise ApplicationError(
             "Invalid input.",
             fields={"name": ["a queue name: lower-case letters, digits, _ and -, at most 64"]},
-        )
+        ) from None

@@ -1,33 +1,18 @@
-"""Run-time settings (R39): operators change delivery settings without a restart."""
+"""Run-time settings: operators change delivery settings without a restart."""
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.errors import ApplicationError
+from callbacks.domain.policy import clean_runtime_changes
 from callbacks.models import RuntimeSetting
 from callbacks.services.audit import audit_record
 
 
 def runtime_settings_update(*, changes: dict, actor_type: str, actor: str) -> dict:
     """Set (value) or clear (None) run-time overrides, all or nothing; returns the effective values."""
-    errors = {}
-    cleaned = {}
-    for key, value in changes.items():
-        spec = conf.RUNTIME_KEYS.get(key)
-        if spec is None:
-            errors[key] = ["not a setting that can change at run time"]
-            continue
-        if value is None:
-            cleaned[key] = None
-            continue
-        try:
-            cleaned[key] = spec.clean(value)
-        except ValueError as exc:
-            errors[key] = [str(exc)]
-    if errors:
-        raise ApplicationError("Invalid run-time settings.", fields=errors)
-
+    cleaned = clean_runtime_changes(changes)
     now = timezone.now()
     with transaction.atomic():
         before = dict(RuntimeSetting.objects.filter(key__in=cleaned).values_list("key", "value"))
@@ -52,8 +37,6 @@ def runtime_settings_update(*, changes: dict, actor_type: str, actor: str) -> di
 
 def runtime_settings_effective() -> dict:
     """Every run-time key: its value in force, the configured default, and whether overridden."""
-    from django.conf import settings
-
     overrides = dict(RuntimeSetting.objects.values_list("key", "value"))
     return {
         key: {

@@ -1,26 +1,71 @@
 """Writes on cron schedules: create, update, delete, pause, resume, and the dispatcher's fire.
 
-Every input is checked here (callbacks.scheduling's validators), so the API, commands and admin
+Firing happens in the leading dispatcher's step (`fire_due`): each due schedule creates one task from its
+template and advances `next_fire_at` in the same transaction, conditional on the value it read, so a
+fire happens once even with a standby dispatcher or after a restart; at most one task per schedule per
+step.
+
+Every input is checked here (callbacks.domain.schedule's validators), so the API, commands and admin
 refuse the same things: a bad cron expression, time zone or template is a 400 naming the field.
 """
 
 import logging
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from callbacks import scheduling
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain import schedule as schedule_rules
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
 from callbacks.services.audit import audit_record
 from callbacks.services.tasks import task_create
+from callbacks.wakeup import notify_dispatcher
 
 logger = logging.getLogger(__name__)
 
 EDITABLE = ("name", "cron", "timezone", "task_template", "missed_policy", "paused")
 SCHEDULER_ACTOR = "scheduler"
+FIRE_BATCH = 100
+
+
+def fire_due(*, now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
+    """Fire every schedule due at `now` (the leading dispatcher calls this each step). Returns the
+    number of tasks created."""
+    now = now or timezone.now()
+    due = list(
+        CallbackSchedule.objects.filter(paused=False, next_fire_at__lte=now)
+        .order_by("next_fire_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    created = 0
+    for schedule_id in due:
+        try:
+            created += fire_one(schedule_id=schedule_id, now=now)
+        except DatabaseError:
+            raise
+        except Exception:
+            # One broken schedule must not stop the others or dispatch; it is retried next step.
+            logger.exception("firing schedule %s failed", schedule_id)
+    return created
+
+
+def fire_one(*, schedule_id, now: datetime) -> int:
+    """Fire one due schedule once and advance it. Returns the tasks created (0 or 1)."""
+    with transaction.atomic():
+        # SKIP LOCKED: a schedule another dispatcher is firing is its business. Only the schedule's
+        # row: locking the joined tenant would make every other schedule of the tenant look busy.
+        schedule = (
+            CallbackSchedule.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+            .filter(id=schedule_id, paused=False, next_fire_at__lte=now)
+            .first()
+        )
+        if schedule is None:
+            return 0  # another dispatcher holds it, or fired it already
+        plan = schedule_rules.plan_fire(schedule, now=now)
+        return schedule_fire(schedule=schedule, plan=plan, now=now)
 
 
 class _LostRace(Exception):
@@ -108,7 +153,7 @@ def schedule_resume(*, schedule: CallbackSchedule, actor_type: str, actor: str) 
     return schedule_update(schedule=schedule, data={"paused": False}, actor_type=actor_type, actor=actor)
 
 
-def schedule_fire(*, schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+def schedule_fire(*, schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     """Carry out one fire plan for a schedule locked by the caller: at most one task, and the
     schedule advanced only if nobody advanced it first (the whole fire is undone otherwise)."""
     try:
@@ -130,9 +175,9 @@ def schedule_fire(*, schedule: CallbackSchedule, plan: scheduling.FirePlan, now:
     return created
 
 
-def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now: datetime) -> int:
+def _create_fire_task(schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     try:
-        data = scheduling.validate_template(schedule.task_template)
+        data = schedule_rules.validate_template(schedule.task_template)
     except ApplicationError as exc:
         # The template was valid when saved; a rule changed since (e.g. the SSRF guard). Skip this
         # fire rather than retry it every step.
@@ -144,7 +189,7 @@ def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now
     data["idempotency_key"] = f"schedule:{schedule.id}:{plan.fire_at.isoformat()}"
     try:
         _task, created = task_create(
-            tenant=schedule.tenant, data=data, actor_type="system", actor=SCHEDULER_ACTOR
+            tenant=schedule.tenant, data=data, actor_type=ActorType.SYSTEM, actor=SCHEDULER_ACTOR
         )
     except ApplicationError as exc:
         logger.warning("schedule %s: fire refused, skipped: %s", schedule.id, exc.message)
@@ -152,9 +197,9 @@ def _create_fire_task(schedule: CallbackSchedule, plan: scheduling.FirePlan, now
     return 1 if created else 0
 
 
-def _audit_missed(schedule: CallbackSchedule, plan: scheduling.FirePlan) -> None:
+def _audit_missed(schedule: CallbackSchedule, plan: schedule_rules.FirePlan) -> None:
     audit_record(
-        actor_type="system",
+        actor_type=ActorType.SYSTEM,
         actor=SCHEDULER_ACTOR,
         tenant=schedule.tenant,
         action="schedule.missed",
@@ -176,8 +221,8 @@ def _validated(data: dict) -> dict:
     values = dict(data)
     errors = {}
     checks = {
-        "cron": scheduling.validate_cron,
-        "timezone": scheduling.validate_timezone,
+        "cron": schedule_rules.validate_cron,
+        "timezone": schedule_rules.validate_timezone,
         "task_template": _template,
         "missed_policy": _missed_policy,
         "name": _name,
@@ -195,7 +240,7 @@ def _validated(data: dict) -> dict:
 
 
 def _template(template) -> dict:
-    scheduling.validate_template(template)
+    schedule_rules.validate_template(template)
     return template  # stored as given: validated again at each fire, against the rules of the day
 
 
@@ -222,7 +267,7 @@ def _paused(value) -> bool:
 def _first_fire(schedule: CallbackSchedule, now: datetime) -> datetime | None:
     if schedule.paused:
         return None
-    return scheduling.next_fire_after(schedule, now)
+    return schedule_rules.next_fire_after(schedule, now)
 
 
 def _save_unique(schedule: CallbackSchedule, **kwargs) -> None:

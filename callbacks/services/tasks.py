@@ -1,7 +1,7 @@
 """Writes on callback tasks: create (one or a batch), cancel, retry.
 
-`data` is input that has already passed the API's validation (callbacks.api.serializers): these functions
-trust its shape and check only what concerns the stored row.
+Every callback is checked here with the domain's rules (callbacks.domain.callback), whoever calls:
+the API, a command, a schedule's fire.
 """
 
 import uuid
@@ -13,32 +13,23 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from callbacks import conf, whitelist
-from callbacks.delivery import encoding
-from callbacks.delivery.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
-from callbacks.delivery.wakeup import notify_dispatcher
+from callbacks.domain import encoding
+from callbacks.domain.bounds import MAX_BATCH
+from callbacks.domain.callback import clean_callback
+from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
+from callbacks.domain.urls import url_origin
+from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
 from callbacks.errors import ApplicationError, ConflictError
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 from callbacks.services.audit import audit_record
-from callbacks.validation import url_origin
-
-MAX_BATCH = 1000
-
-CANCELLABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING)
-RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.RETRYING)
-
-
-class BodyTooLargeError(ApplicationError):
-    status = 413
-
-    def __init__(self, limit: int, *, fields: dict | None = None):
-        message = f"The encoded body is larger than the limit of {limit} bytes."
-        super().__init__(message, code="body_too_large", fields=fields or {"body": [message]})
+from callbacks.wakeup import notify_dispatcher
 
 
 def task_create(
-    *, tenant: Tenant, data: dict, actor_type: str = "tenant", actor: str = ""
+    *, tenant: Tenant, data: dict, actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> tuple[CallbackTask, bool]:
     """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
+    data = clean_callback(data)
     _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
     key = data.get("idempotency_key")
     with transaction.atomic():
@@ -91,7 +82,7 @@ def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
 
 
 def task_create_batch(
-    *, tenant: Tenant, items: list[dict], actor_type: str = "tenant", actor: str = ""
+    *, tenant: Tenant, items: list[dict], actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> list[CallbackTask]:
     """All the items as tasks, in order, or none (one transaction). A repeated idempotency_key, in the batch
     or against an existing task, yields the task that already has it in that position."""
@@ -99,6 +90,7 @@ def task_create_batch(
         raise ApplicationError(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
         )
+    items = _clean_batch(items)
     _refuse_unlisted_urls(tenant=tenant, items=items, batch=True)
     for attempt in range(3):
         try:
@@ -112,6 +104,20 @@ def task_create_batch(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _clean_batch(items: list[dict]) -> list[dict]:
+    """Every item checked; the refusals by index, as {"callbacks": {"3": {"url": [...]}}}."""
+    cleaned, errors, status = [], {}, None
+    for index, item in enumerate(items):
+        try:
+            cleaned.append(clean_callback(item))
+        except ApplicationError as exc:
+            errors[str(index)] = exc.fields
+            status = max(status or 0, exc.status)
+    if errors:
+        raise ApplicationError("Invalid input.", fields={"callbacks": errors}, status=status)
+    return cleaned
 
 
 def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTask], list[CallbackTask]]:
@@ -133,7 +139,7 @@ def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTa
             if key is not None:
                 by_key[key] = task
         tasks.append(task)
-    # The input serializer has checked every field; full_clean would add a query per row for the key constraint.
+    # _clean_batch has checked every field; full_clean would add a query per row for the key constraint.
     CallbackTask.objects.bulk_create(new_tasks)
     return tasks, new_tasks
 
@@ -155,13 +161,13 @@ def _batch_record(*, tenant: Tenant, new_tasks: list[CallbackTask], actor_type: 
         )
 
 
-def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+def task_cancel(*, task: CallbackTask, actor_type: str = ActorType.TENANT, actor: str) -> CallbackTask:
     """Cancel a task that is not final yet; cancelling a cancelled task changes nothing."""
     with transaction.atomic():
         current = CallbackTask.objects.select_for_update().get(pk=task.pk)
         if current.status == TaskStatus.CANCELLED:
             return current
-        if current.status not in CANCELLABLE_STATUSES:
+        if current.status not in UNFINISHED_STATUSES:
             raise ConflictError(
                 f"The task is {current.status} and can no longer be cancelled.", code="task_final"
             )
@@ -184,7 +190,7 @@ def task_cancel(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -
     return current
 
 
-def task_retry(*, task: CallbackTask, actor_type: str = "tenant", actor: str) -> CallbackTask:
+def task_retry(*, task: CallbackTask, actor_type: str = ActorType.TENANT, actor: str) -> CallbackTask:
     """Send a failed, dead or retrying task again now."""
     with transaction.atomic():
         current = CallbackTask.objects.select_for_update().get(pk=task.pk)
@@ -248,10 +254,9 @@ def _conditional_update(task: CallbackTask, *, from_status: str, changes: dict) 
 
 def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
     body_format = data.get("body_format", "json")
-    payload = encoding.encode(data.get("body"), body_format)
-    limit = conf.get("REQUEST_BODY_LIMIT")
-    if len(payload.encode("utf-8")) > limit:
-        raise BodyTooLargeError(limit)
+    payload = encoding.encode(
+        data.get("body"), body_format
+    )  # clean_callback checked it encodes, and its size
     run_at = _run_at(data, now)
     return CallbackTask(
         tenant=tenant,

@@ -1,12 +1,13 @@
-"""Writes on tenants' URL whitelists (R33): add, change, remove entries; turn enforcement on or off.
+"""Writes on tenants' URL whitelists: add, change, remove entries; turn enforcement on or off.
 
-Patterns are checked by callbacks.whitelist.validate_pattern. Every change is audited. This process's
+Patterns are checked by callbacks.domain.whitelist.validate_pattern. Every change is audited. This process's
 send-time cache forgets the tenant at once; other processes see the change within their cache's TTL.
 """
 
 from django.db import transaction
 
 from callbacks import whitelist
+from callbacks.domain.whitelist import Pattern, validate_pattern
 from callbacks.errors import ConflictError
 from callbacks.models import Tenant, UrlWhitelistEntry
 from callbacks.services.audit import audit_record
@@ -40,8 +41,8 @@ def whitelist_entry_create(
     actor: str,
 ) -> UrlWhitelistEntry:
     """A new entry; 400 naming the field for a bad pattern, 409 when the tenant has the same pattern already."""
-    pattern = whitelist.validate_pattern(host, scheme, port, path_prefix)
-    _refuse_duplicate(tenant=tenant, pattern=pattern)
+    pattern = validate_pattern(host, scheme, port, path_prefix)
+    whitelist_duplicate_check(tenant=tenant, pattern=pattern)
     entry = UrlWhitelistEntry(
         tenant=tenant,
         host=pattern.host,
@@ -72,10 +73,8 @@ def whitelist_entry_update(*, entry: UrlWhitelistEntry, data: dict, actor_type: 
     entry = UrlWhitelistEntry.objects.select_for_update().get(pk=entry.pk)
     before = entry_state(entry)
     fields = {**before, **{name: data[name] for name in before if name in data}}
-    pattern = whitelist.validate_pattern(
-        fields["host"], fields["scheme"], fields["port"], fields["path_prefix"]
-    )
-    _refuse_duplicate(tenant=entry.tenant, pattern=pattern, exclude=entry.pk)
+    pattern = validate_pattern(fields["host"], fields["scheme"], fields["port"], fields["path_prefix"])
+    whitelist_duplicate_check(tenant=entry.tenant, pattern=pattern, exclude=entry.pk)
     entry.host, entry.scheme, entry.port, entry.path_prefix = (
         pattern.host,
         pattern.scheme,
@@ -127,7 +126,8 @@ def whitelist_enforce_set(*, tenant: Tenant, enforce: bool, actor_type: str, act
     return tenant
 
 
-def _refuse_duplicate(*, tenant: Tenant, pattern: whitelist.Pattern, exclude=None) -> None:
+def whitelist_duplicate_check(*, tenant: Tenant, pattern: Pattern, exclude=None) -> None:
+    """ConflictError when the tenant has this pattern already (another entry than `exclude`); reads only."""
     same = UrlWhitelistEntry.objects.filter(
         tenant=tenant,
         host=pattern.host,

@@ -2,7 +2,8 @@
 
 import pytest
 
-from callbacks.models import FINAL_STATUSES, CallbackTask
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import CallbackTask
 from tests.processes import ServiceProcess, service_env
 
 

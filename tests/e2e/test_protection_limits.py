@@ -8,14 +8,8 @@ from collections import Counter
 
 import pytest
 
-from callbacks.models import (
-    FINAL_STATUSES,
-    BreakerState,
-    CallbackTask,
-    CircuitBreaker,
-    TaskExecution,
-    TaskStatus,
-)
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskExecution, TaskStatus
 from tests.e2e.conftest import create_callbacks, unfinished
 from tests.processes import wait_until
 from tests.receivers import Receiver, Reply

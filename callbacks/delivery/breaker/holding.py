@@ -10,14 +10,8 @@ from django.utils import timezone
 
 from callbacks import conf
 from callbacks.delivery.instruments import accounting
-from callbacks.models import (
-    CLAIMABLE_STATUSES,
-    BreakerState,
-    CallbackTask,
-    CircuitBreaker,
-    TaskEvent,
-    TaskStatus,
-)
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskEvent, TaskStatus
 
 # Tasks moved or buried per origin and sweep: bounds one sweep's transaction; the next sweep
 # (about a second later) goes on.

@@ -27,14 +27,9 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
-from callbacks.models import (
-    CLAIMABLE_STATUSES,
-    FINAL_STATUSES,
-    MAX_PRIORITY,
-    CallbackTask,
-    QueueState,
-    Tenant,
-)
+from callbacks.domain.bounds import MAX_PRIORITY
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, FINAL_STATUSES
+from callbacks.models import CallbackTask, QueueState, Tenant
 
 
 class Candidate(NamedTuple):

@@ -34,7 +34,8 @@ from callbacks.delivery.claim.candidates import Candidate
 from callbacks.delivery.claim.gate import Gate, probes_started
 from callbacks.delivery.claim.gate import gate as read_gate
 from callbacks.delivery.claim.rates import RateBuckets
-from callbacks.models import CLAIMABLE_STATUSES, LEASED_STATUSES, CallbackTask
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, LEASED_STATUSES
+from callbacks.models import CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
 # mid-window to be replaced by others, bounded so a claim stays a few queries.

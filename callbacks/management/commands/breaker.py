@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import BreakerState
 from callbacks.services.breakers import breaker_find, breaker_list, breaker_reset, snapshot
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             breakers = [breaker_find(origin_or_id=target)]
         for breaker in breakers:
             was = breaker.state
-            breaker_reset(breaker=breaker, actor_type="user", actor=ACTOR)
+            breaker_reset(breaker=breaker, actor_type=ActorType.USER, actor=ACTOR)
             self.stdout.write(f"reset breaker {breaker.pk} of {breaker.origin} (was {was})")
         if not breakers:
             self.stdout.write("no open or half-open breakers")

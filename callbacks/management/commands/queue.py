@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from callbacks import queues
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant
 from callbacks.services.queues import queue_pause, queue_purge, queue_resume
@@ -26,11 +27,11 @@ class Command(BaseCommand):
         try:
             if action == "purge":
                 owner = self._tenant(tenant)
-                count = queue_purge(name=name, tenant=owner, actor_type="user", actor="manage.py")
+                count = queue_purge(name=name, tenant=owner, actor_type=ActorType.USER, actor="manage.py")
                 self.stdout.write(f"queue {name}: {count} waiting callbacks cancelled")
             else:
                 change = queue_pause if action == "pause" else queue_resume
-                state = change(name=name, actor_type="user", actor="manage.py")
+                state = change(name=name, actor_type=ActorType.USER, actor="manage.py")
                 self.stdout.write(f"queue {name}: {'paused' if state.paused else 'running'}")
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} {exc.fields}") from None

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Tenant
 from callbacks.services.tasks import REPLAY_BATCH, dead_letters, task_replay_dead
 
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             count = task_replay_dead(
                 tenant=tenant,
                 since=since,
-                actor_type="user",
+                actor_type=ActorType.USER,
                 actor="manage.py",
                 batch_size=options["batch_size"],
                 progress=bar.update,

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Tenant
 from callbacks.services.tenants import api_key_rotate
 
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         tenant_obj = Tenant.objects.filter(name=tenant).first()
         if tenant_obj is None:
             raise CommandError(f"no tenant named {tenant!r}")
-        key = api_key_rotate(tenant=tenant_obj, actor_type="user", actor=ACTOR, revoke_others=revoke_old)
+        key = api_key_rotate(
+            tenant=tenant_obj, actor_type=ActorType.USER, actor=ACTOR, revoke_others=revoke_old
+        )
         self.stdout.write(f"new API key: {key}")
         self.stdout.write("Store it now: it is not shown again.")
         if revoke_old:

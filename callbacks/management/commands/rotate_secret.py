@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Tenant
 from callbacks.services.tenants import signing_secret_retire_previous, signing_secret_rotate
 
@@ -27,11 +28,11 @@ class Command(BaseCommand):
         if tenant_obj is None:
             raise CommandError(f"no tenant named {tenant!r}")
         if retire_previous:
-            if not signing_secret_retire_previous(tenant=tenant_obj, actor_type="user", actor=ACTOR):
+            if not signing_secret_retire_previous(tenant=tenant_obj, actor_type=ActorType.USER, actor=ACTOR):
                 raise CommandError(f"{tenant} has no previous signing secret to retire")
             self.stdout.write(f"{tenant}: callbacks are now signed with the current secret only.")
             return
-        secret = signing_secret_rotate(tenant=tenant_obj, actor_type="user", actor=ACTOR)
+        secret = signing_secret_rotate(tenant=tenant_obj, actor_type=ActorType.USER, actor=ACTOR)
         self.stdout.write(f"new signing secret: {secret}")
         self.stdout.write("Store it now: it is not shown again. Callbacks carry both signatures until")
         self.stdout.write(f"`manage.py rotate_secret {tenant} --retire-previous`.")

@@ -6,10 +6,12 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from callbacks.api.serializers import CallbackInputSerializer
+from callbacks.domain.bounds import MAX_BATCH
+from callbacks.domain.callback import clean_callback
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import BodyFormat, HttpMethod, Tenant
-from callbacks.services.tasks import MAX_BATCH, task_create, task_create_batch
+from callbacks.services.tasks import task_create, task_create_batch
 
 ACTOR = "manage.py"
 
@@ -47,7 +49,9 @@ class Command(BaseCommand):
         tenant = _tenant(options["tenant"])
         quiet = options["verbosity"] == 0
         if options["count"] == 1:
-            task, _ = _create(lambda: task_create(tenant=tenant, data=data, actor_type="user", actor=ACTOR))
+            task, _ = _create(
+                lambda: task_create(tenant=tenant, data=data, actor_type=ActorType.USER, actor=ACTOR)
+            )
             self.stdout.write(str(task.id))
             return
         with tqdm(total=options["count"], unit="callbacks", file=self.stderr._out, disable=quiet) as bar:
@@ -56,7 +60,7 @@ class Command(BaseCommand):
                 size = min(remaining, MAX_BATCH)
                 tasks = _create(
                     lambda size=size: task_create_batch(
-                        tenant=tenant, items=[data] * size, actor_type="user", actor=ACTOR
+                        tenant=tenant, items=[data] * size, actor_type=ActorType.USER, actor=ACTOR
                     )
                 )
                 self.stdout.write("\n".join(str(task.id) for task in tasks))
@@ -117,10 +121,10 @@ def _body(text: str, body_format: str):
 
 
 def _validated(callback: dict) -> dict:
-    serializer = CallbackInputSerializer(data=callback)
-    if not serializer.is_valid():
-        raise CommandError(_describe(serializer.errors))
-    return serializer.validated_data
+    try:
+        return clean_callback(callback)
+    except ApplicationError as exc:
+        raise CommandError(_describe(exc.fields)) from None
 
 
 def _create(call):

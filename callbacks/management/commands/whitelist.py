@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, UrlWhitelistEntry
 from callbacks.services.whitelist import whitelist_enforce_set, whitelist_entry_create, whitelist_entry_delete
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             port=port,
             path_prefix=path_prefix,
             note=note,
-            actor_type="user",
+            actor_type=ActorType.USER,
             actor=ACTOR,
         )
         self.stdout.write(f"added entry {entry.pk}: {entry}")
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         entry = UrlWhitelistEntry.objects.filter(tenant=tenant, pk=entry_id).first()
         if entry is None:
             raise CommandError(f"{tenant.name} has no whitelist entry {entry_id} (see whitelist list)")
-        whitelist_entry_delete(entry=entry, actor_type="user", actor=ACTOR)
+        whitelist_entry_delete(entry=entry, actor_type=ActorType.USER, actor=ACTOR)
         self.stdout.write(f"removed entry {entry_id}: {entry}")
 
     def _list(self, tenant, *, json: bool = False, **options):
@@ -87,7 +88,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{entry.pk:>6}  {entry}{flags}{note}")
 
     def _enforce(self, tenant, *, state, **options):
-        whitelist_enforce_set(tenant=tenant, enforce=state == "on", actor_type="user", actor=ACTOR)
+        whitelist_enforce_set(tenant=tenant, enforce=state == "on", actor_type=ActorType.USER, actor=ACTOR)
         self.stdout.write(f"{tenant.name}: whitelist enforcement {state}")
 
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from callbacks.models import FINAL_STATUSES, CallbackTask, Outcome, TaskExecution, TaskStatus
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import CallbackTask, Outcome, TaskExecution, TaskStatus
 from callbacks.services.tasks import task_create
 
 

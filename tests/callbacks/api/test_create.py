@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from callbacks.delivery import wakeup
+from callbacks import wakeup
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskStatus
 from callbacks.services import tasks as task_services
 from callbacks.services.tasks import task_create

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from callbacks.delivery import encoding, http
+from callbacks.delivery import http
 from callbacks.delivery.executor import build_headers, parse_retry_after, send_attempt
+from callbacks.domain import encoding
 from callbacks.masking import MASK
 from tests.factories import make_task
 from tests.receivers import Receiver, Reply

@@ -12,6 +12,7 @@ import pytest
 
 from callbacks.delivery import ssrf
 from callbacks.delivery.executor import send_attempt
+from callbacks.domain import addresses
 from tests.callbacks.delivery.conftest import SilentListener
 from tests.factories import make_task
 from tests.receivers import Receiver, Reply
@@ -71,7 +72,7 @@ OTHER_FORBIDDEN = [
 @pytest.mark.usefixtures("guard_strict")
 @pytest.mark.parametrize("host", LOOPBACK_SPELLINGS + OTHER_FORBIDDEN + ["foo.localhost", "a.b.localhost"])
 def test_literal_and_localhost_hosts_are_refused_at_creation(host):
-    reason = ssrf.check_url_literal(f"http://{host}:8080/hook")
+    reason = addresses.check_url_literal(f"http://{host}:8080/hook")
     assert reason, host
 
 
@@ -87,45 +88,48 @@ def test_literal_and_localhost_hosts_are_refused_at_creation(host):
     ],
 )
 def test_public_literals_and_names_pass_at_creation(url):
-    assert ssrf.check_url_literal(url) is None
+    assert addresses.check_url_literal(url) is None
 
 
 def test_reasons_name_the_address_and_the_range(guard_strict):
-    assert ssrf.check_url_literal("http://2130706433/") == "2130706433 (127.0.0.1) is a loopback address"
-    assert ssrf.check_url_literal("http://169.254.169.254/") == "169.254.169.254 is a cloud metadata address"
-    assert ssrf.check_url_literal("http://100.64.0.1/") == "100.64.0.1 is a carrier-grade NAT address"
+    assert addresses.check_url_literal("http://2130706433/") == "2130706433 (127.0.0.1) is a loopback address"
     assert (
-        ssrf.check_url_literal("http://[::ffff:10.0.0.1]/")
+        addresses.check_url_literal("http://169.254.169.254/")
+        == "169.254.169.254 is a cloud metadata address"
+    )
+    assert addresses.check_url_literal("http://100.64.0.1/") == "100.64.0.1 is a carrier-grade NAT address"
+    assert (
+        addresses.check_url_literal("http://[::ffff:10.0.0.1]/")
         == "::ffff:10.0.0.1 (10.0.0.1) is a private address"
     )
-    assert "loopback name" in ssrf.check_url_literal("http://localhost/")
-    assert ssrf.check_url_literal("http:///nohost") == "the URL has no host"
+    assert "loopback name" in addresses.check_url_literal("http://localhost/")
+    assert addresses.check_url_literal("http:///nohost") == "the URL has no host"
 
 
 def test_allowed_networks_exempt_what_they_list_and_nothing_else(callbacks_settings):
     callbacks_settings(
         ALLOWED_NETWORKS=[ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("::1/128")]
     )
-    assert ssrf.check_url_literal("http://10.1.2.3/") is None
-    assert ssrf.check_url_literal("http://[::ffff:10.1.2.3]/") is None
-    assert ssrf.check_url_literal("http://[::1]/") is None
-    assert ssrf.check_url_literal("http://10.2.0.1/")
-    assert ssrf.check_url_literal("http://127.0.0.1/")
+    assert addresses.check_url_literal("http://10.1.2.3/") is None
+    assert addresses.check_url_literal("http://[::ffff:10.1.2.3]/") is None
+    assert addresses.check_url_literal("http://[::1]/") is None
+    assert addresses.check_url_literal("http://10.2.0.1/")
+    assert addresses.check_url_literal("http://127.0.0.1/")
     # localhost resolves to 127.0.0.1 as well as ::1: still refused.
-    assert ssrf.check_url_literal("http://localhost/")
+    assert addresses.check_url_literal("http://localhost/")
 
 
 def test_allow_private_networks_turns_the_guard_off(callbacks_settings):
     callbacks_settings(ALLOWED_NETWORKS=[], ALLOW_PRIVATE_NETWORKS=True)
     for host in ["127.0.0.1", "10.0.0.1", "[::1]", "localhost", "169.254.169.254"]:
-        assert ssrf.check_url_literal(f"http://{host}/") is None
+        assert addresses.check_url_literal(f"http://{host}/") is None
 
 
 def test_the_test_settings_exempt_loopback_only():
-    assert ssrf.check_url_literal("http://127.0.0.1:8000/") is None
-    assert ssrf.check_url_literal("http://localhost:8000/") is None
-    assert ssrf.check_url_literal("http://0.0.0.0:8000/")
-    assert ssrf.check_url_literal("http://10.0.0.1/")
+    assert addresses.check_url_literal("http://127.0.0.1:8000/") is None
+    assert addresses.check_url_literal("http://localhost:8000/") is None
+    assert addresses.check_url_literal("http://0.0.0.0:8000/")
+    assert addresses.check_url_literal("http://10.0.0.1/")
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 
 from callbacks.delivery.executor import build_headers, send_attempt
-from callbacks.delivery.headers import HeaderError, forbidden_reason, validate_headers
+from callbacks.domain.headers import HeaderError, forbidden_reason, validate_headers
 from tests.factories import make_task
 
 

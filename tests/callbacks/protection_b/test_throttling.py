@@ -8,7 +8,8 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.test import override_settings
 
-from callbacks.api.throttling import Rate, RateError, consume, parse_rate
+from callbacks.api.throttling import consume
+from callbacks.domain.rates import Rate, RateError, parse_rate
 from callbacks.services.tenants import tenant_update_policy
 
 LIST = "/api/v1/callbacks/"

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from callbacks import scheduling
 from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.domain import schedule as scheduling
 from callbacks.models import AuditLog, CallbackSchedule, CallbackTask, QueueState, TaskStatus
-from callbacks.services.schedules import schedule_create, schedule_fire
+from callbacks.services.schedules import fire_due, schedule_create, schedule_fire
 from callbacks.services.tasks import task_create
 from tests.factories import make_task
 
@@ -37,8 +37,8 @@ def test_a_due_schedule_creates_one_task_from_its_template_and_advances(tenant):
     fire_at = schedule.next_fire_at
     now = timezone.now()
 
-    assert scheduling.fire_due(now) == 1
-    assert scheduling.fire_due(now) == 0
+    assert fire_due(now=now) == 1
+    assert fire_due(now=now) == 0
 
     (task,) = CallbackTask.objects.all()
     assert task.schedule_id == schedule.id
@@ -60,7 +60,7 @@ def test_schedules_not_due_or_paused_do_not_fire(tenant):
     paused = new_schedule(tenant, name="paused")
     CallbackSchedule.objects.filter(pk=paused.pk).update(paused=True)
 
-    assert scheduling.fire_due(timezone.now()) == 0
+    assert fire_due(now=timezone.now()) == 0
     assert not CallbackTask.objects.exists()
 
 
@@ -79,7 +79,7 @@ def down_since(tenant, since, **fields):
 def test_skip_after_downtime_creates_nothing_and_jumps_to_the_next_future_fire(tenant):
     schedule = down_since(tenant, NOW - timedelta(hours=3, minutes=5), missed_policy="skip")
 
-    assert scheduling.fire_due(NOW) == 0
+    assert fire_due(now=NOW) == 0
 
     assert not CallbackTask.objects.exists()
     schedule.refresh_from_db()
@@ -92,8 +92,8 @@ def test_skip_after_downtime_creates_nothing_and_jumps_to_the_next_future_fire(t
 def test_fire_once_after_downtime_creates_one_task_for_all_missed_fires(tenant):
     schedule = down_since(tenant, NOW - timedelta(days=30), missed_policy="fire_once")
 
-    assert scheduling.fire_due(NOW) == 1
-    assert scheduling.fire_due(NOW + timedelta(seconds=1)) == 0
+    assert fire_due(now=NOW) == 1
+    assert fire_due(now=NOW + timedelta(seconds=1)) == 0
 
     (task,) = CallbackTask.objects.all()
     assert task.run_at == NOW  # a catch-up is due when it is made
@@ -107,7 +107,7 @@ def test_fire_once_after_downtime_creates_one_task_for_all_missed_fires(tenant):
 def test_a_fire_late_by_less_than_the_grace_is_not_missed(tenant, policy):
     down_since(tenant, datetime(2030, 1, 1, 10, 0, tzinfo=UTC), missed_policy=policy)
 
-    assert scheduling.fire_due(datetime(2030, 1, 1, 10, 0, 50, tzinfo=UTC)) == 1
+    assert fire_due(now=datetime(2030, 1, 1, 10, 0, 50, tzinfo=UTC)) == 1
 
     assert CallbackTask.objects.get().run_at == datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
     assert not AuditLog.objects.filter(action="schedule.missed").exists()
@@ -120,7 +120,7 @@ def test_a_late_step_fires_the_latest_fire_once_whatever_the_policy(tenant, poli
     schedule = new_schedule(tenant, cron="*/2 * * * * *", due_seconds_ago=9, missed_policy=policy)
     now = timezone.now()
 
-    assert scheduling.fire_due(now) == 1
+    assert fire_due(now=now) == 1
 
     schedule.refresh_from_db()
     assert CallbackTask.objects.count() == 1
@@ -134,7 +134,7 @@ def test_a_fire_whose_task_exists_already_makes_no_second_task(tenant):
     key = f"schedule:{schedule.id}:{schedule.next_fire_at.isoformat()}"
     task_create(tenant=tenant, data={"url": URL, "idempotency_key": key}, actor_type="system", actor="t")
 
-    assert scheduling.fire_due(timezone.now()) == 0
+    assert fire_due(now=timezone.now()) == 0
 
     assert CallbackTask.objects.count() == 1
     schedule.refresh_from_db()
@@ -166,7 +166,7 @@ def test_concurrent_firers_fire_each_due_schedule_once(tenant):
     def firer():
         try:
             barrier.wait()
-            scheduling.fire_due(now)
+            fire_due(now=now)
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:
@@ -188,7 +188,7 @@ def test_a_template_no_longer_valid_skips_the_fire_and_still_advances(tenant):
     schedule = new_schedule(tenant)
     CallbackSchedule.objects.filter(pk=schedule.pk).update(task_template={"url": "ftp://nowhere/"})
 
-    assert scheduling.fire_due(timezone.now()) == 0
+    assert fire_due(now=timezone.now()) == 0
 
     assert not CallbackTask.objects.exists()
     schedule.refresh_from_db()

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callbacks import scheduling
+from callbacks.domain import schedule as scheduling
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule
 

@@ -8,9 +8,9 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from callbacks.delivery import ssrf
+from callbacks.domain.addresses import check_url_literal
+from callbacks.domain.bounds import MAX_URL_LENGTH
 
-MAX_URL_LENGTH = 2000
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # DNS labels; underscores too, which internal names carry and HTTP clients resolve anyway. Single-label
@@ -50,9 +50,9 @@ def validate_target_url(url: str) -> str:
     host_problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
     if host_problem:
         raise TargetUrlError(host_problem)
-    # SSRF (R32): a literal forbidden address (any spelling) is refused now, with a clear reason;
-    # names are judged at send time by the address each connection reaches.
-    ssrf_problem = ssrf.check_url_literal(url)
+    # A literal forbidden address (any spelling) is refused now, with a clear reason; names are
+    # judged at send time by the address each connection reaches (the SSRF guard).
+    ssrf_problem = check_url_literal(url)
     if ssrf_problem:
         raise TargetUrlError(ssrf_problem)
     return url
@@ -79,13 +79,22 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
         )
     if address is not None:
         return None if address.version == 4 else "an IPv6 address must be written in brackets"
-    if re.fullmatch(r"[0-9.]+", host):
-        return "not a valid IPv4 address"
     try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "not a valid host name"
-    labels = ascii_host[:-1].split(".") if ascii_host.endswith(".") else ascii_host.split(".")
-    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "not a valid host name"
+        ascii_host_name(host)
+    except ValueError as exc:
+        return str(exc)
     return None
+
+
+def ascii_host_name(name: str) -> str:
+    """The DNS name in its IDNA (xn--) form, one trailing dot allowed; ValueError when it is not one."""
+    if re.fullmatch(r"[0-9.]+", name):
+        raise ValueError("not a valid IPv4 address")
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("not a valid host name") from None
+    labels = (ascii_name[:-1] if ascii_name.endswith(".") else ascii_name).split(".")
+    if len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("not a valid host name")
+    return ascii_name

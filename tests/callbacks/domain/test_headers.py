@@ -1,8 +1,8 @@
-"""The header rules shared by registration and sending (callbacks.delivery.headers)."""
+"""The header rules shared by registration and sending (callbacks.domain.headers)."""
 
 import pytest
 
-from callbacks.delivery.headers import FORBIDDEN_HEADERS, HeaderError, forbidden_reason, validate_headers
+from callbacks.domain.headers import FORBIDDEN_HEADERS, HeaderError, forbidden_reason, validate_headers
 
 
 def test_cleaned_headers_keep_names_and_strip_values():

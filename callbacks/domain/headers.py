@@ -1,4 +1,4 @@
-"""Which request headers a caller may set (R34), checked when a task is registered and again when sent.
+"""Which request headers a caller may set, checked when a task is registered and again when sent.
 
 Refused: hop-by-hop headers (they describe one connection, not the message), the headers the HTTP client
 computes itself (Host, Content-Length), the headers this service sets on every callback, so a caller can
@@ -13,19 +13,19 @@ import re
 
 from django.conf import settings
 
+from callbacks.domain.bounds import MAX_HEADER_BYTES, MAX_HEADERS
+
 HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
 COMPUTED_HEADERS = frozenset({"host", "content-length"})
-# Set by the sender on every callback (API.md "What a receiver gets"); X-Callback-* is reserved as a prefix.
+# Set by the sender on every callback (signing, tracing, business ids); X-Callback-* is reserved as a prefix.
 RESERVED_HEADERS = frozenset(
     {"webhook-id", "webhook-timestamp", "webhook-signature", "traceparent", "x-business-id", "x-trace-id"}
 )
 RESERVED_PREFIX = "x-callback-"
 FORBIDDEN_HEADERS = HOP_BY_HOP_HEADERS | COMPUTED_HEADERS | RESERVED_HEADERS
 
-MAX_HEADERS = 100
-MAX_HEADER_BYTES = 8 * 1024  # name and value together, as most servers limit one header line
 
 # RFC 7230 section 3.2.6: token = 1*tchar.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -1,9 +1,9 @@
-"""Whitelist patterns: what validate_pattern accepts and how entries match URLs (callbacks/whitelist.py)."""
+"""Whitelist patterns: what validate_pattern accepts and how entries match URLs (callbacks.domain.whitelist)."""
 
 import pytest
 
+from callbacks.domain.whitelist import Pattern, denial_reason, entry_matches, validate_pattern
 from callbacks.errors import ApplicationError
-from callbacks.whitelist import Pattern, denial_reason, entry_matches, validate_pattern
 
 
 @pytest.mark.parametrize(

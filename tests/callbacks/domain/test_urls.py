@@ -1,8 +1,8 @@
-"""Target URL checks and origins (callbacks.validation)."""
+"""Target URL checks and origins (callbacks.domain.urls)."""
 
 import pytest
 
-from callbacks.validation import TargetUrlError, url_origin, validate_target_url
+from callbacks.domain.urls import TargetUrlError, url_origin, validate_target_url
 
 
 @pytest.mark.parametrize(

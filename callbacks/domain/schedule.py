@@ -1,4 +1,4 @@
-"""Cron schedules: when they fire, and firing them (issue "Scheduling").
+"""Cron schedules: what a valid one is, and when it fires.
 
 Expressions are croniter's: 5 fields (minute hour day month weekday), or 6 with a seconds field
 FIRST ("*/2 * * * * *": every two seconds), for short schedules and tests. Times are computed in
@@ -11,16 +11,11 @@ at 02:30 local time through the year. Across daylight-saving changes:
 - a wall time that occurs twice (clocks go back) fires once, the first time, unless the
   expression runs every hour: then it keeps its interval and fires in both passes.
 
-Firing happens in the leading dispatcher's step (`fire_due`): each due schedule creates one task
-from its template and advances `next_fire_at` in the same transaction, conditional on the value
-it read, so a fire happens once even with a standby dispatcher or after a restart. Fires missed
-while no dispatcher ran follow the schedule's missed_policy: `skip` creates nothing for them,
-`fire_once` one task for all of them; either way at most one task per schedule per step.
+Fires missed while no dispatcher ran follow the schedule's missed_policy (`plan_fire`): `skip` creates
+nothing for them, `fire_once` one task for all of them. Firing itself is callbacks.services.schedules'.
 """
 
 import heapq
-import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,14 +23,11 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import CroniterBadDateError, CroniterError, croniter
-from django.db import DatabaseError, transaction
-from django.db.models import Min
 from django.utils import timezone
 
-from callbacks.errors import ApplicationError, NotFoundError
-from callbacks.models import CallbackSchedule, MissedPolicy
-
-logger = logging.getLogger(__name__)
+from callbacks.domain.callback import clean_callback
+from callbacks.domain.vocabulary import MissedPolicy
+from callbacks.errors import ApplicationError
 
 # A fire later than this is "missed" (the dispatcher was down) and follows missed_policy; a fire
 # within it is merely late (a busy step, a dispatcher taking over) and goes out as usual.
@@ -49,7 +41,6 @@ TEMPLATE_FORBIDDEN = {
     "delay_seconds": "not allowed in a template: each fire is due at its fire time",
     "idempotency_key": "not allowed in a template: every fire would repeat the first task",
 }
-FIRE_BATCH = 100
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -87,27 +78,19 @@ def _zone_names() -> frozenset:
 
 
 def validate_template(template) -> dict:
-    """The template's callback as the create API would accept it (validated data for task_create);
-    ApplicationError naming `task_template` and the fields inside it otherwise."""
-    from callbacks.api.serializers import CallbackInputSerializer
-
+    """The template's callback as task_create accepts it (the domain's callback rules); ApplicationError
+    naming `task_template` and the fields inside it otherwise."""
     if not isinstance(template, dict):
         raise _invalid("task_template", "must be an object with a callback's fields")
     forbidden = {name: [reason] for name, reason in TEMPLATE_FORBIDDEN.items() if name in template}
-    serializer = CallbackInputSerializer(data=template)
-    valid = serializer.is_valid()
-    errors = {**(_plain(serializer.errors) if not valid else {}), **forbidden}
-    if errors:
-        raise ApplicationError("Invalid input.", fields={"task_template": errors})
-    return dict(serializer.validated_data)
-
-
-def _plain(detail):
-    if isinstance(detail, dict):
-        return {str(key): _plain(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        return [_plain(value) for value in detail]
-    return str(detail)
+    allowed = {name: value for name, value in template.items() if name not in TEMPLATE_FORBIDDEN}
+    try:
+        cleaned = clean_callback(allowed)
+    except ApplicationError as exc:
+        forbidden = {**exc.fields, **forbidden}
+    if forbidden:
+        raise ApplicationError("Invalid input.", fields={"task_template": forbidden})
+    return cleaned
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -151,7 +134,7 @@ def fire_times(cron: str, zone: str, *, after: datetime) -> Iterator[datetime]:
             return
 
 
-def next_runs(schedule: CallbackSchedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
+def next_runs(schedule, count: int = 5, after: datetime | None = None) -> list[datetime]:
     """The schedule's next `count` fire times after `after` (default now), UTC."""
     times = fire_times(schedule.cron, schedule.timezone, after=after or timezone.now())
     result = []
@@ -162,7 +145,7 @@ def next_runs(schedule: CallbackSchedule, count: int = 5, after: datetime | None
     return result
 
 
-def next_fire_after(schedule: CallbackSchedule, after: datetime) -> datetime | None:
+def next_fire_after(schedule, after: datetime) -> datetime | None:
     return next(fire_times(schedule.cron, schedule.timezone, after=after), None)
 
 
@@ -192,47 +175,7 @@ def _offset_changes_near(tz: ZoneInfo, moment: datetime) -> bool:
     return len(offsets | {moment.astimezone(tz).utcoffset()}) > 1
 
 
-# --- firing -------------------------------------------------------------------------------------
-
-
-def fire_due(now: datetime | None = None, *, limit: int = FIRE_BATCH) -> int:
-    """Fire every schedule due at `now` (the leading dispatcher calls this each step). Returns the
-    number of tasks created."""
-    now = now or timezone.now()
-    due = list(
-        CallbackSchedule.objects.filter(paused=False, next_fire_at__lte=now)
-        .order_by("next_fire_at")
-        .values_list("id", flat=True)[:limit]
-    )
-    created = 0
-    for schedule_id in due:
-        try:
-            created += fire_one(schedule_id=schedule_id, now=now)
-        except DatabaseError:
-            raise
-        except Exception:
-            # One broken schedule must not stop the others or dispatch; it is retried next step.
-            logger.exception("firing schedule %s failed", schedule_id)
-    return created
-
-
-def fire_one(*, schedule_id, now: datetime) -> int:
-    """Fire one due schedule once and advance it. Returns the tasks created (0 or 1)."""
-    from callbacks.services.schedules import schedule_fire
-
-    with transaction.atomic():
-        # SKIP LOCKED: a schedule another dispatcher is firing is its business. Only the schedule's
-        # row: locking the joined tenant would make every other schedule of the tenant look busy.
-        schedule = (
-            CallbackSchedule.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("tenant")
-            .filter(id=schedule_id, paused=False, next_fire_at__lte=now)
-            .first()
-        )
-        if schedule is None:
-            return 0  # another dispatcher holds it, or fired it already
-        plan = plan_fire(schedule, now=now)
-        return schedule_fire(schedule=schedule, plan=plan, now=now)
+# --- firing plans ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -245,7 +188,7 @@ class FirePlan:
     next_fire_at: datetime | None  # the first fire after now
 
 
-def plan_fire(schedule: CallbackSchedule, *, now: datetime) -> FirePlan:
+def plan_fire(schedule, *, now: datetime) -> FirePlan:
     """Fires from next_fire_at up to now: the latest, when within MISFIRE_GRACE, is on time and
     fires; earlier ones (and a latest one older than the grace) were missed. `skip` creates nothing
     for missed fires; `fire_once` creates one task for all of them, the on-time one included."""
@@ -271,31 +214,3 @@ def _count_missed(first: datetime, on_time: datetime | None, recent: list[dateti
     if on_time is None:
         return 1
     return len(recent) - 1 if recent[0] == first else len(recent)
-
-
-def next_fire_at(after: datetime | None = None) -> datetime | None:
-    """When the next schedule fires after `after` (default now), for the dispatcher's sleep. What is
-    due already was fired by the step just taken; one that failed is tried again at the next poll
-    rather than in a tight loop."""
-    after = after or timezone.now()
-    pending = CallbackSchedule.objects.filter(paused=False, next_fire_at__gt=after)
-    return pending.aggregate(at=Min("next_fire_at"))["at"]
-
-
-# --- reads --------------------------------------------------------------------------------------
-
-
-def schedule_list(*, tenant):
-    return CallbackSchedule.objects.filter(tenant=tenant).order_by("-created_at", "-id")
-
-
-def schedule_get(*, tenant, schedule_id) -> CallbackSchedule:
-    """The tenant's schedule; another tenant's is as missing as one that never existed."""
-    try:
-        key = schedule_id if isinstance(schedule_id, uuid.UUID) else uuid.UUID(str(schedule_id))
-    except ValueError:
-        raise NotFoundError("No such schedule.") from None
-    schedule = CallbackSchedule.objects.filter(tenant=tenant, pk=key).first()
-    if schedule is None:
-        raise NotFoundError("No such schedule.")
-    return schedule

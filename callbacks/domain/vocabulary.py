@@ -1,0 +1,81 @@
+"""The words the whole service shares: task statuses and their groups, body formats, methods, attempt
+outcomes, missed-fire policies and who acted. Models, services, the engine and monitoring all take them
+from here, so a group of statuses means the same thing everywhere."""
+
+from django.db import models
+
+
+class TaskStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # waiting for its due time
+    QUEUED = "queued"  # claimed by the dispatcher, handed to the broker (lease running)
+    RUNNING = "running"  # a worker is sending it (lease running)
+    RETRYING = "retrying"  # an attempt failed; waiting for the next one
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a response that must not be retried
+    DEAD = "dead"  # retries exhausted: the dead letter
+    CANCELLED = "cancelled"
+
+
+# Groups of statuses, each named for the question it answers.
+# Nothing more happens to a task in these.
+FINAL_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.CANCELLED)
+# The statuses the dispatcher claims from once next_attempt_at has come.
+CLAIMABLE_STATUSES = (TaskStatus.SCHEDULED, TaskStatus.RETRYING)
+# The statuses that hold a lease (locked_until) and come back when it expires.
+LEASED_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+# Work not finished yet: what queue depths count and what may still be cancelled.
+UNFINISHED_STATUSES = (*CLAIMABLE_STATUSES, *LEASED_STATUSES)
+# Not handed to a worker yet: what a queue purge cancels (a queued task's worker starts it only if it
+# is still queued).
+WAITING_STATUSES = (*CLAIMABLE_STATUSES, TaskStatus.QUEUED)
+# What an attempt's decision can end a task in (a cancellation is never an attempt's decision).
+DECIDED_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD)
+# What may be sent again by hand: failed and dead tasks, and retrying ones, sooner than planned.
+RETRYABLE_STATUSES = (TaskStatus.FAILED, TaskStatus.DEAD, TaskStatus.RETRYING)
+
+
+class BodyFormat(models.TextChoices):
+    JSON = "json"
+    XML = "xml"
+    FORM = "form"
+    RAW = "raw"
+
+
+class HttpMethod(models.TextChoices):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success"
+    HTTP_3XX = "http_3xx"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    # A 2xx (or other) code that the task's success_statuses do not accept.
+    HTTP_UNEXPECTED = "http_unexpected"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    TLS = "tls"
+    SSRF_BLOCKED = "ssrf_blocked"
+    WHITELIST_DENIED = "whitelist_denied"
+    TOO_LARGE = "too_large"
+    # The worker holding the attempt vanished (killed, crashed); the lease expired.
+    INTERRUPTED = "interrupted"
+    # Anything our own code did not expect; kept so that no attempt goes unrecorded.
+    ERROR = "error"
+
+
+class MissedPolicy(models.TextChoices):
+    SKIP = "skip"
+    FIRE_ONCE = "fire_once"
+
+
+class ActorType(models.TextChoices):
+    """Who made a change, as audit rows record it."""
+
+    USER = "user", "operator"  # a person: the admin, a management command, the operators' API
+    TENANT = "tenant", "tenant (API)"  # a calling system, through its API key
+    SYSTEM = "system", "system"  # the service itself: schedule fires, failure notifications

@@ -110,11 +110,14 @@ def test_windows_count_exactly_the_attempts_since_their_start(tenant, window):
 
 def test_hourly_timeseries_reads_hour_rows(tenant):
     task = make_task(tenant=tenant)
-    now = timezone.now()
+    # Half past an hour: the ten recent attempts (the last 150 s) all fall in the last hour's row,
+    # whatever the clock says when the test runs.
+    now = timezone.now().replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
     attempts = make_attempts(
         task=task, count=40, seed=8, started_at=now - timedelta(minutes=150), spread_seconds=60
     )
-    _record(attempts + make_attempts(task=task, count=10, seed=9), [task])
+    recent = make_attempts(task=task, count=10, seed=9, started_at=now - timedelta(seconds=151))
+    _record(attempts + recent, [task])
     points = selectors.timeseries(window=timedelta(hours=4), step=timedelta(hours=1), tenant=tenant, now=now)
     assert all(point["start"].minute == 0 for point in points)
     assert sum(point["count"] for point in points) == 50

@@ -1,4 +1,4 @@
-"""The tenant's URL whitelist through the API (R33): list, add, show and remove entries.
+"""The tenant's URL whitelist through the API: list, add, show and remove entries.
 
 Turning enforcement on or off is left to operators (the admin, `manage.py whitelist enforce`): a leaked API
 key must not be enough to lift the restriction.

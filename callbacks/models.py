@@ -328,6 +328,18 @@ class CircuitBreaker(models.Model):
     last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=dj_timezone.now)
 
+    # Every field that moves with the breaker's state (all but id and origin): what a worker's
+    # recording writes back, and what the API and the audit log show beside id and origin.
+    STATE_FIELDS = (
+        "state",
+        "consecutive_failures",
+        "open_count",
+        "opened_at",
+        "next_probe_at",
+        "last_error",
+        "updated_at",
+    )
+
     def __str__(self):
         return f"{self.origin} ({self.state})"
 

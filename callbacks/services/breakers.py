@@ -13,17 +13,7 @@ from callbacks.errors import NotFoundError
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
 from callbacks.services.audit import audit_record
 
-FIELDS = (
-    "id",
-    "origin",
-    "state",
-    "consecutive_failures",
-    "open_count",
-    "opened_at",
-    "next_probe_at",
-    "last_error",
-    "updated_at",
-)
+FIELDS = ("id", "origin", *CircuitBreaker.STATE_FIELDS)
 
 
 def breaker_reset(

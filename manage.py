@@ -2,11 +2,11 @@
 import os
 import sys
 
+from taskcenter.bootstrap import prepare
+
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskcenter.settings")
-    from taskcenter.bootstrap import prepare
-
     prepare()  # var/, the secret key and the metrics directory, before the settings load
     from django.core.management import execute_from_command_line
 

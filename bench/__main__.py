@@ -23,14 +23,13 @@ import platform
 import sys
 from datetime import datetime
 
+from bench import lag, scenarios
 from bench.harness import ROOT, Harness, print_table
 
 SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood"]
 
 
 def run(args) -> list:
-    from bench import lag, scenarios
-
     functions = {
         "throughput": scenarios.throughput,
         "inflight": scenarios.in_flight,

@@ -22,7 +22,12 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import redis
+
 from bench.harness import Harness, thread_count, tree
+
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/12"
 REDIS_START = [
@@ -111,8 +116,6 @@ class Drill:
         raise RuntimeError("no leading dispatcher found")
 
     def run(self):
-        import redis
-
         redis.Redis.from_url(REDIS_DB_URL).flushdb()
         harness = self.harness
         harness.make_database()

@@ -15,6 +15,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,8 +53,6 @@ class Harness:
 
     # --- database -----------------------------------------------------------------------
     def make_database(self) -> None:
-        import psycopg
-
         base = urlsplit(os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
         if not base.scheme.startswith("postgres"):
             sys.exit(
@@ -62,7 +65,6 @@ class Harness:
         self.database_url = urlunsplit(base._replace(path=f"/{self.db_name}"))
 
     def drop_database(self) -> None:
-        import psycopg
         from django.db import connections
 
         connections.close_all()

@@ -25,6 +25,9 @@ from datetime import datetime
 
 from bench.harness import Harness, percentile
 
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
+
 
 def steady_load(h: Harness, *, rate: float, seconds: float, url: str) -> None:
     """Callbacks due now at `rate` per second, in 50 ms ticks."""

@@ -20,6 +20,9 @@ from datetime import timedelta
 from bench.harness import ROOT, Harness, percentile, print_table
 from bench.scenarios import clear_run, pipeline_run, start_service, warm_up
 
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
+
 GOAL = "p50 < 100 ms, p99 < 1 s"
 
 

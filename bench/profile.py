@@ -17,6 +17,9 @@ from pathlib import Path
 from bench.harness import Harness, cpu_seconds, tree
 from bench.scenarios import start_service, warm_up
 
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
+
 
 def postgres_backends(database: str) -> list[int]:
     """PIDs of the server processes serving `database` (psql is not needed: ask the server)."""

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import django
 
+from taskcenter.bootstrap import prepare
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskcenter.settings")
 
@@ -125,10 +127,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the generated rows and tenants")
     args = parser.parse_args()
 
-    from taskcenter.bootstrap import prepare
-
     prepare()  # as manage.py does, before the settings load
     django.setup()
+    # Imported here, after django.setup(): the models need the app registry.
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone

@@ -6,10 +6,16 @@ The sink is a single origin, so scenarios that measure the pipeline raise the pe
 concurrency limit (default 20, a courtesy to real receivers) out of the way, and say so.
 """
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
-from bench.harness import Harness, cpu_seconds, percentile, pss_kib, tree
+from bench.harness import ROOT, Harness, cpu_seconds, percentile, pss_kib, tree
+
+# Django, django_q and the project's modules are imported inside the functions that use them: they
+# need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
 
 # The pipeline measured, not the per-origin courtesy limit (the sink is one origin); with that
 # limit raised, a worker keeps as many connections to the one origin as it has callbacks in
@@ -92,11 +98,6 @@ def pipeline_run(h: Harness, *, count: int, processes: int, **env) -> dict:
 
 def ceiling_run(h: Harness, *, count: int, processes: int) -> float:
     """Bare requests.Session loops, one per process, against the same sink."""
-    import subprocess
-    import sys
-
-    from bench.harness import ROOT
-
     sink = h.start_sink()
     share = count // processes
     started = time.perf_counter()
@@ -274,8 +275,6 @@ def latency(h: Harness, args) -> list:
 
 def cpu(h: Harness, args) -> list:
     """CPU of dispatcher + cluster at normal load: 10 % of the measured capacity."""
-    import os
-
     rate = getattr(h, "capacity", args.rate or 200) / 10
     sink = h.start_sink()
     dispatcher, cluster = start_service(h, args.processes)
@@ -379,8 +378,6 @@ def flood(h: Harness, args) -> list:
     """One origin with a large backlog at the default per-origin limit (20 in flight): a tenant
     flooding its own endpoint. The origin is closed most of the time, so each claim must skip
     its backlog: the drain rate and the dispatcher's CPU should not depend on the backlog's size."""
-    import os
-
     from callbacks.domain.vocabulary import FINAL_STATUSES
     from callbacks.models import CallbackTask
 

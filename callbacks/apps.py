@@ -7,4 +7,5 @@ class CallbacksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from callbacks import checks  # noqa: F401  (AppConfig.ready: registers the system checks)
+        # Importing it registers the system checks: in ready(), once the apps are loaded, as Django advises.
+        from callbacks import checks  # noqa: F401

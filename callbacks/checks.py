@@ -24,7 +24,7 @@ def check_ssrf_guard(app_configs, **kwargs):
 
 @register()
 def check_ca_bundle(app_configs, **kwargs):
-    """R30: a CA bundle that cannot be read or holds no certificate would fail every HTTPS callback."""
+    """A CA bundle that cannot be read or holds no certificate would fail every HTTPS callback."""
     path = settings.CALLBACKS.get("CA_BUNDLE")
     if not path:
         return []

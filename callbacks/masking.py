@@ -1,4 +1,4 @@
-"""Secret masking for stored request snapshots, API output, the admin and logs (R29).
+"""Secret masking for stored request snapshots, API output, the admin and logs.
 
 Secrets are still sent to the receiver; only what we keep and show is masked.
 

@@ -43,13 +43,13 @@ class Tenant(models.Model):
     connect_timeout_seconds = models.FloatField(null=True, blank=True)
     total_timeout_seconds = models.FloatField(null=True, blank=True)
     success_statuses = models.CharField(max_length=MAX_SUCCESS_STATUSES_LENGTH, blank=True)
-    # Target protection defaults (issue "Protection"); empty means the installation's default.
+    # Target protection defaults; empty means the installation's default.
     max_concurrency_per_origin = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_per_origin = models.FloatField(null=True, blank=True, help_text="requests per second")
     # Circuit breaker thresholds for the origins this tenant calls; empty: the installation's.
     breaker_failure_threshold = models.PositiveIntegerField(null=True, blank=True)
     breaker_open_seconds = models.FloatField(null=True, blank=True)
-    # API throttling (R35), e.g. "100/s" or "3000/min"; empty: the installation's default.
+    # API throttling, e.g. "100/s" or "3000/min"; empty: the installation's default.
     api_rate_limit = models.CharField(max_length=20, blank=True)
     # Where failure events (dead letters, opened breakers) are posted, signed.
     notification_url = models.URLField(max_length=MAX_URL_LENGTH, blank=True)
@@ -117,7 +117,8 @@ class CallbackTask(models.Model):
         max_length=MAX_SUCCESS_STATUSES_LENGTH, default=DEFAULT_SUCCESS_STATUSES
     )
 
-    # Context passed to the receiver (R6).
+    # The caller's labels: business and trace id reach the receiver as headers, so it can correlate;
+    # the idempotency key makes a repeated create return the first task.
     business_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     trace_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     idempotency_key = models.CharField(max_length=MAX_LABEL_LENGTH, null=True, blank=True)
@@ -233,7 +234,7 @@ class TaskExecution(models.Model):
 
 
 class CallbackSchedule(models.Model):
-    """A cron schedule that materialises CallbackTasks from its template (issue "Scheduling")."""
+    """A cron schedule that materialises CallbackTasks from its template."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="schedules")
@@ -259,7 +260,7 @@ class CallbackSchedule(models.Model):
 
 
 class TaskEvent(models.Model):
-    """A change of a task's status, with when and why (status tracking, R9)."""
+    """A change of a task's status, with when and why."""
 
     # Indexed by event_task_at_idx, which starts with it.
     task = models.ForeignKey(CallbackTask, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -327,6 +328,18 @@ class CircuitBreaker(models.Model):
     last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(default=dj_timezone.now)
 
+    # Every field that moves with the breaker's state (all but id and origin): what a worker's
+    # recording writes back, and what the API and the audit log show beside id and origin.
+    STATE_FIELDS = (
+        "state",
+        "consecutive_failures",
+        "open_count",
+        "opened_at",
+        "next_probe_at",
+        "last_error",
+        "updated_at",
+    )
+
     def __str__(self):
         return f"{self.origin} ({self.state})"
 
@@ -341,7 +354,7 @@ class CircuitBreaker(models.Model):
 
 
 class AuditLog(models.Model):
-    """Who changed what, when, with the state before and after (R36). Written once, never changed."""
+    """Who changed what, when, with the state before and after. Written once, never changed."""
 
     at = models.DateTimeField(default=dj_timezone.now, db_index=True)
     actor_type = models.CharField(max_length=10)  # an ActorType value
@@ -358,7 +371,7 @@ class AuditLog(models.Model):
 
 
 class RuntimeSetting(models.Model):
-    """A setting changed at run time (R39); overrides settings.CALLBACKS[key] in every process."""
+    """A setting changed at run time; overrides settings.CALLBACKS[key] in every process."""
 
     key = models.CharField(max_length=64, primary_key=True)
     value = models.JSONField()

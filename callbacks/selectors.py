@@ -8,7 +8,37 @@ from django.utils import timezone
 
 from callbacks import keys
 from callbacks.errors import NotFoundError
-from callbacks.models import CallbackSchedule, CallbackTask, TaskEvent, TaskExecution, Tenant, TenantApiKey
+from callbacks.models import (
+    CallbackSchedule,
+    CallbackTask,
+    TaskEvent,
+    TaskExecution,
+    Tenant,
+    TenantApiKey,
+    UrlWhitelistEntry,
+)
+
+
+def uuid_key(key) -> uuid.UUID:
+    return key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))
+
+
+def int_key(key) -> int:
+    return int(str(key))
+
+
+def row_get(queryset: QuerySet, *, key, parse, missing: str):
+    """The row of `queryset` whose pk is `key` read by `parse`, else NotFoundError(missing). A key
+    that does not parse is as missing as one that matches nothing; scoped to a tenant, so is
+    another tenant's row."""
+    try:
+        pk = parse(key)
+    except ValueError:
+        raise NotFoundError(missing) from None
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise NotFoundError(missing)
+    return row
 
 
 def api_key_lookup(*, key: str) -> TenantApiKey | None:
@@ -39,14 +69,9 @@ def task_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[Callba
 
 def task_get(*, tenant: Tenant, task_id) -> CallbackTask:
     """The tenant's task with this id. Another tenant's task is as missing as one that never existed."""
-    try:
-        task_uuid = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
-    except ValueError:
-        raise NotFoundError("No such callback.") from None
-    task = CallbackTask.objects.filter(tenant=tenant, pk=task_uuid).first()
-    if task is None:
-        raise NotFoundError("No such callback.")
-    return task
+    return row_get(
+        CallbackTask.objects.filter(tenant=tenant), key=task_id, parse=uuid_key, missing="No such callback."
+    )
 
 
 def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
@@ -65,14 +90,22 @@ def schedule_list(*, tenant):
 
 def schedule_get(*, tenant, schedule_id) -> CallbackSchedule:
     """The tenant's schedule; another tenant's is as missing as one that never existed."""
-    try:
-        key = schedule_id if isinstance(schedule_id, uuid.UUID) else uuid.UUID(str(schedule_id))
-    except ValueError:
-        raise NotFoundError("No such schedule.") from None
-    schedule = CallbackSchedule.objects.filter(tenant=tenant, pk=key).first()
-    if schedule is None:
-        raise NotFoundError("No such schedule.")
-    return schedule
+    return row_get(
+        CallbackSchedule.objects.filter(tenant=tenant),
+        key=schedule_id,
+        parse=uuid_key,
+        missing="No such schedule.",
+    )
+
+
+def whitelist_entry_get(*, tenant, entry_id) -> UrlWhitelistEntry:
+    """The tenant's whitelist entry; another tenant's is as missing as one that never existed."""
+    return row_get(
+        UrlWhitelistEntry.objects.filter(tenant=tenant),
+        key=entry_id,
+        parse=int_key,
+        missing="No such whitelist entry.",
+    )
 
 
 def schedule_next_fire_at(*, after: datetime | None = None) -> datetime | None:

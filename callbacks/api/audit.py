@@ -1,4 +1,4 @@
-"""The tenant's own audit log through the API (R36): read-only, newest first."""
+"""The tenant's own audit log through the API: read-only, newest first."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema

@@ -1,4 +1,4 @@
-"""Circuit breakers through the API (R14): the breakers of the origins the tenant calls, and reset.
+"""Circuit breakers through the API: the breakers of the origins the tenant calls, and reset.
 
 A breaker belongs to an origin, not to a tenant: every tenant calling that origin sees it, and a
 reset lets every tenant's tasks to it go. A tenant sees and resets only breakers of origins it has

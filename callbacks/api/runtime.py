@@ -1,4 +1,4 @@
-"""Run-time settings through the API (R39). Installation-wide, so for operators (Django staff
+"""Run-time settings through the API. Installation-wide, so for operators (Django staff
 users, session or basic auth), not for tenants' API keys."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema

@@ -1,4 +1,4 @@
-"""The schedule API: cron schedules that create callbacks (API.md `/api/v1/schedules/`).
+"""The schedule API: cron schedules that create callbacks (`/api/v1/schedules/`, docs/api.md).
 
 The shapes here check types only; callbacks.services.schedules checks the cron expression, the time
 zone and the template (with the callback create API's own rules) and answers 400 naming the field.

@@ -1,4 +1,4 @@
-"""API rate limits per tenant (R35): 429 with Retry-After once a tenant's rate is used up.
+"""API rate limits per tenant: 429 with Retry-After once a tenant's rate is used up.
 
 The rate is the tenant's `api_rate_limit` ("100/s", "3000/min", "50000/h", "0" or "off" for none), else
 the installation's CALLBACKS["API_RATE_LIMIT"] (env CALLBACKS_API_RATE_LIMIT). Every API request counts

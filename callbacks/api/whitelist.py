@@ -1,4 +1,4 @@
-"""The tenant's URL whitelist through the API (R33): list, add, show and remove entries.
+"""The tenant's URL whitelist through the API: list, add, show and remove entries.
 
 Turning enforcement on or off is left to operators (the admin, `manage.py whitelist enforce`): a leaked API
 key must not be enough to lift the restriction.
@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from callbacks.api.serializers import StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
 from callbacks.domain.vocabulary import ActorType
-from callbacks.errors import NotFoundError
 from callbacks.models import UrlWhitelistEntry
+from callbacks.selectors import whitelist_entry_get
 from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_delete
 
 TAG = "whitelist"
@@ -54,18 +54,6 @@ class WhitelistEntryOutputSerializer(serializers.Serializer):
 
 
 WhitelistPageSerializer = page_serializer("WhitelistPageSerializer", WhitelistEntryOutputSerializer)
-
-
-def _entry_get(*, tenant, entry_id) -> UrlWhitelistEntry:
-    """The tenant's entry; another tenant's is as missing as one that never existed."""
-    try:
-        pk = int(str(entry_id))
-    except ValueError:
-        raise NotFoundError("No such whitelist entry.") from None
-    entry = UrlWhitelistEntry.objects.filter(tenant=tenant, pk=pk).first()
-    if entry is None:
-        raise NotFoundError("No such whitelist entry.")
-    return entry
 
 
 class WhitelistListCreateApi(TenantApiView):
@@ -112,7 +100,9 @@ class WhitelistDetailApi(TenantApiView):
         responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
     )
     def get(self, request, entry_id):
-        return Response(self.OutputSerializer(_entry_get(tenant=self.tenant(), entry_id=entry_id)).data)
+        return Response(
+            self.OutputSerializer(whitelist_entry_get(tenant=self.tenant(), entry_id=entry_id)).data
+        )
 
     @extend_schema(
         tags=[TAG],
@@ -122,6 +112,6 @@ class WhitelistDetailApi(TenantApiView):
         responses={204: None, **NOT_FOUND, **COMMON_ERRORS},
     )
     def delete(self, request, entry_id):
-        entry = _entry_get(tenant=self.tenant(), entry_id=entry_id)
+        entry = whitelist_entry_get(tenant=self.tenant(), entry_id=entry_id)
         whitelist_entry_delete(entry=entry, actor_type=ActorType.TENANT, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,5 @@
-"""One delivery attempt: build the request a receiver gets (API.md), send it, classify the result.
+"""One delivery attempt: build the request a receiver gets (the public API
+contract, docs/api.md), send it, classify the result.
 
 Delivery failures are data, not exceptions: send_attempt always returns an AttemptResult, with
 an outcome class, a short readable error and whether trying again could help.
@@ -159,7 +160,7 @@ def classify_status(status_code: int, success_statuses: str) -> tuple[str, bool]
 
 
 def build_headers(task, attempt: int, timestamp: int) -> dict:
-    """Every header the receiver gets for this attempt, unmasked (API.md "What a receiver gets")."""
+    """Every header the receiver gets for this attempt, unmasked (docs/api.md, "What a receiver gets")."""
     headers = {
         str(name): str(value)
         for name, value in (task.headers or {}).items()

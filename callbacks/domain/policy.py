@@ -84,22 +84,37 @@ POLICY_FIELDS = {
 }
 
 
-def clean_policy(data: Mapping) -> dict:
-    """The policy fields given, checked and normalised; ApplicationError naming each field at fault."""
+def _runtime_check(bound: Bound):
+    def clean(value):
+        return None if value is None else bound.clean(value)  # None clears the override
+
+    return clean
+
+
+RUNTIME_CHECKS = {key: _runtime_check(bound) for key, bound in RUNTIME_KEYS.items()}
+
+
+def _clean_each(values: Mapping, checks: Mapping, *, unknown: str, message: str) -> dict:
+    """Each value through its name's check; ApplicationError(message) naming every name at fault."""
     errors: dict[str, list[str]] = {}
     cleaned = {}
-    for name, value in data.items():
-        check = POLICY_FIELDS.get(name)
+    for name, value in values.items():
+        check = checks.get(name)
         if check is None:
-            errors[name] = ["not a policy field"]
+            errors[name] = [unknown]
             continue
         try:
             cleaned[name] = check(value)
         except ValueError as exc:
             errors[name] = [str(exc)]
     if errors:
-        raise ApplicationError(INVALID_POLICY, fields=errors)
+        raise ApplicationError(message, fields=errors)
     return cleaned
+
+
+def clean_policy(data: Mapping) -> dict:
+    """The policy fields given, checked and normalised; ApplicationError naming each field at fault."""
+    return _clean_each(data, POLICY_FIELDS, unknown="not a policy field", message=INVALID_POLICY)
 
 
 def check_policy_order(values: Mapping) -> None:
@@ -113,19 +128,6 @@ def check_policy_order(values: Mapping) -> None:
 
 def clean_runtime_changes(changes: Mapping) -> dict:
     """Run-time overrides, checked: a value within its key's bounds, or None to clear the override."""
-    errors: dict[str, list[str]] = {}
-    cleaned = {}
-    for key, value in changes.items():
-        bound = RUNTIME_KEYS.get(key)
-        if bound is None:
-            errors[key] = ["not a setting that can change at run time"]
-        elif value is None:
-            cleaned[key] = None
-        else:
-            try:
-                cleaned[key] = bound.clean(value)
-            except ValueError as exc:
-                errors[key] = [str(exc)]
-    if errors:
-        raise ApplicationError(INVALID_RUNTIME, fields=errors)
-    return cleaned
+    return _clean_each(
+        changes, RUNTIME_CHECKS, unknown="not a setting that can change at run time", message=INVALID_RUNTIME
+    )

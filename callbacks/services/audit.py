@@ -1,4 +1,4 @@
-"""The audit log (R36): one row per change of state made by a tenant, an operator or the system."""
+"""The audit log: one row per change of state made by a tenant, an operator or the system."""
 
 from django.db import models
 

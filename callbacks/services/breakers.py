@@ -11,19 +11,10 @@ from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.errors import NotFoundError
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
+from callbacks.selectors import int_key, row_get
 from callbacks.services.audit import audit_record
 
-FIELDS = (
-    "id",
-    "origin",
-    "state",
-    "consecutive_failures",
-    "open_count",
-    "opened_at",
-    "next_probe_at",
-    "last_error",
-    "updated_at",
-)
+FIELDS = ("id", "origin", *CircuitBreaker.STATE_FIELDS)
 
 
 def breaker_reset(
@@ -81,14 +72,7 @@ def breaker_list(*, tenant: Tenant | None = None, state: str | None = None) -> Q
 
 def breaker_get(*, breaker_id, tenant: Tenant | None = None) -> CircuitBreaker:
     """The breaker with this id; for a tenant, 404 unless it has called the origin."""
-    try:
-        pk = int(str(breaker_id))
-    except ValueError:
-        raise NotFoundError("No such breaker.") from None
-    found = breaker_list(tenant=tenant).filter(pk=pk).first()
-    if found is None:
-        raise NotFoundError("No such breaker.")
-    return found
+    return row_get(breaker_list(tenant=tenant), key=breaker_id, parse=int_key, missing="No such breaker.")
 
 
 def breaker_find(*, origin_or_id: str) -> CircuitBreaker:

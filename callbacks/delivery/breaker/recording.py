@@ -17,16 +17,6 @@ from callbacks.services.notifications import notify_breaker_opened
 
 logger = logging.getLogger(__name__)
 
-_SAVED_FIELDS = (
-    "state",
-    "consecutive_failures",
-    "open_count",
-    "opened_at",
-    "next_probe_at",
-    "last_error",
-    "updated_at",
-)
-
 
 def attempts_recorded(applied, *, now: datetime | None = None) -> list[str]:
     """Move the breakers of the origins these attempts went to; returns the origins that opened.
@@ -104,7 +94,7 @@ def _apply(signals: dict[str, list[Signal]], *, now: datetime) -> list[CircuitBr
     )
     breakers = list(CircuitBreaker.objects.select_for_update().filter(origin__in=failing).order_by("origin"))
     opened = [breaker for breaker in breakers if advance(breaker, signals[breaker.origin], now=now)]
-    CircuitBreaker.objects.bulk_update(breakers, _SAVED_FIELDS)
+    CircuitBreaker.objects.bulk_update(breakers, CircuitBreaker.STATE_FIELDS)
     return opened
 
 

@@ -1,4 +1,4 @@
-"""manage.py breaker list|reset: the circuit breakers of target origins (R14)."""
+"""manage.py breaker list|reset: the circuit breakers of target origins."""
 
 import json
 

@@ -2,7 +2,7 @@
 
 Each child runs in a session of its own, so the terminal's Ctrl-C reaches only this process,
 which then signals each child's main process once. A signal to the whole django-q2 process
-group can deadlock its master (ARCHITECTURE.md), so qcluster's workers are never signalled.
+group can deadlock its master (docs/deploy.md), so qcluster's workers are never signalled.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""manage.py whitelist add|remove|list|enforce --tenant NAME: a tenant's URL whitelist (R33)."""
+"""manage.py whitelist add|remove|list|enforce --tenant NAME: a tenant's URL whitelist."""
 
 import json
 

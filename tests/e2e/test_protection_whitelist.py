@@ -7,7 +7,7 @@ import pytest
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.whitelist import whitelist_enforce_set
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.e2e]

@@ -13,9 +13,8 @@ import pytest
 from callbacks.delivery import ssrf
 from callbacks.delivery.executor import send_attempt
 from callbacks.domain import addresses
-from tests.callbacks.delivery.conftest import SilentListener
 from tests.factories import make_task
-from tests.receivers import Receiver, Reply
+from tests.receivers import Receiver, Reply, SilentListener
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

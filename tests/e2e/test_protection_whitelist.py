@@ -1,5 +1,5 @@
 """The whitelist across processes: a worker process that sent to a listed target stops within its cache's TTL
-once the entry is removed through the API (R33), and the refused callbacks end failed, never retried."""
+once the entry is removed through the API, and the refused callbacks end failed, never retried."""
 
 from collections import Counter
 

@@ -1,4 +1,4 @@
-"""R39 against real processes: a running worker takes up a new concurrency within 10 s."""
+"""Run-time settings against real processes: a running worker takes up a new concurrency within 10 s."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""Scale-out (issue 7): two dispatchers and three django-q2 clusters as separate processes,
+"""Scale-out: two dispatchers and three django-q2 clusters as separate processes,
 sharing PostgreSQL (or the SQLite file) and Redis as the broker."""
 
 import os

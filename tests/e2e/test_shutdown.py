@@ -1,4 +1,4 @@
-"""Graceful shutdown (R24) with real processes: SIGTERM during deliveries."""
+"""Graceful shutdown with real processes: SIGTERM during deliveries."""
 
 import time
 from collections import Counter

@@ -1,4 +1,4 @@
-"""The SSRF guard (issue 4): refused at creation for literals, at connect time for everything.
+"""The SSRF guard: refused at creation for literals, at connect time for everything.
 
 Loopback is forbidden here (the test settings normally exempt it), and listeners on 127.0.0.1
 prove that nothing reached them. Other private addresses are only ever refused before any

@@ -1,14 +1,24 @@
-"""Test data made directly in the database, bypassing the API (the API has its own tests)."""
+"""Test data for every test package.
 
+make_task / make_tasks: task rows made directly in the database, bypassing the service, with quick
+retries for the engine's tests. make_monitored_task: a row made directly with ordinary retries, for
+the monitoring tests, whose attempts come from make_attempts. make_task_in_state: made by the service
+(task_create, as the API makes it), then moved to the status a test needs (the worker would move it
+there). make_execution: one recorded attempt. make_attempts: a seeded, known mix of unsaved attempts."""
+
+import random
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.utils import timezone
 
-from callbacks.models import CallbackTask
+from callbacks.domain.vocabulary import FINAL_STATUSES
+from callbacks.models import CallbackTask, Outcome, TaskExecution, TaskStatus
+from callbacks.services.tasks import task_create
 
 
 def make_task(*, tenant, url, **overrides) -> CallbackTask:
+    """A task row made directly, due now (or at run_at), retrying quickly."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     now = timezone.now()
@@ -36,8 +46,116 @@ def make_task(*, tenant, url, **overrides) -> CallbackTask:
 
 
 def make_tasks(count: int, **kwargs) -> list[CallbackTask]:
+    """`count` tasks made by make_task."""
     return [make_task(**kwargs) for _ in range(count)]
 
 
 def past(seconds: float):
+    """The time `seconds` ago."""
     return timezone.now() - timedelta(seconds=seconds)
+
+
+def make_task_in_state(*, tenant, status=TaskStatus.SCHEDULED, attempts=0, **data) -> CallbackTask:
+    """A task made by task_create from API-style `data`, then moved to `status` with `attempts` made."""
+    data.setdefault("url", "http://127.0.0.1:9/hook")
+    task, _ = task_create(tenant=tenant, data=data, actor="factory")
+    changes = {"status": status, "attempts": attempts}
+    if status in FINAL_STATUSES:
+        changes["finished_at"] = timezone.now()
+    if status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+        changes["locked_until"] = timezone.now() + timedelta(minutes=2)
+        changes["locked_by"] = "token-1"
+    CallbackTask.objects.filter(pk=task.pk).update(**changes)
+    task.refresh_from_db()
+    return task
+
+
+def make_execution(*, task, attempt, outcome=Outcome.HTTP_5XX, status_code=503, **fields) -> TaskExecution:
+    """One saved attempt of `task`, masked as the recorder keeps it (a 503 unless told)."""
+    return TaskExecution.objects.create(
+        task=task,
+        tenant=task.tenant,
+        attempt=attempt,
+        started_at=fields.pop("started_at", timezone.now()),
+        duration_ms=12.5,
+        outcome=outcome,
+        status_code=status_code,
+        request_method=task.method,
+        request_url=task.url,
+        request_headers={"Authorization": "********", "X-Callback-Attempt": str(attempt)},
+        response_headers={"Content-Type": "text/plain"},
+        response_body="busy",
+        **fields,
+    )
+
+
+# (outcome, status code) of the known attempt set; durations None mean "refused before sending".
+_KINDS = [
+    ("success", 200, 6),
+    ("success", 204, 2),
+    ("http_5xx", 503, 2),
+    ("http_4xx", 404, 1),
+    ("http_3xx", 302, 1),
+    ("timeout", None, 1),
+    ("connection", None, 1),
+]
+
+
+def make_monitored_task(
+    *, tenant, url="http://127.0.0.1:9/hook", queue="default", **overrides
+) -> CallbackTask:
+    """A task row made directly, due now, with ordinary retries; never sent by these tests."""
+    parts = urlsplit(url)
+    now = timezone.now()
+    fields = {
+        "tenant": tenant,
+        "url": url,
+        "origin": f"{parts.scheme}://{parts.hostname}:{parts.port or 80}",
+        "payload": "{}",
+        "queue": queue,
+        "run_at": now,
+        "next_attempt_at": now,
+        "due_at": now,
+        "max_retries": 3,
+        "backoff_initial_seconds": 1,
+        "backoff_multiplier": 1.5,
+        "backoff_max_seconds": 60,
+        "connect_timeout_seconds": 2,
+        "total_timeout_seconds": 5,
+        "trace_id": "trace-1",
+    }
+    fields.update(overrides)
+    return CallbackTask.objects.create(**fields)
+
+
+def make_attempts(*, task, count: int, seed: int, started_at=None, spread_seconds: float = 150) -> list:
+    """`count` unsaved attempts of `task` with a known, seeded mix of outcomes and durations."""
+    rng = random.Random(seed)
+    weighted = [kind for kind in _KINDS for _ in range(kind[2])]
+    base = started_at or timezone.now() - timedelta(seconds=spread_seconds + 1)
+    attempts = []
+    for number in range(count):
+        outcome, status, _ = rng.choice(weighted)
+        if outcome == "connection":
+            duration = None if rng.random() < 0.5 else rng.uniform(0.2, 3)
+        elif outcome == "timeout":
+            duration = 5000.0
+        else:
+            duration = round(rng.lognormvariate(4.5, 1.0), 3)  # median ~90 ms, a long tail
+        attempts.append(
+            TaskExecution(
+                task=task,
+                tenant_id=task.tenant_id,
+                attempt=number + 1,
+                started_at=base + timedelta(seconds=rng.uniform(0, spread_seconds)),
+                duration_ms=duration,
+                outcome=outcome,
+                status_code=status,
+                error="" if outcome == "success" else f"{outcome} Bearer s3cretTOKEN",
+                request_method="POST",
+                request_url=task.url,
+                request_headers={},
+                response_body="ok" if status else "",
+            )
+        )
+    return attempts

@@ -3,6 +3,8 @@
 Tests script its answers per request (status, headers, body, delay, trickle, reset, hang,
 huge bodies) and read back what it received, byte for byte, with the time of arrival.
 It also counts requests in flight, so limits can be checked from the receiver's side.
+
+`SilentListener` is the opposite: a socket nobody answers on, which proves that nothing reached it.
 """
 
 import socket
@@ -157,3 +159,28 @@ class Receiver:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
         return Handler
+
+
+class SilentListener:
+    """A listening TCP socket nobody accepts on: any connection that reached it waits in the
+    backlog, so `connections()` proves whether anything got through."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def connections(self) -> int:
+        count = 0
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return count
+            conn.close()
+            count += 1
+
+    def close(self):
+        self.sock.close()

@@ -8,7 +8,6 @@ the suite runs with Django's usual check.
 """
 
 import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -25,7 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PASSWORD = "console-test-password"
 
 
@@ -64,10 +62,3 @@ def operator(page):
     page.click("input[type=submit]")
     page.wait_for_url("**/admin/")
     return page
-
-
-def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

@@ -12,7 +12,7 @@ from callbacks.delivery.claim import leases
 from callbacks.delivery.instruments.rollups import rollup_add
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus, UrlWhitelistEntry
-from tests.browser.conftest import screenshot
+from tests.browser.helpers import screenshot
 from tests.factories import make_task
 
 pytestmark = pytest.mark.browser

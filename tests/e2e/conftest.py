@@ -2,8 +2,6 @@
 
 import pytest
 
-from callbacks.domain.vocabulary import FINAL_STATUSES
-from callbacks.models import CallbackTask
 from tests.processes import ServiceProcess, service_env
 
 
@@ -29,17 +27,3 @@ def service(transactional_db, tmp_path):
             failures.append(exc)
     if failures:
         raise failures[0]
-
-
-def create_callbacks(api, count, url, **fields):
-    created = []
-    for start in range(0, count, 250):
-        batch = [{"url": url, "body": {"n": n}, **fields} for n in range(start, min(count, start + 250))]
-        response = api.post("/api/v1/callbacks/batch/", {"callbacks": batch}, format="json")
-        assert response.status_code == 201, response.content
-        created.extend(item["id"] for item in response.json()["callbacks"])
-    return created
-
-
-def unfinished():
-    return CallbackTask.objects.exclude(status__in=FINAL_STATUSES).count()

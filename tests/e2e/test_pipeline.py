@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from callbacks.models import CallbackTask, Heartbeat, TaskExecution, TaskStatus
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import descendants, thread_count, wait_until
 from tests.receivers import Reply
 

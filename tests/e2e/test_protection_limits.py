@@ -10,7 +10,7 @@ import pytest
 
 from callbacks.domain.vocabulary import FINAL_STATUSES
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskExecution, TaskStatus
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 from tests.receivers import Receiver, Reply
 

@@ -1,5 +1,5 @@
 """The whitelist across processes: a worker process that sent to a listed target stops within its cache's TTL
-once the entry is removed through the API (R33), and the refused callbacks end failed, never retried."""
+once the entry is removed through the API, and the refused callbacks end failed, never retried."""
 
 from collections import Counter
 
@@ -7,7 +7,7 @@ import pytest
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.whitelist import whitelist_enforce_set
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e

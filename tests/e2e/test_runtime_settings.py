@@ -1,4 +1,4 @@
-"""R39 against real processes: a running worker takes up a new concurrency within 10 s."""
+"""Run-time settings against real processes: a running worker takes up a new concurrency within 10 s."""
 
 import time
 
@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 from tests.receivers import Reply
 

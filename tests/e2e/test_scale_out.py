@@ -1,4 +1,4 @@
-"""Scale-out (issue 7): two dispatchers and three django-q2 clusters as separate processes,
+"""Scale-out: two dispatchers and three django-q2 clusters as separate processes,
 sharing PostgreSQL (or the SQLite file) and Redis as the broker."""
 
 import os
@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.e2e]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackSchedule, CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.queues import queue_pause, queue_resume
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 from tests.receivers import Reply
 

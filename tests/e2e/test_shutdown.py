@@ -1,4 +1,4 @@
-"""Graceful shutdown (R24) with real processes: SIGTERM during deliveries."""
+"""Graceful shutdown with real processes: SIGTERM during deliveries."""
 
 import time
 from collections import Counter
@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
-from tests.e2e.conftest import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
 from tests.receivers import Reply
 

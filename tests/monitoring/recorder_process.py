@@ -18,7 +18,7 @@ def main(task_id: str, count: int, seed: int, in_flight: int) -> None:
     from callbacks.delivery.instruments import metrics
     from callbacks.delivery.instruments.accounting import attempts_recorded
     from callbacks.models import CallbackTask, TaskExecution
-    from tests.monitoring.helpers import make_attempts
+    from tests.factories import make_attempts
 
     task = CallbackTask.objects.get(pk=task_id)
     attempts = TaskExecution.objects.bulk_create(make_attempts(task=task, count=count, seed=seed))

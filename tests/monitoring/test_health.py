@@ -8,7 +8,7 @@ from django.utils import timezone
 from callbacks.delivery.instruments import heartbeats
 from callbacks.models import Heartbeat, QueueState, TaskStatus
 from monitoring.heartbeats import pool_totals
-from tests.monitoring.helpers import make_task
+from tests.factories import make_monitored_task
 
 
 @pytest.fixture
@@ -50,8 +50,10 @@ def test_not_ready_without_a_dispatcher(client, db):
 
 def test_not_ready_while_due_work_waits_too_long(client, processes_alive, tenant):
     late = timezone.now() - timedelta(seconds=120)
-    task = make_task(tenant=tenant, next_attempt_at=late, status=TaskStatus.RETRYING)
-    make_task(tenant=tenant, next_attempt_at=timezone.now() + timedelta(hours=1))  # future work is fine
+    task = make_monitored_task(tenant=tenant, next_attempt_at=late, status=TaskStatus.RETRYING)
+    make_monitored_task(
+        tenant=tenant, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )  # future work is fine
     status, body = _ready(client)
     assert status == 503
     assert body["checks"]["queue"]["ok"] is False
@@ -63,16 +65,16 @@ def test_not_ready_while_due_work_waits_too_long(client, processes_alive, tenant
 
 
 def test_recently_due_work_and_paused_queues_do_not_fail_readiness(client, processes_alive, tenant):
-    make_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=5))
+    make_monitored_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=5))
     assert _ready(client)[0] == 200
-    make_task(tenant=tenant, queue="held", next_attempt_at=timezone.now() - timedelta(hours=1))
+    make_monitored_task(tenant=tenant, queue="held", next_attempt_at=timezone.now() - timedelta(hours=1))
     assert _ready(client)[0] == 503
     QueueState.objects.create(name="held", paused=True)  # waiting on purpose
     assert _ready(client)[0] == 200
 
 
 def test_threshold_comes_from_settings(client, processes_alive, tenant, settings):
-    make_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=30))
+    make_monitored_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=30))
     assert _ready(client)[0] == 200
     settings.CALLBACKS = {**settings.CALLBACKS, "READY_MAX_LAG_SECONDS": 10.0}
     status, body = _ready(client)

@@ -6,11 +6,11 @@ import logging
 
 from callbacks.delivery.instruments.accounting import attempts_recorded
 from monitoring.logs import JsonFormatter, MaskSecretsFilter
-from tests.monitoring.helpers import make_attempts, make_task
+from tests.factories import make_attempts, make_monitored_task
 
 
 def test_each_attempt_logs_one_masked_json_line(tenant):
-    task = make_task(tenant=tenant, url="http://127.0.0.1:9001/a", trace_id="trace-77")
+    task = make_monitored_task(tenant=tenant, url="http://127.0.0.1:9001/a", trace_id="trace-77")
     attempts = make_attempts(task=task, count=12, seed=9)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

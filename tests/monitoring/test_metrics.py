@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from callbacks.delivery.instruments import multiproc
 from callbacks.labels import status_class
 from callbacks.models import TaskExecution
-from tests.monitoring.helpers import make_task
+from tests.factories import make_monitored_task
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,7 @@ def _sweep_at_every_scrape(monkeypatch):
 def test_metrics_sum_processes_alive_and_gone(tenant, client):
     assert multiproc.directory() is not None, "tests run in multiprocess mode (settings set the directory)"
     queue = f"q{uuid.uuid4().hex[:10]}"  # other test runs may share the directory: count only ours
-    task = make_task(tenant=tenant, queue=queue)
+    task = make_monitored_task(tenant=tenant, queue=queue)
 
     first = Recorder(task, count=120, seed=11, in_flight=3)
     families = _scrape(client)
@@ -131,7 +131,7 @@ def test_metrics_sum_processes_alive_and_gone(tenant, client):
 
 @pytest.mark.django_db(transaction=True)
 def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
-    make_task(tenant=tenant, queue="depth-q")
+    make_monitored_task(tenant=tenant, queue="depth-q")
     client.get("/healthz")
     families = _scrape(client)
     # django-prometheus's own metrics land in the multiprocess directory too.

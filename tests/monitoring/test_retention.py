@@ -22,7 +22,7 @@ from callbacks.models import AttemptRollup, Heartbeat, TaskExecution, TaskStatus
 from monitoring import retention
 from monitoring.apps import DAILY_PURGE, DAILY_PURGE_NAME, register_daily_purge
 from monitoring.models import MaintenanceRun
-from tests.monitoring.helpers import make_attempts, make_task
+from tests.factories import make_attempts, make_monitored_task
 
 
 def _attempts(task, *, days_ago, count=3, seed=0):
@@ -37,9 +37,9 @@ def _attempts(task, *, days_ago, count=3, seed=0):
 
 @pytest.fixture
 def history(tenant):
-    done = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
-    dead = make_task(tenant=tenant, status=TaskStatus.DEAD)
-    retrying = make_task(tenant=tenant, status=TaskStatus.RETRYING)
+    done = make_monitored_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
+    dead = make_monitored_task(tenant=tenant, status=TaskStatus.DEAD)
+    retrying = make_monitored_task(tenant=tenant, status=TaskStatus.RETRYING)
     now = timezone.now()
     Heartbeat.objects.create(role="worker", name="gone", seen_at=now - timedelta(days=2))
     Heartbeat.objects.create(role="worker", name="here", seen_at=now)
@@ -106,7 +106,7 @@ def test_a_second_run_finds_nothing_left(history):
 
 
 def test_the_daily_purge_runs_once_a_day(tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
+    task = make_monitored_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
     old = _attempts(task, days_ago=45)
     now = timezone.now()
     assert retention.purge_due(now)
@@ -140,7 +140,7 @@ def test_migrate_registers_the_hourly_schedule_of_the_daily_purge_once(db):
 
 @pytest.mark.django_db(transaction=True)  # the scheduler closes old connections first
 def test_the_django_q2_scheduler_starts_the_purge_and_the_dispatcher_does_not(tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
+    task = make_monitored_task(tenant=tenant, status=TaskStatus.SUCCEEDED)
     old = _attempts(task, days_ago=45)
     Dispatcher()._housekeeping()  # the leader's loop, once: a heartbeat only
     Dispatcher().step()

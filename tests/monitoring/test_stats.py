@@ -15,7 +15,7 @@ from callbacks.delivery.instruments.accounting import attempts_recorded
 from callbacks.labels import error_class, status_class
 from callbacks.models import AttemptRollup
 from monitoring import selectors
-from tests.monitoring.helpers import make_attempts, make_task
+from tests.factories import make_attempts, make_monitored_task
 
 
 def _record(attempts, tasks):
@@ -33,8 +33,8 @@ def _exact_percentile(values, q):
 @pytest.fixture
 def known(tenant):
     """400 attempts on two tasks (two queues, two hosts) within the last three minutes."""
-    first = make_task(tenant=tenant, url="http://127.0.0.1:9001/a", queue="billing")
-    second = make_task(tenant=tenant, url="http://localhost:9002/b", queue="default")
+    first = make_monitored_task(tenant=tenant, url="http://127.0.0.1:9001/a", queue="billing")
+    second = make_monitored_task(tenant=tenant, url="http://localhost:9002/b", queue="default")
     attempts = make_attempts(task=first, count=250, seed=1) + make_attempts(task=second, count=150, seed=2)
     _record(attempts, [first, second])
     return attempts
@@ -94,7 +94,7 @@ def test_stats_filter_by_queue_and_host(known, tenant):
 @pytest.mark.parametrize("window", ["1m", "5m", "1h", "2h", "3h", "4h", "7d"])
 def test_windows_count_exactly_the_attempts_since_their_start(tenant, window):
     """Windows that mix hour rows with minute rows before the first whole hour."""
-    task = make_task(tenant=tenant)
+    task = make_monitored_task(tenant=tenant)
     now = timezone.now()
     attempts = []
     for seed, minutes_ago in enumerate((0.5, 3, 59, 61, 119, 130, 179, 200, 60 * 24 * 6)):
@@ -109,7 +109,7 @@ def test_windows_count_exactly_the_attempts_since_their_start(tenant, window):
 
 
 def test_hourly_timeseries_reads_hour_rows(tenant):
-    task = make_task(tenant=tenant)
+    task = make_monitored_task(tenant=tenant)
     # Half past an hour: the ten recent attempts (the last 150 s) all fall in the last hour's row,
     # whatever the clock says when the test runs.
     now = timezone.now().replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)

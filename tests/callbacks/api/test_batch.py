@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from callbacks.models import AuditLog, CallbackTask, TaskEvent
 from callbacks.services import tasks as task_services
-from tests.callbacks.api.factories import make_task
+from tests.factories import make_task_in_state
 
 URL = "/api/v1/callbacks/batch/"
 
@@ -99,7 +99,7 @@ def test_a_thousand_fit(api):
 
 
 def test_idempotency_keys_repeat_within_the_batch_and_against_stored_tasks(api, tenant):
-    existing = make_task(tenant=tenant, idempotency_key="old", business_id="before")
+    existing = make_task_in_state(tenant=tenant, idempotency_key="old", business_id="before")
     callbacks = [
         item(0, idempotency_key="new"),
         item(1, idempotency_key="old"),

@@ -6,7 +6,7 @@ from django.utils import timezone
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskStatus
 from callbacks.services import tasks as task_services
 from callbacks.services.tasks import task_cancel, task_retry
-from tests.callbacks.api.factories import make_task
+from tests.factories import make_task_in_state
 
 CANCELLABLE = [TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.RETRYING, TaskStatus.RUNNING]
 FINAL_BUT_CANCELLED = [TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.DEAD]
@@ -30,7 +30,7 @@ def retry(api, task):
 
 @pytest.mark.parametrize("status", CANCELLABLE)
 def test_cancel_ends_a_task_that_is_not_final(api, tenant, status):
-    task = make_task(tenant=tenant, status=status)
+    task = make_task_in_state(tenant=tenant, status=status)
     response = cancel(api, task)
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled" and response.json()["finished_at"] is not None
@@ -46,7 +46,7 @@ def test_cancel_ends_a_task_that_is_not_final(api, tenant, status):
 
 
 def test_cancelling_twice_answers_200_and_changes_nothing(api, tenant):
-    task = make_task(tenant=tenant)
+    task = make_task_in_state(tenant=tenant)
     first = cancel(api, task).json()
     again = cancel(api, task)
     assert again.status_code == 200
@@ -57,7 +57,7 @@ def test_cancelling_twice_answers_200_and_changes_nothing(api, tenant):
 
 @pytest.mark.parametrize("status", FINAL_BUT_CANCELLED)
 def test_cancel_of_a_final_task_is_409(api, tenant, status):
-    task = make_task(tenant=tenant, status=status)
+    task = make_task_in_state(tenant=tenant, status=status)
     response = cancel(api, task)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "task_final"
@@ -68,7 +68,7 @@ def test_cancel_of_a_final_task_is_409(api, tenant, status):
 
 def test_a_worker_cannot_start_a_task_cancelled_after_its_claim(tenant):
     """The worker's start is conditional on (queued, its claim token): after a cancel it matches nothing."""
-    task = make_task(tenant=tenant, status=TaskStatus.QUEUED)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.QUEUED)
     task_cancel(task=task, actor="ops")
     started = CallbackTask.objects.filter(pk=task.pk, status=TaskStatus.QUEUED, locked_by="token-1").update(
         status=TaskStatus.RUNNING
@@ -79,7 +79,7 @@ def test_a_worker_cannot_start_a_task_cancelled_after_its_claim(tenant):
 
 
 def test_cancel_works_from_the_status_in_the_database_not_the_callers_copy(tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.QUEUED)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.QUEUED)
     stale = CallbackTask.objects.get(pk=task.pk)
     CallbackTask.objects.filter(pk=task.pk).update(status=TaskStatus.SUCCEEDED)
     with pytest.raises(task_services.ConflictError):
@@ -90,7 +90,7 @@ def test_cancel_works_from_the_status_in_the_database_not_the_callers_copy(tenan
 
 @pytest.mark.parametrize("status", RETRYABLE)
 def test_retry_schedules_the_task_now(api, tenant, status):
-    task = make_task(tenant=tenant, status=status, attempts=2, max_retries=3)
+    task = make_task_in_state(tenant=tenant, status=status, attempts=2, max_retries=3)
     response = retry(api, task)
     assert response.status_code == 200
     task.refresh_from_db()
@@ -107,7 +107,7 @@ def test_retry_schedules_the_task_now(api, tenant, status):
 
 
 def test_retrying_a_dead_task_grants_one_more_attempt(tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.DEAD, attempts=4, max_retries=3)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.DEAD, attempts=4, max_retries=3)
     task = task_retry(task=task, actor_type="user", actor="admin")
     assert task.max_retries == 4 and task.attempts == 4
     audit = AuditLog.objects.get(action="task.retry")
@@ -117,7 +117,7 @@ def test_retrying_a_dead_task_grants_one_more_attempt(tenant):
 
 @pytest.mark.parametrize("status", NOT_RETRYABLE)
 def test_retry_from_other_statuses_is_409(api, tenant, status):
-    task = make_task(tenant=tenant, status=status)
+    task = make_task_in_state(tenant=tenant, status=status)
     response = retry(api, task)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "task_not_retryable"
@@ -128,7 +128,7 @@ def test_retry_from_other_statuses_is_409(api, tenant, status):
 def test_retry_wakes_the_dispatcher_after_commit(
     api, tenant, django_capture_on_commit_callbacks, monkeypatch
 ):
-    task = make_task(tenant=tenant, status=TaskStatus.FAILED, attempts=1)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.FAILED, attempts=1)
     calls = []
     monkeypatch.setattr(task_services, "notify_dispatcher", lambda: calls.append("wake"))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -140,7 +140,7 @@ def test_retry_wakes_the_dispatcher_after_commit(
 
 
 def test_a_retried_task_can_be_cancelled_again(api, tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.DEAD, attempts=4)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.DEAD, attempts=4)
     assert retry(api, task).status_code == 200
     assert cancel(api, task).status_code == 200
     task.refresh_from_db()

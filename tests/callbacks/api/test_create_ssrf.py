@@ -1,4 +1,4 @@
-"""The API refuses forbidden literal addresses at creation (R32), with a 400 naming the field."""
+"""The API refuses forbidden literal addresses at creation, with a 400 naming the field."""
 
 import pytest
 

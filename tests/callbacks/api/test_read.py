@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from callbacks.models import CallbackTask, TaskStatus
 from callbacks.services.tasks import task_create_batch
 from callbacks.services.tenants import api_key_revoke
-from tests.callbacks.api.factories import make_execution, make_task
+from tests.factories import make_execution, make_task_in_state
 
 LIST = "/api/v1/callbacks/"
 
@@ -27,8 +27,8 @@ def listed(api, **params):
 
 
 def test_list_is_newest_first(api, tenant):
-    older = make_task(tenant=tenant)
-    newer = make_task(tenant=tenant)
+    older = make_task_in_state(tenant=tenant)
+    newer = make_task_in_state(tenant=tenant)
     CallbackTask.objects.filter(pk=older.pk).update(created_at=newer.created_at - timedelta(seconds=5))
     assert listed(api) == [str(newer.id), str(older.id)]
 
@@ -44,15 +44,15 @@ def test_list_is_newest_first(api, tenant):
     ],
 )
 def test_list_filters(api, tenant, params, expected):
-    make_task(tenant=tenant, status=TaskStatus.DEAD, business_id="order-1", trace_id="trace-1")
-    make_task(tenant=tenant, status=TaskStatus.QUEUED, business_id="order-2", queue="bulk")
-    make_task(tenant=tenant, status=TaskStatus.SCHEDULED, business_id="order-3")
+    make_task_in_state(tenant=tenant, status=TaskStatus.DEAD, business_id="order-1", trace_id="trace-1")
+    make_task_in_state(tenant=tenant, status=TaskStatus.QUEUED, business_id="order-2", queue="bulk")
+    make_task_in_state(tenant=tenant, status=TaskStatus.SCHEDULED, business_id="order-3")
     response = api.get(LIST, params)
     assert [task["status"] for task in response.json()["results"]] == expected
 
 
 def test_list_filters_by_creation_range_inclusive(api, tenant):
-    tasks = [make_task(tenant=tenant) for _ in range(3)]
+    tasks = [make_task_in_state(tenant=tenant) for _ in range(3)]
     base = timezone.now() - timedelta(days=3)
     for days, task in enumerate(tasks):
         CallbackTask.objects.filter(pk=task.pk).update(created_at=base + timedelta(days=days))
@@ -98,7 +98,7 @@ def test_page_size_is_bounded(api, tenant):
 
 
 def test_detail_shows_the_current_state(api, tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.RETRYING, attempts=2)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.RETRYING, attempts=2)
     CallbackTask.objects.filter(pk=task.pk).update(
         last_status_code=503, last_outcome="http_5xx", last_error="busy"
     )
@@ -108,7 +108,7 @@ def test_detail_shows_the_current_state(api, tenant):
 
 
 def test_executions_oldest_first_with_the_request_snapshot(api, tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.SUCCEEDED, attempts=2)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.SUCCEEDED, attempts=2)
     now = timezone.now()
     make_execution(task=task, attempt=2, outcome="success", status_code=200, started_at=now)
     make_execution(task=task, attempt=1, started_at=now - timedelta(seconds=2), response_truncated=True)
@@ -128,7 +128,7 @@ def test_executions_oldest_first_with_the_request_snapshot(api, tenant):
 
 
 def test_events_list_the_status_history(api, tenant):
-    task = make_task(tenant=tenant)
+    task = make_task_in_state(tenant=tenant)
     api.post(f"{LIST}{task.id}/cancel/")
     events = api.get(f"{LIST}{task.id}/events/").json()["results"]
     assert [(event["from_status"], event["to_status"]) for event in events] == [
@@ -151,7 +151,7 @@ PER_TASK = [
 
 @pytest.mark.parametrize(("verb", "suffix"), PER_TASK)
 def test_another_tenants_task_is_404_for_every_verb(api, other_api, tenant, verb, suffix):
-    task = make_task(tenant=tenant, status=TaskStatus.DEAD)
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.DEAD)
     make_execution(task=task, attempt=1)
     response = getattr(other_api, verb)(f"{LIST}{task.id}/{suffix}")
     assert response.status_code == 404
@@ -165,8 +165,8 @@ def test_another_tenants_task_is_404_for_every_verb(api, other_api, tenant, verb
 
 
 def test_another_tenants_tasks_are_not_listed(api, other_api, tenant):
-    make_task(tenant=tenant, business_id="mine")
-    make_task(tenant=other_api.tenant, business_id="theirs")
+    make_task_in_state(tenant=tenant, business_id="mine")
+    make_task_in_state(tenant=other_api.tenant, business_id="theirs")
     assert [task["business_id"] for task in api.get(LIST).json()["results"]] == ["mine"]
     assert listed(api, business_id="theirs") == []
 
@@ -201,7 +201,7 @@ def bad_clients(new_tenant):
 
 @pytest.mark.parametrize(("verb", "path"), ALL_ENDPOINTS)
 def test_401_without_a_valid_key(new_tenant, verb, path):
-    task = make_task(tenant=new_tenant.tenant)
+    task = make_task_in_state(tenant=new_tenant.tenant)
     for name, client in bad_clients(new_tenant):
         response = getattr(client, verb)(
             path.format(id=task.id), {"url": "https://example.com/"}, format="json"

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 
 from callbacks.models import TaskStatus
 from taskcenter.wsgi import application
-from tests.callbacks.api.factories import make_task
+from tests.factories import make_task_in_state
 
 OPERATIONS = [
     ("POST", "/api/v1/callbacks/"),
@@ -59,7 +59,7 @@ def test_no_server_error(served_schema, new_tenant, method, path, mode):
     # Tasks of the caller's in states that cancel and retry treat differently: half the generated ids are
     # replaced by these, so calls reach the services instead of always answering 404.
     known = [
-        make_task(tenant=new_tenant.tenant, status=status)
+        make_task_in_state(tenant=new_tenant.tenant, status=status)
         for status in (TaskStatus.SCHEDULED, TaskStatus.DEAD)
     ]
     auth = {"Authorization": f"Bearer {new_tenant.api_key}"}

@@ -1,5 +1,5 @@
-"""Fixtures for the delivery engine's HTTP side: guard settings, listeners that must stay silent,
-a self-signed HTTPS receiver, and a safety net that keeps test traffic on loopback."""
+"""Fixtures for the delivery engine's HTTP side: guard settings, a self-signed HTTPS receiver, and a
+safety net that keeps test traffic on loopback."""
 
 import ipaddress
 import socket
@@ -41,38 +41,6 @@ def loopback_only_traffic(monkeypatch):
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
-
-
-class SilentListener:
-    """A listening TCP socket nobody accepts on: any connection that reached it waits in the
-    backlog, so `connections()` proves whether anything got through."""
-
-    def __init__(self, host="127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-
-    def connections(self) -> int:
-        count = 0
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return count
-            conn.close()
-            count += 1
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def silent_listener():
-    listener = SilentListener()
-    yield listener
-    listener.close()
 
 
 @pytest.fixture(scope="session")

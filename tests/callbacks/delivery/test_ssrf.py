@@ -1,4 +1,4 @@
-"""The SSRF guard (issue 4): refused at creation for literals, at connect time for everything.
+"""The SSRF guard: refused at creation for literals, at connect time for everything.
 
 Loopback is forbidden here (the test settings normally exempt it), and listeners on 127.0.0.1
 prove that nothing reached them. Other private addresses are only ever refused before any
@@ -13,9 +13,8 @@ import pytest
 from callbacks.delivery import ssrf
 from callbacks.delivery.executor import send_attempt
 from callbacks.domain import addresses
-from tests.callbacks.delivery.conftest import SilentListener
 from tests.factories import make_task
-from tests.receivers import Receiver, Reply
+from tests.receivers import Receiver, Reply, SilentListener
 
 LOOPBACK_SPELLINGS = [
     "127.0.0.1",

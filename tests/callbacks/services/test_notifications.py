@@ -7,7 +7,7 @@ import pytest
 from callbacks.delivery.instruments.accounting import task_finished
 from callbacks.models import CallbackTask, TaskStatus
 from callbacks.services import notifications
-from tests.monitoring.helpers import make_task
+from tests.factories import make_monitored_task
 
 NOTIFY_URL = "http://127.0.0.1:9100/events"
 
@@ -24,7 +24,9 @@ def _notifications():
 
 
 def test_a_dead_letter_notifies_its_tenant_once(notified_tenant):
-    task = make_task(tenant=notified_tenant, status=TaskStatus.DEAD, attempts=4, last_outcome="http_5xx")
+    task = make_monitored_task(
+        tenant=notified_tenant, status=TaskStatus.DEAD, attempts=4, last_outcome="http_5xx"
+    )
     task_finished(task, TaskStatus.DEAD)
     task_finished(task, TaskStatus.DEAD)  # a repeated hook call makes no second event
 
@@ -37,7 +39,7 @@ def test_a_dead_letter_notifies_its_tenant_once(notified_tenant):
 
 
 def test_no_notification_about_a_notification(notified_tenant):
-    task = make_task(tenant=notified_tenant, status=TaskStatus.DEAD)
+    task = make_monitored_task(tenant=notified_tenant, status=TaskStatus.DEAD)
     task_finished(task, TaskStatus.DEAD)
     [event_task] = _notifications()
     task_finished(event_task, TaskStatus.DEAD)
@@ -45,13 +47,15 @@ def test_no_notification_about_a_notification(notified_tenant):
 
 
 def test_no_notification_without_a_url_or_for_success(tenant):
-    task = make_task(tenant=tenant, status=TaskStatus.DEAD)
+    task = make_monitored_task(tenant=tenant, status=TaskStatus.DEAD)
     task_finished(task, TaskStatus.DEAD)
     assert not _notifications().exists()
 
 
 def test_success_does_not_notify(notified_tenant):
-    task_finished(make_task(tenant=notified_tenant, status=TaskStatus.SUCCEEDED), TaskStatus.SUCCEEDED)
+    task_finished(
+        make_monitored_task(tenant=notified_tenant, status=TaskStatus.SUCCEEDED), TaskStatus.SUCCEEDED
+    )
     assert not _notifications().exists()
 
 
@@ -59,8 +63,10 @@ def test_breaker_opened_notifies_tenants_with_work_for_the_origin(notified_tenan
     other = other_api.tenant
     other.notification_url = "http://127.0.0.1:9200/other"
     other.save(update_fields=["notification_url"])
-    make_task(tenant=notified_tenant, url="http://localhost:9300/x")
-    make_task(tenant=other, url="http://localhost:9300/y", status=TaskStatus.SUCCEEDED)  # nothing pending
+    make_monitored_task(tenant=notified_tenant, url="http://localhost:9300/x")
+    make_monitored_task(
+        tenant=other, url="http://localhost:9300/y", status=TaskStatus.SUCCEEDED
+    )  # nothing pending
 
     made = notifications.notify_breaker_opened(origin="http://localhost:9300", data={"failures": 5})
     assert [task.tenant_id for task in made] == [notified_tenant.id]
@@ -69,7 +75,7 @@ def test_breaker_opened_notifies_tenants_with_work_for_the_origin(notified_tenan
 
 
 def test_breaker_on_the_notification_host_itself_is_not_reported(notified_tenant):
-    make_task(tenant=notified_tenant, url="http://127.0.0.1:9100/other")
+    make_monitored_task(tenant=notified_tenant, url="http://127.0.0.1:9100/other")
     assert notifications.notify_breaker_opened(origin="http://127.0.0.1:9100") == []
 
 

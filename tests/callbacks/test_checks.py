@@ -1,4 +1,4 @@
-"""System checks for TLS settings (R30): a CA bundle that cannot be used stops start-up with an error."""
+"""System checks for TLS settings: a CA bundle that cannot be used stops start-up with an error."""
 
 from django.core.checks import run_checks
 

@@ -1,4 +1,4 @@
-"""Per-tenant API rate limits (R35): 429 with Retry-After, per tenant, changes apply at once, shared through
+"""Per-tenant API rate limits: 429 with Retry-After, per tenant, changes apply at once, shared through
 the Django cache (the file cache here, Redis when REDIS_URL is set)."""
 
 import uuid

@@ -1,13 +1,16 @@
-"""Fixtures for the protection tests: whitelist caches forgotten between tests, enforcement switched on."""
+"""Fixtures for the callbacks tests: whitelist caches forgotten between tests, a tenant enforcing its
+whitelist, and a listener that must stay silent."""
 
 import pytest
 
 from callbacks import whitelist
 from callbacks.services.whitelist import whitelist_enforce_set, whitelist_entry_create
+from tests.receivers import SilentListener
 
 
 @pytest.fixture(autouse=True)
 def _forget_whitelists():
+    """The process-wide whitelist cache (callbacks/whitelist.py) starts and ends every test empty."""
     whitelist.forget()
     yield
     whitelist.forget()
@@ -28,8 +31,7 @@ def enforcing(tenant):
 
 @pytest.fixture
 def silent_listener():
-    from tests.callbacks.delivery.conftest import SilentListener
-
+    """A SilentListener on 127.0.0.1, closed at the end."""
     listener = SilentListener()
     yield listener
     listener.close()

@@ -1,4 +1,4 @@
-"""Run-time settings (R39): changed through the API by operators, taken up without a restart."""
+"""Run-time settings: changed through the API by operators, taken up without a restart."""
 
 import pytest
 from django.contrib.auth import get_user_model

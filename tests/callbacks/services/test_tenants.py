@@ -1,4 +1,4 @@
-"""Signing secret and API key rotation (issue 4 item 6): receivers and callers switch without downtime,
+"""Signing secret and API key rotation: receivers and callers switch without downtime,
 checked with the independent standardwebhooks implementation against really delivered callbacks."""
 
 import io

@@ -1,4 +1,4 @@
-"""Secrets are sent, and masked everywhere they are kept or shown (R29): the database's attempt rows and every
+"""Secrets are sent, and masked everywhere they are kept or shown: the database's attempt rows and every
 other table but the task itself, API responses, admin pages and log lines (plain and JSON)."""
 
 import io
@@ -245,7 +245,7 @@ def test_log_extras_and_tracebacks_are_masked(mode):
     handler = logging.StreamHandler(stream)
     handler.addFilter(MaskSecretsFilter())
     handler.setFormatter(JsonFormatter() if mode == "json" else logging.Formatter("%(message)s %(target)s"))
-    logger = logging.getLogger("tests.protection_b.masking")
+    logger = logging.getLogger("tests.callbacks.masking")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

@@ -1,4 +1,4 @@
-"""The configurable header deny list (R34): refused at creation, dropped at send time if denied since."""
+"""The configurable header deny list: refused at creation, dropped at send time if denied since."""
 
 import pytest
 

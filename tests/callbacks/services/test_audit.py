@@ -1,4 +1,4 @@
-"""The audit log (R36): every state change writes who, what, when, before and after, without secrets; the
+"""The audit log: every state change writes who, what, when, before and after, without secrets; the
 tenant reads its own through GET /api/v1/audit/, newest first."""
 
 import pytest

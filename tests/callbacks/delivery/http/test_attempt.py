@@ -1,0 +1,36 @@
+"""One request on the wire (callbacks/delivery/http/attempt.py): prepared as requests' Session would prepare
+it, and header values with line breaks refused before sending."""
+
+import pytest
+
+from callbacks.delivery.http import attempt as http_attempt
+
+
+@pytest.mark.parametrize(
+    "method, url, headers, body",
+    [
+        ("post", "http://example.com/hook?a=1&b=%2F", {"Content-Type": "application/json"}, b'{"x":1}'),
+        ("GET", "http://example.com/p a th/ünï?q=ä b", {"X-Trace": "t"}, b""),
+        ("PUT", "https://user:p%40ss@bücher.example:8443/x", {}, b"a=1&b=2"),
+        ("DELETE", "http://example.com", {"Accept": "*/*"}, b""),
+    ],
+)
+def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
+    """attempt._prepare skips Session.prepare_request's merging; what goes on the wire must not change."""
+    import requests
+
+    expected = requests.Session().prepare_request(
+        requests.Request(method, url, headers=headers, data=body or None)
+    )
+
+    prepared = http_attempt._prepare(method, url, headers, body)
+
+    assert (prepared.method, prepared.url, prepared.body) == (expected.method, expected.url, expected.body)
+    assert dict(prepared.headers) == dict(expected.headers)
+
+
+def test_header_values_with_line_breaks_are_refused_before_sending():
+    import requests
+
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        http_attempt._prepare("POST", "http://example.com/", {"X-Evil": "a\r\nInjected: 1"}, b"")

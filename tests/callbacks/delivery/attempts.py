@@ -19,7 +19,10 @@ ORIGIN_A = "http://127.0.0.1:9001"
 ORIGIN_B = "http://127.0.0.1:9002"
 
 
-def result(outcome="success", status_code=None, *, error=""):
+def result(outcome="success", status_code=None, *, error="", retryable=None, retry_after=None):
+    """An attempt's result without HTTP; retryable follows the outcome unless given."""
+    if retryable is None:
+        retryable = outcome not in ("success", "http_4xx") or status_code == 429
     if status_code is None and outcome == "success":
         status_code = 200
     return AttemptResult(
@@ -34,8 +37,8 @@ def result(outcome="success", status_code=None, *, error=""):
         response_body="",
         response_truncated=False,
         error=error,
-        retryable=outcome not in ("success", "http_4xx") or status_code == 429,
-        retry_after=None,
+        retryable=retryable,
+        retry_after=retry_after,
     )
 
 

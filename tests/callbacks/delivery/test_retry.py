@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from callbacks.delivery.executor import AttemptResult
 from callbacks.delivery.retry import Decision, backoff_seconds, decide
 from callbacks.models import CallbackTask
+from tests.callbacks.delivery.attempts import result
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -48,24 +48,6 @@ def task(*, attempts, max_retries=3):
         backoff_initial_seconds=1.0,
         backoff_multiplier=1.5,
         backoff_max_seconds=60.0,
-    )
-
-
-def result(outcome, *, retryable, retry_after=None):
-    return AttemptResult(
-        outcome=outcome,
-        status_code=None,
-        started_at=NOW,
-        duration_ms=1.0,
-        request_method="POST",
-        request_url="http://127.0.0.1/",
-        request_headers={},
-        response_headers={},
-        response_body="",
-        response_truncated=False,
-        error="",
-        retryable=retryable,
-        retry_after=retry_after,
     )
 
 

@@ -19,6 +19,12 @@ def send(url, **overrides):
     return http.send(**arguments)
 
 
+def forget_pools():
+    """Drops every pool of this process's Session: a pool left by an earlier test's receiver on a port the OS has
+    since handed to this test's receiver would otherwise be a second pool for the same origin."""
+    http_session.process().adapter.poolmanager.clear()
+
+
 def pooled_connection(receiver):
     pools = http_session.process().adapter.poolmanager.pools
     with pools.lock:

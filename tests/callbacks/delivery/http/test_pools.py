@@ -4,7 +4,7 @@ connections reused, and not reused past the keep-alive limit."""
 import threading
 
 from callbacks.delivery import http
-from tests.callbacks.delivery.http.sending import pooled_connection, send
+from tests.callbacks.delivery.http.sending import forget_pools, pooled_connection, send
 from tests.receivers import Receiver, Reply
 
 
@@ -31,6 +31,7 @@ def test_pool_state_counts_connections_in_use_and_idle():
 
 def test_a_kept_alive_connection_is_reused(callbacks_settings, receiver):
     callbacks_settings(KEEPALIVE_IDLE_SECONDS=3600)
+    forget_pools()
     send(receiver.url)
     first = pooled_connection(receiver).sock.getsockname()
     send(receiver.url)
@@ -39,6 +40,7 @@ def test_a_kept_alive_connection_is_reused(callbacks_settings, receiver):
 
 def test_an_idle_connection_past_the_keepalive_limit_is_not_reused(callbacks_settings, receiver):
     callbacks_settings(KEEPALIVE_IDLE_SECONDS=0)
+    forget_pools()
     send(receiver.url)
     first = pooled_connection(receiver).sock.getsockname()
     send(receiver.url)

@@ -41,6 +41,18 @@ def get(key: str):
     return settings.CALLBACKS[key] if value is None else value
 
 
+def current(key: str):
+    """The value in force this instant, read from the database rather than the cache: for the few
+    decisions that must follow a change at once (how many slots an origin has), not for the hot path."""
+    value = RuntimeSetting.objects.filter(key=key).values_list("value", flat=True).first()
+    if value is not None:
+        try:
+            return RUNTIME_KEYS[key].clean(value)
+        except ValueError:
+            logger.warning("ignoring run-time setting %s=%r: out of bounds", key, value)
+    return settings.CALLBACKS[key]
+
+
 def refresh() -> None:
     """Read the overrides now (the admin and API call this after a change, tests too)."""
     with _overrides.lock:

@@ -428,6 +428,30 @@ class AttemptRollup(models.Model):
         return f"{self.period_start:%Y-%m-%d %H:%M}+{self.period_minutes}m {self.host} {self.outcome}: {self.count}"
 
 
+class Lane(models.Model):
+    """Slots of one origin's concurrency limit granted to one worker: at most `width` callbacks of
+    (queue, origin, tenant) in flight through this lane. The leader grants lanes (the sum of an
+    origin's widths never exceeds its limit); the worker holding one reuses a slot the moment its
+    response is in, taking the next due task itself, and only ever narrows the lane. A lane whose
+    worker stops renewing it expires and its slots count no more."""
+
+    token = models.CharField(max_length=32, primary_key=True)  # the claim token of its tasks
+    queue = models.CharField(max_length=64)
+    origin = models.CharField(max_length=300)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    width = models.PositiveIntegerField()
+    # False for a breaker's probe and for rate-limited origins: only the leader's claims count tokens.
+    refills = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["origin", "expires_at"], name="lane_origin_idx")]
+
+    def __str__(self):
+        return f"{self.origin} x{self.width} ({self.token[:8]})"
+
+
 class Heartbeat(models.Model):
     """The last sign of life of one worker process or dispatcher; readiness reads these."""
 

@@ -3,6 +3,6 @@
 from callbacks.delivery.worker import get_worker
 
 
-def deliver_batch(token: str, task_ids: list[str]) -> int:
-    """Deliver the tasks of one dispatcher claim; returns how many were started."""
-    return get_worker().deliver_batch(token, task_ids)
+def deliver_lane(token: str, task_ids: list[str]) -> int:
+    """Take one lane the dispatcher granted, with its first tasks; returns how many it carried."""
+    return get_worker().deliver_lane(token, task_ids)

@@ -257,6 +257,12 @@ CALLBACKS = {
     # timeout plus this margin, is taken back (the worker or broker lost it).
     "QUEUED_LEASE_SECONDS": _setting("QUEUED_LEASE_SECONDS", 120.0),
     "RUNNING_LEASE_MARGIN_SECONDS": _setting("RUNNING_LEASE_MARGIN_SECONDS", 30.0),
+    # Lanes (callbacks.delivery.claim.lanes): slots of an origin's limit granted to one worker, which
+    # reuses each slot as soon as its response is in. A lane takes tasks for LANE_SECONDS, then
+    # gives its slots back so the leader can weigh every tenant's and queue's due work again; a lane
+    # whose worker vanished (renewed every third of the lease) frees its slots after LANE_LEASE_SECONDS.
+    "LANE_LEASE_SECONDS": _setting("LANE_LEASE_SECONDS", 10.0),
+    "LANE_SECONDS": _setting("LANE_SECONDS", 5.0),
     # Worker side: finished attempts are written in bulk at least this often.
     "RECORD_FLUSH_SECONDS": _setting("RECORD_FLUSH_SECONDS", 0.05),
     # Circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures

@@ -26,7 +26,7 @@ from django_q.tasks import async_task
 from callbacks import conf, wakeup
 from callbacks.delivery import executor, outcomes
 from callbacks.delivery.breaker import holding
-from callbacks.delivery.claim import leases, limits
+from callbacks.delivery.claim import lanes, leases, limits
 from callbacks.delivery.claim.candidates import claimable_tasks
 from callbacks.delivery.instruments import heartbeats, metrics
 from callbacks.selectors import schedule_next_fire_at
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # Any constant unique to this application: the key of the leader's advisory lock.
 ADVISORY_LOCK_KEY = 0x7C0DE_CA11
-DELIVER_FUNC = "callbacks.tasks.deliver_batch"
+DELIVER_FUNC = "callbacks.tasks.deliver_lane"
 
 
 class Leadership:
@@ -154,26 +154,24 @@ class Dispatcher:
         )
 
     def _enqueue(self, claim: leases.Claim) -> None:
+        """One lane, one django-q2 task: its worker sends the lane's first tasks and refills it."""
         broker = self._brokers.get(claim.queue)
         if broker is None:
             broker = self._brokers[claim.queue] = get_broker(claim.queue)
-        size = conf.get("TASKS_PER_JOB")
         ids = [str(task_id) for task_id in claim.task_ids]
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
-            try:
-                async_task(DELIVER_FUNC, claim.token, chunk, broker=broker)
-                metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(chunk))
-            except Exception:
-                # Broker away: give the work back now rather than when the lease runs out.
-                logger.exception("enqueue to queue %r failed; giving %d tasks back", claim.queue, len(chunk))
-                leases.release_claimed(
-                    token=claim.token, task_ids=chunk, note="broker unavailable; given back"
-                )
+        try:
+            async_task(DELIVER_FUNC, claim.token, ids, broker=broker)
+            metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(ids))
+        except Exception:
+            # Broker away: give the work back now rather than when the lease runs out.
+            logger.exception("enqueue to queue %r failed; giving %d tasks back", claim.queue, len(ids))
+            leases.release_claimed(token=claim.token, task_ids=ids, note="broker unavailable; given back")
+            lanes.end(claim.token)
 
     def reap(self, *, now=None) -> int:
         """Bring back work whose lease ran out. Returns how many tasks came back."""
         now = now or timezone.now()
+        lanes.expire(now=now)
         count = leases.requeue_expired_queued(now=now)
         lost = leases.expired_running(now=now)
         if lost:
@@ -245,7 +243,7 @@ class Dispatcher:
     def _sleep_seconds(self) -> float:
         poll = conf.get("DISPATCH_POLL_SECONDS")
         if self.targets.full:
-            # As much handed out as the workers may hold: only a recorded attempt (it NOTIFYs)
+            # As many slots granted as the workers may hold: only a lane narrowing (it NOTIFYs)
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
@@ -254,7 +252,7 @@ class Dispatcher:
             return poll
         wait = (next_due - timezone.now()).total_seconds()
         if wait <= 0 and self.targets.saturated:
-            # Due work the targets have no room for: a finished attempt (its recording NOTIFYs),
+            # Due work the targets have no room for: a lane narrowing or ending (it NOTIFYs),
             # the next rate token or the poll frees it. Claiming again now would only spin.
             return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
         return max(0.0, min(poll, wait))

@@ -11,12 +11,12 @@ that started it: a task cancelled, or reclaimed after its lease ran out, keeps i
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from callbacks import bulk, wakeup
+from callbacks import bulk, conf, wakeup
 from callbacks.delivery import retry
 from callbacks.delivery.breaker import recording as breakers
 from callbacks.delivery.executor import AttemptResult
@@ -77,10 +77,18 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
         # Breakers move in the tasks' transaction: the dispatcher never sees an attempt's result
         # without the breaker state it caused (exact thresholds, one probe at a time).
         breakers.attempts_recorded(applied, now=now)
-        # Finished attempts free room under the per-origin limits: wake the dispatcher (at commit).
-        wakeup.notify_dispatcher()
+        # Slots come back through the lanes, not here; but a retry due before the dispatcher's
+        # next look is work it should see now (woken at commit). The tasks a breaker held wait for
+        # the poll once its probe closed it.
+        if _due_soon(decisions, now):
+            wakeup.notify_dispatcher()
     _after_record(applied)
     return applied
+
+
+def _due_soon(decisions: list[retry.Decision], now: datetime) -> bool:
+    soon = now + timedelta(seconds=conf.get("DISPATCH_POLL_SECONDS"))
+    return any(d.next_attempt_at is not None and d.next_attempt_at <= soon for d in decisions)
 
 
 def _after_record(applied: list[Applied]) -> None:

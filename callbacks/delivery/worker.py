@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from callbacks import conf
 from callbacks.delivery import executor, http, outcomes, shutdown
-from callbacks.delivery.claim import leases
+from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,42 @@ class Slots:
                 self._changed.notify_all()
 
 
+# A free slot of a lane waits this long for others to free up before it is refilled on its own: one
+# refill statement for several slots, yet a slow receiver's slots are not left idle.
+REFILL_PAUSE = 0.01
+
+
+class LaneRun:
+    """A lane as its worker holds it: the tasks the leader claimed for it not yet started, its width
+    (as last read in the database) and its sends in flight. Sends start only within the width; the
+    width only narrows. Guarded by the worker's lock."""
+
+    def __init__(self, token: str, task_ids: list):
+        self.token = token
+        self.first = list(task_ids)
+        self.width = len(task_ids)
+        self.in_flight = 0
+        self.started = time.monotonic()
+        self.free_since: float | None = None
+
+    def free(self) -> int:
+        return max(0, self.width - self.in_flight)
+
+    def expired(self, now: float) -> bool:
+        """Its time is up: it takes no more tasks and narrows to what it has out."""
+        return now - self.started >= conf.get("LANE_SECONDS")
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds until this lane wants a refill (0: now), None while it has no room."""
+        if self.first or self.width == 0:
+            return None
+        if not self.in_flight or self.free() >= max(1, self.width // 2):
+            return 0.0
+        if self.free_since is None:
+            return None
+        return max(0.0, self.free_since + REFILL_PAUSE - now)
+
+
 class DeliveryWorker:
     def __init__(self, *, concurrency: int, flush_seconds: float, name: str, follow_settings: bool = False):
         self.name = name
@@ -81,38 +117,122 @@ class DeliveryWorker:
         self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
         self._state = threading.Condition()
         self._active = {}  # task id -> (task, claim token): the attempts under way
+        self._lanes: dict[str, LaneRun] = {}  # token -> the lanes this process holds
         self._unrecorded = 0  # sent, not yet written
         self._stopping = threading.Event()
         self._closed = threading.Event()
         self._recorder = threading.Thread(target=self._record_loop, name="callback-recorder", daemon=True)
         self._recorder.start()
+        self._lane_driver = threading.Thread(target=self._drive_lanes, name="lane-driver", daemon=True)
+        self._lane_driver.start()
 
-    # --- the django-q2 task's side ------------------------------------------------------
-    def deliver_batch(self, token: str, task_ids: list) -> int:
-        """Start every task of the batch as slots free up; return how many were started."""
-        remaining = list(task_ids)
-        started_count = 0
-        while remaining:
-            if not self._wait_for_a_slot():
-                # Stopping: what was not started goes back to the queue at once.
-                leases.release_claimed(token=token, task_ids=remaining, note="worker stopping; given back")
-                break
-            taken = 1
-            while taken < len(remaining) and self._slots.acquire(blocking=False):
-                taken += 1
-            chunk, remaining = remaining[:taken], remaining[taken:]
+    # --- the django-q2 task's side: lanes ----------------------------------------------
+    def deliver_lane(self, token: str, task_ids: list) -> int:
+        """Take a lane the leader granted. The lane driver sends its first tasks, then refills it as
+        its sends end, until it narrows to nothing; this returns at once, so the django-q2 worker
+        process keeps taking lanes while they run."""
+        with self._state:
+            self._lanes[token] = LaneRun(token, task_ids)
+            self._state.notify_all()
+        return len(task_ids)
+
+    def _drive_lanes(self) -> None:
+        """One thread (one database connection) for every lane of the process: starts their first
+        tasks as process slots free up, refills them, ends them."""
+        failures = 0
+        while not self._closed.is_set():
+            work = self._lanes_ready()
             try:
-                tasks = leases.start_claimed(token=token, task_ids=chunk)
-            except BaseException:
-                self._give_back_slots(taken)
-                raise
-            self._give_back_slots(taken - len(tasks))  # cancelled or reclaimed meanwhile
-            for task in tasks:
-                with self._state:
-                    self._active[task.id] = (task, token)
-                self._pool.submit(self._send, task, token)
-            started_count += len(tasks)
-        return started_count
+                for lane in work:
+                    self._step(lane)
+                failures = 0
+            except Exception:
+                # The database is away or something unforeseen: the lanes expire and their tasks'
+                # leases bring them back if this goes on; nothing is lost.
+                failures += 1
+                logger.exception("driving %d lanes failed (try %d); will retry", len(work), failures)
+                close_old_connections()
+                time.sleep(min(5.0, 0.1 * 2**failures))
+        connection.close()
+
+    def _lanes_ready(self) -> list[LaneRun]:
+        """Wait until some lane has work: first tasks and a free process slot, room to refill, or
+        (stopping) something to give back."""
+        with self._state:
+            while not self._closed.is_set():
+                now = time.monotonic()
+                stopping = self.is_stopping()
+                has_slot = self._slots.used < self._slots.limit
+                ready, soonest = [], 0.2
+                for lane in self._lanes.values():
+                    if lane.first:
+                        if stopping or has_slot:
+                            ready.append(lane)
+                        continue
+                    wait = 0.0 if stopping and not lane.in_flight else lane.due_in(now)
+                    if wait == 0.0 and (stopping or has_slot or lane.expired(now)):
+                        ready.append(lane)
+                    elif wait is not None:
+                        soonest = min(soonest, wait)
+                if ready:
+                    return ready
+                self._state.wait(soonest)
+            return []
+
+    def _step(self, lane: LaneRun) -> None:
+        if lane.first:
+            self._start_first(lane)
+            return
+        taking = not self.is_stopping() and not lane.expired(time.monotonic())
+        taken = 0
+        if taking:
+            while taken < lane.free() and self._slots.acquire(blocking=False):
+                taken += 1
+        try:
+            refill = lanes.refill(
+                token=lane.token, want=taken, in_flight=lane.in_flight, taking=taking, now=timezone.now()
+            )
+        except BaseException:
+            self._give_back_slots(taken)
+            raise
+        self._give_back_slots(taken - len(refill.tasks))
+        with self._state:
+            lane.width = refill.width
+            lane.free_since = None
+            if lane.width == 0:
+                self._lanes.pop(lane.token, None)
+                self._state.notify_all()
+        self._submit(lane, refill.tasks)
+
+    def _start_first(self, lane: LaneRun) -> None:
+        """The tasks the leader claimed for the lane, as many as process slots are free."""
+        if self.is_stopping():
+            # What was not started goes back to the queue at once.
+            with self._state:
+                remaining, lane.first = lane.first, []
+                lane.width = lane.in_flight
+            leases.release_claimed(token=lane.token, task_ids=remaining, note="worker stopping; given back")
+            return
+        taken = 0
+        while taken < len(lane.first) and self._slots.acquire(blocking=False):
+            taken += 1
+        chunk = lane.first[:taken]
+        try:
+            tasks = leases.start_claimed(token=lane.token, task_ids=chunk)
+        except BaseException:
+            self._give_back_slots(taken)
+            raise
+        self._give_back_slots(taken - len(tasks))  # cancelled or reclaimed meanwhile
+        with self._state:
+            del lane.first[:taken]
+        self._submit(lane, tasks)
+
+    def _submit(self, lane: LaneRun, tasks) -> None:
+        for task in tasks:
+            with self._state:
+                self._active[task.id] = (task, lane.token)
+                lane.in_flight += 1
+            self._pool.submit(self._send, task, lane)
 
     def _wait_for_a_slot(self) -> bool:
         """Take one slot; False, holding none, once the worker or its cluster is stopping."""
@@ -131,7 +251,7 @@ class DeliveryWorker:
         for _ in range(count):
             self._slots.release()
 
-    def _send(self, task, token: str) -> None:
+    def _send(self, task, lane: "LaneRun") -> None:
         in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(task.queue)
         in_flight.inc()
         if task.due_at is not None:
@@ -142,24 +262,33 @@ class DeliveryWorker:
                 if self._active.pop(task.id, None) is None:
                     return  # already recorded as interrupted at shutdown: this late result is moot
                 self._unrecorded += 1
-            self._finished.put(outcomes.Finished(task=task, token=token, result=result, worker=self.name))
+            self._finished.put(
+                outcomes.Finished(task=task, token=lane.token, result=result, worker=self.name)
+            )
         finally:
             in_flight.dec()
             self._slots.release()
             with self._state:
                 self._active.pop(task.id, None)  # also when sending raised (it should not)
+                # The lane's slot is free now, before the attempt is recorded.
+                lane.in_flight -= 1
+                if lane.free_since is None:
+                    lane.free_since = time.monotonic()
                 self._state.notify_all()
 
     # --- recording ----------------------------------------------------------------------
     def _record_loop(self) -> None:
         pending: list[outcomes.Finished] = []
         last_flush = time.monotonic()
-        last_beat = 0.0
+        last_beat = last_renewal = 0.0
         failures = 0
         while not (self._closed.is_set() and not pending):
             if time.monotonic() - last_beat >= conf.get("HEARTBEAT_SECONDS"):
                 last_beat = time.monotonic()
                 self._beat()
+            if time.monotonic() - last_renewal >= conf.get("LANE_LEASE_SECONDS") / 3:
+                last_renewal = time.monotonic()
+                self._renew_lanes()
             if self._follow_settings:
                 self._follow_runtime_settings()
             try:
@@ -230,6 +359,16 @@ class DeliveryWorker:
             logger.warning("reading run-time settings failed", exc_info=True)
         self._slots.resize(conf.get("CONCURRENCY"))
 
+    def _renew_lanes(self) -> None:
+        """Lanes whose sends take long are not refilled for a while; their lease must not run out."""
+        with self._state:
+            tokens = list(self._lanes)
+        try:
+            lanes.renew(tokens, now=timezone.now())
+        except Exception:
+            logger.warning("renewing %d lanes failed", len(tokens), exc_info=True)
+            close_old_connections()
+
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
         try:
@@ -240,15 +379,23 @@ class DeliveryWorker:
 
     # --- lifecycle ----------------------------------------------------------------------
     def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is in flight and everything sent is recorded."""
+        """Block until every lane has ended, nothing is in flight and everything sent is recorded."""
         deadline = time.monotonic() + timeout
         with self._state:
-            while self._active or self._unrecorded:
+            while self._lanes or self._active or self._unrecorded:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._state.wait(remaining)
         return True
+
+    def _wait_for_lanes_to_end(self, *, timeout: float) -> None:
+        """Stopping, the lane driver ends each lane once nothing of it is in flight; a lane it could
+        not end in time frees its slots when its lease runs out."""
+        deadline = time.monotonic() + timeout
+        with self._state:
+            while self._lanes and time.monotonic() < deadline:
+                self._state.wait(0.05)
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop starting new callbacks, let those in flight finish, record them.
@@ -263,8 +410,10 @@ class DeliveryWorker:
             # Unblock their threads, or the interpreter would wait for them at exit.
             http.abort_in_flight()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._wait_for_lanes_to_end(timeout=2.0)
         self._closed.set()
         self._recorder.join(timeout=5)
+        self._lane_driver.join(timeout=5)
         multiproc.process_exited()
 
 

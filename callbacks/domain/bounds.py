@@ -88,6 +88,10 @@ SETTINGS = {
     "SHUTDOWN_GRACE_SECONDS": Bound(float, 0, 600, "how long in-flight callbacks may finish on SIGTERM"),
     "QUEUED_LEASE_SECONDS": Bound(float, 1, None, "a claimed task not started by then is taken back"),
     "RUNNING_LEASE_MARGIN_SECONDS": Bound(float, 1, None, "margin past the total timeout of a running task"),
+    "LANE_LEASE_SECONDS": Bound(
+        float, 2, 600, "a lane its worker stopped renewing frees its slots after this"
+    ),
+    "LANE_SECONDS": Bound(float, 0.1, 3600, "how long a lane keeps taking tasks before its slots go back"),
     "RECORD_FLUSH_SECONDS": Bound(float, 0.001, 5, "finished attempts are written at least this often"),
     "MAX_CONCURRENCY_PER_ORIGIN": Bound(int, 1, 100000, "callbacks in flight per target origin"),
     "RATE_LIMIT_PER_ORIGIN": Bound(float, 0, 100000, "requests per second per origin (0: off)"),

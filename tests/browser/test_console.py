@@ -102,7 +102,7 @@ def test_retry_now_on_a_dead_task_and_see_it_delivered(operator, tenant, receive
     worker = DeliveryWorker(concurrency=2, flush_seconds=0.01, name="browser-test")
     try:
         for claim in leases.claim_due(limit=10):
-            worker.deliver_batch(claim.token, claim.task_ids)
+            worker.deliver_lane(claim.token, claim.task_ids)
         assert worker.wait_idle(timeout=30)
     finally:
         worker.shutdown(timeout=10)

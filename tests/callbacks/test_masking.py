@@ -69,7 +69,7 @@ def captured_logs():
 def deliver_until_done(worker, task_id):
     for _ in range(5):
         for claim in leases.claim_due(limit=100, now=timezone.now() + timezone.timedelta(seconds=5)):
-            worker.deliver_batch(claim.token, claim.task_ids)
+            worker.deliver_lane(claim.token, claim.task_ids)
         assert worker.wait_idle(timeout=30)
         if CallbackTask.objects.get(pk=task_id).is_final:
             return

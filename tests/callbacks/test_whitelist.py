@@ -88,7 +88,7 @@ def test_the_worker_records_a_denial_as_failed_without_retry(tenant, receiver):
     worker = DeliveryWorker(concurrency=4, flush_seconds=0.01, name="whitelist-worker")
     try:
         for claim in leases.claim_due(limit=10):
-            worker.deliver_batch(claim.token, claim.task_ids)
+            worker.deliver_lane(claim.token, claim.task_ids)
         assert worker.wait_idle(timeout=30)
     finally:
         worker.shutdown(timeout=10)

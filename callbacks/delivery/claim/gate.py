@@ -8,7 +8,8 @@ dispatcher only reads them here when it claims, and marks the probes it took.
 from dataclasses import dataclass
 from datetime import datetime
 
-from callbacks.models import BreakerState, CircuitBreaker
+from callbacks.domain.vocabulary import LEASED_STATUSES
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
 
 
 @dataclass
@@ -19,24 +20,29 @@ class Gate:
     probe: set
 
 
-def gate(*, now: datetime, in_flight: dict) -> Gate:
-    """Read after the in-flight counts (see limits): a probe whose result was recorded between the
-    two reads shows up as a closed or re-opened breaker, never as a finished probe of a
-    half-open one that is still waiting, so a second probe cannot slip out.
+def gate(*, now: datetime) -> Gate:
+    """Half-open with no task of the origin claimed or running means the probe ended without a
+    verdict (interrupted, cancelled, lost with its lease): another probe may go. Tasks, not lane
+    slots, tell: a probe's lane ends when its response is in, before its verdict is recorded.
 
-    Half-open with nothing of the origin in flight means the probe ended without a verdict
-    (interrupted, cancelled, lost with its lease): another probe may go.
+    The tasks are read before the breakers: a probe whose result was recorded between the two
+    reads shows up as a closed or re-opened breaker, never as a finished probe of a half-open one
+    that is still waiting, so a second probe cannot slip out.
     """
-    blocked, probe = set(), set()
-    rows = CircuitBreaker.objects.exclude(state=BreakerState.CLOSED).values_list(
-        "origin", "state", "next_probe_at"
+    not_closed = CircuitBreaker.objects.exclude(state=BreakerState.CLOSED)
+    in_flight = set(
+        CallbackTask.objects.filter(status__in=LEASED_STATUSES, origin__in=not_closed.values("origin"))
+        .values_list("origin", flat=True)
+        .distinct()
     )
+    blocked, probe = set(), set()
+    rows = not_closed.values_list("origin", "state", "next_probe_at")
     for origin, state, next_probe_at in rows:
         if state == BreakerState.OPEN:
             waiting = next_probe_at is not None and next_probe_at > now
             (blocked if waiting else probe).add(origin)
         else:
-            (blocked if in_flight.get(origin) else probe).add(origin)
+            (blocked if origin in in_flight else probe).add(origin)
     return Gate(blocked=blocked, probe=probe)
 
 

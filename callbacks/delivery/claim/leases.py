@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from callbacks import bulk, conf
-from callbacks.delivery.claim import limits
+from callbacks.delivery.claim import lanes, limits
 from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 
@@ -41,46 +41,81 @@ def claim_due(
     targets: limits.TargetLimits | None = None,
     max_in_flight: int | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` due tasks, highest priority first, then oldest due; one claim per queue.
+    """Claim up to `limit` due tasks, highest priority first, then oldest due, as lanes: one claim
+    per lane, each a slot per task it carries (claim/lanes.py).
 
     Only what the targets have room for (limits: per-origin concurrency and rate, circuit
-    breakers), and with `max_in_flight` only as many as keep the callbacks queued
-    or running under it; `targets` is the caller's memory of rate buckets (the dispatcher's).
+    breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it;
+    `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
     """
     now = now or timezone.now()
-    token = new_token()
     lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
     with transaction.atomic():
         # Built only where the ORM reads the window (PostgreSQL runs the hand-written statement).
         def candidates():
             return in_claim_order(claimable_tasks(now))
 
-        rows = limits.claimable(
+        chosen = limits.claimable(
             candidates, limit=limit, now=now, targets=targets, max_in_flight=max_in_flight
         )
-        if not rows:
+        if not chosen.rows:
             return []
-        ids = [row.id for row in rows]
-        CallbackTask.objects.filter(id__in=ids).update(
-            status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
-        )
+        groups = _lanes_of(chosen)
+        lanes.grant(groups, now=now)
+        _mark_queued(groups, lease_until=lease_until, now=now)
         bulk.insert(
             TaskEvent,
             [
                 TaskEvent(task_id=row.id, at=now, from_status=row.status, to_status=TaskStatus.QUEUED)
-                for row in rows
+                for row in chosen.rows
             ],
         )
-    by_queue: dict[str, Claim] = {}
-    for row in rows:
-        claim = by_queue.get(row.queue)
-        if claim is None:
-            claim = by_queue[row.queue] = Claim(token=token, queue=row.queue, task_ids=[], due_at=[])
-        claim.task_ids.append(row.id)
-        claim.due_at.append(row.due_at)
-    return list(by_queue.values())
+    return [
+        Claim(
+            token=token,
+            queue=rows[0].queue,
+            task_ids=[row.id for row in rows],
+            due_at=[row.due_at for row in rows],
+        )
+        for token, rows, _refills in groups
+    ]
+
+
+def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
+    """The claimed tasks `queued` under their lane's token; on PostgreSQL in one statement."""
+    if connection.vendor != "postgresql":
+        for token, rows, _refills in groups:
+            CallbackTask.objects.filter(id__in=[row.id for row in rows]).update(
+                status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
+            )
+        return
+    ids = [row.id for _token, rows, _refills in groups for row in rows]
+    tokens = [token for token, rows, _refills in groups for _row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CallbackTask._meta.db_table} AS t SET status = %s, locked_by = v.token, "
+            "locked_until = %s, updated_at = %s FROM unnest(%s::uuid[], %s::text[]) AS v(id, token) "
+            "WHERE t.id = v.id",
+            [TaskStatus.QUEUED, lease_until, now, ids, tokens],
+        )
+
+
+def _lanes_of(chosen: limits.Chosen) -> list[tuple[str, list, bool]]:
+    """The chosen rows as lanes (token, rows, refills): per (queue, origin, tenant), spread over the
+    worker processes. A probe, and whatever a rate limit counts, must not refill: only the leader's
+    claims are measured against a breaker or a token bucket."""
+    by_key: dict[tuple, list] = {}
+    for row in chosen.rows:
+        by_key.setdefault((row.queue, row.origin, row.tenant_id), []).append(row)
+    rate_limited = bool(conf.get("RATE_LIMIT_PER_ORIGIN"))
+    groups = []
+    for (_queue, origin, _tenant), rows in by_key.items():
+        refills = origin not in chosen.probes and not rate_limited and not rows[0].share_rate
+        for part in lanes.split(rows, spread=conf.get("WORKER_PROCESSES"), most=conf.get("TASKS_PER_JOB")):
+            groups.append((new_token(), part, refills))
+    return groups
 
 
 def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:

@@ -1,9 +1,9 @@
 """Respect for targets: what the dispatcher may claim for each origin right now.
 
-- Concurrency: at most MAX_CONCURRENCY_PER_ORIGIN callbacks in flight (queued or running) per
-  origin, across every worker on every machine; a tenant's max_concurrency_per_origin caps its
-  own tasks' share of an origin. Exact without a distributed semaphore: one dispatcher leads,
-  and it counts what is in flight in the database (one grouped query) at every claim.
+- Concurrency: at most MAX_CONCURRENCY_PER_ORIGIN callbacks in flight per origin, across every
+  worker on every machine; a tenant's max_concurrency_per_origin caps its own tasks' share of an
+  origin. Counted in slots: the widths of the origin's live lanes (claim/lanes.py), which the
+  leader reads in one grouped query at every claim and grants only within the limit.
 - Rate: RATE_LIMIT_PER_ORIGIN requests per second per origin (0: off) and a tenant's
   rate_limit_per_origin for its own share, as token buckets in the leader's memory. Exact too,
   because only the leader claims; a new leader starts with full buckets, so a change of leader
@@ -26,15 +26,16 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Q
 
 from callbacks import conf
 from callbacks.delivery.claim import candidates as candidate_rows
+from callbacks.delivery.claim import lanes
 from callbacks.delivery.claim.candidates import Candidate
 from callbacks.delivery.claim.gate import Gate, probes_started
 from callbacks.delivery.claim.gate import gate as read_gate
 from callbacks.delivery.claim.rates import RateBuckets
-from callbacks.domain.vocabulary import CLAIMABLE_STATUSES, LEASED_STATUSES
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.models import CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
@@ -78,23 +79,19 @@ class Round:
     retry_in: float | None = None
     gate: Gate | None = None
     probes: set = field(default_factory=set)
+    origin_limit: int = 0
 
     def load(self) -> None:
-        """In flight first, breakers second (see gate.gate)."""
-        limit = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
-        rows = (
-            CallbackTask.objects.filter(status__in=LEASED_STATUSES)
-            .values_list("origin", "tenant_id", "tenant__max_concurrency_per_origin")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for origin, tenant_id, share_limit, count in rows:
-            self.by_origin[origin] += count
-            self.by_share[(origin, tenant_id)] += count
-            if share_limit and count >= share_limit:
+        """Slots in use first, breakers second (see gate.gate). The limit as it is this instant: a
+        lowered one must stop new grants at once, as it stops the lanes' refills."""
+        limit = self.origin_limit = conf.current("MAX_CONCURRENCY_PER_ORIGIN")
+        for origin, tenant_id, share_limit, slots in lanes.in_use(now=self.now):
+            self.by_origin[origin] += slots
+            self.by_share[(origin, tenant_id)] += slots
+            if share_limit and slots >= share_limit:
                 self.closed_shares.add((origin, tenant_id))
         self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
-        self.gate = read_gate(now=self.now, in_flight=self.by_origin)
+        self.gate = read_gate(now=self.now)
         self.closed_origins |= self.gate.blocked
         for key, wait in self.targets.buckets.empty(self.at).items():
             if isinstance(key, tuple):
@@ -130,7 +127,7 @@ class Round:
 
     @property
     def in_flight(self) -> int:
-        """Callbacks queued or running everywhere, as load() counted them."""
+        """Slots held everywhere, as load() counted them."""
         return sum(self.by_origin.values())
 
     def closed(self) -> int:
@@ -147,7 +144,7 @@ class Round:
         self.by_origin[origin] += 1
         self.by_share[share] += 1
         self._take_tokens(origin, share, share_rate)
-        if self.by_origin[origin] >= conf.get("MAX_CONCURRENCY_PER_ORIGIN"):
+        if self.by_origin[origin] >= self.origin_limit:
             self.closed_origins.add(origin)
         if share_limit and self.by_share[share] >= share_limit:
             self.closed_shares.add(share)
@@ -179,6 +176,14 @@ class Round:
         self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
 
 
+@dataclass
+class Chosen:
+    """The rows a claim locked, and the origins whose breaker probe is among them."""
+
+    rows: list[Candidate]
+    probes: set
+
+
 def claimable(
     candidates,
     *,
@@ -186,7 +191,7 @@ def claimable(
     now: datetime,
     targets: TargetLimits | None = None,
     max_in_flight: int | None = None,
-) -> list[Candidate]:
+) -> "Chosen":
     """Lock and return up to `limit` Candidates of `candidates()` (due tasks in claim order) that the targets have room for, marking the probes taken. Call inside the
     claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
     running everywhere to that (the dispatcher's backpressure, from the same count).
@@ -200,12 +205,12 @@ def claimable(
     room = limit if max_in_flight is None else max_in_flight - state.in_flight
     targets.full = room <= 0
     if targets.full:
-        targets.saturated, targets.retry_in = True, None  # a recorded attempt wakes the dispatcher
-        return []
+        targets.saturated, targets.retry_in = True, None  # a lane narrowing wakes the dispatcher
+        return Chosen(rows=[], probes=set())
     chosen = _choose(candidates, state, limit=min(limit, room))
     targets.full = len(chosen) >= room
     if not chosen:
-        return []
+        return Chosen(rows=[], probes=set())
     # Still due and claimable, checked on the table alone: the queue and ordering-key filters of
     # the candidates were read a few milliseconds ago in this transaction.
     locked = set(
@@ -216,8 +221,9 @@ def claimable(
         .values_list("id", flat=True)
     )
     chosen = [row for row in chosen if row.id in locked]
-    probes_started({row.origin for row in chosen if row.origin in state.probes}, now=now)
-    return chosen
+    probes = {row.origin for row in chosen if row.origin in state.probes}
+    probes_started(probes, now=now)
+    return Chosen(rows=chosen, probes=probes)
 
 
 def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:

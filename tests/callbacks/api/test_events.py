@@ -21,7 +21,7 @@ def worker():
 
 def deliver_due(worker):
     for claim in leases.claim_due(limit=100):
-        worker.deliver_batch(claim.token, claim.task_ids)
+        worker.deliver_lane(claim.token, claim.task_ids)
     assert worker.wait_idle(timeout=30)
 
 

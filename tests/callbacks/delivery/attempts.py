@@ -10,8 +10,10 @@ from datetime import timedelta
 from django.utils import timezone
 
 from callbacks.delivery import outcomes
-from callbacks.delivery.claim import leases
+from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.executor import AttemptResult
+from callbacks.domain.vocabulary import LEASED_STATUSES
+from callbacks.models import CallbackTask
 
 A = "http://127.0.0.1:9001/hook"
 B = "http://127.0.0.1:9002/hook"
@@ -56,7 +58,8 @@ def claim(*, now=None, limit=100, targets=None) -> list:
 
 
 def finish(claimed, respond, *, now=None) -> list:
-    """Start the claimed tasks and record `respond(task)` for each, as a worker would."""
+    """Start the claimed tasks and record `respond(task)` for each, as a worker would, and narrow
+    their lanes to what is still out (the worker does so as the responses come in)."""
     now = now or timezone.now()
     by_token: dict = {}
     for task_id, token in claimed:
@@ -65,6 +68,8 @@ def finish(claimed, respond, *, now=None) -> list:
     for token, ids in by_token.items():
         tasks = leases.start_claimed(token=token, task_ids=ids, now=now)
         outcomes.record([outcomes.Finished(task=t, token=token, result=respond(t)) for t in tasks], now=now)
+        out = CallbackTask.objects.filter(locked_by=token, status__in=LEASED_STATUSES).count()
+        lanes.refill(token=token, want=0, in_flight=out, taking=False, now=now)
         done.extend(tasks)
     return done
 

@@ -19,11 +19,11 @@ def worker():
 
 def deliver_due(worker, *, now=None):
     """One dispatch round done by hand: claim what is due and let the worker send it."""
-    started = 0
+    claimed = 0
     for claim in leases.claim_due(limit=1000, now=now):
-        started += worker.deliver_batch(claim.token, claim.task_ids)
+        claimed += worker.deliver_lane(claim.token, claim.task_ids)
     assert worker.wait_idle(timeout=30)
-    return started
+    return claimed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ def test_a_task_cancelled_after_its_claim_is_never_sent(tenant, receiver, worker
     (claim,) = leases.claim_due(limit=10)
     CallbackTask.objects.filter(id=cancel.id).update(status=TaskStatus.CANCELLED)
 
-    assert worker.deliver_batch(claim.token, claim.task_ids) == 1
+    worker.deliver_lane(claim.token, claim.task_ids)
     assert worker.wait_idle(timeout=30)
 
     assert [r.headers["x-callback-task-id"] for r in receiver.received] == [str(keep.id)]
@@ -85,7 +85,7 @@ def test_cancel_while_running_is_kept_over_the_attempts_result(tenant, receiver,
     task = make_task(tenant=tenant, url=receiver.url)
     (claim,) = leases.claim_due(limit=10)
 
-    worker.deliver_batch(claim.token, claim.task_ids)
+    worker.deliver_lane(claim.token, claim.task_ids)
     receiver.wait_for(1)
     CallbackTask.objects.filter(id=task.id).update(status=TaskStatus.CANCELLED)
     assert worker.wait_idle(timeout=30)

@@ -1,0 +1,264 @@
+"""Lanes: slots of an origin's concurrency limit, granted by the leader to one worker, reused by that
+worker the moment a response is in.
+
+A slot handed back only when its attempt was recorded and claimed again costs a round trip through
+the recorder, the dispatcher and the broker (about 100 ms) per callback: 20 slots then carry ~200
+callbacks/s to a receiver that could take thousands. So the leader does not hand out tasks one slot
+at a time; it grants a lane, `width` slots of (queue, origin, tenant) with the first tasks for them,
+and the worker holding the lane takes the next due tasks of that key itself (`refill`) as its
+sends end, in one statement, without the dispatcher or the broker.
+
+Why the limit stays exact:
+- The leader counts slots, not tasks: an origin's in-flight is the sum of its live lanes' widths,
+  and it grants only what keeps that sum within the limit (and a tenant's share within its own).
+- A lane never widens. Its worker starts a send only while the lane's sends in flight stay within
+  the width it last read in the database, and narrows the lane (never below what it has in flight)
+  when it has nothing to send, when the limit was lowered, and when its time is up (LANE_SECONDS),
+  so an ended lane's slots are free for the leader to weigh every key's due work again. A stale
+  read of other lanes' widths can only overstate them, so no lock across lanes is needed.
+- A lowered limit: each lane, at its next refill, keeps only what the new limit leaves it beside
+  the others; the refill and the leader's claim read the limit in force from the database, not
+  from the few-seconds cache of run-time settings. Sends already under way finish; no new one
+  starts until the origin is under the new limit.
+- A worker that dies stops renewing its lanes (every third of LANE_LEASE_SECONDS); they expire and
+  their slots count no more after LANE_LEASE_SECONDS. The dead worker's connections died with it,
+  so the receiver holds nothing of it. (A worker cut off from the database for longer than the
+  lease, but alive, may still have sends under way that started before; they end by their total
+  timeout.)
+- A breaker that opens, a queue paused, the lane's tasks cancelled: the refill finds nothing, the
+  lane narrows and ends. A breaker's probe is a lane of width 1 that does not refill; so is every
+  lane of a rate-limited origin or tenant share, because only the leader's claims take tokens.
+Tasks with an ordering key are claimed only by the leader (one of a key at a time).
+"""
+
+from datetime import datetime, timedelta
+from math import ceil
+
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+
+from callbacks import bulk, conf, wakeup
+from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
+from callbacks.domain.bounds import MAX_PRIORITY
+from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
+from callbacks.models import (
+    BreakerState,
+    CallbackTask,
+    CircuitBreaker,
+    Lane,
+    QueueState,
+    TaskEvent,
+    TaskStatus,
+)
+
+
+def in_use(*, now: datetime):
+    """(origin, tenant id, the tenant's share limit, slots) of every live lane, summed."""
+    return (
+        Lane.objects.filter(expires_at__gt=now)
+        .values_list("origin", "tenant_id", "tenant__max_concurrency_per_origin")
+        .annotate(slots=Sum("width"))
+        .order_by()
+    )
+
+
+# Fewer tasks than this per lane are not worth spreading over more worker processes.
+SPREAD_AT = 8
+
+
+def split(rows: list, *, spread: int, most: int) -> list[list]:
+    """The claimed rows of one (queue, origin, tenant) as lanes: over up to `spread` worker processes
+    when there are enough rows, none carrying more than `most` tasks (one django-q2 task each)."""
+    count = max(1, ceil(len(rows) / most), min(spread, len(rows) // SPREAD_AT))
+    size = ceil(len(rows) / count)
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+def grant(groups: list[tuple[str, list, bool]], *, now: datetime) -> None:
+    """Write the lanes of a claim: (token, claimed rows, refills) each, width = rows claimed. Inside
+    the claim's transaction, so the lanes and their tasks' claim appear together."""
+    expires_at = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))  # until a worker takes it
+    Lane.objects.bulk_create(
+        Lane(
+            token=token,
+            queue=rows[0].queue,
+            origin=rows[0].origin,
+            tenant_id=rows[0].tenant_id,
+            width=len(rows),
+            refills=refills,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        for token, rows, refills in groups
+    )
+
+
+def renew(tokens, *, now: datetime) -> int:
+    """The worker holding these lanes is alive: push their expiry out by a lease."""
+    if not tokens:
+        return 0
+    until = now + timedelta(seconds=conf.get("LANE_LEASE_SECONDS"))
+    return Lane.objects.filter(token__in=list(tokens), expires_at__gt=now).update(expires_at=until)
+
+
+def end(token: str) -> None:
+    """The lane is done (its worker stopping, or its first tasks given back): free its slots."""
+    with transaction.atomic():
+        if Lane.objects.filter(token=token).delete()[0]:
+            wakeup.notify_dispatcher()
+
+
+def expire(*, now: datetime) -> int:
+    """Forget lanes whose worker stopped renewing them (their slots already count no more)."""
+    return Lane.objects.filter(expires_at__lte=now).delete()[0]
+
+
+class Refill:
+    """What one refill gave the lane: tasks to send now (tenant loaded) and its width from now on
+    (0: the lane has ended)."""
+
+    __slots__ = ("tasks", "width")
+
+    def __init__(self, tasks, width):
+        self.tasks, self.width = tasks, width
+
+
+def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime) -> Refill:
+    """Start up to `want` more due tasks of the lane (fewer if its width, the origin's limit or the
+    tenant's share leaves less room beside the lane's `in_flight`), and narrow the lane to what it
+    holds when it has nothing more to send or `taking` is False (its time is up, its worker is
+    stopping). Renews the lane's lease."""
+    with transaction.atomic():
+        lane = (
+            Lane.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(token=token, expires_at__gt=now)
+            .first()
+        )
+        if lane is None:
+            return Refill([], 0)  # expired: its slots may be another lane's already
+        allowed = _allowed(lane, now=now)
+        want = max(0, min(want, allowed - in_flight)) if taking and lane.refills else 0
+        tasks = _start_due(lane, want, now=now) if want else []
+        held = in_flight + len(tasks)
+        dry = len(tasks) < want or not taking or not lane.refills
+        width = min(lane.width, held if dry else max(held, allowed))
+        if width == 0:
+            lane.delete()
+        else:
+            Lane.objects.filter(token=token).update(
+                width=width, expires_at=now + timedelta(seconds=conf.get("LANE_LEASE_SECONDS"))
+            )
+        if width < lane.width:
+            wakeup.notify_dispatcher()  # slots came free: the leader may grant them elsewhere
+    for task in tasks:
+        task.tenant = lane.tenant
+    return Refill(tasks, width)
+
+
+def _allowed(lane: Lane, *, now: datetime) -> int:
+    """The lane's width, or less where the origin's limit or the tenant's share, as they are now,
+    leave it less beside the other live lanes (which can only have narrowed since they were read)."""
+    others = (
+        Lane.objects.filter(origin=lane.origin, expires_at__gt=now)
+        .exclude(token=lane.token)
+        .aggregate(all=Sum("width"), share=Sum("width", filter=Q(tenant_id=lane.tenant_id)))
+    )
+    allowed = min(lane.width, conf.current("MAX_CONCURRENCY_PER_ORIGIN") - (others["all"] or 0))
+    share_limit = lane.tenant.max_concurrency_per_origin
+    if share_limit:
+        allowed = min(allowed, share_limit - (others["share"] or 0))
+    return max(0, allowed)
+
+
+def _start_due(lane: Lane, want: int, *, now: datetime) -> list[CallbackTask]:
+    """Mark up to `want` due tasks of the lane's key `running` under its token, highest priority
+    first, then the earliest; their status history says so."""
+    if connection.vendor == "postgresql":
+        started = _start_due_postgres(lane, want, now=now)
+    else:
+        started = _start_due_orm(lane, want, now=now)
+    bulk.insert(
+        TaskEvent,
+        [
+            TaskEvent(
+                task_id=task.id,
+                at=now,
+                from_status=previous,
+                to_status=TaskStatus.RUNNING,
+                note=f"attempt {task.attempts}",
+            )
+            for task, previous in started
+        ],
+    )
+    return [task for task, _previous in started]
+
+
+_TASKS = CallbackTask._meta.db_table
+_COLUMNS = ", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)
+# Each priority level is its own range scan of task_origin_claim_idx (origin, priority,
+# next_attempt_at, due_at), as in the claim's window: ORDER BY priority DESC, next_attempt_at would
+# sort the origin's whole backlog at every refill.
+_START_DUE_SQL = f"""
+WITH picked AS (
+    SELECT p.id, p.status FROM unnest(%(levels)s::int[]) WITH ORDINALITY AS level(priority, rank)
+    CROSS JOIN LATERAL (
+        SELECT t.id, t.status, t.next_attempt_at, t.due_at FROM {_TASKS} t
+        WHERE t.origin = %(origin)s AND t.priority = level.priority
+          AND t.status IN ({", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)})
+          AND t.next_attempt_at <= %(now)s
+          AND t.tenant_id = %(tenant)s AND t.queue = %(queue)s AND t.ordering_key = ''
+        ORDER BY t.next_attempt_at, t.due_at
+        LIMIT %(want)s
+        FOR UPDATE OF t SKIP LOCKED
+    ) p
+    WHERE NOT EXISTS (SELECT 1 FROM {QueueState._meta.db_table} q WHERE q.name = %(queue)s AND q.paused)
+      AND NOT EXISTS (
+          SELECT 1 FROM {CircuitBreaker._meta.db_table} b
+          WHERE b.origin = %(origin)s AND b.state <> '{BreakerState.CLOSED}')
+    ORDER BY level.rank, p.next_attempt_at, p.due_at
+    LIMIT %(want)s
+)
+UPDATE {_TASKS} AS t
+SET status = '{TaskStatus.RUNNING}', attempts = t.attempts + 1, locked_by = %(token)s, updated_at = %(now)s,
+    locked_until = %(now)s + make_interval(secs => t.total_timeout_seconds + %(margin)s)
+FROM picked WHERE t.id = picked.id
+RETURNING picked.status AS previous_status, {_COLUMNS}
+"""
+_LEVELS = list(range(MAX_PRIORITY, -1, -1))
+
+
+def _start_due_postgres(lane: Lane, want: int, *, now: datetime) -> list[tuple[CallbackTask, str]]:
+    params = {
+        "levels": _LEVELS,
+        "origin": lane.origin,
+        "tenant": lane.tenant_id,
+        "queue": lane.queue,
+        "now": now,
+        "want": want,
+        "token": lane.token,
+        "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
+    }
+    return [(task, task.previous_status) for task in CallbackTask.objects.raw(_START_DUE_SQL, params)]
+
+
+def _start_due_orm(lane: Lane, want: int, *, now: datetime) -> list[tuple[CallbackTask, str]]:
+    if QueueState.objects.filter(name=lane.queue, paused=True).exists():
+        return []
+    if CircuitBreaker.objects.filter(origin=lane.origin).exclude(state=BreakerState.CLOSED).exists():
+        return []
+    due = claimable_tasks(now).filter(
+        origin=lane.origin, tenant_id=lane.tenant_id, queue=lane.queue, ordering_key=""
+    )
+    tasks = list(in_claim_order(due).select_for_update()[:want])
+    margin = conf.get("RUNNING_LEASE_MARGIN_SECONDS")
+    started = []
+    for task in tasks:
+        started.append((task, task.status))
+        task.status = TaskStatus.RUNNING
+        task.attempts += 1
+        task.locked_by = lane.token
+        task.updated_at = now
+        task.locked_until = now + timedelta(seconds=task.total_timeout_seconds + margin)
+    CallbackTask.objects.bulk_update(tasks, ["status", "attempts", "locked_by", "updated_at", "locked_until"])
+    return started

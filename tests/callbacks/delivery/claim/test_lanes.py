@@ -1,0 +1,181 @@
+"""Lanes (callbacks/delivery/claim/lanes.py): the leader grants slots, the worker holding them refills
+within them and only ever narrows them."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from callbacks.delivery.claim import lanes, leases
+from callbacks.models import (
+    BreakerState,
+    CallbackTask,
+    CircuitBreaker,
+    Lane,
+    QueueState,
+    RuntimeSetting,
+    TaskEvent,
+    TaskStatus,
+)
+from tests.callbacks.delivery.attempts import A, B, claim
+from tests.factories import make_task, make_tasks, past
+
+pytestmark = pytest.mark.django_db
+
+
+def the_lane(claimed) -> Lane:
+    (token,) = {token for _task_id, token in claimed}
+    return Lane.objects.get(token=token)
+
+
+def refill(lane, *, want, in_flight, taking=True, now=None):
+    return lanes.refill(
+        token=lane.token, want=want, in_flight=in_flight, taking=taking, now=now or timezone.now()
+    )
+
+
+def test_a_claim_grants_a_slot_per_task_and_the_limit_counts_slots(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4)
+    make_tasks(10, tenant=tenant, url=A, run_at=past(1))
+
+    lane = the_lane(claim())
+
+    assert (lane.width, lane.origin, lane.tenant_id, lane.refills) == (
+        4,
+        "http://127.0.0.1:9001",
+        tenant.id,
+        True,
+    )
+    assert claim() == []  # four slots granted: none left, whatever the tasks' state
+
+
+def test_a_refill_starts_due_tasks_within_the_width_and_records_their_history(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4)
+    make_tasks(10, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+
+    got = refill(lane, want=10, in_flight=1)  # one of the four still out: three may start
+
+    assert (len(got.tasks), got.width) == (3, 4)
+    started = CallbackTask.objects.filter(id__in=[task.id for task in got.tasks])
+    assert set(started.values_list("status", "locked_by", "attempts")) == {
+        (TaskStatus.RUNNING, lane.token, 1)
+    }
+    assert all(task.tenant.pk == tenant.pk for task in got.tasks)
+    events = TaskEvent.objects.filter(task_id__in=[task.id for task in got.tasks])
+    assert set(events.values_list("from_status", "to_status", "note")) == {
+        (TaskStatus.SCHEDULED, TaskStatus.RUNNING, "attempt 1")
+    }
+
+
+def test_a_refill_takes_only_its_own_key_in_claim_order(tenant, other_api):
+    make_task(tenant=tenant, url=A, run_at=past(100))
+    lane = the_lane(claim())  # one slot of (default, A, tenant)
+    low = make_task(tenant=tenant, url=A, priority=0, run_at=past(90))
+    high = make_task(tenant=tenant, url=A, priority=9, run_at=past(10))
+    make_task(tenant=tenant, url=B, run_at=past(200))  # another origin
+    make_task(tenant=other_api.tenant, url=A, run_at=past(200))  # another tenant
+    make_task(tenant=tenant, url=A, queue="other", run_at=past(200))  # another queue
+    make_task(tenant=tenant, url=A, ordering_key="k", run_at=past(200))  # keyed: the leader's alone
+    make_task(tenant=tenant, url=A, run_at=timezone.now() + timedelta(hours=1))  # not due
+
+    assert [task.id for task in refill(lane, want=1, in_flight=0).tasks] == [high.id]
+    assert [task.id for task in refill(lane, want=1, in_flight=0).tasks] == [low.id]
+    assert refill(lane, want=1, in_flight=0).tasks == []
+
+
+def test_a_dry_refill_narrows_the_lane_and_an_empty_one_ends(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4)
+    make_tasks(5, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+
+    got = refill(lane, want=4, in_flight=2)  # one left to take; two of the first four still out
+
+    assert (len(got.tasks), got.width) == (1, 3)
+    assert Lane.objects.get(token=lane.token).width == 3
+    assert len(claim()) == 0  # 4 tasks (of 5) claimed or started; nothing due is left
+    assert refill(lane, want=1, in_flight=0).width == 0
+    assert not Lane.objects.filter(token=lane.token).exists()
+
+
+def test_a_lane_never_widens_and_gives_back_when_its_time_is_up(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=3)
+    make_tasks(20, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+
+    assert (len(refill(lane, want=10, in_flight=0).tasks), Lane.objects.get(token=lane.token).width) == (3, 3)
+    got = refill(lane, want=3, in_flight=1, taking=False)
+    assert (got.tasks, got.width) == ([], 1)  # what is still out, no more
+    assert len(claim()) == 2  # the two slots given back are the leader's to grant again
+
+
+def test_a_lowered_limit_is_taken_up_at_the_next_refill_without_waiting_for_the_settings_cache(
+    tenant, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=8)
+    make_tasks(30, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+    RuntimeSetting.objects.create(key="MAX_CONCURRENCY_PER_ORIGIN", value=3)
+
+    got = refill(lane, want=8, in_flight=5)  # five out, above the new limit: nothing may start
+    assert (got.tasks, got.width) == ([], 5)
+    got = refill(lane, want=8, in_flight=1)
+    assert (len(got.tasks), got.width) == (2, 3)
+    assert claim() == []  # the leader reads the new limit too
+
+
+def test_a_tenant_share_limits_the_refill_beside_the_tenants_other_lanes(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=16, WORKER_PROCESSES=2)
+    make_tasks(40, tenant=tenant, url=A, run_at=past(1))
+    first, second = sorted({token for _id, token in claim()})
+    assert Lane.objects.get(token=first).width == Lane.objects.get(token=second).width == 8
+    tenant.max_concurrency_per_origin = 10
+    tenant.save()
+
+    got = lanes.refill(token=first, want=8, in_flight=0, taking=True, now=timezone.now())
+    assert (len(got.tasks), got.width) == (2, 2)  # 10 for the tenant, 8 of them the other lane's
+
+
+@pytest.mark.parametrize("hold", ["breaker", "paused"])
+def test_an_open_breaker_or_a_paused_queue_stops_refills(tenant, callbacks_settings, hold):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
+    make_tasks(10, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+    if hold == "breaker":
+        CircuitBreaker.objects.create(origin=lane.origin, state=BreakerState.OPEN)
+    else:
+        QueueState.objects.create(name="default", paused=True)
+
+    got = refill(lane, want=2, in_flight=0)
+
+    assert (got.tasks, got.width) == ([], 0)
+
+
+def test_an_expired_lane_takes_nothing_and_counts_no_more(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_LEASE_SECONDS=5)
+    make_tasks(10, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+    lanes.renew([lane.token], now=timezone.now())
+    later = timezone.now() + timedelta(seconds=6)
+
+    assert refill(lane, want=2, in_flight=0, now=later).width == 0
+    assert leases.claim_due(limit=10, now=later)  # its slots are the leader's again
+
+
+def test_a_probe_is_a_lane_of_one_that_does_not_refill(tenant, callbacks_settings):
+    make_tasks(5, tenant=tenant, url=A, run_at=past(1))
+    CircuitBreaker.objects.create(
+        origin="http://127.0.0.1:9001", state=BreakerState.OPEN, next_probe_at=past(1)
+    )
+
+    lane = the_lane(claim())
+
+    assert (lane.width, lane.refills) == (1, False)
+    assert refill(lane, want=1, in_flight=0).tasks == []
+
+
+def test_lanes_split_a_large_grant_over_the_worker_processes():
+    rows = list(range(20))
+    assert [len(part) for part in lanes.split(rows, spread=2, most=100)] == [10, 10]
+    assert [len(part) for part in lanes.split(rows[:5], spread=2, most=100)] == [5]  # too few to spread
+    assert [len(part) for part in lanes.split(rows, spread=1, most=8)] == [7, 7, 6]

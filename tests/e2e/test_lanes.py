@@ -1,0 +1,107 @@
+"""End to end: the per-origin limit is exact while its slots are reused at once (lanes), across several
+worker processes, through a worker killed with SIGKILL and through a live change of the limit.
+
+The receiver counts the requests it holds at once; its maximum must equal the limit, never more. That
+slots are reused the moment a response is in, not after the attempt is recorded and claimed again,
+shows in the status history: a task the leader claimed passes `queued`, a task a lane took by itself
+goes from `scheduled` straight to `running`.
+"""
+
+import os
+import signal
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from callbacks.models import CallbackTask, Heartbeat, TaskEvent, TaskExecution, TaskStatus
+from tests.e2e.helpers import create_callbacks, unfinished
+from tests.processes import descendants, wait_until
+from tests.receivers import Reply
+
+pytestmark = [pytest.mark.e2e]
+
+
+def claimed_by_the_leader() -> int:
+    return TaskEvent.objects.filter(to_status=TaskStatus.QUEUED).count()
+
+
+def test_the_limit_is_exact_across_worker_processes_and_slots_are_reused_at_once(api, receiver, service):
+    limit, count = 24, 240
+    receiver.respond = Reply(delay=0.3)  # long enough for every slot to be taken at once
+    env = {"CALLBACKS_WORKER_PROCESSES": 3, "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": limit}
+    service("dispatcher", ["run_dispatcher"], **env)
+    service("workers", ["qcluster"], **env)
+
+    create_callbacks(api, count, receiver.url + "/hook")
+    wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")
+
+    assert receiver.max_in_flight == limit  # reached, never exceeded
+    assert len(receiver.received) == count
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+    assert len(set(TaskExecution.objects.values_list("worker", flat=True))) >= 2  # the lanes spread
+    # Handing back a slot through the leader would pass every task through `queued`; most went from
+    # `scheduled` to `running` in a lane that had just had a response.
+    assert claimed_by_the_leader() < count / 4
+
+
+def test_a_killed_workers_slots_come_back_and_the_limit_holds(api, receiver, service):
+    limit = 6
+    receiver.respond = Reply(delay=0.05)
+    env = {
+        "CALLBACKS_WORKER_PROCESSES": 2,
+        "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": limit,
+        "CALLBACKS_LANE_LEASE_SECONDS": 2,
+        "CALLBACKS_RUNNING_LEASE_MARGIN_SECONDS": 1,
+        "CALLBACKS_HEARTBEAT_SECONDS": 0.2,
+    }
+    service("dispatcher", ["run_dispatcher"], **env)
+    workers = service("workers", ["qcluster"], **env)
+    timeout = {"connect_seconds": 1, "total_seconds": 2}  # the killed attempts' leases run out soon
+    create_callbacks(api, 400, receiver.url + "/hook", max_retries=5, timeout=timeout)
+
+    def sending_worker():
+        """The worker process sending right now, by its heartbeat."""
+        live = set(descendants(workers.pid))
+        for name, info in Heartbeat.objects.filter(role="worker").values_list("name", "info"):
+            pid = int(name.rsplit(":", 1)[1])
+            if pid in live and info.get("in_flight", 0) >= 1:
+                return pid
+        return None
+
+    receiver.wait_for(60, timeout=60)
+    os.kill(
+        wait_until(sending_worker, timeout=30, message="a worker with callbacks in flight"), signal.SIGKILL
+    )
+
+    wait_until(lambda: unfinished() == 0, timeout=180, message="every callback to end final after the kill")
+    assert receiver.max_in_flight == limit
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+    received = {r.headers["x-callback-task-id"] for r in receiver.received}
+    assert received == {str(task_id) for task_id in CallbackTask.objects.values_list("id", flat=True)}
+
+
+def test_a_lowered_limit_holds_from_the_moment_the_sends_under_the_old_one_have_ended(api, receiver, service):
+    before, after = 8, 3
+    receiver.respond = Reply(delay=0.05)
+    env = {"CALLBACKS_WORKER_PROCESSES": 2, "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": before}
+    service("dispatcher", ["run_dispatcher"], **env)
+    service("workers", ["qcluster"], **env)
+    create_callbacks(api, 600, receiver.url + "/hook")
+    wait_until(lambda: receiver.in_flight >= before - 1, timeout=60, message="the old limit in use")
+
+    operator = APIClient()
+    operator.force_authenticate(get_user_model().objects.create_superuser("ops", "ops@example.com", "pw"))
+    response = operator.patch("/api/v1/settings/", {"MAX_CONCURRENCY_PER_ORIGIN": after}, format="json")
+    assert response.status_code == 200
+
+    # What was sent under the old limit finishes; from then on the new one holds, and is used.
+    wait_until(
+        lambda: receiver.in_flight <= after, timeout=30, message="the sends under the old limit to end"
+    )
+    receiver.max_in_flight = 0
+    delivered_then = len(receiver.received)
+    wait_until(lambda: unfinished() == 0, timeout=180, message="every callback to end final")
+    assert len(receiver.received) - delivered_then > 100
+    assert receiver.max_in_flight == after
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}

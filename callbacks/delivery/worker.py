@@ -24,6 +24,7 @@ from callbacks import conf
 from callbacks.delivery import executor, http, outcomes, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
+from callbacks.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class Slots:
 # A free slot of a lane waits this long for others to free up before it is refilled on its own: one
 # refill statement for several slots, yet a slow receiver's slots are not left idle.
 REFILL_PAUSE = 0.01
+# How long the lane driver keeps a tenant's row; a rotated signing secret keeps the previous one
+# valid for its overlap, so a few seconds on the old one harm no receiver.
+TENANT_SECONDS = 2.0
 
 
 class LaneRun:
@@ -118,6 +122,7 @@ class DeliveryWorker:
         self._state = threading.Condition()
         self._active = {}  # task id -> (task, claim token): the attempts under way
         self._lanes: dict[str, LaneRun] = {}  # token -> the lanes this process holds
+        self._tenants: dict = {}  # tenant id -> (tenant, when read), for the lane driver
         self._unrecorded = 0  # sent, not yet written
         self._stopping = threading.Event()
         self._closed = threading.Event()
@@ -196,6 +201,8 @@ class DeliveryWorker:
             self._give_back_slots(taken)
             raise
         self._give_back_slots(taken - len(refill.tasks))
+        for task in refill.tasks:
+            task.tenant = self._tenant(task.tenant_id)
         with self._state:
             lane.width = refill.width
             lane.free_since = None
@@ -203,6 +210,14 @@ class DeliveryWorker:
                 self._lanes.pop(lane.token, None)
                 self._state.notify_all()
         self._submit(lane, refill.tasks)
+
+    def _tenant(self, tenant_id):
+        """The tenant of refilled tasks (signing secrets, breaker policy), read again after
+        TENANT_SECONDS: a refill runs every few callbacks and must not read it each time."""
+        cached = self._tenants.get(tenant_id)
+        if cached is None or time.monotonic() - cached[1] > TENANT_SECONDS:
+            cached = self._tenants[tenant_id] = (Tenant.objects.get(pk=tenant_id), time.monotonic())
+        return cached[0]
 
     def _start_first(self, lane: LaneRun) -> None:
         """The tasks the leader claimed for the lane, as many as process slots are free."""

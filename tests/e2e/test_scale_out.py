@@ -12,6 +12,7 @@ import redis
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from tests.e2e.helpers import create_callbacks, unfinished
 from tests.processes import wait_until
+from tests.receivers import Reply
 
 pytestmark = [pytest.mark.e2e]
 
@@ -29,7 +30,16 @@ def redis_broker():
 def test_two_dispatchers_three_clusters_no_callback_sent_twice_and_fast_takeover(
     api, receiver, service, redis_broker
 ):
-    env = {**redis_broker, "CALLBACKS_STANDBY_POLL_SECONDS": 0.2, "CALLBACKS_TASKS_PER_JOB": 10}
+    # One receiver origin: its slots go out as lanes of at most TASKS_PER_JOB, each to one cluster,
+    # and are granted again every LANE_SECONDS, so every cluster gets lanes in turn.
+    env = {
+        **redis_broker,
+        "CALLBACKS_STANDBY_POLL_SECONDS": 0.2,
+        "CALLBACKS_TASKS_PER_JOB": 10,
+        "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": 30,
+        "CALLBACKS_LANE_SECONDS": 0.2,
+    }
+    receiver.respond = Reply(delay=0.02)
     leader = service("dispatcher-1", ["run_dispatcher"], **env)
     wait_until(lambda: "is the leader" in leader.log(), timeout=30, message="a leader")
     standby = service("dispatcher-2", ["run_dispatcher"], **env)

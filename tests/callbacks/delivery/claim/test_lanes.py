@@ -61,7 +61,7 @@ def test_a_refill_starts_due_tasks_within_the_width_and_records_their_history(te
     assert set(started.values_list("status", "locked_by", "attempts")) == {
         (TaskStatus.RUNNING, lane.token, 1)
     }
-    assert all(task.tenant.pk == tenant.pk for task in got.tasks)
+    assert {task.tenant_id for task in got.tasks} == {tenant.id}
     events = TaskEvent.objects.filter(task_id__in=[task.id for task in got.tasks])
     assert set(events.values_list("from_status", "to_status", "note")) == {
         (TaskStatus.SCHEDULED, TaskStatus.RUNNING, "attempt 1")

@@ -181,7 +181,8 @@ class DeliveryWorker:
                         soonest = min(soonest, wait)
                 if ready:
                     return ready
-                self._state.wait(soonest)
+                # No lanes: sleep until one is delivered (deliver_lane notifies), not on a timer.
+                self._state.wait(soonest if self._lanes else None)
             return []
 
     def _step(self, lane: LaneRun) -> None:
@@ -427,6 +428,8 @@ class DeliveryWorker:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._wait_for_lanes_to_end(timeout=2.0)
         self._closed.set()
+        with self._state:
+            self._state.notify_all()  # the lane driver may be waiting for a lane
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
         multiproc.process_exited()

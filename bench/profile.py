@@ -3,7 +3,9 @@
 Runs the throughput scenario's pipeline once (callbacks due now, fast sink) and prints the CPU
 seconds each part used per callback: dispatcher, each django-q2 process, the PostgreSQL
 backends, the sink. With --py-spy DIR it also records a py-spy profile (speedscope JSON) of the
-dispatcher and of every cluster process while the burst drains.
+dispatcher and of every cluster process while the burst drains. For reference it then runs the
+bare requests.Session loop (bench/bare.py, one per process) against the same sink and prints its
+CPU per request, the loop's and the sink's.
 
     python -m bench.profile [--count 20000] [--processes 2] [--py-spy var/profile]
 """
@@ -54,6 +56,23 @@ def statements(reset: bool = False) -> list:
             return cursor.fetchall()
         except Exception:  # loaded as an extension but not preloaded
             return []
+
+
+def bare_loop_cpu(sink, *, count: int, processes: int) -> tuple[float, float, float]:
+    """(loop CPU s, sink CPU s, wall s) of `count` requests sent by bare Session loops."""
+    share = count // processes
+    sink_before = cpu_seconds([sink.process.pid])
+    started = time.monotonic()
+    loops = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.bare", "--url", sink.url, "--count", str(share)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    loop_cpu = sum(float(loop.communicate()[0].split()[1]) for loop in loops)
+    return loop_cpu, cpu_seconds([sink.process.pid]) - sink_before, time.monotonic() - started
 
 
 def main():
@@ -153,6 +172,14 @@ def main():
                 f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / args.count:6.3f} ms/callback  {share}"
             )
         print(f"  {'total':34} {total:7.2f} s CPU  {1000 * total / args.count:6.3f} ms/callback")
+        loop_cpu, sink_cpu, wall = bare_loop_cpu(sink, count=args.count, processes=args.processes)
+        bare_count = args.count // args.processes * args.processes
+        print(
+            f"reference, bare requests.Session loop x{args.processes} to the same sink: "
+            f"{bare_count / wall:,.0f} req/s"
+        )
+        for role, seconds in (("loop", loop_cpu), ("sink", sink_cpu), ("total", loop_cpu + sink_cpu)):
+            print(f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / bare_count:6.3f} ms/request")
         top = statements()
         if top:
             print("statements by server time (pg_stat_statements):")

@@ -5,9 +5,15 @@ INSERT ... UNNEST whose parameters psycopg quotes one by one in Python: in the w
 ~15 % of a callback's CPU (`python -m bench.profile --py-spy`). COPY streams the same rows
 through psycopg's C row writer instead. Other databases (SQLite, the embedded default) get
 bulk_create.
+
+Updating many rows at once goes through `binary_cursor`: Django's psycopg cursors merge the
+parameters into the SQL text in Python, and a statement of thousands of placeholders is also
+parsed anew each time (psycopg caches only short statements); a constant statement over arrays
+bound in binary costs a tenth of that.
 """
 
 import json
+from contextlib import contextmanager
 
 from django.db import connection, models
 
@@ -21,16 +27,41 @@ def insert(model: type[models.Model], objects: list[models.Model]) -> None:
         model.objects.bulk_create(objects)
         return
     fields = [field for field in model._meta.concrete_fields if not isinstance(field, models.AutoField)]
+    _copy(model, fields, ([getattr(obj, field.attname) for field in fields] for obj in objects))
+
+
+def insert_rows(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows given as tuples of the values of `columns` (attribute names: `task_id`), in
+    one round trip, without a model instance per row (building one costs more than writing it).
+    Every column without a database-made value must be among `columns`."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
+        return
+    by_name = {field.attname: field for field in model._meta.concrete_fields}
+    fields = [by_name[column] for column in columns]
+    missing = {name for name, field in by_name.items() if not isinstance(field, models.AutoField)} - set(
+        columns
+    )
+    if missing:
+        raise ValueError(f"insert_rows({model.__name__}): no value for {sorted(missing)}")
+    _copy(model, fields, rows)
+
+
+def _copy(model: type[models.Model], fields: list[models.Field], rows) -> None:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     convert = [_converter(field) for field in fields]
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
             f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
         ) as copy:
-            for obj in objects:
-                copy.write_row(
-                    [to_db(getattr(obj, field.attname)) for field, to_db in zip(fields, convert, strict=True)]
-                )
+            if all(to_db is _unchanged for to_db in convert):
+                for row in rows:
+                    copy.write_row(row)
+            else:
+                for row in rows:
+                    copy.write_row([to_db(value) for value, to_db in zip(row, convert, strict=True)])
 
 
 def _converter(field: models.Field):
@@ -46,3 +77,46 @@ def _converter(field: models.Field):
 
 def _unchanged(value):
     return value
+
+
+@contextmanager
+def binary_cursor():
+    """A psycopg cursor on Django's connection (PostgreSQL only) that sends the parameters apart
+    from the statement; `%b` placeholders bind them in binary. It joins the transaction open on
+    the connection like any Django cursor, but Django's query log does not see it."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def fetch_instances(model: type[models.Model], sql: str, params) -> list[models.Model]:
+    """Instances of `model` from a statement that returns all its concrete columns in field
+    order (PostgreSQL only), for hot paths where a RawQuerySet's per-value conversions cost more
+    than the statement: the rows come back in binary, every value already its Python type."""
+    fields = model._meta.concrete_fields
+    json_decoders = [
+        (index, field.decoder)
+        for index, field in enumerate(fields)
+        if isinstance(field, models.JSONField) and field.decoder is not None
+    ]
+    if json_decoders:
+        raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
+    names = [field.attname for field in fields]
+    with binary_cursor() as cursor:
+        cursor.execute(sql, params, binary=True)
+        return [model.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+
+
+def in_bulk(model: type[models.Model], ids) -> dict:
+    """model.objects.in_bulk(ids) for hot paths: one constant statement, its rows loaded in binary."""
+    if connection.vendor != "postgresql":
+        return model.objects.in_bulk(ids)
+    meta = model._meta
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in meta.concrete_fields)
+    sql = (
+        f"SELECT {columns} FROM {connection.ops.quote_name(meta.db_table)} "
+        f"WHERE {connection.ops.quote_name(meta.pk.column)} = ANY(%s)"
+    )
+    return {obj.pk: obj for obj in fetch_instances(model, sql, [list(ids)])}

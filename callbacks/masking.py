@@ -44,11 +44,18 @@ _TEXT_PATTERNS = [
 
 
 def is_secret_header(name: str) -> bool:
+    patterns = _setting("SECRET_HEADER_PATTERNS")
+    return _is_secret_name(name, tuple(patterns) if isinstance(patterns, list) else patterns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(name: str, patterns) -> bool:
+    # Every attempt masks the same few header names, request and response: decided once per
+    # name and setting value.
     lowered = name.lower()
     if lowered in SECRET_HEADER_NAMES or SECRET_NAME_PATTERN.search(lowered):
         return True
-    patterns = _setting("SECRET_HEADER_PATTERNS")
-    configured = _configured_patterns(tuple(patterns) if isinstance(patterns, list) else patterns)
+    configured = _configured_patterns(patterns)
     return configured is not None and bool(configured.fullmatch(lowered))
 
 
@@ -57,6 +64,8 @@ def mask_headers(headers: dict) -> dict:
 
 
 def mask_text(text: str) -> str:
+    if not text:
+        return text
     for pattern in _TEXT_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text

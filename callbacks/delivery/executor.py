@@ -6,10 +6,11 @@ an outcome class, a short readable error and whether trying again could help.
 """
 
 import email.utils
+import functools
 import hashlib
 import logging
+import random
 import re
-import secrets
 import socket
 import ssl
 import time
@@ -201,10 +202,12 @@ def traceparent(trace_id: str) -> str:
         trace = lowered
     else:
         trace = hashlib.sha256(trace_id.encode()).hexdigest()[:32]
-    span = secrets.token_hex(8)
-    while span == "0" * 16:  # all zeros is invalid
-        span = secrets.token_hex(8)
-    return f"00-{trace}-{span}-01"
+    # A span id must be unique, not secret: random's generator (reseeded in every forked
+    # worker) spares a getrandom system call per attempt.
+    span = 0
+    while span == 0:  # all zeros is invalid
+        span = random.getrandbits(64)
+    return f"00-{trace}-{span:016x}-01"
 
 
 def _body(task) -> bytes:
@@ -242,8 +245,10 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+@functools.lru_cache(maxsize=4096)
 def _mask_url(url: str) -> str:
-    """The URL as stored: a password in its user info is a secret."""
+    """The URL as stored: a password in its user info is a secret (masked once per distinct URL:
+    a task's every attempt, and most tasks of an endpoint, store the same one)."""
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -56,18 +56,21 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
     with transaction.atomic():
         bulk.insert(TaskExecution, executions)
         updated_ids = _update_tasks(finished, decisions, now)
-        events = [
-            TaskEvent(
-                task_id=item.task.id,
-                at=now,
-                from_status=TaskStatus.RUNNING,
-                to_status=decision.status,
-                note=_event_note(item.task.attempts, item.result),
-            )
-            for item, decision in zip(finished, decisions, strict=True)
-            if item.task.id in updated_ids
-        ]
-        bulk.insert(TaskEvent, events)
+        bulk.insert_rows(
+            TaskEvent,
+            ("task_id", "at", "from_status", "to_status", "note"),
+            [
+                (
+                    item.task.id,
+                    now,
+                    TaskStatus.RUNNING,
+                    decision.status,
+                    _event_note(item.task.attempts, item.result),
+                )
+                for item, decision in zip(finished, decisions, strict=True)
+                if item.task.id in updated_ids
+            ],
+        )
         applied = [
             Applied(
                 task=item.task, execution=execution, decision=decision, updated=item.task.id in updated_ids
@@ -183,23 +186,20 @@ def _update_tasks(finished: list[Finished], decisions: list[retry.Decision], now
 
 
 def _update_tasks_postgres(rows) -> set:
-    """All task updates of a flush in one UPDATE ... FROM (VALUES ...) statement."""
-    table = CallbackTask._meta.db_table
-    value_rows = []
-    params = []
-    for item, values in rows:
-        value_rows.append(
-            "(%s::uuid, %s, %s, %s::timestamptz, %s::timestamptz, %s::int, %s, %s, %s::timestamptz, %s::timestamptz)"
-        )
-        params.append(item.task.id)
-        params.append(item.token)
-        params.extend(values[column] for column in _UPDATE_COLUMNS)
-    assignments = ", ".join(f"{column} = v.{column}" for column in _UPDATE_COLUMNS)
-    sql = (
-        f"UPDATE {table} AS t SET {assignments}, locked_until = NULL, locked_by = '' "
-        f"FROM (VALUES {', '.join(value_rows)}) AS v(id, token, {', '.join(_UPDATE_COLUMNS)}) "
-        f"WHERE t.id = v.id AND t.status = 'running' AND t.locked_by = v.token RETURNING t.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """All task updates of a flush in one UPDATE ... FROM unnest(arrays): one column an array,
+    bound in binary, so the statement's text is the same for every flush."""
+    columns = [[item.task.id for item, _ in rows], [item.token for item, _ in rows]]
+    columns.extend([values[column] for _, values in rows] for column in _UPDATE_COLUMNS)
+    with bulk.binary_cursor() as cursor:
+        cursor.execute(_UPDATE_SQL, columns)
         return {row[0] for row in cursor.fetchall()}
+
+
+_UPDATE_TYPES = ("text", "timestamptz", "timestamptz", "int", "text", "text", "timestamptz", "timestamptz")
+_UPDATE_SQL = (
+    f"UPDATE {CallbackTask._meta.db_table} AS t "
+    f"SET {', '.join(f'{column} = v.{column}' for column in _UPDATE_COLUMNS)}, locked_until = NULL, locked_by = '' "
+    f"FROM unnest(%b::uuid[], %b::text[], {', '.join(f'%b::{kind}[]' for kind in _UPDATE_TYPES)}) "
+    f"AS v(id, token, {', '.join(_UPDATE_COLUMNS)}) "
+    "WHERE t.id = v.id AND t.status = 'running' AND t.locked_by = v.token RETURNING t.id"
+)

@@ -132,19 +132,14 @@ def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) ->
             tasks = _start_orm(token=token, task_ids=task_ids, now=now)
         if not tasks:
             return []
-        tenants = Tenant.objects.in_bulk({task.tenant_id for task in tasks})
+        tenants = bulk.in_bulk(Tenant, {task.tenant_id for task in tasks})
         for task in tasks:
             task.tenant = tenants[task.tenant_id]
-        bulk.insert(
+        bulk.insert_rows(
             TaskEvent,
+            ("task_id", "at", "from_status", "to_status", "note"),
             [
-                TaskEvent(
-                    task_id=task.id,
-                    at=now,
-                    from_status=TaskStatus.QUEUED,
-                    to_status=TaskStatus.RUNNING,
-                    note=f"attempt {task.attempts}",
-                )
+                (task.id, now, TaskStatus.QUEUED, TaskStatus.RUNNING, f"attempt {task.attempts}")
                 for task in tasks
             ],
         )
@@ -170,7 +165,7 @@ def _start_postgres(*, token: str, task_ids: list, now: datetime) -> list[Callba
         "ids": list(task_ids),
         "token": token,
     }
-    return list(CallbackTask.objects.raw(_START_SQL, params))
+    return bulk.fetch_instances(CallbackTask, _START_SQL, params)
 
 
 def _start_orm(*, token: str, task_ids: list, now: datetime) -> list[CallbackTask]:

@@ -95,18 +95,24 @@ def fetch_instances(model: type[models.Model], sql: str, params) -> list[models.
     """Instances of `model` from a statement that returns all its concrete columns in field
     order (PostgreSQL only), for hot paths where a RawQuerySet's per-value conversions cost more
     than the statement: the rows come back in binary, every value already its Python type."""
+    return [instance for _extra, instance in fetch_instances_after(model, sql, params, extra=0)]
+
+
+def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra: int) -> list[tuple]:
+    """As fetch_instances, for a statement whose rows start with `extra` columns of their own before
+    the model's: (those columns as a tuple, the instance or None where the model's columns are NULL,
+    as a LEFT JOIN that matched nothing leaves them)."""
     fields = model._meta.concrete_fields
-    json_decoders = [
-        (index, field.decoder)
-        for index, field in enumerate(fields)
-        if isinstance(field, models.JSONField) and field.decoder is not None
-    ]
-    if json_decoders:
+    if any(isinstance(field, models.JSONField) and field.decoder is not None for field in fields):
         raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
     names = [field.attname for field in fields]
     with binary_cursor() as cursor:
         cursor.execute(sql, params, binary=True)
-        return [model.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [
+        (row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, row[extra:]))
+        for row in rows
+    ]
 
 
 def in_bulk(model: type[models.Model], ids) -> dict:

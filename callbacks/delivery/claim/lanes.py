@@ -195,6 +195,7 @@ def _start_due(lane: Lane, want: int, *, now: datetime) -> list[CallbackTask]:
 _TASKS = CallbackTask._meta.db_table
 _LANES = Lane._meta.db_table
 _COLUMNS = ", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)
+_STARTED_COLUMNS = ", ".join(f"started.{field.column}" for field in CallbackTask._meta.concrete_fields)
 _CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
 # The refill in one statement. `room`: what the lane may hold beside the other live lanes of its
 # origin and tenant under the limits in force (the run-time setting's row, else the default), and
@@ -249,11 +250,12 @@ started AS (
         updated_at = %(now)s,
         locked_until = %(now)s + make_interval(secs => t.total_timeout_seconds + %(margin)s)
     FROM picked WHERE t.id = picked.id
-    RETURNING picked.status AS previous_status, {_COLUMNS}
+    RETURNING {_COLUMNS}
 ),
 history AS (
     INSERT INTO {TaskEvent._meta.db_table} (task_id, at, from_status, to_status, note)
-    SELECT id, %(now)s, previous_status, '{TaskStatus.RUNNING}', 'attempt ' || attempts FROM started
+    SELECT started.id, %(now)s, picked.status, '{TaskStatus.RUNNING}', 'attempt ' || started.attempts
+    FROM started JOIN picked ON picked.id = started.id
 ),
 sized AS (
     SELECT room.token, room.width AS was, LEAST(room.width, CASE
@@ -271,11 +273,10 @@ ended AS (
 woken AS (
     SELECT pg_notify('{wakeup.CHANNEL}', '') FROM sized WHERE sized.width < sized.was
 )
-SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken, started.*
+SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken, {_STARTED_COLUMNS}
 FROM sized LEFT JOIN started ON true
 """
 _LEVELS = list(range(MAX_PRIORITY, -1, -1))
-_TASK_FIELDS = CallbackTask._meta.concrete_fields
 
 
 def _refill_postgres(*, token: str, want: int, in_flight: int, taking: bool, now: datetime) -> Refill:
@@ -290,29 +291,10 @@ def _refill_postgres(*, token: str, want: int, in_flight: int, taking: bool, now
         "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
         "lease": float(conf.get("LANE_LEASE_SECONDS")),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_REFILL_SQL, params)
-        rows = cursor.fetchall()
-        if not rows:
-            return Refill([], 0)  # expired: its slots may be another lane's already
-        converters = _converters(cursor)
-    tasks = [_task(row[3:], converters) for row in rows if row[3] is not None]
-    return Refill(tasks, rows[0][0])
-
-
-def _converters(cursor) -> list:
-    """What turns each task column as the database returns it into the model's value (a JSON
-    column arrives as text: Django's converters parse it, as a queryset would)."""
-    return [field.get_db_converters(connection) for field in _TASK_FIELDS]
-
-
-def _task(values, converters) -> CallbackTask:
-    converted = []
-    for field, value, convert in zip(_TASK_FIELDS, values, converters, strict=True):
-        for converter in convert:
-            value = converter(value, field, connection)
-        converted.append(value)
-    return CallbackTask.from_db(connection.alias, [field.attname for field in _TASK_FIELDS], converted)
+    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=2)
+    if not rows:
+        return Refill([], 0)  # expired: its slots may be another lane's already
+    return Refill([task for _extra, task in rows if task is not None], rows[0][0][0])
 
 
 def _start_due_orm(lane: Lane, want: int, *, now: datetime) -> list[tuple[CallbackTask, str]]:

@@ -440,8 +440,11 @@ class Lane(models.Model):
     origin = models.CharField(max_length=300)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     width = models.PositiveIntegerField()
-    # False for a breaker's probe and for rate-limited origins: only the leader's claims count tokens.
+    # False for a breaker's probe: exactly one attempt.
     refills = models.BooleanField(default=True)
+    # Requests per second the lane may start, for an origin or a tenant's share under a rate limit:
+    # the leader grants such a lane the whole rate and claims nothing more of it while it lives.
+    rate = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
     expires_at = models.DateTimeField()
 

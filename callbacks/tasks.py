@@ -3,6 +3,7 @@
 from callbacks.delivery.worker import get_worker
 
 
-def deliver_lane(token: str, task_ids: list[str]) -> int:
-    """Take one lane the dispatcher granted, with its first tasks; returns how many it carried."""
-    return get_worker().deliver_lane(token, task_ids)
+def deliver_lane(token: str, task_ids: list[str], rate: float | None = None) -> int:
+    """Take one lane the dispatcher granted, with its first tasks (and the rate it may start more
+    at, under a rate limit); returns how many it carried."""
+    return get_worker().deliver_lane(token, task_ids, rate)

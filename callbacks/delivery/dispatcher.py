@@ -160,7 +160,7 @@ class Dispatcher:
             broker = self._brokers[claim.queue] = get_broker(claim.queue)
         ids = [str(task_id) for task_id in claim.task_ids]
         try:
-            async_task(DELIVER_FUNC, claim.token, ids, broker=broker)
+            async_task(DELIVER_FUNC, claim.token, ids, claim.rate, broker=broker)
             metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(ids))
         except Exception:
             # Broker away: give the work back now rather than when the lease runs out.

@@ -11,6 +11,7 @@ finish and are recorded before the process goes.
 """
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -76,15 +77,33 @@ TENANT_SECONDS = 2.0
 class LaneRun:
     """A lane as its worker holds it: the tasks the leader claimed for it not yet started, its width
     (as last read in the database) and its sends in flight. Sends start only within the width; the
-    width only narrows. Guarded by the worker's lock."""
+    width only narrows. A lane granted a rate also starts no more than its token bucket holds (it
+    begins empty: the leader's claim paid for the first tasks). Guarded by the worker's lock."""
 
-    def __init__(self, token: str, task_ids: list):
+    def __init__(self, token: str, task_ids: list, rate: float | None = None):
         self.token = token
         self.first = list(task_ids)
         self.width = len(task_ids)
         self.in_flight = 0
         self.started = time.monotonic()
         self.free_since: float | None = None
+        self.rate = rate
+        self._tokens, self._tokens_at = 0.0, self.started
+
+    def tokens(self, now: float) -> float:
+        if self.rate is None:
+            return float("inf")
+        return min(max(1.0, self.rate), self._tokens + (now - self._tokens_at) * self.rate)
+
+    def may_start(self, now: float) -> int:
+        """How many sends it may start now: its free slots, and whole tokens if paced."""
+        if self.rate is None:
+            return self.free()
+        return min(self.free(), math.floor(self.tokens(now)))
+
+    def spend(self, count: int, now: float) -> None:
+        if self.rate is not None:
+            self._tokens, self._tokens_at = self.tokens(now) - count, now
 
     def free(self) -> int:
         return max(0, self.width - self.in_flight)
@@ -98,10 +117,15 @@ class LaneRun:
         if self.first or self.width == 0:
             return None
         if not self.in_flight or self.free() >= max(1, self.width // 2):
-            return 0.0
-        if self.free_since is None:
+            wait = 0.0
+        elif self.free_since is None:
             return None
-        return max(0.0, self.free_since + REFILL_PAUSE - now)
+        else:
+            wait = max(0.0, self.free_since + REFILL_PAUSE - now)
+        tokens = self.tokens(now)
+        if tokens < 1.0 and not self.expired(now):
+            wait = max(wait, (1.0 - tokens) / self.rate)  # the next token
+        return wait
 
 
 class DeliveryWorker:
@@ -132,12 +156,12 @@ class DeliveryWorker:
         self._lane_driver.start()
 
     # --- the django-q2 task's side: lanes ----------------------------------------------
-    def deliver_lane(self, token: str, task_ids: list) -> int:
+    def deliver_lane(self, token: str, task_ids: list, rate: float | None = None) -> int:
         """Take a lane the leader granted. The lane driver sends its first tasks, then refills it as
         its sends end, until it narrows to nothing; this returns at once, so the django-q2 worker
         process keeps taking lanes while they run."""
         with self._state:
-            self._lanes[token] = LaneRun(token, task_ids)
+            self._lanes[token] = LaneRun(token, task_ids, rate)
             self._state.notify_all()
         return len(task_ids)
 
@@ -189,10 +213,11 @@ class DeliveryWorker:
         if lane.first:
             self._start_first(lane)
             return
-        taking = not self.is_stopping() and not lane.expired(time.monotonic())
+        now = time.monotonic()
+        taking = not self.is_stopping() and not lane.expired(now)
         taken = 0
         if taking:
-            while taken < lane.free() and self._slots.acquire(blocking=False):
+            while taken < lane.may_start(now) and self._slots.acquire(blocking=False):
                 taken += 1
         try:
             refill = lanes.refill(
@@ -205,6 +230,7 @@ class DeliveryWorker:
         for task in refill.tasks:
             task.tenant = self._tenant(task.tenant_id)
         with self._state:
+            lane.spend(len(refill.tasks), now)
             lane.width = refill.width
             lane.free_since = None
             if lane.width == 0:

@@ -105,3 +105,21 @@ def test_a_lowered_limit_holds_from_the_moment_the_sends_under_the_old_one_have_
     assert len(receiver.received) - delivered_then > 100
     assert receiver.max_in_flight == after
     assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+
+
+def test_a_rate_limit_holds_while_its_lane_refills(api, receiver, service):
+    rate, count = 20, 120
+    env = {"CALLBACKS_WORKER_PROCESSES": 2, "CALLBACKS_RATE_LIMIT_PER_ORIGIN": rate}
+    service("dispatcher", ["run_dispatcher"], **env)
+    service("workers", ["qcluster"], **env)
+
+    create_callbacks(api, count, receiver.url + "/hook")
+    wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")
+
+    arrivals = sorted(r.at for r in receiver.received)
+    assert len(arrivals) == count
+    # A bucket holds one second's worth: no second sees more than that burst plus the rate, give or
+    # take the tenth of a second by which arrivals lag the sends they count from (a worker starting).
+    busiest = max(sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals))
+    assert busiest <= 2 * rate + rate // 10
+    assert claimed_by_the_leader() < count / 2  # the paced lane took most of them itself

@@ -26,8 +26,10 @@ Why the limit stays exact:
   lease, but alive, may still have sends under way that started before; they end by their total
   timeout.)
 - A breaker that opens, a queue paused, the lane's tasks cancelled: the refill finds nothing, the
-  lane narrows and ends. A breaker's probe is a lane of width 1 that does not refill; so is every
-  lane of a rate-limited origin or tenant share, because only the leader's claims take tokens.
+  lane narrows and ends. A breaker's probe is a lane of width 1 that does not refill.
+- A rate limit (the origin's, or a tenant's share): the key gets one lane holding the whole rate,
+  which its worker paces with a token bucket of its own; the leader claims nothing more of it while
+  that lane lives (limits.Round.load).
 Tasks with an ordering key are claimed only by the leader (one of a key at a time).
 """
 
@@ -35,7 +37,7 @@ from datetime import datetime, timedelta
 from math import ceil
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from callbacks import bulk, conf, wakeup
 from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
@@ -55,11 +57,14 @@ from callbacks.models import (
 
 
 def in_use(*, now: datetime):
-    """(origin, tenant id, the tenant's share limit, slots) of every live lane, summed."""
+    """(origin, tenant id, the tenant's share limit and rate, slots, paced lanes) of every live lane,
+    summed."""
     return (
         Lane.objects.filter(expires_at__gt=now)
-        .values_list("origin", "tenant_id", "tenant__max_concurrency_per_origin")
-        .annotate(slots=Sum("width"))
+        .values_list(
+            "origin", "tenant_id", "tenant__max_concurrency_per_origin", "tenant__rate_limit_per_origin"
+        )
+        .annotate(slots=Sum("width"), paced=Count("token", filter=Q(rate__isnull=False)))
         .order_by()
     )
 
@@ -76,9 +81,9 @@ def split(rows: list, *, spread: int, most: int) -> list[list]:
     return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
-def grant(groups: list[tuple[str, list, bool]], *, now: datetime) -> None:
-    """Write the lanes of a claim: (token, claimed rows, refills) each, width = rows claimed. Inside
-    the claim's transaction, so the lanes and their tasks' claim appear together."""
+def grant(groups: list, *, now: datetime) -> None:
+    """Write the lanes of a claim (leases.LaneGrant: token, claimed rows, refills, rate), width = rows
+    claimed. Inside the claim's transaction, so the lanes and their tasks' claim appear together."""
     expires_at = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))  # until a worker takes it
     Lane.objects.bulk_create(
         Lane(
@@ -88,10 +93,11 @@ def grant(groups: list[tuple[str, list, bool]], *, now: datetime) -> None:
             tenant_id=rows[0].tenant_id,
             width=len(rows),
             refills=refills,
+            rate=rate,
             created_at=now,
             expires_at=expires_at,
         )
-        for token, rows, refills in groups
+        for token, rows, refills, rate in groups
     )
 
 

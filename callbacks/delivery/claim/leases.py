@@ -11,6 +11,7 @@ held comes back when its lease runs out: not started -> due again; started -> an
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -24,10 +25,20 @@ from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 
 @dataclass(frozen=True)
 class Claim:
+    """One lane's claim: its token, its queue, its first tasks, and the rate it may start more at."""
+
     token: str
     queue: str
     task_ids: list
     due_at: list  # datetimes, parallel to task_ids, for the due-to-sent lag
+    rate: float | None = None
+
+
+class LaneGrant(NamedTuple):
+    token: str
+    rows: list
+    refills: bool
+    rate: float | None  # requests per second, for an origin or share under a rate limit
 
 
 def new_token() -> str:
@@ -78,21 +89,22 @@ def claim_due(
             queue=rows[0].queue,
             task_ids=[row.id for row in rows],
             due_at=[row.due_at for row in rows],
+            rate=rate,
         )
-        for token, rows, _refills in groups
+        for token, rows, _refills, rate in groups
     ]
 
 
 def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
     """The claimed tasks `queued` under their lane's token; on PostgreSQL in one statement."""
     if connection.vendor != "postgresql":
-        for token, rows, _refills in groups:
+        for token, rows, _refills, _rate in groups:
             CallbackTask.objects.filter(id__in=[row.id for row in rows]).update(
                 status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
             )
         return
-    ids = [row.id for _token, rows, _refills in groups for row in rows]
-    tokens = [token for token, rows, _refills in groups for _row in rows]
+    ids = [row.id for grant in groups for row in grant.rows]
+    tokens = [grant.token for grant in groups for _row in grant.rows]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {CallbackTask._meta.db_table} AS t SET status = %s, locked_by = v.token, "
@@ -102,19 +114,24 @@ def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
         )
 
 
-def _lanes_of(chosen: limits.Chosen) -> list[tuple[str, list, bool]]:
-    """The chosen rows as lanes (token, rows, refills): per (queue, origin, tenant), spread over the
-    worker processes. A probe, and whatever a rate limit counts, must not refill: only the leader's
-    claims are measured against a breaker or a token bucket."""
+def _lanes_of(chosen: limits.Chosen) -> list[LaneGrant]:
+    """The chosen rows as lanes: per (queue, origin, tenant), spread over the worker processes. A
+    probe never refills (exactly one attempt). Under a rate limit (the origin's, or the tenant's
+    share) the key gets one lane holding the whole rate, paced by its worker; the leader claims
+    nothing more of it while that lane lives (limits.Round.load)."""
     by_key: dict[tuple, list] = {}
     for row in chosen.rows:
         by_key.setdefault((row.queue, row.origin, row.tenant_id), []).append(row)
-    rate_limited = bool(conf.get("RATE_LIMIT_PER_ORIGIN"))
+    origin_rate = conf.get("RATE_LIMIT_PER_ORIGIN")
     groups = []
     for (_queue, origin, _tenant), rows in by_key.items():
-        refills = origin not in chosen.probes and not rate_limited and not rows[0].share_rate
+        refills = origin not in chosen.probes
+        rates = [rate for rate in (origin_rate, rows[0].share_rate) if rate]
+        if rates:
+            groups.append(LaneGrant(new_token(), rows, refills, min(rates)))
+            continue
         for part in lanes.split(rows, spread=conf.get("WORKER_PROCESSES"), most=conf.get("TASKS_PER_JOB")):
-            groups.append((new_token(), part, refills))
+            groups.append(LaneGrant(new_token(), part, refills, None))
     return groups
 
 

@@ -57,6 +57,8 @@ class TargetLimits:
         self.buckets = RateBuckets()
         self.saturated = False
         self.retry_in: float | None = None
+        # Rate-limited keys (origins, (origin, tenant) shares) a lane paced at the last claim -> rate.
+        self.paced: dict = {}
         # The last claim stopped at the outstanding limit (max_in_flight): nothing more may be
         # claimed until an attempt is recorded, which wakes the dispatcher.
         self.full = False
@@ -85,11 +87,27 @@ class Round:
         """Slots in use first, breakers second (see gate.gate). The limit as it is this instant: a
         lowered one must stop new grants at once, as it stops the lanes' refills."""
         limit = self.origin_limit = conf.current("MAX_CONCURRENCY_PER_ORIGIN")
-        for origin, tenant_id, share_limit, slots in lanes.in_use(now=self.now):
+        origin_rate = conf.get("RATE_LIMIT_PER_ORIGIN")
+        paced_now = {}
+        for origin, tenant_id, share_limit, share_rate, slots, paced in lanes.in_use(now=self.now):
+            share = (origin, tenant_id)
             self.by_origin[origin] += slots
-            self.by_share[(origin, tenant_id)] += slots
+            self.by_share[share] += slots
             if share_limit and slots >= share_limit:
-                self.closed_shares.add((origin, tenant_id))
+                self.closed_shares.add(share)
+            if paced:
+                # A lane holds this rate and paces it: nothing more of it here.
+                if share_rate:
+                    paced_now[share] = share_rate
+                    self.closed_shares.add(share)
+                if origin_rate:
+                    paced_now[origin] = origin_rate
+                    self.closed_origins.add(origin)
+        # The leader's bucket of a paced key starts empty from the moment it sees the lane gone, so
+        # the lane's last sends are not followed by a burst of the bucket's own.
+        for key, rate in {**self.targets.paced, **paced_now}.items():
+            self.targets.buckets.drain(key, rate, self.at)
+        self.targets.paced = paced_now
         self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
         self.gate = read_gate(now=self.now)
         self.closed_origins |= self.gate.blocked

@@ -24,6 +24,10 @@ class RateBuckets:
     def take(self, key, rate: float, at: float) -> None:
         self._buckets[key] = (self.tokens(key, rate, at) - 1.0, at, rate)
 
+    def drain(self, key, rate: float, at: float) -> None:
+        """No tokens at `at`: someone else (a paced lane) spends this rate until then."""
+        self._buckets[key] = (0.0, at, rate)
+
     def wait(self, key, rate: float, at: float) -> float:
         """Seconds until the bucket holds a whole token again."""
         return max(0.0, (1.0 - self.tokens(key, rate, at)) / rate)

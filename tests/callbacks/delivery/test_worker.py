@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from callbacks.delivery.claim import leases
-from callbacks.delivery.worker import DeliveryWorker
+from callbacks.delivery.worker import DeliveryWorker, LaneRun
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from tests.factories import make_task, make_tasks
 from tests.receivers import Reply
@@ -106,3 +106,16 @@ def test_concurrency_is_bounded_per_process(tenant, receiver):
         worker.shutdown(timeout=10)
     assert len(receiver.received) == 12
     assert receiver.max_in_flight == 3
+
+
+def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
+    lane = LaneRun("token", [], rate=10.0)
+    lane.width, start = 5, lane.started
+
+    assert lane.tokens(start) == 0.0  # the leader's claim paid for its first tasks
+    assert lane.due_in(start) == pytest.approx(0.1)  # nothing in flight, but no token yet
+    assert lane.tokens(start + 0.35) == pytest.approx(3.5)
+    lane.spend(3, start + 0.35)
+    assert lane.due_in(start + 0.35) == pytest.approx(0.05)
+    assert lane.tokens(start + 100) == 10.0  # a bucket holds one second's worth
+    assert LaneRun("token", [], rate=None).tokens(start) == float("inf")

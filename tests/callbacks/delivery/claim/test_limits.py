@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from callbacks.delivery.claim import limits
 from callbacks.delivery.dispatcher import Dispatcher
-from callbacks.models import CallbackTask
+from callbacks.models import CallbackTask, Lane
 from tests.callbacks.delivery.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later
 from tests.factories import make_tasks, past
 
@@ -67,7 +67,14 @@ def test_an_origin_filling_up_mid_window_leaves_room_for_others(tenant, callback
     assert origins(claimed) == {ORIGIN_A: 2, ORIGIN_B: 2}
 
 
-def test_the_rate_limit_spaces_claims_by_the_token_bucket(tenant, callbacks_settings):
+def end_lanes(claimed, *, now) -> None:
+    """The workers of these claims are done: every task recorded, every lane narrowed to nothing."""
+    finish(claimed, lambda task: OK, now=now)
+
+
+def test_the_rate_limit_gives_one_paced_lane_then_spaces_claims_by_the_token_bucket(
+    tenant, callbacks_settings
+):
     callbacks_settings(RATE_LIMIT_PER_ORIGIN=2.0, MAX_CONCURRENCY_PER_ORIGIN=1000)
     make_tasks(20, tenant=tenant, url=A, run_at=past(1))
     make_tasks(3, tenant=tenant, url=B, run_at=past(1))
@@ -76,12 +83,17 @@ def test_the_rate_limit_spaces_claims_by_the_token_bucket(tenant, callbacks_sett
 
     burst = claim(now=t0, targets=targets)
     assert origins(burst) == {ORIGIN_A: 2, ORIGIN_B: 2}  # a bucket holds one second's worth
-    assert claim(now=t0, targets=targets) == []
-    assert targets.saturated and targets.retry_in == pytest.approx(0.5)
+    assert set(Lane.objects.values_list("origin", "rate", "refills")) == {
+        (ORIGIN_A, 2.0, True),
+        (ORIGIN_B, 2.0, True),
+    }  # one lane an origin, holding its whole rate: its worker paces the rest
+    assert claim(now=later(t0, 5), targets=targets) == []  # nothing more while the lanes live
 
-    assert origins(claim(now=later(t0, 0.5), targets=targets)) == {ORIGIN_A: 1, ORIGIN_B: 1}
-    assert claim(now=later(t0, 0.6), targets=targets) == []
-    assert origins(claim(now=later(t0, 10), targets=targets)) == {ORIGIN_A: 2}  # never more than the burst
+    end_lanes(burst, now=later(t0, 5))
+    # The lanes spent the rate until they ended: the leader's buckets start empty then.
+    assert claim(now=later(t0, 5), targets=targets) == []
+    assert targets.saturated and targets.retry_in == pytest.approx(0.5)
+    assert origins(claim(now=later(t0, 5.5), targets=targets)) == {ORIGIN_A: 1, ORIGIN_B: 1}
 
 
 def test_a_tenant_rate_limit_caps_its_share_only(tenant, other_api, callbacks_settings):
@@ -93,12 +105,14 @@ def test_a_tenant_rate_limit_caps_its_share_only(tenant, other_api, callbacks_se
     targets = limits.TargetLimits()
     t0 = timezone.now()
 
-    claimed = {task_id for task_id, _ in claim(now=t0, targets=targets)}
-    assert len(claimed & mine) == 1 and claimed & theirs == theirs
+    claimed = claim(now=t0, targets=targets)
+    assert len({i for i, _ in claimed} & mine) == 1 and {i for i, _ in claimed} & theirs == theirs
+    assert dict(Lane.objects.values_list("tenant_id", "rate")) == {tenant.id: 1.0, other_api.tenant.id: None}
 
-    second = {task_id for task_id, _ in claim(now=later(t0, 1), targets=targets)}
+    end_lanes(claimed, now=later(t0, 1))
+    second = {task_id for task_id, _ in claim(now=later(t0, 2), targets=targets)}
     assert len(second) == 1 and second <= mine
-    assert claim(now=later(t0, 1), targets=targets) == []
+    assert claim(now=later(t0, 2), targets=targets) == []
 
 
 def test_the_dispatcher_waits_instead_of_spinning_when_targets_are_full(tenant, callbacks_settings):

@@ -414,7 +414,11 @@ class DeliveryWorker:
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
         try:
-            heartbeats.beat(role=heartbeats.WORKER, name=self.name, info={"in_flight": len(self._active), "lanes": len(self._lanes)})
+            heartbeats.beat(
+                role=heartbeats.WORKER,
+                name=self.name,
+                info={"in_flight": len(self._active), "lanes": len(self._lanes)},
+            )
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)
             close_old_connections()

@@ -7,7 +7,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 
 - throughput: callbacks due now through the whole pipeline, every attempt recorded; beside it
   bare requests.Session loops (the ceiling) and the naive design (task per callback);
-- inflight: a receiver answering after 1 s; callbacks in flight at once, memory (PSS);
+- inflight: a receiver answering after 3 s and 1 s; callbacks in flight at once, memory (PSS),
+  run_dispatcher + qcluster beside qcluster --dispatcher;
 - latency: created-to-received at half the measured capacity;
 - cpu: CPU of dispatcher + cluster at 10 % of the measured capacity ("normal load");
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;

@@ -5,10 +5,31 @@ import re
 import ssl
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+# The tag of this module's checks: the delivery settings, which every process of the service
+# depends on, the dispatcher's and the cluster's as much as the web's.
+DELIVERY = "delivery"
+
+# What run_dispatcher and qcluster check when they start. They serve no URL, template or admin
+# page, and the checks of those (tags urls, templates, admin) import the whole web side (the
+# URLconf with DRF, drf-spectacular and every view; every template tag library): about 10 MB
+# in each of these long-lived processes, for nothing they use. `manage.py check`, `migrate`
+# and runserver still run every check.
+NON_WEB_CHECKS = [
+    DELIVERY,
+    Tags.models,
+    Tags.database,
+    Tags.caches,
+    Tags.compatibility,
+    Tags.files,
+    Tags.security,
+    Tags.signals,
+    Tags.translation,
+]
 
 
-@register()
+@register(DELIVERY)
 def check_ssrf_guard(app_configs, **kwargs):
     if settings.CALLBACKS["ALLOW_PRIVATE_NETWORKS"]:
         return [
@@ -22,7 +43,7 @@ def check_ssrf_guard(app_configs, **kwargs):
     return []
 
 
-@register()
+@register(DELIVERY)
 def check_ca_bundle(app_configs, **kwargs):
     """A CA bundle that cannot be read or holds no certificate would fail every HTTPS callback."""
     path = settings.CALLBACKS.get("CA_BUNDLE")
@@ -53,7 +74,7 @@ def check_ca_bundle(app_configs, **kwargs):
     return []
 
 
-@register()
+@register(DELIVERY)
 def check_secret_header_patterns(app_configs, **kwargs):
     errors = []
     for pattern in settings.CALLBACKS.get("SECRET_HEADER_PATTERNS") or ():

@@ -25,6 +25,7 @@ from django_q.signals import post_spawn
 
 # The whole delivery engine (requests, urllib3, our modules) is imported with this command,
 # before the cluster forks, rather than by each worker on its first batch (see gc.freeze below).
+from callbacks.checks import NON_WEB_CHECKS
 from callbacks.delivery import crashsafe_queue, shutdown
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.delivery.worker import get_worker
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 class Command(DjangoQCommand):
+    requires_system_checks = NON_WEB_CHECKS
     help = (
         "Start a django-q2 worker cluster that delivers callbacks. SIGTERM (to this process only) stops it "
         "gracefully: callbacks in flight finish, work not started goes back to the queue."

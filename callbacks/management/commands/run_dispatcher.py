@@ -3,10 +3,12 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from callbacks.checks import NON_WEB_CHECKS
 from callbacks.delivery.dispatcher import Dispatcher
 
 
 class Command(BaseCommand):
+    requires_system_checks = NON_WEB_CHECKS
     help = (
         "Run the dispatcher: claims due callbacks and hands them to the django-q2 workers. "
         "Start as many as you like; one leads, the others stand by. Stops cleanly on SIGTERM/SIGINT."

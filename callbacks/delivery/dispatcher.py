@@ -24,7 +24,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from callbacks import conf, wakeup
-from callbacks.delivery import executor, outcomes
+from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import lanes, leases, limits
 from callbacks.delivery.claim.candidates import claimable_tasks
@@ -180,7 +180,7 @@ class Dispatcher:
                     outcomes.Finished(
                         task=task,
                         token=task.locked_by,
-                        result=executor.interrupted_result(
+                        result=results.interrupted_result(
                             task,
                             error="the worker sending this attempt vanished (killed or crashed); lease expired",
                         ),

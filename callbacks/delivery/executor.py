@@ -14,7 +14,6 @@ import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import IncompleteRead, RemoteDisconnected
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +25,7 @@ from urllib3.exceptions import NameResolutionError
 import callbacks
 from callbacks import conf, whitelist
 from callbacks.delivery import http, signing
+from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses
 from callbacks.domain.headers import forbidden_reason as forbidden_header_reason
@@ -51,23 +51,6 @@ _OWN_HEADERS = (
     "webhook-timestamp",
     "webhook-signature",
 )
-
-
-@dataclass
-class AttemptResult:
-    outcome: str  # callbacks.models.Outcome value
-    status_code: int | None
-    started_at: datetime  # aware UTC
-    duration_ms: float
-    request_method: str
-    request_url: str
-    request_headers: dict  # as sent, secrets masked
-    response_headers: dict
-    response_body: str  # at most RESPONSE_BODY_LIMIT bytes, decoded
-    response_truncated: bool
-    error: str  # short readable text, "" on success, secrets masked
-    retryable: bool
-    retry_after: float | None  # seconds the receiver asked us to wait
 
 
 def send_attempt(task, *, attempt: int) -> AttemptResult:
@@ -326,23 +309,3 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _short(exc) -> str:
     return str(exc)[:200]
-
-
-def interrupted_result(task, *, error: str) -> AttemptResult:
-    """The record of an attempt whose worker went away before it ended (killed, or stopped
-    past its grace period): it may or may not have reached the receiver, so it is retried."""
-    return AttemptResult(
-        outcome=Outcome.INTERRUPTED,
-        status_code=None,
-        started_at=task.updated_at,  # leases.start_claimed stamped it when the attempt began
-        duration_ms=None,
-        request_method=task.method,
-        request_url=task.url,
-        request_headers={},
-        response_headers={},
-        response_body="",
-        response_truncated=False,
-        error=error,
-        retryable=True,
-        retry_after=None,
-    )

@@ -19,8 +19,8 @@ from django.utils import timezone
 from callbacks import bulk, conf, wakeup
 from callbacks.delivery import retry
 from callbacks.delivery.breaker import recording as breakers
-from callbacks.delivery.executor import AttemptResult
 from callbacks.delivery.instruments import accounting
+from callbacks.delivery.results import AttemptResult
 from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES, Outcome
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 

@@ -22,7 +22,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from callbacks import conf
-from callbacks.delivery import executor, http, outcomes, shutdown
+from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
 from callbacks.models import Tenant
@@ -378,7 +378,7 @@ class DeliveryWorker:
                     outcomes.Finished(
                         task=task,
                         token=token,
-                        result=executor.interrupted_result(
+                        result=results.interrupted_result(
                             task, error="worker stopped before the attempt ended"
                         ),
                         worker=self.name,
@@ -413,12 +413,12 @@ class DeliveryWorker:
 
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
+        info = {"in_flight": len(self._active), "lanes": len(self._lanes)}
+        pool = _pool_state()
+        if pool is not None:
+            info["pool"] = pool
         try:
-            heartbeats.beat(
-                role=heartbeats.WORKER,
-                name=self.name,
-                info={"in_flight": len(self._active), "lanes": len(self._lanes)},
-            )
+            heartbeats.beat(role=heartbeats.WORKER, name=self.name, info=info)
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)
             close_old_connections()
@@ -463,6 +463,19 @@ class DeliveryWorker:
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
         multiproc.process_exited()
+
+
+def _pool_state() -> dict | None:
+    """This process's connection pools, exported as livesum gauges."""
+    try:
+        state = http.pool_state()
+        metrics.POOL_CONNECTIONS.labels("active").set(state.get("active", 0))
+        metrics.POOL_CONNECTIONS.labels("idle").set(state.get("idle", 0))
+        metrics.POOL_HOSTS.set(state.get("pools", 0))
+    except Exception:
+        logger.exception("reading the connection pool state failed")
+        return None
+    return {key: state.get(key, 0) for key in ("active", "idle", "pools")}
 
 
 _worker: DeliveryWorker | None = None

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from callbacks.delivery.instruments import heartbeats
+from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import Heartbeat, QueueState, TaskStatus
 from monitoring.heartbeats import pool_totals
 from tests.factories import make_monitored_task
@@ -104,6 +105,11 @@ def test_beat_updates_one_row_per_process_and_pool_totals_add_up(db):
     assert pool_totals() == {"active": 3, "idle": 5, "pools": 2, "workers": 2}
 
 
-def test_worker_beat_carries_the_pool_state(db):
-    heartbeats.beat(role=heartbeats.WORKER, name="w")
-    assert set(Heartbeat.objects.get(name="w").info["pool"]) == {"active", "idle", "pools"}
+def test_worker_beat_carries_the_pool_state(transactional_db):
+    worker = DeliveryWorker(concurrency=1, flush_seconds=0.01, name="w")
+    try:
+        worker._beat()
+    finally:
+        worker.shutdown(timeout=5)
+    info = Heartbeat.objects.get(name="w").info
+    assert set(info["pool"]) == {"active", "idle", "pools"} and info["lanes"] == 0

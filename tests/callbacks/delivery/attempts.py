@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from callbacks.delivery import outcomes
 from callbacks.delivery.claim import lanes, leases
-from callbacks.delivery.executor import AttemptResult
+from callbacks.delivery.results import AttemptResult
 from callbacks.domain.vocabulary import LEASED_STATUSES
 from callbacks.models import CallbackTask
 

@@ -9,7 +9,6 @@ to consume that one too (Celery's `add_consumer` remote control).
 
 import argparse
 import json
-import os
 import time
 import uuid
 
@@ -100,7 +99,6 @@ def main():
                 "attempts": attempts,
                 "succeeded": succeeded,
                 "finished": finished,
-                "pid": os.getpid(),
             }
         )
     )

@@ -10,9 +10,12 @@ INSTALLED_APPS = ["bench.celery_peer"]
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Persistent connections: each prefork child keeps its connection across tasks (Celery's Django
-# fixup closes it around a task only when it is older than CONN_MAX_AGE or broken).
+# Persistent connections: each prefork child keeps its connection across tasks. CONN_MAX_AGE alone
+# does not do it: Celery's Django fixup closes every connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set (then it closes them every that many tasks); with it unset, the peer
+# opened a PostgreSQL connection per callback.
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=600)}
+CELERY_DB_REUSE_MAX = 1000
 
 # A Redis database of its own (the drill uses 12, the scale-out test 13, the throttling test 15);
 # each run also uses queues of its own, so runs sharing it do not meet.

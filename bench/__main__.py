@@ -13,7 +13,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - cpu: CPU of dispatcher + cluster at 10 % of the measured capacity ("normal load");
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;
 - history: throughput with millions of past attempts in the table against an empty one;
-- flood: one origin with a large backlog at the default per-origin limit (claims skipping it).
+- flood: one origin with a large backlog at the default per-origin limit (claims skipping it);
+- origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py).
 
     python -m bench [--count 20000] [--scenarios throughput,inflight,latency,cpu,lag,history]
 """
@@ -24,10 +25,10 @@ import platform
 import sys
 from datetime import datetime
 
-from bench import lag, scenarios
+from bench import lag, origins, scenarios
 from bench.harness import ROOT, Harness, print_table
 
-SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood"]
+SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood", "origins"]
 
 
 def run(args) -> list:
@@ -39,6 +40,7 @@ def run(args) -> list:
         "lag": lag.lag,
         "history": scenarios.history,
         "flood": scenarios.flood,
+        "origins": origins.origins,
     }
     h = Harness(name="bench")
     h.make_database()
@@ -78,6 +80,7 @@ def main():
     parser.add_argument(
         "--flood-count", type=int, default=50000, help="backlog of the one-origin flood scenario"
     )
+    origins.add_arguments(parser)
     args = parser.parse_args()
 
     rows = run(args)

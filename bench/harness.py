@@ -117,16 +117,16 @@ class Harness:
         self.processes.append(process)
         return process
 
-    def start_sink(self, *, delay: float = 0.0, record: bool = False) -> "Sink":
+    def start_sink(self, *, delay: float = 0.0, record: bool = False, origins: int = 1) -> "Sink":
+        """One sink process; with `origins`, listening on that many ports (its `urls`, one per origin)."""
         state = self.var_dir / f"sink-{len(self.processes)}.json"
         args = [sys.executable, "bench/sink.py", "--delay", str(delay), "--state", str(state)]
-        process = subprocess.Popen(
-            args + (["--record"] if record else []), cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True
-        )
+        args += ["--origins", str(origins)] + (["--record"] if record else [])
+        process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True)
         process.label = "sink"
         self.processes.append(process)
-        port = int(process.stdout.readline())
-        return Sink(process, f"http://127.0.0.1:{port}/hook", state)
+        ports = process.stdout.readline().split()
+        return Sink(process, [f"http://127.0.0.1:{int(port)}/hook" for port in ports], state)
 
     def stop(self, process, timeout: float = 40) -> None:
         """SIGTERM to the process itself (never its group, see docs/deploy.md), then SIGKILL."""
@@ -145,14 +145,16 @@ class Harness:
             self.stop(process)
 
     # --- tasks --------------------------------------------------------------------------
-    def insert_tasks(self, url: str, due_times: list, **fields) -> list:
-        """Bulk-insert tasks due at the given times (as the API would store them); wakes the dispatcher."""
+    def insert_tasks(self, url: str | list[str], due_times: list, **fields) -> list:
+        """Bulk-insert tasks due at the given times (as the API would store them), in one transaction;
+        wakes the dispatcher. With a list of URLs, the tasks take them in turn."""
         from django.db import connection
 
         from callbacks.models import CallbackTask
         from callbacks.wakeup import notify_dispatcher
 
-        origin = "{0.scheme}://{0.hostname}:{0.port}".format(urlsplit(url))
+        urls = [url] if isinstance(url, str) else url
+        origins = ["{0.scheme}://{0.hostname}:{0.port}".format(urlsplit(one)) for one in urls]
         policy = {
             "max_retries": 3,
             "backoff_initial_seconds": 1,
@@ -167,29 +169,29 @@ class Harness:
             CallbackTask(
                 id=uuid.uuid4(),
                 tenant=self.tenant,
-                url=url,
-                origin=origin,
+                url=urls[index % len(urls)],
+                origin=origins[index % len(urls)],
                 payload='{"hello":"world"}',
                 run_at=due,
                 next_attempt_at=due,
                 due_at=due,
                 **policy,
             )
-            for due in due_times
+            for index, due in enumerate(due_times)
         ]
         CallbackTask.objects.bulk_create(tasks, batch_size=2000)
         notify_dispatcher()
         connection.close()
         return [task.id for task in tasks]
 
-    def wait_final(self, count: int, timeout: float, url: str | None = None) -> bool:
-        """Wait until `count` tasks (to `url`, when given) are final."""
+    def wait_final(self, count: int, timeout: float, url: str | list[str] | None = None) -> bool:
+        """Wait until `count` tasks (to `url`, or to any of a list of URLs, when given) are final."""
         from callbacks.domain.vocabulary import FINAL_STATUSES
         from callbacks.models import CallbackTask
 
         tasks = CallbackTask.objects.filter(status__in=FINAL_STATUSES)
         if url:
-            tasks = tasks.filter(url=url)
+            tasks = tasks.filter(url__in=[url] if isinstance(url, str) else url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if tasks.count() >= count:
@@ -199,9 +201,10 @@ class Harness:
 
 
 class Sink:
-    def __init__(self, process, url, state_path):
+    def __init__(self, process, urls: list[str], state_path):
         self.process = process
-        self.url = url
+        self.urls = urls  # one per origin (port) it listens on
+        self.url = urls[0]
         self.state_path = Path(state_path)
 
     def state(self) -> dict:

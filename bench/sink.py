@@ -2,8 +2,9 @@
 
 Small and asyncio-based so that it costs far less CPU per request than the senders being
 measured. Optional --delay makes every answer wait (the in-flight scenario); --record keeps the
-arrival times of each X-Callback-Task-Id. It prints its port on stdout, then serves until
-killed; SIGUSR1 writes its state to --state as JSON.
+arrival times of each X-Callback-Task-Id; --origins N listens on N ports of 127.0.0.1, N receiver
+origins served by one process (the counters are their sum). It prints its ports on one line of
+stdout, then serves until killed; SIGUSR1 writes its state to --state as JSON.
 """
 
 import argparse
@@ -68,16 +69,18 @@ def dump(path: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-async def main(port: int, delay: float, state_path: str) -> None:
-    server = await asyncio.start_server(lambda r, w: handle(r, w, delay), "127.0.0.1", port, backlog=4096)
-    sys.stdout.write(f"{server.sockets[0].getsockname()[1]}\n")
+async def main(port: int, origins: int, delay: float, state_path: str) -> None:
+    servers = [
+        await asyncio.start_server(lambda r, w: handle(r, w, delay), "127.0.0.1", port, backlog=4096)
+        for port in ([port] if origins == 1 else [0] * origins)
+    ]
+    sys.stdout.write(" ".join(str(server.sockets[0].getsockname()[1]) for server in servers) + "\n")
     sys.stdout.flush()
     loop = asyncio.get_running_loop()
     # SIGUSR1: write the state file now (the benchmark reads it); SIGUSR2: reset the counters.
     loop.add_signal_handler(signal.SIGUSR1, dump, state_path)
     loop.add_signal_handler(signal.SIGUSR2, reset)
-    async with server:
-        await server.serve_forever()
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def reset() -> None:
@@ -88,10 +91,11 @@ def reset() -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="with one origin; several get free ports")
+    parser.add_argument("--origins", type=int, default=1, help="ports to listen on, each an origin")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--state", required=True, help="file written on SIGUSR1")
     parser.add_argument("--record", action="store_true", help="keep each task id's arrival times")
     args = parser.parse_args()
     Stats.record = args.record
-    asyncio.run(main(args.port, args.delay, args.state))
+    asyncio.run(main(args.port, args.origins, args.delay, args.state))

@@ -11,6 +11,7 @@ held comes back when its lease runs out: not started -> due again; started -> an
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import ceil
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -123,6 +124,10 @@ def _lanes_of(chosen: limits.Chosen) -> list[LaneGrant]:
     for row in chosen.rows:
         by_key.setdefault((row.queue, row.origin, row.tenant_id), []).append(row)
     origin_rate = conf.get("RATE_LIMIT_PER_ORIGIN")
+    # Keys spread the work over the worker processes by themselves: split one key's rows into
+    # several lanes only when a claim has fewer keys than there are processes (a wider lane
+    # refills more tasks a statement).
+    spread = max(1, ceil(conf.get("WORKER_PROCESSES") / len(by_key)))
     groups = []
     for (_queue, origin, _tenant), rows in by_key.items():
         refills = origin not in chosen.probes
@@ -130,7 +135,7 @@ def _lanes_of(chosen: limits.Chosen) -> list[LaneGrant]:
         if rates:
             groups.append(LaneGrant(new_token(), rows, refills, min(rates)))
             continue
-        for part in lanes.split(rows, spread=conf.get("WORKER_PROCESSES"), most=conf.get("TASKS_PER_JOB")):
+        for part in lanes.split(rows, spread=spread, most=conf.get("TASKS_PER_JOB")):
             groups.append(LaneGrant(new_token(), part, refills, None))
     return groups
 

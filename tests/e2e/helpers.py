@@ -1,8 +1,9 @@
-"""Helpers for the end-to-end tests: callbacks created through the API in batches, and the count of those
-not finished yet."""
+"""Helpers for the end-to-end tests: callbacks created through the API in batches, the count of those
+not finished yet, and a worker process caught sending."""
 
 from callbacks.domain.vocabulary import FINAL_STATUSES
-from callbacks.models import CallbackTask
+from callbacks.models import CallbackTask, Heartbeat
+from tests.processes import descendants
 
 
 def create_callbacks(api, count, url, **fields):
@@ -19,3 +20,14 @@ def create_callbacks(api, count, url, **fields):
 def unfinished():
     """How many tasks are not in a final status yet."""
     return CallbackTask.objects.exclude(status__in=FINAL_STATUSES).count()
+
+
+def worker_sending(cluster, *, at_least: int):
+    """The pid of a worker process of `cluster` with at least that many callbacks in flight right now,
+    by its heartbeat (it reports them); None if there is none."""
+    live = set(descendants(cluster.pid))
+    for name, info in Heartbeat.objects.filter(role="worker").values_list("name", "info"):
+        pid = int(name.rsplit(":", 1)[1])
+        if pid in live and info.get("in_flight", 0) >= at_least:
+            return pid
+    return None

@@ -14,9 +14,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from callbacks.models import CallbackTask, Heartbeat, TaskEvent, TaskExecution, TaskStatus
-from tests.e2e.helpers import create_callbacks, unfinished
-from tests.processes import descendants, wait_until
+from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from tests.e2e.helpers import create_callbacks, unfinished, worker_sending
+from tests.processes import wait_until
 from tests.receivers import Reply
 
 pytestmark = [pytest.mark.e2e]
@@ -60,18 +60,14 @@ def test_a_killed_workers_slots_come_back_and_the_limit_holds(api, receiver, ser
     timeout = {"connect_seconds": 1, "total_seconds": 2}  # the killed attempts' leases run out soon
     create_callbacks(api, 400, receiver.url + "/hook", max_retries=5, timeout=timeout)
 
-    def sending_worker():
-        """The worker process sending right now, by its heartbeat."""
-        live = set(descendants(workers.pid))
-        for name, info in Heartbeat.objects.filter(role="worker").values_list("name", "info"):
-            pid = int(name.rsplit(":", 1)[1])
-            if pid in live and info.get("in_flight", 0) >= 1:
-                return pid
-        return None
-
     receiver.wait_for(60, timeout=60)
     os.kill(
-        wait_until(sending_worker, timeout=30, message="a worker with callbacks in flight"), signal.SIGKILL
+        wait_until(
+            lambda: worker_sending(workers, at_least=1),
+            timeout=30,
+            message="a worker with callbacks in flight",
+        ),
+        signal.SIGKILL,
     )
 
     wait_until(lambda: unfinished() == 0, timeout=180, message="every callback to end final after the kill")

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from callbacks.models import CallbackTask, Heartbeat, TaskExecution, TaskStatus
-from tests.e2e.helpers import create_callbacks, unfinished
+from callbacks.models import CallbackTask, TaskExecution, TaskStatus
+from tests.e2e.helpers import create_callbacks, unfinished, worker_sending
 from tests.processes import descendants, thread_count, wait_until
 from tests.receivers import Reply
 
@@ -85,17 +85,13 @@ def test_killing_a_worker_mid_delivery_loses_nothing(api, receiver, service):
     )
     receiver.wait_for(30, timeout=60)
 
-    def delivering_worker():
-        """A worker with callbacks in flight right now, by its heartbeat (it reports them)."""
-        live = set(descendants(workers.pid))
-        for name, info in Heartbeat.objects.filter(role="worker").values_list("name", "info"):
-            pid = int(name.rsplit(":", 1)[1])
-            if pid in live and info.get("in_flight", 0) >= 5:
-                return pid
-        return None
-
     os.kill(
-        wait_until(delivering_worker, timeout=30, message="a worker with callbacks in flight"), signal.SIGKILL
+        wait_until(
+            lambda: worker_sending(workers, at_least=5),
+            timeout=30,
+            message="a worker with callbacks in flight",
+        ),
+        signal.SIGKILL,
     )
 
     wait_until(lambda: unfinished() == 0, timeout=180, message="all callbacks to end final after the kill")

@@ -6,8 +6,9 @@ limits, breaker probes and schedule fires exact without a distributed semaphore;
 the heavy part, scales out over django-q2 workers.
 
 The leader wakes at once on NOTIFY when a task is created, at the due time of the next
-delayed task or schedule fire, and otherwise every DISPATCH_POLL_SECONDS. Each wake-up is one `step()`,
-which tests call directly.
+delayed task or schedule fire, and otherwise every DISPATCH_IDLE_SECONDS (DISPATCH_POLL_SECONDS
+without NOTIFY, on SQLite, or while the targets are full). Each wake-up is one `step()`, which tests
+call directly.
 """
 
 import fcntl
@@ -77,6 +78,11 @@ class Leadership:
             return False
         self._lock_file = handle
         return True
+
+    @property
+    def listens(self) -> bool:
+        """Whether NOTIFY wakes this leader (PostgreSQL, leading)."""
+        return self._conn is not None
 
     def wait_for_wakeup(self, timeout: float, stop: threading.Event) -> None:
         """Sleep until NOTIFY (PostgreSQL), the timeout, or stop."""
@@ -249,15 +255,26 @@ class Dispatcher:
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
-        next_due = _earliest(_next_claimable_at(poll), schedule_next_fire_at())
+        idle = self._idle_seconds(poll)
+        next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
-            return poll
+            return idle
         wait = (next_due - timezone.now()).total_seconds()
         if wait <= 0 and self.targets.saturated:
             # Due work the targets have no room for: a finished attempt (its recording NOTIFYs),
             # the next rate token or the poll frees it. Claiming again now would only spin.
             return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
-        return max(0.0, min(poll, wait))
+        return max(0.0, min(idle, wait))
+
+    def _idle_seconds(self, poll: float) -> float:
+        """The longest sleep when nothing is due sooner. A listening leader is woken by NOTIFY for
+        whatever is created, released or finished; on its own it must only notice what time
+        brings (a delayed task, a schedule fire, a breaker's probe: all asked for above, within
+        this bound; a lease run out), and beat. Without NOTIFY (SQLite) it polls."""
+        if not self.leadership.listens:
+            return poll
+        until_beat = conf.get("HEARTBEAT_SECONDS") - (time.monotonic() - self._last_beat)
+        return max(poll, min(conf.get("DISPATCH_IDLE_SECONDS"), until_beat))
 
 
 def _earliest(*times):

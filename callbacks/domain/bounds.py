@@ -81,6 +81,9 @@ SETTINGS = {
     # A claim is one statement; past 1000 rows it holds its locks longer than a step should take.
     "DISPATCH_BATCH": Bound(int, 1, 1000, "tasks per dispatcher claim"),
     "DISPATCH_POLL_SECONDS": Bound(float, 0.01, 10, "dispatcher poll interval without a wake-up, seconds"),
+    "DISPATCH_IDLE_SECONDS": Bound(
+        float, 0.01, 300, "longest dispatcher sleep with nothing due, when NOTIFY wakes it, seconds"
+    ),
     "DISPATCH_MAX_OUTSTANDING": Bound(int, 0, 1000000, "tasks handed out at once (0: automatic)"),
     "TASKS_PER_JOB": Bound(int, 1, 1000, "callbacks per django-q2 task"),
     "STANDBY_POLL_SECONDS": Bound(float, 0.05, 60, "how often a standby dispatcher tries to lead, seconds"),

@@ -93,18 +93,23 @@ class PostgresListener:
             self.close()
 
     def wait(self, timeout: float) -> bool:
-        """Sleep until a wake-up for our key or `timeout`; True when woken."""
+        """Sleep until a wake-up arrives or `timeout`; True when woken for our key, or when the
+        connection was lost (what was sent meanwhile is missed: look now).
+
+        A select() on the socket rather than psycopg's notifies(timeout), which wakes every
+        0.1 s to check for signals: half of an idle pusher's CPU."""
         conn = self._listening()
         if conn is None:
             time.sleep(timeout)
             return False
         try:
-            for notification in conn.notifies(timeout=timeout):
-                if notification.payload == self.key:
-                    return True
-        except psycopg.Error:
-            self.close()  # made again at the next drain; the caller's next look finds what was missed
-        return False
+            readable, _, _ = select.select([conn.fileno()], [], [], timeout)
+            if not readable:
+                return False
+            return any(notification.payload == self.key for notification in conn.notifies(timeout=0))
+        except (psycopg.Error, OSError):
+            self.close()  # made again at the next drain
+            return True
 
     def close(self) -> None:
         if self._conn is not None:
@@ -169,4 +174,3 @@ def _write_pipe(path: Path) -> None:
         pass  # the pipe is full of wake-ups not yet read: one more adds nothing
     finally:
         os.close(fd)
-

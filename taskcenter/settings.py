@@ -244,9 +244,9 @@ CALLBACKS = {
     "DISPATCH_BATCH": _setting("DISPATCH_BATCH", 500),
     "DISPATCH_POLL_SECONDS": _setting("DISPATCH_POLL_SECONDS", 0.25),
     # With nothing due sooner, a leader that NOTIFY wakes (PostgreSQL) looks on its own only this
-    # often (and at each heartbeat): a lease run out is noticed that late at most. Polling every
+    # often: a lease run out is noticed that late at most (leases are minutes). Polling every
     # 0.25 s instead was a quarter of an idle service's CPU (python -m bench.idle).
-    "DISPATCH_IDLE_SECONDS": _setting("DISPATCH_IDLE_SECONDS", 5.0),
+    "DISPATCH_IDLE_SECONDS": _setting("DISPATCH_IDLE_SECONDS", 10.0),
     "DISPATCH_MAX_OUTSTANDING": _setting("DISPATCH_MAX_OUTSTANDING", 0),
     # Callbacks per django-q2 task: large enough that the broker's per-task cost is amortised,
     # small enough that a claim spreads over every worker process. A backlog drained 934/s with
@@ -329,9 +329,8 @@ Q_CLUSTER = {
     "catch_up": False,
     # The ORM broker (callbacks.delivery.broker) is woken at each enqueue; finding no batch, it
     # looks again after this long anyway, in case a wake-up was missed. Polling every 10 ms instead
-    # cost an idle service 10 % of a core (python -m bench.idle); a stopping cluster's pusher may
-    # take this long to notice. Redis blocks in BLPOP for 1 s as well.
-    "poll": env_number("CALLBACKS_BROKER_POLL_SECONDS", 1.0, bounds.BROKER_POLL_SECONDS),
+    # cost an idle service 10 % of a core (python -m bench.idle); a look is ~1 ms of CPU.
+    "poll": env_number("CALLBACKS_BROKER_POLL_SECONDS", 5.0, bounds.BROKER_POLL_SECONDS),
     # How often the sentinel checks its processes and saves the cluster's status (to the cache,
     # where it expires after 3 s): 2 s instead of django-q2's 0.5 s, as the saving was most of an
     # idle sentinel's CPU; a killed worker process is replaced within this.

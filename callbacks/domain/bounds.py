@@ -135,7 +135,7 @@ RUNTIME_KEYS = {
 # The largest API request read at all; at least 1 KB so that any single callback fits.
 API_REQUEST_LIMIT = Bound(int, 1024, None, "largest API request body read, bytes")
 WORKER_RECYCLE = Bound(int, 1, None, "batches after which a worker process is replaced")
-BROKER_POLL_SECONDS = Bound(float, 0.005, 5, "how often the ORM broker looks for batches, seconds")
+BROKER_POLL_SECONDS = Bound(float, 0.005, 60, "how often the ORM broker looks for batches unwoken, seconds")
 DB_CONN_MAX_AGE = Bound(int, 0, None, "seconds a database connection is kept")
 
 # --- a callback's own fields ------------------------------------------------------------------------

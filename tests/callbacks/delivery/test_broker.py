@@ -4,7 +4,7 @@ batch whose wake-up was lost is still found by the fallback look."""
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
@@ -19,8 +19,9 @@ class Pusher:
     first look found nothing, so what is enqueued after that can only arrive by a wake-up or the
     fallback look."""
 
-    def __init__(self, broker):
+    def __init__(self, broker, want: int = 1):
         self.broker = broker
+        self.want = want
         self.looked = threading.Event()
         self.batches = []
         self._take = broker._take
@@ -35,7 +36,7 @@ class Pusher:
 
     def _run(self):
         try:
-            while not self.batches:
+            while len(self.batches) < self.want:
                 taken = self.broker.dequeue()
                 if taken:
                     self.batches.extend(taken)
@@ -69,6 +70,37 @@ def test_an_enqueued_batch_wakes_a_waiting_dequeue(poll):
         pusher.thread.join(timeout=30)
 
     assert pusher.batches == [(package_id, "the batch")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_enqueued_together_are_all_taken(poll):
+    poll(LONG_POLL)
+    broker = WokenORM(list_key="several")
+
+    with Pusher(broker, want=3) as pusher:
+        with transaction.atomic():  # one commit, one wake-up; django-q2 takes one batch per look
+            ids = [broker.enqueue(f"batch {n}") for n in range(3)]
+        pusher.thread.join(timeout=30)
+
+    assert sorted(pusher.batches) == sorted(zip(ids, ["batch 0", "batch 1", "batch 2"], strict=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_dequeue_hands_back_to_the_pusher_without_a_batch(poll):
+    # django-q2's pusher checks between calls whether its cluster is stopping.
+    poll(LONG_POLL)
+    broker = WokenORM(list_key="quiet")
+    results = []
+
+    def pusher_turns():
+        results.extend([broker.dequeue(), broker.dequeue()])
+        connection.close()
+
+    caller = threading.Thread(target=pusher_turns, daemon=True)
+    caller.start()
+    caller.join(timeout=30)
+
+    assert results == [None, None]
 
 
 @pytest.mark.django_db(transaction=True)

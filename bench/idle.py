@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.harness import ROOT, Harness, cpu_seconds, percentile, print_table, tree
 from bench.profile import postgres_backends
+from bench.scenarios import clear_run
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
@@ -161,8 +162,6 @@ def idle_run(h: Harness, *, broker: str, seconds: float, samples: int, processes
     used = measure(found, seconds)
     latencies = wakeups(h, sink.url, samples=samples, sink=sink)
     h.stop_all()
-    from bench.scenarios import clear_run
-
     clear_run(sink.url)
     return {"used": used, "latencies": latencies}
 

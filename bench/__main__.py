@@ -14,7 +14,9 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;
 - history: throughput with millions of past attempts in the table against an empty one;
 - flood: one origin with a large backlog at the default per-origin limit (claims skipping it);
-- origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py).
+- origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py);
+- idle: web + dispatcher + cluster with nothing due, CPU per process and PostgreSQL's, on the ORM
+  broker and on Redis, and the wake-up latency from idle (bench/idle.py).
 
     python -m bench [--count 20000] [--scenarios throughput,inflight,latency,cpu,lag,history]
 """
@@ -25,10 +27,10 @@ import platform
 import sys
 from datetime import datetime
 
-from bench import lag, origins, scenarios
+from bench import idle, lag, origins, scenarios
 from bench.harness import ROOT, Harness, print_table
 
-SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood", "origins"]
+SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood", "origins", "idle"]
 
 
 def run(args) -> list:
@@ -41,6 +43,7 @@ def run(args) -> list:
         "history": scenarios.history,
         "flood": scenarios.flood,
         "origins": origins.origins,
+        "idle": idle.idle,
     }
     h = Harness(name="bench")
     h.make_database()
@@ -81,6 +84,9 @@ def main():
         "--flood-count", type=int, default=50000, help="backlog of the one-origin flood scenario"
     )
     origins.add_arguments(parser)
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="the idle scenario's window")
+    parser.add_argument("--wakeups", type=int, default=5, help="wake-up samples per broker (idle scenario)")
+    parser.add_argument("--brokers", default="orm,redis", help="brokers of the idle scenario")
     args = parser.parse_args()
 
     rows = run(args)

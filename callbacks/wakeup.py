@@ -1,10 +1,31 @@
-"""Waking the dispatcher when new work is due now, so it need not wait for its next poll.
+"""Waking a process that waits for work, so that it need not poll.
 
-On PostgreSQL this is NOTIFY (delivered at commit, so the dispatcher never wakes before the
-rows are visible); on SQLite the dispatcher polls, and this does nothing.
+Two wake-ups go through here: the dispatcher's, when new work is due now (`notify_dispatcher`; the
+leading dispatcher LISTENs on its leader connection), and a django-q2 pusher's, when a batch is
+enqueued for its queue (`notify` and `Listener`, used by callbacks.delivery.broker).
+
+On PostgreSQL a wake-up is NOTIFY, delivered at commit, so the listener never wakes before the rows
+are visible. On SQLite it is a byte written at commit into a named pipe under VAR_DIR, one per
+channel and key, which the listener selects on; the dispatcher does not listen there and polls.
+A wake-up is a hint, never the only way work is found: a listener still looks on its own every now
+and then, so a wake-up lost (a connection remade, no listener yet) delays work and loses none.
 """
 
-from django.db import connection
+import errno
+import logging
+import os
+import re
+import select
+import time
+from functools import partial
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.db import connection, connections, transaction
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "callbacks_due"
 
@@ -14,3 +35,142 @@ def notify_dispatcher() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
+def notify(channel: str, key: str, *, using: str = "default") -> None:
+    """Wake the listeners of (channel, key) once the current transaction commits (now, outside one)."""
+    target = connections[using]
+    if target.vendor == "postgresql":
+        with target.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, key])
+    else:
+        transaction.on_commit(partial(_write_pipe, pipe_path(channel, key)), using=using)
+
+
+def listener(channel: str, key: str, *, using: str = "default") -> "PostgresListener | PipeListener":
+    """A listener of (channel, key) for this process; make it in the process that waits."""
+    if connections[using].vendor == "postgresql":
+        return PostgresListener(channel, key, using=using)
+    return PipeListener(pipe_path(channel, key))
+
+
+def connection_params(using: str = "default") -> dict:
+    """psycopg's connection arguments for a connection of our own to Django's database `using`."""
+    params = connections[using].get_connection_params()
+    keep = ("dbname", "user", "password", "host", "port", "sslmode", "options", "sslrootcert")
+    return {key: value for key, value in params.items() if key in keep and value not in (None, "")}
+
+
+class PostgresListener:
+    """LISTEN on a connection of its own (a Django connection is shared and may sit in a transaction)."""
+
+    def __init__(self, channel: str, key: str, *, using: str = "default"):
+        self.channel, self.key, self.using = channel, key, using
+        self._conn: psycopg.Connection | None = None
+
+    def _listening(self) -> psycopg.Connection | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        try:
+            conn = psycopg.connect(**connection_params(self.using), autocommit=True)
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        except psycopg.Error as exc:
+            logger.warning("cannot listen for wake-ups on %s (polling meanwhile): %s", self.channel, exc)
+            return None
+        self._conn = conn
+        return conn
+
+    def drain(self) -> None:
+        """Forget wake-ups received so far (the look that follows serves them); start listening
+        if not yet, so that anything committed after that look wakes `wait`."""
+        conn = self._listening()
+        if conn is None:
+            return
+        try:
+            for _ in conn.notifies(timeout=0):
+                pass
+        except psycopg.Error:
+            self.close()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until a wake-up arrives or `timeout`; True when woken for our key, or when the
+        connection was lost (what was sent meanwhile is missed: look now).
+
+        A select() on the socket rather than psycopg's notifies(timeout), which wakes every
+        0.1 s to check for signals: half of an idle pusher's CPU."""
+        conn = self._listening()
+        if conn is None:
+            time.sleep(timeout)
+            return False
+        try:
+            readable, _, _ = select.select([conn.fileno()], [], [], timeout)
+            if not readable:
+                return False
+            return any(notification.payload == self.key for notification in conn.notifies(timeout=0))
+        except (psycopg.Error, OSError):
+            self.close()  # made again at the next drain
+            return True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+
+
+def pipe_path(channel: str, key: str) -> Path:
+    safe_key = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    return Path(settings.VAR_DIR) / f"wakeup-{channel}-{safe_key}.fifo"
+
+
+class PipeListener:
+    """A named pipe opened for reading and writing: it then always has a writer, so select() waits
+    for a byte instead of reporting end-of-file while no writer has it open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def _opened(self) -> int:
+        if self._fd is None:
+            try:
+                os.mkfifo(self.path)
+            except FileExistsError:
+                pass
+            self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        return self._fd
+
+    def drain(self) -> None:
+        fd = self._opened()
+        try:
+            while os.read(fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def wait(self, timeout: float) -> bool:
+        readable, _, _ = select.select([self._opened()], [], [], timeout)
+        return bool(readable)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _write_pipe(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        # ENOENT: nobody has listened yet; ENXIO: nobody listens now. Their first look finds the work.
+        if exc.errno not in (errno.ENOENT, errno.ENXIO):
+            logger.warning("cannot wake the listener of %s: %s", path, exc)
+        return
+    try:
+        os.write(fd, b"\0")
+    except BlockingIOError:
+        pass  # the pipe is full of wake-ups not yet read: one more adds nothing
+    finally:
+        os.close(fd)

@@ -243,6 +243,10 @@ CALLBACKS = {
     # and how much it keeps handed out at once (backpressure: never more than the workers hold).
     "DISPATCH_BATCH": _setting("DISPATCH_BATCH", 500),
     "DISPATCH_POLL_SECONDS": _setting("DISPATCH_POLL_SECONDS", 0.25),
+    # With nothing due sooner, a leader that NOTIFY wakes (PostgreSQL) looks on its own only this
+    # often: a lease run out is noticed that late at most (leases are minutes). Polling every
+    # 0.25 s instead was a quarter of an idle service's CPU (python -m bench.idle).
+    "DISPATCH_IDLE_SECONDS": _setting("DISPATCH_IDLE_SECONDS", 10.0),
     "DISPATCH_MAX_OUTSTANDING": _setting("DISPATCH_MAX_OUTSTANDING", 0),
     # Callbacks per django-q2 task: large enough that the broker's per-task cost is amortised,
     # small enough that a claim spreads over every worker process. A backlog drained 934/s with
@@ -329,10 +333,14 @@ Q_CLUSTER = {
     # finish and are recorded before it exits.
     "recycle": env_number("CALLBACKS_WORKER_RECYCLE", 500, bounds.WORKER_RECYCLE),
     "catch_up": False,
-    # How often the ORM broker looks for batches when it found none (Redis blocks instead):
-    # 0.02 s cut created-to-received latency by 10-20 % against 0.05 s in make bench, and 0.01 s
-    # by another 6-15 % (avg 81 ms against 87-94 ms at 557/s, same runs).
-    "poll": env_number("CALLBACKS_BROKER_POLL_SECONDS", 0.01, bounds.BROKER_POLL_SECONDS),
+    # The ORM broker (callbacks.delivery.broker) is woken at each enqueue; finding no batch, it
+    # looks again after this long anyway, in case a wake-up was missed. Polling every 10 ms instead
+    # cost an idle service 10 % of a core (python -m bench.idle); a look is ~1 ms of CPU.
+    "poll": env_number("CALLBACKS_BROKER_POLL_SECONDS", 5.0, bounds.BROKER_POLL_SECONDS),
+    # How often the sentinel checks its processes and saves the cluster's status (to the cache,
+    # where it expires after 3 s): 2 s instead of django-q2's 0.5 s, as the saving was most of an
+    # idle sentinel's CPU; a killed worker process is replaced within this.
+    "guard_cycle": 2.0,
     "label": "Django Q",
     # Q_CLUSTER_NAME=<queue> makes a cluster serve that queue; django-q2 1.11 then requires this key
     # (KeyError at import without it). Per-queue capacity comes from that process's environment.
@@ -342,6 +350,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "callbacks.delivery.broker.WokenORM"
 
 # --- Logging -----------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -6,12 +6,14 @@ limits, breaker probes and schedule fires exact without a distributed semaphore;
 the heavy part, scales out over django-q2 workers.
 
 The leader wakes at once on NOTIFY when a task is created, at the due time of the next
-delayed task or schedule fire, and otherwise every DISPATCH_POLL_SECONDS. Each wake-up is one `step()`,
-which tests call directly.
+delayed task or schedule fire, and otherwise every DISPATCH_IDLE_SECONDS (DISPATCH_POLL_SECONDS
+without NOTIFY, on SQLite, or while the targets are full). Each wake-up is one `step()`, which tests
+call directly.
 """
 
 import fcntl
 import logging
+import select
 import threading
 import time
 from datetime import timedelta
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 # Any constant unique to this application: the key of the leader's advisory lock.
 ADVISORY_LOCK_KEY = 0x7C0DE_CA11
 DELIVER_FUNC = "callbacks.tasks.deliver_lane"
+# A sleeping dispatcher notices that it must stop within this.
+STOP_CHECK_SECONDS = 0.5
 
 
 class Leadership:
@@ -78,22 +82,38 @@ class Leadership:
         self._lock_file = handle
         return True
 
-    def wait_for_wakeup(self, timeout: float, stop: threading.Event) -> None:
-        """Sleep until NOTIFY (PostgreSQL), the timeout, or stop."""
+    @property
+    def listens(self) -> bool:
+        """Whether NOTIFY wakes this leader (PostgreSQL, leading)."""
+        return self._conn is not None
+
+    def wait_for_wakeup(self, timeout: float, stop: threading.Event) -> bool:
+        """Sleep until NOTIFY (PostgreSQL), the timeout, or stop; True when woken by NOTIFY.
+
+        A select() on the connection's socket, in slices so that stop is seen soon, rather than
+        psycopg's notifies(timeout), which wakes every 0.1 s and does not see stop."""
         if timeout <= 0:
-            return
+            return False
         if self._conn is None:
             stop.wait(timeout)
-            return
+            return False
+        deadline = time.monotonic() + timeout
         try:
-            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                break
-            # Several creations may have notified; one step serves them all.
-            for _ in self._conn.notifies(timeout=0):
-                pass
-        except psycopg.Error:
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                readable, _, _ = select.select(
+                    [self._conn.fileno()], [], [], min(remaining, STOP_CHECK_SECONDS)
+                )
+                # Several creations may have notified; one step serves them all.
+                if readable and any(True for _ in self._conn.notifies(timeout=0)):
+                    return True
+        except (psycopg.Error, OSError):
             logger.warning("dispatcher lost its leader connection; standing down")
             self.release()
+            return True
+        return False
 
     def release(self) -> None:
         if self._conn is not None:
@@ -224,7 +244,7 @@ class Dispatcher:
                 continue
             if claimed >= conf.get("DISPATCH_BATCH"):
                 continue  # a backlog: keep claiming
-            self.leadership.wait_for_wakeup(self._sleep_seconds(), stop)
+            self._sleep(self._sleep_seconds(), stop)
         self.leadership.release()
         logger.info("%s stopped", self.name)
 
@@ -247,15 +267,36 @@ class Dispatcher:
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
-        next_due = _earliest(_next_claimable_at(poll), schedule_next_fire_at())
+        idle = self._idle_seconds(poll)
+        next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
-            return poll
+            return idle
         wait = (next_due - timezone.now()).total_seconds()
         if wait <= 0 and self.targets.saturated:
             # Due work the targets have no room for: a lane narrowing or ending (it NOTIFYs),
             # the next rate token or the poll frees it. Claiming again now would only spin.
             return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
-        return max(0.0, min(poll, wait))
+        return max(0.0, min(idle, wait))
+
+    def _idle_seconds(self, poll: float) -> float:
+        """The longest sleep when nothing is due sooner. A listening leader is woken by NOTIFY for
+        whatever is created, released or finished; on its own it must only notice what time
+        brings: a delayed task, a schedule fire, a breaker's probe (all asked for above, within
+        this bound) and a lease run out. Without NOTIFY (SQLite) it polls."""
+        if not self.leadership.listens:
+            return poll
+        return max(poll, conf.get("DISPATCH_IDLE_SECONDS"))
+
+    def _sleep(self, seconds: float, stop: threading.Event) -> None:
+        """Sleep until woken or `seconds` are over, beating on time meanwhile: an idle leader
+        sleeps longer than a heartbeat, and a heartbeat needs no step."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            until_beat = conf.get("HEARTBEAT_SECONDS") - (time.monotonic() - self._last_beat)
+            if remaining <= 0 or self.leadership.wait_for_wakeup(min(remaining, max(0.0, until_beat)), stop):
+                return
+            self._housekeeping()
 
 
 def _earliest(*times):

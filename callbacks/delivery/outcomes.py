@@ -81,7 +81,7 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
         # without the breaker state it caused (exact thresholds, one probe at a time).
         breakers.attempts_recorded(applied, now=now)
         # Slots come back through the lanes, not here; but a retry due before the dispatcher's
-        # next look is work it should see now (woken at commit). The tasks a breaker held wait for
+        # next look is work it should plan for now (woken at commit). The tasks a breaker held wait for
         # the poll once its probe closed it.
         if _due_soon(decisions, now):
             wakeup.notify_dispatcher()
@@ -90,7 +90,9 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
 
 
 def _due_soon(decisions: list[retry.Decision], now: datetime) -> bool:
-    soon = now + timedelta(seconds=conf.get("DISPATCH_POLL_SECONDS"))
+    """A retry due before the dispatcher's longest sleep: it planned its wake-up without it."""
+    longest = max(conf.get("DISPATCH_POLL_SECONDS"), conf.get("DISPATCH_IDLE_SECONDS"))
+    soon = now + timedelta(seconds=longest)
     return any(d.next_attempt_at is not None and d.next_attempt_at <= soon for d in decisions)
 
 

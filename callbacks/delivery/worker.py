@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 _FLUSH_AT = 500
 # Sender threads are started only as needed, up to this (CONCURRENCY's own maximum).
 MAX_THREADS = 5000
+# Put by shutdown into the finished queue: a recorder with nothing to record waits there until its
+# next heartbeat, and must look at once.
+_WAKE = object()
 
 
 class Slots:
@@ -333,12 +336,7 @@ class DeliveryWorker:
                 self._renew_lanes()
             if self._follow_settings:
                 self._follow_runtime_settings()
-            try:
-                pending.append(self._finished.get(timeout=self._flush_seconds))
-                while len(pending) < _FLUSH_AT:
-                    pending.append(self._finished.get_nowait())
-            except queue.Empty:
-                pass
+            self._take_finished(pending, timeout=self._record_wait(pending, last_beat))
             if not pending:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
@@ -361,6 +359,28 @@ class DeliveryWorker:
                 self._unrecorded -= recorded
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
+
+    def _record_wait(self, pending: list, last_beat: float) -> float:
+        """How long the recorder waits for finished attempts: the flush interval while some wait
+        to be written; with none, until the next heartbeat (waking every flush interval for
+        nothing was most of an idle worker's CPU)."""
+        if pending:
+            return self._flush_seconds
+        until_beat = conf.get("HEARTBEAT_SECONDS") - (time.monotonic() - last_beat)
+        return max(self._flush_seconds, until_beat)
+
+    def _take_finished(self, pending: list, *, timeout: float) -> None:
+        """Wait up to `timeout` for a finished attempt, then take all there are, up to a flush."""
+        try:
+            finished = self._finished.get(timeout=timeout)
+            while True:
+                if finished is not _WAKE:
+                    pending.append(finished)
+                if len(pending) >= _FLUSH_AT:
+                    return
+                finished = self._finished.get_nowait()
+        except queue.Empty:
+            pass
 
     def _record_unfinished_as_interrupted(self) -> None:
         with self._state:
@@ -460,6 +480,7 @@ class DeliveryWorker:
         self._closed.set()
         with self._state:
             self._state.notify_all()  # the lane driver may be waiting for a lane
+        self._finished.put(_WAKE)
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
         multiproc.process_exited()

@@ -81,6 +81,9 @@ SETTINGS = {
     # A claim is one statement; past 1000 rows it holds its locks longer than a step should take.
     "DISPATCH_BATCH": Bound(int, 1, 1000, "tasks per dispatcher claim"),
     "DISPATCH_POLL_SECONDS": Bound(float, 0.01, 10, "dispatcher poll interval without a wake-up, seconds"),
+    "DISPATCH_IDLE_SECONDS": Bound(
+        float, 0.01, 300, "longest dispatcher sleep with nothing due, when NOTIFY wakes it, seconds"
+    ),
     "DISPATCH_MAX_OUTSTANDING": Bound(int, 0, 1000000, "tasks handed out at once (0: automatic)"),
     "TASKS_PER_JOB": Bound(int, 1, 1000, "callbacks per django-q2 task"),
     "STANDBY_POLL_SECONDS": Bound(float, 0.05, 60, "how often a standby dispatcher tries to lead, seconds"),
@@ -136,7 +139,7 @@ RUNTIME_KEYS = {
 # The largest API request read at all; at least 1 KB so that any single callback fits.
 API_REQUEST_LIMIT = Bound(int, 1024, None, "largest API request body read, bytes")
 WORKER_RECYCLE = Bound(int, 1, None, "batches after which a worker process is replaced")
-BROKER_POLL_SECONDS = Bound(float, 0.005, 5, "how often the ORM broker looks for batches, seconds")
+BROKER_POLL_SECONDS = Bound(float, 0.005, 60, "how often the ORM broker looks for batches unwoken, seconds")
 DB_CONN_MAX_AGE = Bound(int, 0, None, "seconds a database connection is kept")
 
 # --- a callback's own fields ------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""The dispatcher's sleep when nothing is due: a listening leader sleeps long, NOTIFY ends the
+sleep at once, it still beats on time, and stop ends it."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.instruments.heartbeats import DISPATCHER
+from callbacks.models import Heartbeat
+from callbacks.wakeup import notify_dispatcher
+from tests.factories import make_task
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="NOTIFY wakes only on PostgreSQL")
+
+URL = "http://127.0.0.1:9/hook"
+LONG = 600.0  # far longer than any test waits: a sleep that ends was ended by something else
+
+
+@pytest.fixture
+def leader():
+    dispatcher = Dispatcher(name="test-dispatcher")
+    assert dispatcher.leadership.acquire()
+    yield dispatcher
+    dispatcher.leadership.release()
+
+
+class Sleeper:
+    """The leader's sleep in a thread, as its loop sleeps between steps."""
+
+    def __init__(self, dispatcher, seconds):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(dispatcher, seconds), daemon=True)
+
+    def _run(self, dispatcher, seconds):
+        try:
+            dispatcher._sleep(seconds, self.stop)
+        finally:
+            connection.close()  # this thread's own Django connection (heartbeats)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+@pytest.mark.django_db
+def test_a_listening_leader_with_nothing_due_sleeps_until_the_idle_bound(leader, callbacks_settings):
+    callbacks_settings(DISPATCH_POLL_SECONDS=0.25, DISPATCH_IDLE_SECONDS=30.0)
+
+    assert leader._sleep_seconds() == 30.0
+
+
+@pytest.mark.django_db
+def test_a_listening_leader_sleeps_until_the_next_task_is_due(leader, tenant, callbacks_settings):
+    callbacks_settings(DISPATCH_POLL_SECONDS=0.25, DISPATCH_IDLE_SECONDS=30.0)
+    make_task(tenant=tenant, url=URL, run_at=timezone.now() + timedelta(seconds=20))
+
+    assert 15.0 < leader._sleep_seconds() <= 20.0
+
+
+@pytest.mark.django_db
+def test_a_dispatcher_nothing_wakes_polls(tenant, callbacks_settings):
+    callbacks_settings(DISPATCH_POLL_SECONDS=0.25, DISPATCH_IDLE_SECONDS=30.0)
+
+    assert Dispatcher(name="not leading")._sleep_seconds() == 0.25
+
+
+@pytest.mark.django_db(transaction=True)  # NOTIFY is delivered at commit
+def test_notify_ends_a_long_sleep(leader):
+    with Sleeper(leader, LONG) as sleeper:
+        notify_dispatcher()
+        sleeper.thread.join(timeout=30)
+        assert not sleeper.thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_ends_a_long_sleep(leader):
+    with Sleeper(leader, LONG) as sleeper:
+        sleeper.stop.set()
+        sleeper.thread.join(timeout=30)
+        assert not sleeper.thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_sleep_still_beats_on_time(leader, callbacks_settings):
+    callbacks_settings(HEARTBEAT_SECONDS=0.1)
+    leader._last_beat = float("-inf")
+
+    def beats():
+        return list(
+            Heartbeat.objects.filter(role=DISPATCHER, name=leader.name).values_list("seen_at", flat=True)
+        )
+
+    with Sleeper(leader, LONG):
+        wait_until(lambda: beats(), timeout=30, message="a first heartbeat")
+        first = beats()[0]
+        wait_until(lambda: beats()[0] > first, timeout=30, message="a second heartbeat, still asleep")

@@ -72,13 +72,17 @@ def origins(h: Harness, args) -> list:
     # The machine is shared and its speed drifts over the minutes this takes: the ceiling is
     # measured first and last, and the rows compare with the mean of the two.
     bare_first = ceiling_run(h, count=count, processes=processes)
+    # One loop, one process: what one `requests.Session` sends to the receiver by itself.
+    single_first = ceiling_run(h, count=count // 2, processes=1)
     one_small = delivery_run(h, count=SMALL_COUNT, processes=processes)
     one = delivery_run(h, count=count, processes=processes)
     many = delivery_run(h, count=count, processes=processes, origins=MANY_ORIGINS)
     lifted = delivery_run(h, count=count, processes=processes, **PIPELINE_ENV)
     peer = celery_peer_run(h, count=count, concurrency=args.celery_concurrency)
+    single_last = ceiling_run(h, count=count // 2, processes=1)
     bare_last = ceiling_run(h, count=count, processes=processes)
     bare = (bare_first + bare_last) / 2
+    single = (single_first + single_last) / 2
 
     def done(run: dict, of: int) -> str:
         return f"{run['succeeded']:,}/{of:,} succeeded" + ("" if run["finished"] else " (TIMED OUT)")
@@ -94,6 +98,20 @@ def origins(h: Harness, args) -> list:
             f"first {bare_first:,.0f} req/s, last {bare_last:,.0f} req/s",
             f"{bare_last / bare_first:.2f}",
             "(the ceiling; drift between first and last)",
+        ),
+        (
+            f"bare requests.Session loop x1, {count // 2:,} requests, first and last",
+            f"{single:,.0f} req/s",
+            f"first {single_first:,.0f} req/s, last {single_last:,.0f} req/s",
+            f"{single_last / single_first:.2f}",
+            "(one Session by itself)",
+        ),
+        (
+            f"one origin at the defaults against one bare loop, {count:,} due now",
+            f"{one['rate']:,.0f} callbacks/s",
+            f"bare requests.Session loop x1: {single:,.0f} req/s",
+            f"{one['rate'] / single:.2f}",
+            ">= 0.7 (aim 1.0)",
         ),
         (
             f"one origin at the {defaults}, {SMALL_COUNT:,} due now",

@@ -83,11 +83,15 @@ def _unchanged(value):
 def binary_cursor():
     """A psycopg cursor on Django's connection (PostgreSQL only) that sends the parameters apart
     from the statement; `%b` placeholders bind them in binary. It joins the transaction open on
-    the connection like any Django cursor, but Django's query log does not see it."""
+    the connection like any Django cursor, but Django's query log does not see it.
+
+    Errors come out as Django's (DatabaseError and its kinds), and a lost connection is marked as
+    such, as through a Django cursor: close_old_connections() then replaces it, where it would
+    otherwise keep a dead connection for ever (a database restart)."""
     import psycopg
 
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         yield cursor
 
 

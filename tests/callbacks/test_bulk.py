@@ -3,10 +3,11 @@
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import DatabaseError, close_old_connections, connection
 
-from callbacks import bulk
+from callbacks import bulk, wakeup
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 from callbacks.services.tenants import tenant_create
 from tests.factories import make_task
@@ -89,3 +90,18 @@ def test_insert_rows_refuses_rows_that_leave_a_column_out(tenant):
 
     with pytest.raises(ValueError, match="note"):
         bulk.insert_rows(TaskEvent, ("task_id", "at", "from_status", "to_status"), [(task.id, None, "", "")])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_under_a_binary_cursor_is_replaced_like_any_other(tenant):
+    """A database restart: the error is Django's, and close_old_connections() gives a working connection."""
+    assert set(bulk.in_bulk(Tenant, [tenant.id])) == {tenant.id}
+    backend = connection.connection.info.backend_pid
+    with psycopg.connect(**wakeup.connection_params(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    with pytest.raises(DatabaseError):
+        bulk.in_bulk(Tenant, [tenant.id])
+    close_old_connections()
+
+    assert set(bulk.in_bulk(Tenant, [tenant.id])) == {tenant.id}

@@ -138,8 +138,8 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
     stopping). Renews the lane's lease.
 
     Only the lane's own worker (one thread) changes its row, and the leader only reads it, so the
-    row needs no lock. On PostgreSQL all of it is one statement (_REFILL_SQL): a refill runs every
-    few callbacks, and python -m bench.profile showed its round trips as a third of its cost."""
+    row needs no lock. On PostgreSQL all of it is one statement (_REFILL_SQL), one round trip where
+    the ORM's form below takes seven: a refill runs every few callbacks."""
     if connection.vendor == "postgresql":
         return _refill_postgres(token=token, want=want, in_flight=in_flight, taking=taking, now=now)
     with transaction.atomic():

@@ -61,7 +61,7 @@ class Leadership:
     def _acquire_postgres(self) -> bool:
         if self._conn is not None and not self._conn.closed:
             return True
-        conn = psycopg.connect(**_psycopg_params(), autocommit=True)
+        conn = psycopg.connect(**wakeup.connection_params(), autocommit=True)
         got = conn.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY]).fetchone()[0]
         if not got:
             conn.close()
@@ -125,12 +125,6 @@ class Leadership:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-
-def _psycopg_params() -> dict:
-    params = connection.get_connection_params()
-    keep = ("dbname", "user", "password", "host", "port", "sslmode", "options", "sslrootcert")
-    return {key: value for key, value in params.items() if key in keep and value not in (None, "")}
 
 
 class Dispatcher:

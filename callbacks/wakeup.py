@@ -69,8 +69,9 @@ class PostgresListener:
         self._conn: psycopg.Connection | None = None
 
     def _listening(self) -> psycopg.Connection | None:
-        if self._conn is not None and not self._conn.closed:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
+        self.close()  # lost (the server went away): psycopg may not have closed it yet
         try:
             conn = psycopg.connect(**connection_params(self.using), autocommit=True)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
@@ -106,7 +107,12 @@ class PostgresListener:
             readable, _, _ = select.select([conn.fileno()], [], [], timeout)
             if not readable:
                 return False
-            return any(notification.payload == self.key for notification in conn.notifies(timeout=0))
+            payloads = [notification.payload for notification in conn.notifies(timeout=0)]
+            if not payloads:
+                # Readable with nothing to read: the server closed the connection (psycopg sees it
+                # only when it is used), or a stray wake. A statement tells which.
+                conn.execute("SELECT 1")
+            return self.key in payloads
         except (psycopg.Error, OSError):
             self.close()  # made again at the next drain
             return True

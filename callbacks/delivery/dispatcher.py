@@ -106,9 +106,14 @@ class Leadership:
                 readable, _, _ = select.select(
                     [self._conn.fileno()], [], [], min(remaining, STOP_CHECK_SECONDS)
                 )
+                if not readable:
+                    continue
                 # Several creations may have notified; one step serves them all.
-                if readable and any(True for _ in self._conn.notifies(timeout=0)):
+                if any(True for _ in self._conn.notifies(timeout=0)):
                     return True
+                # Readable with nothing to read: the server closed the connection, and with it
+                # the advisory lock (psycopg sees that only when the connection is used).
+                self._conn.execute("SELECT 1")
         except (psycopg.Error, OSError):
             logger.warning("dispatcher lost its leader connection; standing down")
             self.release()

@@ -103,3 +103,13 @@ def test_a_long_sleep_still_beats_on_time(leader, callbacks_settings):
         wait_until(lambda: beats(), timeout=30, message="a first heartbeat")
         first = beats()[0]
         wait_until(lambda: beats()[0] > first, timeout=30, message="a second heartbeat, still asleep")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_leader_whose_connection_the_server_closed_stands_down_at_once(leader):
+    """The advisory lock went with the connection: sleeping on, it would believe it still led."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [leader.leadership._conn.info.backend_pid])
+
+    assert leader.leadership.wait_for_wakeup(LONG, threading.Event()) is True
+    assert leader.leadership._conn is None  # released: the next round must take the lock again

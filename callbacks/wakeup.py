@@ -95,35 +95,46 @@ class PostgresListener:
 
     def wait(self, timeout: float) -> bool:
         """Sleep until a wake-up arrives or `timeout`; True when woken for our key, or when the
-        connection was lost (what was sent meanwhile is missed: look now).
-
-        A select() on the socket rather than psycopg's notifies(timeout), which wakes every
-        0.1 s to check for signals: half of an idle pusher's CPU."""
+        connection was lost (what was sent meanwhile is missed: look now). Waiting on the socket
+        rather than in psycopg's 0.1 s slices (see `received`) was half an idle pusher's CPU."""
         conn = self._listening()
         if conn is None:
             time.sleep(timeout)
             return False
         try:
-            readable, _, _ = select.select([conn.fileno()], [], [], timeout)
-            if not readable:
-                return False
-            payloads = [notification.payload for notification in conn.notifies(timeout=0)]
-            if not payloads:
-                # Readable with nothing to read: the server closed the connection (psycopg sees it
-                # only when it is used), or a stray wake. A statement tells which.
-                conn.execute("SELECT 1")
-            return self.key in payloads
+            return self.key in received(conn, timeout)
         except (psycopg.Error, OSError):
             self.close()  # made again at the next drain
             return True
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None
+
+
+def received(conn: psycopg.Connection, timeout: float) -> list[str]:
+    """The payloads of the notifications that arrive on a listening connection within `timeout`
+    (none: nothing came). Raises psycopg.Error or OSError when the connection is gone.
+
+    A select() on the socket rather than psycopg's notifies(timeout), which wakes every 0.1 s to
+    check for signals. A socket readable with nothing to read is the server closing the
+    connection (psycopg sees that only when it is used) or a stray wake: a statement tells which."""
+    readable, _, _ = select.select([conn.fileno()], [], [], timeout)
+    if not readable:
+        return []
+    payloads = [notification.payload for notification in conn.notifies(timeout=0)]
+    if not payloads:
+        conn.execute("SELECT 1")
+    return payloads
+
+
+def close_quietly(conn: psycopg.Connection | None) -> None:
+    """Close a connection of our own that may already be dead."""
+    if conn is not None:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
 
 
 def pipe_path(channel: str, key: str) -> Path:

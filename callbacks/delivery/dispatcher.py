@@ -13,7 +13,6 @@ call directly.
 
 import fcntl
 import logging
-import select
 import threading
 import time
 from datetime import timedelta
@@ -103,17 +102,10 @@ class Leadership:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                readable, _, _ = select.select(
-                    [self._conn.fileno()], [], [], min(remaining, STOP_CHECK_SECONDS)
-                )
-                if not readable:
-                    continue
-                # Several creations may have notified; one step serves them all.
-                if any(True for _ in self._conn.notifies(timeout=0)):
+                # Several creations may have notified; one step serves them all. A closed
+                # connection raises here: the advisory lock went with it.
+                if wakeup.received(self._conn, min(remaining, STOP_CHECK_SECONDS)):
                     return True
-                # Readable with nothing to read: the server closed the connection, and with it
-                # the advisory lock (psycopg sees that only when the connection is used).
-                self._conn.execute("SELECT 1")
         except (psycopg.Error, OSError):
             logger.warning("dispatcher lost its leader connection; standing down")
             self.release()
@@ -121,12 +113,8 @@ class Leadership:
         return False
 
     def release(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        wakeup.close_quietly(self._conn)
+        self._conn = None
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None

@@ -88,3 +88,17 @@ def check_secret_header_patterns(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_encryption_keys(app_configs, **kwargs):
+    if settings.CALLBACKS_ENCRYPTION_KEYS:
+        return []
+    return [
+        Warning(
+            "CALLBACKS_ENCRYPTION_KEYS is not set: the private keys held for tenants are sealed with a key "
+            "derived from SECRET_KEY, so rotating SECRET_KEY makes them unreadable.",
+            hint="Set CALLBACKS_ENCRYPTION_KEYS to a Fernet key of its own (docs/configuration.md).",
+            id="callbacks.W002",
+        )
+    ]

@@ -83,3 +83,19 @@ def env_rate(name: str, default: str) -> str:
     except RateError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     return raw
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """A comma-separated list of Fernet keys (callbacks.sealing); the first seals, all open."""
+    from cryptography.fernet import Fernet
+
+    keys = env_list(name, [])
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes; make one "
+                "with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            ) from None
+    return keys

@@ -14,6 +14,7 @@ from taskcenter.bootstrap import secret_key_path, var_dir
 from taskcenter.env import (
     ConfigError,
     env_bool,
+    env_fernet_keys,
     env_list,
     env_networks,
     env_number,
@@ -53,6 +54,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Keys sealing the private keys held for tenants (callbacks.sealing): the first seals, all open.
+CALLBACKS_ENCRYPTION_KEYS = env_fernet_keys("CALLBACKS_ENCRYPTION_KEYS")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -13,7 +13,6 @@ import base64
 import hashlib
 from functools import cache
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
@@ -30,7 +29,11 @@ def derived_key(secret_key: str) -> bytes:
 
 
 @cache
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+def _fernet(keys: tuple[str, ...]):
+    # Imported on first use: most processes never open a sealed value, and the library costs
+    # each of them megabytes.
+    from cryptography.fernet import Fernet, MultiFernet
+
     return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
@@ -46,6 +49,8 @@ def seal(plain: str) -> str:
 def unseal(sealed: str) -> str:
     if not sealed.startswith(SEALED_PREFIX):
         raise SealError("not a sealed value")
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(_keys()).decrypt(sealed[len(SEALED_PREFIX) :].encode()).decode()
     except InvalidToken:
@@ -57,14 +62,6 @@ def unseal(sealed: str) -> str:
 def reseal(sealed: str) -> str:
     """The same value sealed with the first key (rotation)."""
     return SEALED_PREFIX + _fernet(_keys()).rotate(sealed[len(SEALED_PREFIX) :].encode()).decode()
-
-
-def is_valid_key(key: str) -> bool:
-    try:
-        Fernet(key.encode())
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 class SealedTextField(models.TextField):

@@ -87,9 +87,10 @@ def env_rate(name: str, default: str) -> str:
 
 def env_fernet_keys(name: str) -> list[str]:
     """A comma-separated list of Fernet keys (callbacks.sealing); the first seals, all open."""
-    from cryptography.fernet import Fernet
-
     keys = env_list(name, [])
+    if keys:
+        # Imported only when keys are given: the library costs every process megabytes.
+        from cryptography.fernet import Fernet
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key.encode())

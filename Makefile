@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8000
 
-.PHONY: run test lint bench drill setup setup-dev clean browser
+.PHONY: run test lint bench drill setup setup-dev clean browser promtool
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test: setup-dev lint browser
+# The alert rules (deploy/prometheus) are checked with promtool, from Debian's prometheus package.
+PROMTOOL := /usr/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) || { \
+	  echo "Installing Debian's prometheus for promtool (tests/deploy)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
+
+test: setup-dev lint browser promtool
 	$(PY) manage.py check --fail-level ERROR
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,100 @@
+"""docs/receivers.md: its signature checks accept a real signed callback and refuse altered ones."""
+
+import base64
+import importlib.util
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from callbacks.delivery.executor import send_attempt
+from callbacks.models import CallbackTask
+from tests.docs.snippets import snippet
+
+
+@pytest.fixture
+def delivered(api, new_tenant, receiver):
+    """One callback sent by the service's own sender to a receiver on 127.0.0.1, as received."""
+    created = api.post("/api/v1/callbacks/", {"url": receiver.url, "body": {"order": 42}}, format="json")
+    assert created.status_code == 201, created.content
+    task = CallbackTask.objects.select_related("tenant").get(id=created.json()["id"])
+    assert send_attempt(task, attempt=1).outcome == "success"
+    (request,) = receiver.wait_for(1)
+    return new_tenant.signing_secret, request.headers, request.body
+
+
+def _cases(secret, headers, body):
+    """(secret, headers, body, now, expected): the real request, then each way it can be wrong."""
+    now = time.time()
+    other_secret = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    return [
+        (secret, headers, body, now, True),
+        (secret, headers, body + b" ", now, False),
+        (other_secret, headers, body, now, False),
+        (secret, {**headers, "webhook-id": headers["webhook-id"] + "0"}, body, now, False),
+        (secret, headers, body, now + 3600, False),  # replayed an hour later
+        (
+            secret,
+            {**headers, "webhook-signature": "v2," + headers["webhook-signature"][3:]},
+            body,
+            now,
+            False,
+        ),
+    ]
+
+
+def _python_snippet(tmp_path):
+    path = tmp_path / "receiver.py"
+    path.write_text(snippet("receivers.md", "verify-v1-python"))
+    spec = importlib.util.spec_from_file_location("receiver_snippet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_python_snippet_verifies_a_real_callback(delivered, tmp_path):
+    verify = _python_snippet(tmp_path).verify
+    cases = _cases(*delivered)
+    assert [verify(s, h, b, now=n) for s, h, b, n, _ in cases] == [expected for *_, expected in cases]
+
+
+def test_the_python_snippet_accepts_either_secret_during_a_rotation(delivered, tmp_path):
+    from callbacks.delivery.signing import signature_header
+
+    secret, headers, body = delivered
+    module = _python_snippet(tmp_path)
+    previous = "whsec_" + base64.b64encode(b"p" * 32).decode()
+    both = signature_header(
+        [secret, previous],
+        msg_id=headers["webhook-id"],
+        timestamp=int(headers["webhook-timestamp"]),
+        body=body,
+    )
+    assert module.verify(previous, {**headers, "webhook-signature": both}, body)
+    assert module.verify(secret, {**headers, "webhook-signature": both}, body)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed on this machine")
+def test_the_node_snippet_verifies_a_real_callback(delivered, tmp_path):
+    (tmp_path / "receiver.js").write_text(snippet("receivers.md", "verify-v1-node"))
+    cases = _cases(*delivered)
+    given = [
+        {"secret": s, "headers": h, "body": base64.b64encode(b).decode(), "now": n} for s, h, b, n, _ in cases
+    ]
+    harness = (
+        "const { verify } = require('./receiver.js');"
+        "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(cases.map(c => verify(c.secret, c.headers, Buffer.from(c.body, 'base64'), c.now))));"
+    )
+    done = subprocess.run(
+        ["node", "-e", harness],
+        cwd=tmp_path,
+        input=json.dumps(given),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [expected for *_, expected in cases]

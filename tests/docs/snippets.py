@@ -7,11 +7,13 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def snippet(doc: str, name: str) -> str:
-    text = (DOCS / doc).read_text()
-    found = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```\w+\n(.*?)\n```", text, re.S)
-    assert found, f"no snippet {name} in docs/{doc}"
-    return found.group(1) + "\n"
+    found = snippets(doc, name)
+    assert len(found) == 1, f"{len(found)} snippets {name} in docs/{doc}"
+    return found[0] + "\n"
 
 
-def blocks(doc: str, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)\n```", (DOCS / doc).read_text(), re.S)
+def snippets(doc: str, name: str) -> list[str]:
+    """Every block marked with that name, in the order of the page."""
+    return re.findall(
+        rf"<!-- snippet: {re.escape(name)} -->\n```\w+\n(.*?)\n```", (DOCS / doc).read_text(), re.S
+    )

@@ -83,7 +83,7 @@ def test_every_metric_named_by_the_dashboard_and_the_rules_is_exported(api, serv
         create_callbacks(api, 20, good.url)
         create_callbacks(api, 2, failing.url, max_retries=0)
         create_callbacks(api, 1, good.url, delay_seconds=3600)  # waits: the queue is not empty
-        with Gunicorn(service_env(tmp_path / "var"), tmp_path / "web.log") as web:
+        with Gunicorn(service_env(tmp_path / "var", WEB_CONCURRENCY=1), tmp_path / "web.log") as web:
             web.wait_ready()
 
             def exported():

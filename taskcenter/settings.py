@@ -61,6 +61,8 @@ CALLBACKS_ENCRYPTION_KEYS = env_fernet_keys("CALLBACKS_ENCRYPTION_KEYS")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# /demo/echo/, a receiver inside the service for the README's first callback (make run only).
+DEMO_ENDPOINTS = env_bool("CALLBACKS_DEMO_ENDPOINTS", False)
 
 # --- Behind TLS (docs/install.md). All off by default: the embedded set-up serves plain HTTP on
 # 127.0.0.1, and a redirect to HTTPS or a secure-only cookie there would lock the operator out.
@@ -84,8 +86,6 @@ if MONITORING_TOKEN and len(MONITORING_TOKEN) < 16:
         "MONITORING_TOKEN must be at least 16 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
     )
 MONITORING_ALLOWED_NETWORKS = env_networks("MONITORING_ALLOWED_NETWORKS")
-# /demo/echo/, a receiver inside the service for the README's first callback (make run only).
-DEMO_ENDPOINTS = env_bool("CALLBACKS_DEMO_ENDPOINTS", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -146,7 +146,8 @@ try:
         conn_health_checks=True,
     )
 except Exception as exc:  # dj_database_url raises several types for a bad URL
-    raise ConfigError(f"DATABASE_URL={DATABASE_URL!r} is not a database URL: {exc}") from None
+    # Without the URL itself: it holds the database's password.
+    raise ConfigError(f"DATABASE_URL is not a database URL: {exc}") from None
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 if not (IS_POSTGRES or IS_SQLITE):

@@ -80,3 +80,10 @@ def test_the_embedded_set_up_warns_about_what_production_must_set(tmp_path):
     done = _manage(env, "check", "--deploy")
     for check in ("security.W004", "security.W008", "security.W012", "security.W016", "callbacks.W002"):
         assert check in done.stderr + done.stdout
+
+
+def test_a_short_monitoring_token_stops_start_up(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CALLBACKS_VAR_DIR": str(tmp_path / "var")}
+    done = _manage({**env, "MONITORING_TOKEN": "short"}, "check")
+    assert done.returncode != 0
+    assert "MONITORING_TOKEN must be at least 16 characters" in done.stderr

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,69 @@ def test_the_node_snippet_verifies_a_real_callback(delivered, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [expected for *_, expected in cases]
+
+
+_GO_HARNESS = """package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestSnippet(t *testing.T) {
+	var cases []struct {
+		Secret  string            `json:"secret"`
+		Headers map[string]string `json:"headers"`
+		Body    string            `json:"body"`
+		Now     float64           `json:"now"`
+	}
+	raw, _ := os.ReadFile("cases.json")
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	results := []bool{}
+	for _, c := range cases {
+		header := http.Header{}
+		for name, value := range c.Headers {
+			header.Set(name, value)
+		}
+		body, _ := base64.StdEncoding.DecodeString(c.Body)
+		results = append(results, verify(c.Secret, header, body, time.Unix(int64(c.Now), 0)))
+	}
+	out, _ := json.Marshal(results)
+	fmt.Println("RESULTS", string(out))
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="go is not installed on this machine")
+def test_the_go_snippet_verifies_a_real_callback(delivered, tmp_path):
+    (tmp_path / "receiver.go").write_text(snippet("receivers.md", "verify-v1-go"))
+    (tmp_path / "receiver_test.go").write_text(_GO_HARNESS)
+    (tmp_path / "go.mod").write_text("module receiver\n\ngo 1.19\n")
+    cases = _cases(*delivered)
+    given = [
+        {"secret": s, "headers": h, "body": base64.b64encode(b).decode(), "now": n} for s, h, b, n, _ in cases
+    ]
+    (tmp_path / "cases.json").write_text(json.dumps(given))
+    done = subprocess.run(
+        ["go", "test", "-count=1", "-v", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(Path.home()),
+            "GOFLAGS": "-mod=mod",
+            "GOTOOLCHAIN": "local",
+        },
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert json.loads(line.removeprefix("RESULTS ")) == [expected for *_, expected in cases]

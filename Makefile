@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PORT ?= 8000
 
-.PHONY: run test lint bench drill setup setup-dev clean browser
+.PHONY: run test lint bench drill setup setup-dev clean browser promtool receivers
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,22 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
-test: setup-dev lint browser
+# The alert rules (deploy/prometheus) are checked with promtool, from Debian's prometheus package.
+PROMTOOL := /usr/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) || { \
+	  echo "Installing Debian's prometheus for promtool (tests/deploy)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends prometheus; }
+
+# docs/receivers.md's Node and Go snippets run in tests/docs: Debian's nodejs and golang-go.
+receivers:
+	@{ command -v node >/dev/null && command -v go >/dev/null; } || { \
+	  echo "Installing Debian's nodejs and golang-go for the receiver snippets (tests/docs)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends nodejs golang-go; }
+
+test: setup-dev lint browser promtool receivers
 	$(PY) manage.py check --fail-level ERROR
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -5,10 +5,13 @@ from django.http import HttpResponse
 from prometheus_client import multiprocess
 
 from callbacks.delivery.instruments import multiproc
+from monitoring import access
 from monitoring.collectors import DatabaseCollector
 
 
 def metrics(request):
+    if not access.may_read_internals(request):
+        return access.refusal()
     if multiproc.directory() is not None:
         # django-prometheus's own metrics are prometheus_client metrics too: in multiprocess
         # mode they live in the same directory, so this registry holds them as well.

@@ -9,7 +9,7 @@ before anything imports prometheus_client or the settings:
 - PROMETHEUS_MULTIPROC_DIR, default var/prometheus, so the metrics of the workers and the
   dispatcher reach the web process's /metrics. prometheus_client reads it once, when first
   imported, and child processes inherit it;
-- var/secret_key, when SECRET_KEY is not set: generated once, then read by every process of
+- var/secret_key, when neither SECRET_KEY nor SECRET_KEY_FILE is set: generated once, then read by every process of
   the installation (django-q2 signs broker payloads with it, so processes started by hand,
   runserver, run_dispatcher, qcluster, agree without set-up).
 """
@@ -38,7 +38,7 @@ def prepare() -> None:
     (var / "static").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var / "prometheus"))
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("SECRET_KEY"):
+    if not (os.environ.get("SECRET_KEY") or os.environ.get("SECRET_KEY_FILE")):
         path = secret_key_path()
         try:
             _write_secret_key_once(path)

@@ -7,6 +7,7 @@ variable, never fall back silently to a default (healthchecks' settings habit).
 import ipaddress
 import os
 import re
+from pathlib import Path
 
 from callbacks.domain.bounds import Bound
 from callbacks.domain.rates import RateError, parse_rate
@@ -22,6 +23,29 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def env_secret(name: str, default: str) -> str:
+    """NAME, or the contents of the file that NAME_FILE names (a secret kept out of the environment:
+    a systemd credential, a mounted secret, a file only the service's user can read).
+
+    Both set is an error rather than a silent choice; so is a file that cannot be read or is empty.
+    Surrounding whitespace is dropped: editors and `echo` end a file with a newline.
+    """
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return default if value is None else value
+    if value:
+        raise ConfigError(f"{name} and {name}_FILE are both set: set one of them")
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read: {reason}") from None
+    if not text:
+        raise ConfigError(f"{name}_FILE={path!r} is empty")
+    return text
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -48,7 +72,10 @@ def env_number(name: str, default, bound: Bound):
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
+    return _split(os.environ.get(name), default)
+
+
+def _split(raw: str | None, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -85,9 +112,24 @@ def env_rate(name: str, default: str) -> str:
     return raw
 
 
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto), as Django's
+    SECURE_PROXY_SSL_HEADER; None when unset. Only ever set behind a proxy that overwrites the header:
+    a client could otherwise claim HTTPS."""
+    raw = env_str(name, "").strip()
+    if not raw:
+        return None
+    if not _HEADER_NAME.fullmatch(raw):
+        raise ConfigError(f"{name}={raw!r} is not a header name (e.g. X-Forwarded-Proto)")
+    return ("HTTP_" + raw.upper().replace("-", "_"), "https")
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
 def env_fernet_keys(name: str) -> list[str]:
     """A comma-separated list of Fernet keys (callbacks.sealing); the first seals, all open."""
-    keys = env_list(name, [])
+    keys = _split(env_secret(name, ""), [])
     if keys:
         # Imported only when keys are given: the library costs every process megabytes.
         from cryptography.fernet import Fernet

@@ -4,7 +4,6 @@ Bad values stop start-up with a message naming the variable (taskcenter.env). De
 the embedded set-up: SQLite under var/ and the django-q2 ORM broker.
 """
 
-import os
 from pathlib import Path
 
 import dj_database_url
@@ -18,8 +17,10 @@ from taskcenter.env import (
     env_list,
     env_networks,
     env_number,
+    env_proxy_ssl_header,
     env_rate,
     env_regexes,
+    env_secret,
     env_str,
 )
 
@@ -30,12 +31,13 @@ VAR_DIR = var_dir()
 
 
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else the one generated once under var/ (bootstrap).
+    """SECRET_KEY (or SECRET_KEY_FILE) from the environment, else the one generated once under var/
+    (bootstrap).
 
     Every process of one installation must share it: django-q2 signs broker payloads with it,
     so processes started by hand (runserver, run_dispatcher, qcluster) agree without set-up.
     """
-    key = os.environ.get("SECRET_KEY")
+    key = env_secret("SECRET_KEY", "")
     if key:
         return key
     path = secret_key_path()
@@ -61,6 +63,29 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # /demo/echo/, a receiver inside the service for the README's first callback (make run only).
 DEMO_ENDPOINTS = env_bool("CALLBACKS_DEMO_ENDPOINTS", False)
+
+# --- Behind TLS (docs/install.md). All off by default: the embedded set-up serves plain HTTP on
+# 127.0.0.1, and a redirect to HTTPS or a secure-only cookie there would lock the operator out.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers' probes and Prometheus reach a web process directly over plain HTTP, not
+# through the proxy: a redirect would fail them. (Paths without their leading slash.)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 0, bounds.HSTS_SECONDS)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+
+# Who may read /metrics and the details of /readyz (monitoring.access): a bearer token, peers in
+# these networks, or, with neither set, anyone (the embedded set-up). Queue names and process
+# names are the installation's inner workings; a load balancer needs only /readyz's status code.
+MONITORING_TOKEN = env_secret("MONITORING_TOKEN", "")
+if MONITORING_TOKEN and len(MONITORING_TOKEN) < 16:
+    raise ConfigError(
+        "MONITORING_TOKEN must be at least 16 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+MONITORING_ALLOWED_NETWORKS = env_networks("MONITORING_ALLOWED_NETWORKS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,7 +136,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
     # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
     # a new PostgreSQL connection for each costs more than the query.
@@ -121,7 +146,8 @@ try:
         conn_health_checks=True,
     )
 except Exception as exc:  # dj_database_url raises several types for a bad URL
-    raise ConfigError(f"DATABASE_URL={DATABASE_URL!r} is not a database URL: {exc}") from None
+    # Without the URL itself: it holds the database's password.
+    raise ConfigError(f"DATABASE_URL is not a database URL: {exc}") from None
 IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 if not (IS_POSTGRES or IS_SQLITE):
@@ -140,7 +166,7 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, stats caching). Redis when REDIS_URL is set. ------------------------
-REDIS_URL = env_str("REDIS_URL", "")
+REDIS_URL = env_secret("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -1,0 +1,3 @@
+"""The end-to-end tests' real service processes, for the deployment files checked against them."""
+
+from tests.e2e.conftest import service  # noqa: F401

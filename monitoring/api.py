@@ -31,6 +31,9 @@ class StatsApi(APIView):
             except ValueError as exc:
                 raise serializers.ValidationError(str(exc)) from None
 
+    # The query parameters it takes; callbacks.api's middleware refuses any other.
+    query_parameters = {"GET": tuple(InputSerializer().fields)}
+
     OutputSerializer = inline_serializer(
         name="Stats",
         fields={

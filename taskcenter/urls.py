@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from callbacks import demo
+from callbacks.api.errors import UnknownApiPathApi
+from callbacks.api.middleware import NOT_FOUND_URL_NAME
 from monitoring.dashboard import dashboard_view
 
 urlpatterns = [
@@ -14,6 +16,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("", include("monitoring.urls")),
+    # Last: whatever under /api/ matched nothing above answers the API's JSON 404.
+    re_path(r"^api/", UnknownApiPathApi.as_view(), name=NOT_FOUND_URL_NAME),
 ]
 
 if settings.DEMO_ENDPOINTS:

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from callbacks.api.serializers import page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView, query_names
 from callbacks.models import AuditLog
 
 TAG = "audit"
@@ -35,6 +35,7 @@ AuditPageSerializer = page_serializer("AuditPageSerializer", AuditOutputSerializ
 class AuditListApi(TenantApiView):
     FilterSerializer = AuditFilterSerializer
     OutputSerializer = AuditOutputSerializer
+    query_parameters = {"GET": query_names(FilterSerializer)}
 
     @extend_schema(
         tags=[TAG],

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView, query_names
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import BreakerState
 from callbacks.services.breakers import breaker_get, breaker_list, breaker_reset
@@ -49,6 +49,7 @@ BreakerPageSerializer = page_serializer("BreakerPageSerializer", BreakerOutputSe
 class BreakerListApi(TenantApiView):
     FilterSerializer = BreakerFilterSerializer
     OutputSerializer = BreakerOutputSerializer
+    query_parameters = {"GET": query_names(FilterSerializer)}
 
     @extend_schema(
         tags=[TAG],

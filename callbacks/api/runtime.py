@@ -6,13 +6,20 @@ from rest_framework import authentication, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callbacks.api.auth import TenantApiKeyAuthentication
 from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
 
 class RuntimeSettingsApi(APIView):
-    authentication_classes = [authentication.SessionAuthentication, authentication.BasicAuthentication]
+    # A tenant's key is recognised too, so that it is told 403 (not allowed) rather than 401 (not known).
+    authentication_classes = [
+        authentication.SessionAuthentication,
+        authentication.BasicAuthentication,
+        TenantApiKeyAuthentication,
+    ]
     permission_classes = [permissions.IsAdminUser]
+    query_parameters: dict[str, tuple[str, ...]] = {}
 
     class OutputSerializer(serializers.Serializer):
         value = serializers.FloatField()

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from callbacks import masking, selectors
 from callbacks.api.serializers import ErrorSerializer, StrictSerializer, page_serializer
-from callbacks.api.views import COMMON_ERRORS, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, PAGE_PARAMETERS, PAGE_QUERY, TenantApiView
 from callbacks.domain.schedule import next_runs
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import MissedPolicy
@@ -89,6 +89,7 @@ SchedulePageSerializer = page_serializer("SchedulePageSerializer", ScheduleOutpu
 class ScheduleListCreateApi(TenantApiView):
     InputSerializer = ScheduleInputSerializer
     OutputSerializer = ScheduleOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],

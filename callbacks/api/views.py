@@ -30,6 +30,7 @@ INVALID = {
     413: OpenApiResponse(ERROR, description="the request, or a callback's encoded body, is over the limit"),
 }
 TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+PAGE_QUERY = ("cursor", "page_size")
 PAGE_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next or previous link"),
     OpenApiParameter(
@@ -38,8 +39,15 @@ PAGE_PARAMETERS = [
 ]
 
 
+def query_names(filter_serializer) -> tuple[str, ...]:
+    """A list's query parameters: its filters and the page's."""
+    return (*filter_serializer().fields, *PAGE_QUERY)
+
+
 class TenantApiView(APIView):
     parser_classes = [LimitedJSONParser]
+    # The query parameters each method takes (callbacks.api.middleware refuses any other).
+    query_parameters: dict[str, tuple[str, ...]] = {}
 
     def actor(self) -> str:
         return str(self.request.user)
@@ -84,6 +92,7 @@ class CallbackListCreateApi(TenantApiView):
     InputSerializer = serializers.CallbackInputSerializer
     FilterSerializer = serializers.CallbackFilterSerializer
     OutputSerializer = serializers.CallbackOutputSerializer
+    query_parameters = {"GET": query_names(FilterSerializer)}
 
     @extend_schema(
         tags=[TAG],
@@ -153,6 +162,7 @@ class CallbackDetailApi(TenantApiView):
 
 class CallbackExecutionListApi(TenantApiView):
     OutputSerializer = serializers.ExecutionOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],
@@ -168,6 +178,7 @@ class CallbackExecutionListApi(TenantApiView):
 
 class CallbackEventListApi(TenantApiView):
     OutputSerializer = serializers.EventOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, PAGE_QUERY, TenantApiView
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import UrlWhitelistEntry
 from callbacks.selectors import whitelist_entry_get
@@ -59,6 +59,7 @@ WhitelistPageSerializer = page_serializer("WhitelistPageSerializer", WhitelistEn
 class WhitelistListCreateApi(TenantApiView):
     InputSerializer = WhitelistEntryInputSerializer
     OutputSerializer = WhitelistEntryOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('callbacks', '0002_lanes'),
+        ("callbacks", "0002_lanes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callbacktask',
-            name='request_fingerprint',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="callbacktask",
+            name="request_fingerprint",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
     ]

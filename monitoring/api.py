@@ -5,6 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callbacks.errors import refuse_unknown_parameters
 from monitoring import selectors
 
 
@@ -31,7 +32,7 @@ class StatsApi(APIView):
             except ValueError as exc:
                 raise serializers.ValidationError(str(exc)) from None
 
-    # The query parameters it takes; callbacks.api's middleware refuses any other.
+    # The query parameters it takes, and no other (as every API operation: callbacks.api.views).
     query_parameters = {"GET": tuple(InputSerializer().fields)}
 
     OutputSerializer = inline_serializer(
@@ -67,6 +68,10 @@ class StatsApi(APIView):
             ),
         },
     )
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_unknown_parameters(request.query_params, declared=self.query_parameters, method=request.method)
 
     @extend_schema(
         operation_id="stats_retrieve",

@@ -2,12 +2,9 @@
 
 - A path works with or without its trailing slash, for every method, without a redirect: HTTP clients turn a
   redirected POST into a GET, so a callback registered at `/api/v1/callbacks` would silently become a list.
-- Query parameters a view does not declare (its `query_parameters`, by method) are refused with 400 naming
-  them, as unknown body fields are: a misspelt filter must not return everything.
 - An answer to a tenant's request carries its rate budget (X-RateLimit-*, from callbacks.api.throttling).
 """
 
-from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
 API_PREFIX = "/api/"
@@ -27,27 +24,6 @@ class ApiMiddleware:
             for name, value in budget.headers().items():
                 response[name] = value
         return response
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        if not request.path_info.startswith(API_PREFIX):
-            return None
-        declared = getattr(getattr(view_func, "cls", None), "query_parameters", None)
-        if declared is None:
-            return None  # not an API operation: the schema and docs pages, the not-found answer
-        method = "GET" if request.method == "HEAD" else request.method
-        unknown = sorted(set(request.GET) - set(declared.get(method, ())))
-        if not unknown:
-            return None
-        return JsonResponse(
-            {
-                "error": {
-                    "code": "unknown_parameter",
-                    "message": f"Unknown query parameter: {', '.join(unknown)}.",
-                    "fields": {name: ["unknown query parameter"] for name in unknown},
-                }
-            },
-            status=400,
-        )
 
 
 def _add_missing_slash(request) -> None:

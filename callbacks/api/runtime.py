@@ -7,11 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from callbacks.api.auth import TenantApiKeyAuthentication
+from callbacks.api.views import DeclaredQueryParameters
 from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
 
-class RuntimeSettingsApi(APIView):
+class RuntimeSettingsApi(DeclaredQueryParameters, APIView):
     # A tenant's key is recognised too, so that it is told 403 (not allowed) rather than 401 (not known).
     authentication_classes = [
         authentication.SessionAuthentication,
@@ -19,7 +20,6 @@ class RuntimeSettingsApi(APIView):
         TenantApiKeyAuthentication,
     ]
     permission_classes = [permissions.IsAdminUser]
-    query_parameters: dict[str, tuple[str, ...]] = {}
 
     class OutputSerializer(serializers.Serializer):
         value = serializers.FloatField()

@@ -18,7 +18,7 @@ from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
 from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
 from callbacks.domain.vocabulary import ActorType
-from callbacks.errors import ApplicationError
+from callbacks.errors import ApplicationError, refuse_unknown_parameters
 from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
 
 TAG = "callbacks"
@@ -44,10 +44,19 @@ def query_names(filter_serializer) -> tuple[str, ...]:
     return (*filter_serializer().fields, *PAGE_QUERY)
 
 
-class TenantApiView(APIView):
-    parser_classes = [LimitedJSONParser]
-    # The query parameters each method takes (callbacks.api.middleware refuses any other).
+class DeclaredQueryParameters:
+    """An operation takes the query parameters it declares, by method, and no other. Checked once the
+    caller is known and counted, so a request without a key is still told 401 first."""
+
     query_parameters: dict[str, tuple[str, ...]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_unknown_parameters(request.query_params, declared=self.query_parameters, method=request.method)
+
+
+class TenantApiView(DeclaredQueryParameters, APIView):
+    parser_classes = [LimitedJSONParser]
 
     def actor(self) -> str:
         return str(self.request.user)

@@ -109,6 +109,10 @@ def test_declared_parameters_still_work(api, tenant):
     assert api.get("/api/v1/stats/", {"window": "1h", "host": "example.com"}).status_code == 200
 
 
+def test_a_request_without_a_key_is_told_401_first():
+    assert APIClient().get("/api/v1/callbacks/", {"search": "x"}).status_code == 401
+
+
 def test_query_parameters_are_refused_on_other_operations_too(api, tenant):
     task = make_task_in_state(tenant=tenant)
     assert_error_shape(api.get(f"/api/v1/callbacks/{task.id}/", {"fields": "id"}), 400, "unknown_parameter")
@@ -157,20 +161,22 @@ def budget(response):
 
 
 def test_every_answer_to_a_tenant_carries_its_budget(api, tenant):
-    tenant_update_policy(tenant=tenant, data={"api_rate_limit": "5/min"}, actor_type="user", actor="test")
+    tenant_update_policy(tenant=tenant, data={"api_rate_limit": "6/min"}, actor_type="user", actor="test")
     answers = [
+        api.get("/api/v1/callbacks/", {"search": "x"}),  # 400 of an unknown query parameter
         api.post("/api/v1/callbacks/", HOOK, format="json"),  # 201
         api.post("/api/v1/callbacks/", {}, format="json"),  # 400
         api.get("/api/v1/callbacks/00000000-0000-0000-0000-000000000000/"),  # 404
         api.get("/api/v1/nope/"),  # 404 of an unknown path
         api.get("/api/v1/stats/"),  # 200 from monitoring
     ]
-    assert [budget(answer)[:2] for answer in answers] == [(5, 4), (5, 3), (5, 2), (5, 1), (5, 0)]
+    assert [answer.status_code for answer in answers] == [400, 201, 400, 404, 404, 200]
+    assert [budget(answer)[:2] for answer in answers] == [(6, 5), (6, 4), (6, 3), (6, 2), (6, 1), (6, 0)]
     assert all(1 <= budget(answer)[2] <= 60 for answer in answers)
     refused = api.get("/api/v1/callbacks/")
     assert refused.status_code == 429
     limit, remaining, reset = budget(refused)
-    assert (limit, remaining) == (5, 0)
+    assert (limit, remaining) == (6, 0)
     assert reset == int(refused["Retry-After"])
 
 

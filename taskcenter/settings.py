@@ -200,6 +200,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The docs pages load nothing from outside the service (no validator badge, no fonts: callbacks/api/docs.py).
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True, "persistAuthorization": True},
+    # Operations in the order of the URLs (list, batch, one, its attempts ...), not alphabetical.
+    "SORT_OPERATIONS": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "callbacks.api.schema.describe_api",  # the description, tags in order, rate-limit headers
+    ],
     # One name for the task status choices, used by tasks, filters and events alike.
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "callbacks.models.TaskStatus"},
 }

@@ -29,7 +29,9 @@ class DatabaseCollector:
 
     def _collect(self):
         depth = GaugeMetricFamily(
-            "callbacks_queue_depth", "Tasks not yet final, by queue and status.", labels=["queue", "status"]
+            "callbacks_queue_depth",
+            "Tasks not yet final, by queue and status; 0 for every known queue with none.",
+            labels=["queue", "status"],
         )
         # Every known queue and status, 0 included: an alert on depth must not read "absent" as "fine".
         for queue in queues.queue_list():

@@ -12,8 +12,8 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.instruments import multiproc
-from callbacks.labels import status_class
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
+from callbacks.labels import status_class
 from callbacks.models import QueueState, TaskExecution
 from tests.factories import make_monitored_task
 

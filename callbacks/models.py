@@ -122,6 +122,9 @@ class CallbackTask(models.Model):
     business_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     trace_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     idempotency_key = models.CharField(max_length=MAX_LABEL_LENGTH, null=True, blank=True)
+    # What the creating request asked for (callbacks.domain.callback.request_fingerprint): the same key
+    # with another request is refused. Empty on tasks made before it was recorded.
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     # State.
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED)

@@ -11,8 +11,8 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from callbacks.domain.vocabulary import UNFINISHED_STATUSES
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
+from callbacks import queues
+from callbacks.models import BreakerState, CircuitBreaker
 from monitoring import health, heartbeats
 
 logger = logging.getLogger(__name__)
@@ -29,16 +29,14 @@ class DatabaseCollector:
 
     def _collect(self):
         depth = GaugeMetricFamily(
-            "callbacks_queue_depth", "Tasks not yet final, by queue and status.", labels=["queue", "status"]
+            "callbacks_queue_depth",
+            "Tasks not yet final, by queue and status; 0 for every known queue with none.",
+            labels=["queue", "status"],
         )
-        rows = (
-            CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
-            .values("queue", "status")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for row in rows:
-            depth.add_metric([row["queue"], row["status"]], row["n"])
+        # Every known queue and status, 0 included: an alert on depth must not read "absent" as "fine".
+        for queue in queues.queue_list():
+            for status, count in queue["counts"].items():
+                depth.add_metric([queue["name"], status], count)
         yield depth
 
         lag = health.oldest_due_lag_seconds()

@@ -114,6 +114,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Paths with or without their slash, declared query parameters only, X-RateLimit-* headers.
+    "callbacks.api.middleware.ApiMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -224,6 +226,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The docs pages load nothing from outside the service (no validator badge, no fonts: callbacks/api/docs.py).
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True, "persistAuthorization": True},
+    # Operations in the order of the URLs (list, batch, one, its attempts ...), not alphabetical.
+    "SORT_OPERATIONS": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "callbacks.api.schema.describe_api",  # the description, tags in order, rate-limit headers
+    ],
     # One name for the task status choices, used by tasks, filters and events alike.
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "callbacks.models.TaskStatus"},
 }

@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
 
 from callbacks import demo
+from callbacks.api import docs
+from callbacks.api.errors import UnknownApiPathApi
+from callbacks.api.middleware import NOT_FOUND_URL_NAME
 from monitoring.dashboard import dashboard_view
 
 urlpatterns = [
@@ -12,8 +15,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("callbacks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", docs.RedocPage.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/swagger/", docs.SwaggerPage.as_view(url_name="schema"), name="api-docs-swagger"),
+    path("api/docs/redoc.standalone.js", docs.redoc_bundle, name="api-docs-redoc-bundle"),
     path("", include("monitoring.urls")),
+    # Last: whatever under /api/ matched nothing above answers the API's JSON 404.
+    re_path(r"^api/", UnknownApiPathApi.as_view(), name=NOT_FOUND_URL_NAME),
 ]
 
 if settings.DEMO_ENDPOINTS:

@@ -11,10 +11,16 @@ class TenantPrincipal:
 
     is_authenticated = True
     is_anonymous = False
+    # Never an operator: Django's permission checks (IsAdminUser, has_perm) answer 403 to a tenant's key.
+    is_staff = False
+    is_superuser = False
 
     def __init__(self, tenant, api_key):
         self.tenant = tenant
         self.api_key = api_key
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return False
 
     def __str__(self):
         return f"tenant:{self.tenant.name} key:{self.api_key.prefix}"

@@ -11,23 +11,30 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView, query_names
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import BreakerState
 from callbacks.services.breakers import breaker_get, breaker_list, breaker_reset
 
 TAG = "breakers"
-BREAKER_ID = OpenApiParameter("breaker_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+BREAKER_ID = OpenApiParameter(
+    "breaker_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the breaker's id"
+)
 NOT_FOUND = {
     404: OpenApiResponse(ERROR, description="no such breaker, or one of an origin the tenant never called")
 }
 
 
 class BreakerOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    """The circuit breaker of one target origin."""
+
+    id = serializers.IntegerField(help_text="the breaker's id")
     origin = serializers.CharField(help_text="scheme://host:port")
-    state = serializers.ChoiceField(choices=BreakerState.choices)
-    consecutive_failures = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=BreakerState.choices,
+        help_text="closed: callbacks go; open: they wait until next_probe_at; half_open: one probe is in flight",
+    )
+    consecutive_failures = serializers.IntegerField(help_text="failures in a row since the last success")
     open_count = serializers.IntegerField(
         help_text="openings since it last closed; the open period doubles with each"
     )
@@ -36,11 +43,11 @@ class BreakerOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="when an open breaker lets one probe through"
     )
     last_error = serializers.CharField(help_text="the last failure seen")
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(help_text="when it last changed")
 
 
 class BreakerFilterSerializer(StrictSerializer):
-    state = serializers.ChoiceField(choices=BreakerState.choices, required=False)
+    state = serializers.ChoiceField(choices=BreakerState.choices, required=False, help_text="only this state")
 
 
 BreakerPageSerializer = page_serializer("BreakerPageSerializer", BreakerOutputSerializer)
@@ -49,10 +56,12 @@ BreakerPageSerializer = page_serializer("BreakerPageSerializer", BreakerOutputSe
 class BreakerListApi(TenantApiView):
     FilterSerializer = BreakerFilterSerializer
     OutputSerializer = BreakerOutputSerializer
+    query_parameters = {"GET": query_names(FilterSerializer)}
 
     @extend_schema(
         tags=[TAG],
         operation_id="breakers_list",
+        summary="List circuit breakers",
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses={200: BreakerPageSerializer, 400: ERROR, **COMMON_ERRORS},
         description="Breakers of the origins the tenant calls, by origin. An origin that never failed has none.",
@@ -69,6 +78,7 @@ class BreakerResetApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="breakers_reset",
+        summary="Reset a circuit breaker",
         parameters=[BREAKER_ID],
         request=None,
         responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},

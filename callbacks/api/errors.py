@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from callbacks.errors import ApplicationError
@@ -58,3 +59,14 @@ def exception_handler(exc, context):
     return error_response(
         status_code=response.status_code, code=str(code), message=message, headers=headers or None
     )
+
+
+class UnknownApiPathApi(APIView):
+    """Any path under /api/ that names no operation: the JSON 404 of the API, whatever the method (Django's
+    own 404 is an HTML page). A tenant's request still counts against its rate budget."""
+
+    permission_classes = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound(f"No API operation at {request.path}; the API is described at /api/docs/.")

@@ -16,28 +16,30 @@ from callbacks.domain.vocabulary import ActorType
 from callbacks.services.queues import queue_purge
 
 TAG = "queues"
-QUEUE_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
+QUEUE_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="the queue's name")
 
 
 class QueueCountsSerializer(drf.Serializer):
-    scheduled = drf.IntegerField()
-    queued = drf.IntegerField()
-    running = drf.IntegerField()
-    retrying = drf.IntegerField()
+    scheduled = drf.IntegerField(help_text="waiting for their time")
+    queued = drf.IntegerField(help_text="handed to a worker")
+    running = drf.IntegerField(help_text="being sent")
+    retrying = drf.IntegerField(help_text="waiting for their next attempt")
 
 
 class QueueOutputSerializer(drf.Serializer):
-    name = drf.CharField()
+    """A queue, as the caller sees it."""
+
+    name = drf.CharField(help_text="the queue's name")
     paused = drf.BooleanField(help_text="paused by an operator: its tasks wait, none is lost")
     counts = QueueCountsSerializer(help_text="the caller's unfinished callbacks in the queue, by status")
 
 
 class QueueListOutputSerializer(drf.Serializer):
-    queues = QueueOutputSerializer(many=True)
+    queues = QueueOutputSerializer(many=True, help_text="by name")
 
 
 class QueuePurgeOutputSerializer(drf.Serializer):
-    queue = drf.CharField()
+    queue = drf.CharField(help_text="the queue's name")
     cancelled = drf.IntegerField(help_text="the caller's waiting callbacks now cancelled")
 
 
@@ -45,6 +47,7 @@ class QueueListApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="queues_list",
+        summary="List queues",
         responses={200: QueueListOutputSerializer, **COMMON_ERRORS},
         description="Queues holding the caller's unfinished callbacks, plus the default and any an operator "
         "paused, with counts by status.",
@@ -57,6 +60,7 @@ class QueuePurgeApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="queues_purge",
+        summary="Cancel the caller's waiting callbacks of a queue",
         parameters=[QUEUE_NAME],
         request=None,
         responses={

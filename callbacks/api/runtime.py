@@ -1,17 +1,24 @@
 """Run-time settings through the API. Installation-wide, so for operators (Django staff
 users, session or basic auth), not for tenants' API keys."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import authentication, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callbacks.api.auth import TenantApiKeyAuthentication
+from callbacks.api.views import DeclaredQueryParameters
 from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
 
-class RuntimeSettingsApi(APIView):
-    authentication_classes = [authentication.SessionAuthentication, authentication.BasicAuthentication]
+class RuntimeSettingsApi(DeclaredQueryParameters, APIView):
+    # A tenant's key is recognised too, so that it is told 403 (not allowed) rather than 401 (not known).
+    authentication_classes = [
+        authentication.SessionAuthentication,
+        authentication.BasicAuthentication,
+        TenantApiKeyAuthentication,
+    ]
     permission_classes = [permissions.IsAdminUser]
 
     class OutputSerializer(serializers.Serializer):
@@ -23,20 +30,42 @@ class RuntimeSettingsApi(APIView):
         maximum = serializers.FloatField()
 
     @extend_schema(
-        summary="Run-time settings in force (operators)",
+        tags=["settings"],
+        operation_id="settings_retrieve",
+        summary="Show the run-time settings (operators)",
+        description="The delivery settings in force, each with its default, whether an operator overrides it, "
+        "what it does and its bounds. For staff users (session or HTTP Basic); a tenant's API key is 403.",
         responses={
-            200: OpenApiResponse(description="{KEY: {value, default, overridden, help, minimum, maximum}}")
+            200: OpenApiResponse(description="{KEY: {value, default, overridden, help, minimum, maximum}}"),
+            401: OpenApiResponse(description="no staff login (session or HTTP Basic) and no API key"),
+            403: OpenApiResponse(description="not a staff user: a tenant's API key, for one"),
         },
     )
     def get(self, request):
         return Response(runtime_settings_effective())
 
     @extend_schema(
-        summary="Change run-time settings (operators); null clears an override",
+        tags=["settings"],
+        operation_id="settings_update",
+        summary="Change run-time settings (operators)",
+        description="Override settings while the service runs, {KEY: value}; null clears an override. Every "
+        "process takes the change up within seconds, without a restart. All the changes or none.",
         request={
             "application/json": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
         },
-        responses={200: OpenApiResponse(description="the settings in force after the change")},
+        responses={
+            200: OpenApiResponse(description="the settings in force after the change"),
+            400: OpenApiResponse(description="an unknown key or a value out of bounds, named"),
+            401: OpenApiResponse(description="no staff login (session or HTTP Basic) and no API key"),
+            403: OpenApiResponse(description="not a staff user: a tenant's API key, for one"),
+        },
+        examples=[
+            OpenApiExample(
+                "More in flight, the default retries again",
+                request_only=True,
+                value={"CONCURRENCY": 100, "MAX_RETRIES": None},
+            )
+        ],
     )
     def patch(self, request):
         if not isinstance(request.data, dict):

@@ -136,9 +136,24 @@ def ordered(attrs: dict, upper: str, lower: str) -> dict:
 class BackoffInputSerializer(StrictSerializer):
     """Delays between attempts: initial, growing by multiplier, capped at max (task > tenant > installation)."""
 
-    initial_seconds = bounded(serializers.FloatField, BACKOFF_FIELDS["initial_seconds"], required=False)
-    multiplier = bounded(serializers.FloatField, BACKOFF_FIELDS["multiplier"], required=False)
-    max_seconds = bounded(serializers.FloatField, BACKOFF_FIELDS["max_seconds"], required=False)
+    initial_seconds = bounded(
+        serializers.FloatField,
+        BACKOFF_FIELDS["initial_seconds"],
+        required=False,
+        help_text="the wait before the first retry, seconds",
+    )
+    multiplier = bounded(
+        serializers.FloatField,
+        BACKOFF_FIELDS["multiplier"],
+        required=False,
+        help_text="each wait is the previous one times this",
+    )
+    max_seconds = bounded(
+        serializers.FloatField,
+        BACKOFF_FIELDS["max_seconds"],
+        required=False,
+        help_text="no wait is longer than this, seconds (at least initial_seconds)",
+    )
 
     def validate(self, attrs):
         return ordered(attrs, *callback.BACKOFF_ORDER)
@@ -147,8 +162,18 @@ class BackoffInputSerializer(StrictSerializer):
 class TimeoutInputSerializer(StrictSerializer):
     """Seconds to connect, and for the whole attempt including reading the response."""
 
-    connect_seconds = bounded(serializers.FloatField, TIMEOUT_FIELDS["connect_seconds"], required=False)
-    total_seconds = bounded(serializers.FloatField, TIMEOUT_FIELDS["total_seconds"], required=False)
+    connect_seconds = bounded(
+        serializers.FloatField,
+        TIMEOUT_FIELDS["connect_seconds"],
+        required=False,
+        help_text="seconds to open the connection (TLS included)",
+    )
+    total_seconds = bounded(
+        serializers.FloatField,
+        TIMEOUT_FIELDS["total_seconds"],
+        required=False,
+        help_text="seconds for the whole attempt, reading the response included (at least connect_seconds)",
+    )
 
     def validate(self, attrs):
         return ordered(attrs, *callback.TIMEOUT_ORDER)
@@ -157,23 +182,84 @@ class TimeoutInputSerializer(StrictSerializer):
 class CallbackInputSerializer(StrictSerializer):
     """A callback to deliver. Unknown fields are refused."""
 
-    url = TargetUrlField(max_length=MAX_URL_LENGTH)
-    method = serializers.ChoiceField(choices=HttpMethod.choices, default=HttpMethod.POST)
-    headers = HeadersField(required=False, default=dict)
-    body = BodyField(required=False, allow_null=True, default=None)
-    body_format = serializers.ChoiceField(choices=BodyFormat.choices, default=BodyFormat.JSON)
-    run_at = AwareDateTimeField(required=False)
-    delay_seconds = bounded(serializers.IntegerField, DELAY_SECONDS, required=False)
-    priority = bounded(serializers.IntegerField, PRIORITY, default=5)
-    queue = QueueNameField(max_length=64, default="default")
-    max_retries = bounded(serializers.IntegerField, SETTINGS["MAX_RETRIES"], required=False)
-    backoff = BackoffInputSerializer(required=False)
-    timeout = TimeoutInputSerializer(required=False)
-    success_statuses = SuccessStatusesField(required=False)
-    business_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
-    trace_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
-    idempotency_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False)
-    ordering_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
+    url = TargetUrlField(
+        max_length=MAX_URL_LENGTH,
+        help_text="where to send it: http or https, no credentials or fragment; private addresses are refused "
+        "unless the operator allows them",
+    )
+    method = serializers.ChoiceField(
+        choices=HttpMethod.choices, default=HttpMethod.POST, help_text="the HTTP method; any may carry a body"
+    )
+    headers = HeadersField(
+        required=False,
+        default=dict,
+        help_text="headers to send, {name: value}; hop-by-hop headers, Host, Content-Length and the service's "
+        "own (webhook-*, X-Callback-*) are refused",
+    )
+    body = BodyField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="json: any JSON value; xml and raw: a string; form: an object of fields",
+    )
+    body_format = serializers.ChoiceField(
+        choices=BodyFormat.choices,
+        default=BodyFormat.JSON,
+        help_text="how the body is encoded, and its Content-Type (raw keeps the caller's own Content-Type)",
+    )
+    run_at = AwareDateTimeField(
+        required=False,
+        help_text="when to send it, ISO 8601 with a UTC offset; not with delay_seconds. Default: now",
+    )
+    delay_seconds = bounded(
+        serializers.IntegerField,
+        DELAY_SECONDS,
+        required=False,
+        help_text="send it this many seconds from now; not with run_at",
+    )
+    priority = bounded(
+        serializers.IntegerField, PRIORITY, default=5, help_text="0 to 9: a backlog drains the highest first"
+    )
+    queue = QueueNameField(
+        max_length=64, default="default", help_text="the queue that sends it; an operator declares queues"
+    )
+    max_retries = bounded(
+        serializers.IntegerField,
+        SETTINGS["MAX_RETRIES"],
+        required=False,
+        help_text="attempts after the first one before the task is dead. Default: the tenant's, else 3",
+    )
+    backoff = BackoffInputSerializer(required=False, help_text="the waits between attempts")
+    timeout = TimeoutInputSerializer(required=False, help_text="how long one attempt may take")
+    success_statuses = SuccessStatusesField(
+        required=False,
+        help_text='the response statuses that mean delivered: ranges and codes ("200-299", "200,202") or a '
+        "list of codes. Default: 200-299",
+    )
+    business_id = serializers.CharField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="your own reference (an order number): sent as X-Business-Id and a list filter",
+    )
+    trace_id = serializers.CharField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="sent as X-Trace-Id, as given; generated when absent",
+    )
+    idempotency_key = serializers.CharField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        help_text="the same key with the same request returns the first task (200); with a different "
+        "request it is refused (409 idempotency_key_reused)",
+    )
+    ordering_key = serializers.CharField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="callbacks sharing a key go one at a time, in creation order, each once the previous is final",
+    )
 
     def validate(self, attrs):
         if "run_at" in attrs and "delay_seconds" in attrs:
@@ -197,14 +283,19 @@ class CallbackListField(serializers.ListField):
 class CallbackBatchInputSerializer(StrictSerializer):
     """Up to 1000 callbacks, registered all or none."""
 
-    callbacks = CallbackListField(child=CallbackInputSerializer(), min_length=1, max_length=MAX_BATCH)
+    callbacks = CallbackListField(
+        child=CallbackInputSerializer(),
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH} callbacks, each with the fields of a single create",
+    )
 
 
 class CallbackFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
-    business_id = serializers.CharField(max_length=200, required=False)
-    trace_id = serializers.CharField(max_length=200, required=False)
-    queue = serializers.CharField(max_length=64, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False, help_text="only this status")
+    business_id = serializers.CharField(max_length=200, required=False, help_text="only this business_id")
+    trace_id = serializers.CharField(max_length=200, required=False, help_text="only this trace_id")
+    queue = serializers.CharField(max_length=64, required=False, help_text="only this queue")
     created_after = serializers.DateTimeField(required=False, help_text="inclusive, ISO 8601")
     created_before = serializers.DateTimeField(required=False, help_text="inclusive, ISO 8601")
 
@@ -213,43 +304,64 @@ class CallbackFilterSerializer(serializers.Serializer):
 
 
 class BackoffOutputSerializer(serializers.Serializer):
-    initial_seconds = serializers.FloatField(source="backoff_initial_seconds")
-    multiplier = serializers.FloatField(source="backoff_multiplier")
-    max_seconds = serializers.FloatField(source="backoff_max_seconds")
+    """The waits between attempts, as resolved at creation (task, else tenant, else installation)."""
+
+    initial_seconds = serializers.FloatField(
+        source="backoff_initial_seconds", help_text="the wait before the first retry, seconds"
+    )
+    multiplier = serializers.FloatField(
+        source="backoff_multiplier", help_text="each wait is the previous one times this"
+    )
+    max_seconds = serializers.FloatField(source="backoff_max_seconds", help_text="the longest wait, seconds")
 
 
 class TimeoutOutputSerializer(serializers.Serializer):
-    connect_seconds = serializers.FloatField(source="connect_timeout_seconds")
-    total_seconds = serializers.FloatField(source="total_timeout_seconds")
+    """How long one attempt may take, as resolved at creation."""
+
+    connect_seconds = serializers.FloatField(source="connect_timeout_seconds", help_text="seconds to connect")
+    total_seconds = serializers.FloatField(
+        source="total_timeout_seconds", help_text="seconds for the whole attempt"
+    )
 
 
 class CallbackOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    url = serializers.CharField()
-    method = serializers.ChoiceField(choices=HttpMethod.choices)
-    headers = HeadersField(help_text="secret values masked")
-    body = serializers.SerializerMethodField()
-    body_format = serializers.ChoiceField(choices=BodyFormat.choices)
-    run_at = serializers.DateTimeField()
-    priority = serializers.IntegerField()
-    queue = serializers.CharField()
-    max_retries = serializers.IntegerField()
-    backoff = BackoffOutputSerializer(source="*")
-    timeout = TimeoutOutputSerializer(source="*")
-    success_statuses = serializers.CharField()
-    business_id = serializers.CharField()
-    trace_id = serializers.CharField()
-    idempotency_key = serializers.CharField(allow_null=True)
-    ordering_key = serializers.CharField()
-    status = serializers.ChoiceField(choices=TaskStatus.choices)
-    attempts = serializers.IntegerField()
-    next_attempt_at = serializers.DateTimeField(allow_null=True)
-    last_status_code = serializers.IntegerField(allow_null=True)
+    """A callback task and its current state."""
+
+    id = serializers.UUIDField(help_text="the task's id; the receiver gets it as X-Callback-Task-Id")
+    url = serializers.CharField(help_text="the target, as given")
+    method = serializers.ChoiceField(choices=HttpMethod.choices, help_text="the HTTP method")
+    headers = HeadersField(help_text="the headers sent, secret values masked")
+    body = serializers.SerializerMethodField(help_text="the body, as given")
+    body_format = serializers.ChoiceField(choices=BodyFormat.choices, help_text="how the body is encoded")
+    run_at = serializers.DateTimeField(help_text="the first due time: as given, or the creation time")
+    priority = serializers.IntegerField(help_text="0 to 9, highest first")
+    queue = serializers.CharField(help_text="the queue that sends it")
+    max_retries = serializers.IntegerField(help_text="attempts after the first before it is dead")
+    backoff = BackoffOutputSerializer(source="*", help_text="the waits between attempts")
+    timeout = TimeoutOutputSerializer(source="*", help_text="how long one attempt may take")
+    success_statuses = serializers.CharField(help_text="the statuses that mean delivered, e.g. 200-299")
+    business_id = serializers.CharField(help_text="your reference; empty when not given")
+    trace_id = serializers.CharField(help_text="as given, or generated")
+    idempotency_key = serializers.CharField(allow_null=True, help_text="null when not given")
+    ordering_key = serializers.CharField(help_text="empty when not given")
+    status = serializers.ChoiceField(
+        choices=TaskStatus.choices,
+        help_text="scheduled, queued, running and retrying are on their way; final: succeeded, failed (an "
+        "answer that is not retried: a 4xx but 408/429, a 3xx, a refused address), dead (retries used up on "
+        "errors that are retried: 5xx, 408, 429, timeouts, connection errors) and cancelled",
+    )
+    attempts = serializers.IntegerField(help_text="attempts made so far")
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="when the next attempt is due; null once final"
+    )
+    last_status_code = serializers.IntegerField(
+        allow_null=True, help_text="the last response's status; null before one or without a response"
+    )
     last_outcome = serializers.CharField(help_text="the outcome of the last attempt; empty before the first")
-    last_error = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(help_text="the last attempt's error in a few words; empty if none")
+    created_at = serializers.DateTimeField(help_text="when it was registered")
+    updated_at = serializers.DateTimeField(help_text="when its state last changed")
+    finished_at = serializers.DateTimeField(allow_null=True, help_text="when it became final; null before")
 
     @extend_schema_field(OpenApiTypes.ANY)
     def get_body(self, task):
@@ -257,47 +369,65 @@ class CallbackOutputSerializer(serializers.Serializer):
 
 
 class CallbackBatchOutputSerializer(serializers.Serializer):
-    callbacks = CallbackOutputSerializer(many=True)
+    callbacks = CallbackOutputSerializer(many=True, help_text="the tasks, in the order of the request")
 
 
 class ExecutionRequestSerializer(serializers.Serializer):
-    method = serializers.CharField(source="request_method")
-    url = serializers.CharField(source="request_url")
-    headers = HeadersField(source="request_headers", help_text="secret values masked")
+    """The request as it was sent."""
+
+    method = serializers.CharField(source="request_method", help_text="the HTTP method")
+    url = serializers.CharField(source="request_url", help_text="the URL")
+    headers = HeadersField(source="request_headers", help_text="the headers sent, secret values masked")
 
 
 class ExecutionOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    attempt = serializers.IntegerField()
-    started_at = serializers.DateTimeField()
-    duration_ms = serializers.FloatField(allow_null=True)
-    outcome = serializers.ChoiceField(choices=Outcome.choices)
-    status_code = serializers.IntegerField(allow_null=True)
-    response_headers = serializers.DictField(child=serializers.CharField())
+    """One attempt to deliver a callback."""
+
+    id = serializers.IntegerField(help_text="the attempt's id")
+    attempt = serializers.IntegerField(help_text="1 for the first attempt, 2 for the first retry ...")
+    started_at = serializers.DateTimeField(help_text="when the request started")
+    duration_ms = serializers.FloatField(
+        allow_null=True, help_text="milliseconds until the response was read"
+    )
+    outcome = serializers.ChoiceField(
+        choices=Outcome.choices, help_text="what happened: success, http_4xx, timeout, connection ..."
+    )
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="the response's status; null without one"
+    )
+    response_headers = serializers.DictField(
+        child=serializers.CharField(), help_text="the response's headers"
+    )
     response_body = serializers.CharField(help_text="at most the response body limit (1 MB by default)")
-    response_truncated = serializers.BooleanField()
-    error = serializers.CharField()
-    request = ExecutionRequestSerializer(source="*")
+    response_truncated = serializers.BooleanField(help_text="true when the body was longer than what is kept")
+    error = serializers.CharField(help_text="what went wrong in a few words; empty on success")
+    request = ExecutionRequestSerializer(source="*", help_text="the request as it was sent")
 
 
 class EventOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    at = serializers.DateTimeField()
-    from_status = serializers.CharField(help_text="empty for the creation")
-    to_status = serializers.ChoiceField(choices=TaskStatus.choices)
-    note = serializers.CharField()
+    """One change of a task's status."""
+
+    id = serializers.IntegerField(help_text="the event's id")
+    at = serializers.DateTimeField(help_text="when it changed")
+    from_status = serializers.CharField(help_text="the status before; empty for the creation")
+    to_status = serializers.ChoiceField(choices=TaskStatus.choices, help_text="the status after")
+    note = serializers.CharField(help_text="why, e.g. created, cancelled by tenant:acme, attempt 2: http_5xx")
 
 
 class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = serializers.CharField(
+        help_text="machine-readable: invalid, not_found, unknown_parameter, idempotency_key_reused, throttled ..."
+    )
+    message = serializers.CharField(help_text="for people")
     fields = serializers.DictField(
-        child=serializers.JSONField(), help_text="the fields at fault, with reasons"
+        child=serializers.JSONField(), help_text="the fields or query parameters at fault, with reasons"
     )
 
 
 class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
+    """Every error of the API has this shape."""
+
+    error = ErrorBodySerializer(help_text="what went wrong")
 
 
 def page_serializer(name: str, item_serializer) -> type[serializers.Serializer]:
@@ -306,9 +436,11 @@ def page_serializer(name: str, item_serializer) -> type[serializers.Serializer]:
         name,
         (serializers.Serializer,),
         {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item_serializer(many=True),
+            "next": serializers.URLField(allow_null=True, help_text="the next page; null on the last"),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="the previous page; null on the first"
+            ),
+            "results": item_serializer(many=True, help_text="this page's items"),
         },
     )
 

@@ -12,10 +12,16 @@ the sliding window. Unlike DRF's SimpleRateThrottle it keeps no per-request time
 floats read and written per request at the default rate) and it has no double burst at a window edge.
 Requests refused are not counted, so a client that honours Retry-After gets in as soon as it is told.
 If the cache is down the request is let through (logged): throttling must not take the API down with it.
+
+What is left of the budget is told on every answer to a tenant's request (callbacks.api.middleware):
+X-RateLimit-Limit (requests per window), X-RateLimit-Remaining and X-RateLimit-Reset (whole seconds until
+the current window ends; on a 429, until one more request fits).
 """
 
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
@@ -37,6 +43,23 @@ def tenant_rate(tenant) -> Rate | None:
         return parse_rate(conf.get("API_RATE_LIMIT"))
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A tenant's rate budget once its request is counted (or refused: then `wait` is set)."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+    wait: float | None
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
 class TenantRateThrottle(BaseThrottle):
     """Keyed by the tenant behind the API key, not by key or address: a tenant's keys share one budget."""
 
@@ -53,10 +76,13 @@ class TenantRateThrottle(BaseThrottle):
         if rate is None:
             return True
         try:
-            self._wait = consume(f"{self.cache_prefix}:{tenant.pk}", rate, now=time.time())
+            budget = spend(f"{self.cache_prefix}:{tenant.pk}", rate, now=time.time())
         except Exception:
             logger.warning("API throttling skipped: the cache is unavailable", exc_info=True)
             return True
+        # On the Django request, which outlives the view: the middleware puts it in the answer's headers.
+        request._request.rate_budget = budget
+        self._wait = budget.wait
         return self._wait is None
 
     def wait(self):
@@ -65,6 +91,11 @@ class TenantRateThrottle(BaseThrottle):
 
 def consume(key: str, rate: Rate, *, now: float) -> float | None:
     """Count one request under `key`; None when allowed, else the seconds to wait (request not counted)."""
+    return spend(key, rate, now=now).wait
+
+
+def spend(key: str, rate: Rate, *, now: float) -> Budget:
+    """Count one request under `key` and say what is left; a refused request is not counted."""
     window = rate.seconds
     index = int(now // window)
     elapsed = now - index * window
@@ -72,10 +103,14 @@ def consume(key: str, rate: Rate, *, now: float) -> float | None:
     current = _increment(current_key, timeout=2 * window + 1)
     previous = cache.get(previous_key) or 0
     weight = (window - elapsed) / window
-    if previous * weight + current <= rate.requests:
-        return None
+    used = previous * weight + current
+    until_next = math.ceil(window - elapsed)
+    if used <= rate.requests:
+        remaining = max(0, math.floor(rate.requests - used))
+        return Budget(limit=rate.requests, remaining=remaining, reset_seconds=until_next, wait=None)
     cache.decr(current_key)
-    return _wait_seconds(rate, previous=previous, current=current - 1, elapsed=elapsed)
+    wait = _wait_seconds(rate, previous=previous, current=current - 1, elapsed=elapsed)
+    return Budget(limit=rate.requests, remaining=0, reset_seconds=math.ceil(wait), wait=wait)
 
 
 def _increment(key: str, *, timeout: int) -> int:

@@ -2,7 +2,7 @@
 the answer. Every object is looked up within the caller's tenant, so another tenant's id is simply not found."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.response import Response
@@ -18,7 +18,7 @@ from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
 from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
 from callbacks.domain.vocabulary import ActorType
-from callbacks.errors import ApplicationError
+from callbacks.errors import ApplicationError, refuse_unknown_parameters
 from callbacks.services.tasks import task_cancel, task_create, task_create_batch, task_retry
 
 TAG = "callbacks"
@@ -29,16 +29,37 @@ INVALID = {
     400: OpenApiResponse(ERROR, description="invalid input: error.fields names each field and the reason"),
     413: OpenApiResponse(ERROR, description="the request, or a callback's encoded body, is over the limit"),
 }
-TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="the task's id")
+PAGE_QUERY = ("cursor", "page_size")
 PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="from a page's next or previous link"),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description="where a page starts: take it from a page's next or previous link",
+    ),
     OpenApiParameter(
         "page_size", OpenApiTypes.INT, description="items per page (1 or more); more than 200 gives 200"
     ),
 ]
 
 
-class TenantApiView(APIView):
+def query_names(filter_serializer) -> tuple[str, ...]:
+    """A list's query parameters: its filters and the page's."""
+    return (*filter_serializer().fields, *PAGE_QUERY)
+
+
+class DeclaredQueryParameters:
+    """An operation takes the query parameters it declares, by method, and no other. Checked once the
+    caller is known and counted, so a request without a key is still told 401 first."""
+
+    query_parameters: dict[str, tuple[str, ...]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_unknown_parameters(request.query_params, declared=self.query_parameters, method=request.method)
+
+
+class TenantApiView(DeclaredQueryParameters, APIView):
     parser_classes = [LimitedJSONParser]
 
     def actor(self) -> str:
@@ -84,19 +105,56 @@ class CallbackListCreateApi(TenantApiView):
     InputSerializer = serializers.CallbackInputSerializer
     FilterSerializer = serializers.CallbackFilterSerializer
     OutputSerializer = serializers.CallbackOutputSerializer
+    query_parameters = {"GET": query_names(FilterSerializer)}
 
     @extend_schema(
         tags=[TAG],
         operation_id="callbacks_create",
+        summary="Register a callback",
+        description="The callback is sent at `run_at` (or `delay_seconds` from now, or at once), retried with "
+        "backoff while its target fails in a way worth retrying, and signed when the tenant has a signing "
+        "secret. Repeating an `idempotency_key` with the same request returns the first task (200); with a "
+        "different request it is refused (409 `idempotency_key_reused`).",
         request=InputSerializer,
         responses={
-            201: OutputSerializer,
+            201: OpenApiResponse(OutputSerializer, description="registered"),
             200: OpenApiResponse(
-                OutputSerializer, description="the existing task: its idempotency_key repeats"
+                OutputSerializer,
+                description="the existing task: the same request with its idempotency_key again",
             ),
             **INVALID,
+            409: OpenApiResponse(ERROR, description="the idempotency_key was used for a different request"),
             **COMMON_ERRORS,
         },
+        examples=[
+            OpenApiExample(
+                "An order paid, in 10 seconds",
+                request_only=True,
+                value={
+                    "url": "https://shop.example.com/hooks/order-paid",
+                    "body": {"order": 1042, "status": "paid"},
+                    "delay_seconds": 10,
+                    "business_id": "order-1042",
+                    "idempotency_key": "order-1042-paid",
+                },
+            ),
+            OpenApiExample(
+                "At a set time, with its own retry policy",
+                request_only=True,
+                value={
+                    "url": "https://erp.example.com/api/invoices",
+                    "method": "PUT",
+                    "headers": {"X-Source": "billing"},
+                    "body": {"invoice": "INV-7", "amount": "120.00"},
+                    "run_at": "2030-01-01T09:00:00+01:00",
+                    "priority": 7,
+                    "max_retries": 5,
+                    "backoff": {"initial_seconds": 2, "multiplier": 2, "max_seconds": 300},
+                    "timeout": {"connect_seconds": 5, "total_seconds": 20},
+                    "success_statuses": "200-299",
+                },
+            ),
+        ],
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
@@ -111,6 +169,9 @@ class CallbackListCreateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="callbacks_list",
+        summary="List callbacks",
+        description="The tenant's callbacks, newest first, filtered by the parameters given (all must match); "
+        "50 per page by default. Unknown parameters are refused (400 `unknown_parameter`).",
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses={200: serializers.CallbackPageSerializer, 400: ERROR, **COMMON_ERRORS},
     )
@@ -127,10 +188,29 @@ class CallbackBatchCreateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="callbacks_batch_create",
+        summary="Register a batch of callbacks",
         request=InputSerializer,
-        responses={201: OutputSerializer, **INVALID, **COMMON_ERRORS},
-        description="Up to 1000 callbacks, all or nothing. Errors are reported per index: "
-        '{"callbacks": {"3": {"url": [...]}}}.',
+        responses={
+            201: OpenApiResponse(OutputSerializer, description="all registered, in the request's order"),
+            **INVALID,
+            409: OpenApiResponse(ERROR, description="an idempotency_key was used for a different request"),
+            **COMMON_ERRORS,
+        },
+        description="Up to 1000 callbacks, all or nothing: one invalid item refuses the batch. Errors are "
+        'reported per index: {"callbacks": {"3": {"url": [...]}}}. An item whose idempotency_key repeats '
+        "(in the batch or against a stored task) with the same request gets the task that has the key.",
+        examples=[
+            OpenApiExample(
+                "Two callbacks",
+                request_only=True,
+                value={
+                    "callbacks": [
+                        {"url": "https://shop.example.com/hooks/order-paid", "body": {"order": 1042}},
+                        {"url": "https://shop.example.com/hooks/order-paid", "body": {"order": 1043}},
+                    ]
+                },
+            )
+        ],
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
@@ -144,7 +224,13 @@ class CallbackDetailApi(TenantApiView):
     OutputSerializer = serializers.CallbackOutputSerializer
 
     @extend_schema(
-        tags=[TAG], parameters=[TASK_ID], responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS}
+        tags=[TAG],
+        operation_id="callbacks_retrieve",
+        summary="Show a callback",
+        description="The task with its current state: status, attempts made, the next attempt's time and the "
+        "last attempt's outcome.",
+        parameters=[TASK_ID],
+        responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
     )
     def get(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
@@ -153,12 +239,16 @@ class CallbackDetailApi(TenantApiView):
 
 class CallbackExecutionListApi(TenantApiView):
     OutputSerializer = serializers.ExecutionOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],
+        operation_id="callbacks_executions_list",
+        summary="List a callback's attempts",
         parameters=[TASK_ID, *PAGE_PARAMETERS],
         responses={200: serializers.ExecutionPageSerializer, 400: ERROR, **NOT_FOUND, **COMMON_ERRORS},
-        description="The task's attempts, oldest first; 20 per page by default (each may hold a 1 MB body).",
+        description="The task's attempts, oldest first, each with the request as sent (secrets masked) and "
+        "the response; 20 per page by default (each may hold a 1 MB body).",
     )
     def get(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
@@ -168,12 +258,15 @@ class CallbackExecutionListApi(TenantApiView):
 
 class CallbackEventListApi(TenantApiView):
     OutputSerializer = serializers.EventOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],
+        operation_id="callbacks_events_list",
+        summary="List a callback's status changes",
         parameters=[TASK_ID, *PAGE_PARAMETERS],
         responses={200: serializers.EventPageSerializer, 400: ERROR, **NOT_FOUND, **COMMON_ERRORS},
-        description="The task's status changes, oldest first.",
+        description="Every change of the task's status with its time and reason, oldest first.",
     )
     def get(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
@@ -188,10 +281,14 @@ class CallbackCancelApi(TenantApiView):
 
     @extend_schema(
         tags=[TAG],
+        operation_id="callbacks_cancel",
+        summary="Cancel a callback",
         parameters=[TASK_ID],
         request=None,
         responses={200: OutputSerializer, **CONFLICT, **NOT_FOUND, **COMMON_ERRORS},
-        description="Cancel a task that is not final; cancelling a cancelled task again answers 200.",
+        description="A scheduled, queued or retrying task is then never sent; a running one finishes the "
+        "attempt in flight (recorded) and is not retried. Cancelling a cancelled task again answers 200; "
+        "a task already final answers 409.",
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)
@@ -204,10 +301,13 @@ class CallbackRetryApi(TenantApiView):
 
     @extend_schema(
         tags=[TAG],
+        operation_id="callbacks_retry",
+        summary="Send a callback again now",
         parameters=[TASK_ID],
         request=None,
         responses={200: OutputSerializer, **CONFLICT, **NOT_FOUND, **COMMON_ERRORS},
-        description="Send a failed, dead or retrying task again now (one more attempt is granted).",
+        description="A failed, dead or retrying task is due again at once, with one more attempt granted; "
+        "other statuses answer 409.",
     )
     def post(self, request, task_id):
         task = selectors.task_get(tenant=self.tenant(), task_id=task_id)

@@ -5,19 +5,19 @@ key must not be enough to lift the restriction.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from callbacks.api.serializers import StrictSerializer, page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, PAGE_QUERY, TenantApiView
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import UrlWhitelistEntry
 from callbacks.selectors import whitelist_entry_get
 from callbacks.services.whitelist import whitelist_entry_create, whitelist_entry_delete
 
 TAG = "whitelist"
-ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+ENTRY_ID = OpenApiParameter("entry_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the entry's id")
 NOT_FOUND = {404: OpenApiResponse(ERROR, description="no such entry (or another tenant's)")}
 
 
@@ -39,18 +39,26 @@ class WhitelistEntryInputSerializer(StrictSerializer):
         default="",
         help_text="starts with /; matched on whole path segments",
     )
-    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="for people: why it is allowed",
+    )
 
 
 class WhitelistEntryOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    host = serializers.CharField()
-    scheme = serializers.CharField()
-    port = serializers.IntegerField(allow_null=True)
-    path_prefix = serializers.CharField()
-    enabled = serializers.BooleanField()
-    note = serializers.CharField()
-    created_at = serializers.DateTimeField()
+    """A pattern of target URLs the tenant may call."""
+
+    id = serializers.IntegerField(help_text="the entry's id")
+    host = serializers.CharField(help_text="exact name, IP address, or *.suffix")
+    scheme = serializers.CharField(help_text="http, https, or empty for both")
+    port = serializers.IntegerField(allow_null=True, help_text="null: the scheme's default port")
+    path_prefix = serializers.CharField(help_text="empty: any path")
+    enabled = serializers.BooleanField(help_text="a disabled entry allows nothing")
+    note = serializers.CharField(help_text="why it is allowed")
+    created_at = serializers.DateTimeField(help_text="when it was added")
 
 
 WhitelistPageSerializer = page_serializer("WhitelistPageSerializer", WhitelistEntryOutputSerializer)
@@ -59,13 +67,16 @@ WhitelistPageSerializer = page_serializer("WhitelistPageSerializer", WhitelistEn
 class WhitelistListCreateApi(TenantApiView):
     InputSerializer = WhitelistEntryInputSerializer
     OutputSerializer = WhitelistEntryOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],
         operation_id="whitelist_list",
+        summary="List whitelist entries",
         parameters=PAGE_PARAMETERS,
         responses={200: WhitelistPageSerializer, 400: ERROR, **COMMON_ERRORS},
-        description="The tenant's whitelist entries, newest first.",
+        description="The tenant's whitelist entries, newest first. While an operator has the tenant enforce "
+        "its whitelist, only URLs matching an enabled entry are accepted and sent.",
     )
     def get(self, request):
         entries = UrlWhitelistEntry.objects.filter(tenant=self.tenant())
@@ -74,7 +85,21 @@ class WhitelistListCreateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="whitelist_create",
+        summary="Add a whitelist entry",
+        description="Allow a pattern of target URLs; the same entry twice answers 409.",
         request=InputSerializer,
+        examples=[
+            OpenApiExample(
+                "The shop's hooks over https",
+                request_only=True,
+                value={
+                    "host": "*.shop.example.com",
+                    "scheme": "https",
+                    "path_prefix": "/hooks",
+                    "note": "shop",
+                },
+            )
+        ],
         responses={
             201: OutputSerializer,
             400: OpenApiResponse(ERROR, description="an invalid pattern: error.fields names the field"),
@@ -96,6 +121,8 @@ class WhitelistDetailApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="whitelist_retrieve",
+        summary="Show a whitelist entry",
+        description="One entry of the tenant's whitelist.",
         parameters=[ENTRY_ID],
         responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
     )
@@ -107,9 +134,11 @@ class WhitelistDetailApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="whitelist_destroy",
+        summary="Remove a whitelist entry",
+        description="URLs it alone allowed are refused from then on, at creation and before each attempt.",
         parameters=[ENTRY_ID],
         request=None,
-        responses={204: None, **NOT_FOUND, **COMMON_ERRORS},
+        responses={204: OpenApiResponse(description="removed"), **NOT_FOUND, **COMMON_ERRORS},
     )
     def delete(self, request, entry_id):
         entry = whitelist_entry_get(tenant=self.tenant(), entry_id=entry_id)

@@ -131,6 +131,14 @@ class LaneRun:
         return wait
 
 
+def dispatch_lag_seconds(task, *, now) -> float:
+    """How late the service is in sending: from when it could first have sent the attempt, that is its due
+    time, or the task's creation when it was registered already due (a run_at years in the past is the
+    caller's date, not years of delay)."""
+    could_send_from = max(task.due_at, task.created_at)
+    return max(0.0, (now - could_send_from).total_seconds())
+
+
 class DeliveryWorker:
     def __init__(self, *, concurrency: int, flush_seconds: float, name: str, follow_settings: bool = False):
         self.name = name
@@ -300,7 +308,7 @@ class DeliveryWorker:
         in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(task.queue)
         in_flight.inc()
         if task.due_at is not None:
-            metrics.DISPATCH_LAG_SECONDS.observe(max(0.0, (timezone.now() - task.due_at).total_seconds()))
+            metrics.DISPATCH_LAG_SECONDS.observe(dispatch_lag_seconds(task, now=timezone.now()))
         try:
             result = executor.send_attempt(task, attempt=task.attempts)
             with self._state:

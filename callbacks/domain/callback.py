@@ -5,9 +5,11 @@ and returns them checked, normalised and with their defaults, or raises Applicat
 field at fault. task_create calls it itself; the API's serializers call the same field rules.
 """
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -252,3 +254,18 @@ FIELD_RULES = {
     **{name: _label(blank=True) for name in LABELS},
     "idempotency_key": _label(blank=False),
 }
+
+
+def request_fingerprint(cleaned: Mapping) -> str:
+    """A digest of a cleaned callback as its caller asked for it, so that an idempotency key repeated with
+    another request can be told from the same request sent again. Defaults are filled in by clean_callback
+    first, so leaving a field out and giving its default value are the same request."""
+    asked = {name: value for name, value in cleaned.items() if name not in INTERNAL}
+    text = json.dumps(asked, sort_keys=True, separators=(",", ":"), default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()  # one instant, whichever offset it was written with
+    return str(value)

@@ -52,6 +52,7 @@ def notify_failure(
         },
         actor_type=ActorType.SYSTEM,
         actor="callbacks.services.notifications",
+        strict_idempotency=False,  # the same event told again has another timestamp
     )
     return task
 

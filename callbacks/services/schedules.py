@@ -189,7 +189,11 @@ def _create_fire_task(schedule: CallbackSchedule, plan: schedule_rules.FirePlan,
     data["idempotency_key"] = f"schedule:{schedule.id}:{plan.fire_at.isoformat()}"
     try:
         _task, created = task_create(
-            tenant=schedule.tenant, data=data, actor_type=ActorType.SYSTEM, actor=SCHEDULER_ACTOR
+            tenant=schedule.tenant,
+            data=data,
+            actor_type=ActorType.SYSTEM,
+            actor=SCHEDULER_ACTOR,
+            strict_idempotency=False,  # a catch-up fire made again has another run_at
         )
     except ApplicationError as exc:
         logger.warning("schedule %s: fire refused, skipped: %s", schedule.id, exc.message)

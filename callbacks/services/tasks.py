@@ -15,7 +15,7 @@ from django.utils import timezone
 from callbacks import conf, whitelist
 from callbacks.domain import encoding
 from callbacks.domain.bounds import MAX_BATCH
-from callbacks.domain.callback import clean_callback
+from callbacks.domain.callback import clean_callback, request_fingerprint
 from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
 from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
@@ -26,17 +26,28 @@ from callbacks.wakeup import notify_dispatcher
 
 
 def task_create(
-    *, tenant: Tenant, data: dict, actor_type: str = ActorType.TENANT, actor: str = ""
+    *,
+    tenant: Tenant,
+    data: dict,
+    actor_type: str = ActorType.TENANT,
+    actor: str = "",
+    strict_idempotency: bool = True,
 ) -> tuple[CallbackTask, bool]:
-    """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats."""
+    """A new scheduled task, or (the tenant's existing task, False) when its idempotency_key repeats.
+
+    With `strict_idempotency` the key must come back with the same request, else ConflictError
+    `idempotency_key_reused`: a client reusing a key for another callback would otherwise lose it without a
+    word. The system's own keys (a schedule's fire, a failure notification) name an event whose details
+    may differ when it is made again; those callers pass False and get the task already made.
+    """
     data = clean_callback(data)
     _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
     key = data.get("idempotency_key")
     with transaction.atomic():
+        task = _build_task(tenant=tenant, data=data, now=timezone.now())
         existing = _existing_task(tenant=tenant, key=key)
         if existing is not None:
-            return existing, False
-        task = _build_task(tenant=tenant, data=data, now=timezone.now())
+            return _repeated(existing, task, strict=strict_idempotency), False
         try:
             # A savepoint, so that losing the race for the key leaves the outer transaction usable.
             with transaction.atomic():
@@ -45,7 +56,8 @@ def task_create(
             if key is None:
                 raise
             # Another request registered the key between our read and our insert.
-            return CallbackTask.objects.get(tenant=tenant, idempotency_key=key), False
+            existing = CallbackTask.objects.get(tenant=tenant, idempotency_key=key)
+            return _repeated(existing, task, strict=strict_idempotency), False
         TaskEvent.objects.create(
             task=task, at=task.created_at, from_status="", to_status=task.status, note="created"
         )
@@ -75,6 +87,25 @@ def _refuse_unlisted_urls(*, tenant: Tenant, items: list[dict], batch: bool) -> 
     raise ApplicationError(message, code="whitelist_denied", fields=fields)
 
 
+KEY_REUSED = "idempotency_key_reused"
+
+
+def _repeated(existing: CallbackTask, asked: CallbackTask, *, strict: bool) -> CallbackTask:
+    """The task that has the key already, if `asked` is the request that made it."""
+    if strict and not _same_request(existing, asked):
+        raise ConflictError(
+            "The idempotency_key was used for a different request; use a new key for a new callback.",
+            code=KEY_REUSED,
+            fields={"idempotency_key": [f"already used by task {existing.id} with a different request"]},
+        )
+    return existing
+
+
+def _same_request(existing: CallbackTask, asked: CallbackTask) -> bool:
+    # Tasks made before fingerprints were recorded cannot be compared: the key alone decides, as it did.
+    return not existing.request_fingerprint or existing.request_fingerprint == asked.request_fingerprint
+
+
 def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
     if key is None:
         return None
@@ -85,7 +116,8 @@ def task_create_batch(
     *, tenant: Tenant, items: list[dict], actor_type: str = ActorType.TENANT, actor: str = ""
 ) -> list[CallbackTask]:
     """All the items as tasks, in order, or none (one transaction). A repeated idempotency_key, in the batch
-    or against an existing task, yields the task that already has it in that position."""
+    or against an existing task, yields the task that already has it in that position; a key repeated with
+    a different request refuses the batch (409 `idempotency_key_reused`, by index)."""
     if len(items) > MAX_BATCH:
         raise ApplicationError(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
@@ -127,18 +159,27 @@ def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTa
         for task in CallbackTask.objects.filter(tenant=tenant, idempotency_key__in=keys)
     }
     now = timezone.now()
-    tasks, new_tasks = [], []
+    tasks, new_tasks, reused = [], [], {}
     for index, item in enumerate(items):
         key = item.get("idempotency_key")
+        asked = _build_task(tenant=tenant, data=item, now=now)
         task = by_key.get(key) if key is not None else None
         if task is None:
-            task = _build_task(tenant=tenant, data=item, now=now)
+            task = asked
             # One microsecond apart: ordering keys deliver in creation order, and that is the batch's order.
             task.created_at = task.updated_at = now + timedelta(microseconds=index)
             new_tasks.append(task)
             if key is not None:
                 by_key[key] = task
+        elif not _same_request(task, asked):
+            reused[str(index)] = {"idempotency_key": ["already used with a different request"]}
         tasks.append(task)
+    if reused:
+        raise ConflictError(
+            "An idempotency_key was used for a different request; use a new key for a new callback.",
+            code=KEY_REUSED,
+            fields={"callbacks": reused},
+        )
     # _clean_batch has checked every field; full_clean would add a query per row for the key constraint.
     CallbackTask.objects.bulk_create(new_tasks)
     return tasks, new_tasks
@@ -274,6 +315,7 @@ def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
         business_id=data.get("business_id", ""),
         trace_id=data.get("trace_id") or uuid.uuid4().hex,
         idempotency_key=data.get("idempotency_key"),
+        request_fingerprint=request_fingerprint(data),
         status=TaskStatus.SCHEDULED,
         next_attempt_at=run_at,
         due_at=run_at,

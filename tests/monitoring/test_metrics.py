@@ -12,8 +12,9 @@ from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.instruments import multiproc
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import status_class
-from callbacks.models import TaskExecution
+from callbacks.models import QueueState, TaskExecution
 from tests.factories import make_monitored_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +153,15 @@ def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
         "worker",
         "dispatcher",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queue_depth_is_0_for_known_queues_when_nothing_waits(client):
+    QueueState.objects.create(name="bulk", paused=True)
+    families = _scrape(client)
+    depth = {
+        (sample.labels["queue"], sample.labels["status"]): sample.value
+        for sample in _samples(families, "callbacks_queue_depth", "callbacks_queue_depth")
+    }
+    expected = {(queue, status): 0.0 for queue in ("default", "bulk") for status in UNFINISHED_STATUSES}
+    assert depth == expected

@@ -18,7 +18,10 @@ CALLBACKS_IN_FLIGHT = Gauge(
     "callbacks_in_flight", "Callbacks being sent right now.", ["queue"], multiprocess_mode="livesum"
 )
 DISPATCH_LAG_SECONDS = Histogram(
-    "callbacks_dispatch_lag_seconds", "From a task's due time to its request being sent.", buckets=LAG_BUCKETS
+    "callbacks_dispatch_lag_seconds",
+    "From when a task could first be sent (its due time; its creation when registered already due) to its "
+    "request being sent.",
+    buckets=LAG_BUCKETS,
 )
 DISPATCHED_TOTAL = Counter("callbacks_dispatched_total", "Tasks handed to the workers.", ["queue"])
 

@@ -1,4 +1,5 @@
-"""`make run`'s set-up: an admin login and a demo tenant, printed so the README's curl works.
+"""`make run`'s set-up: an admin login and a demo tenant, printed so the README's curl works and the first
+callback's signature can be checked (the demo tenant's signing secret is printed beside its API key).
 
 The credentials are kept in var/demo_credentials.json (a local demo, not production) so
 that every `make run` prints the same ones.
@@ -36,12 +37,16 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(name=DEMO_TENANT).first()
         api_key = saved.get("api_key")
         if tenant is None:
-            api_key = tenant_create(name=DEMO_TENANT).api_key
+            created = tenant_create(name=DEMO_TENANT)
+            tenant, api_key = created.tenant, created.api_key
         elif not api_key or selectors.api_key_lookup(key=api_key) is None:
             api_key = api_key_create(tenant=tenant)
 
         path.write_text(json.dumps({"admin_password": password, "api_key": api_key}))
         path.chmod(0o600)
-        self.stdout.write("Admin login:   admin / " + password)
-        self.stdout.write("Demo API key:  " + api_key)
+        self.stdout.write("Admin login:     admin / " + password)
+        self.stdout.write("Demo API key:    " + api_key)
+        self.stdout.write("Signing secret:  " + (tenant.signing_secret or "(none: callbacks go unsigned)"))
         self.stdout.write(f"  export TC_KEY={api_key}")
+        if tenant.signing_secret:
+            self.stdout.write(f"  export TC_SECRET={tenant.signing_secret}")

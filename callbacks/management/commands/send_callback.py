@@ -1,19 +1,30 @@
 """manage.py send_callback URL [--method M] [--header K:V ...] [--body B] [--body-format F] [--tenant NAME]
-[--delay S] [--count N] [--queue Q] [--priority P]: register callbacks by hand, checked as the API checks them."""
+[--delay S] [--count N] [--queue Q] [--priority P] [--wait [--wait-timeout S]]: register callbacks by hand,
+checked as the API checks them; with --wait, follow them until they are final and sum up what happened."""
 
 import json
+import time
+from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from callbacks.domain.bounds import MAX_BATCH
 from callbacks.domain.callback import clean_callback
-from callbacks.domain.vocabulary import ActorType
+from callbacks.domain.vocabulary import FINAL_STATUSES, ActorType
 from callbacks.errors import ApplicationError
-from callbacks.models import BodyFormat, HttpMethod, Tenant
+from callbacks.models import BodyFormat, CallbackTask, HttpMethod, TaskStatus, Tenant
 from callbacks.services.tasks import task_create, task_create_batch
 
 ACTOR = "manage.py"
+POLL_SECONDS = 0.5
+# How the summary names each final status, in its order.
+FINAL_NAMES = {
+    TaskStatus.SUCCEEDED: "delivered",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.DEAD: "dead",
+    TaskStatus.CANCELLED: "cancelled",
+}
 
 
 class Command(BaseCommand):
@@ -41,6 +52,19 @@ class Command(BaseCommand):
         parser.add_argument("--priority", type=int, default=5, help="0..9, higher first (default 5)")
         parser.add_argument("--business-id", default="")
         parser.add_argument("--trace-id", default="")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="follow the callbacks until each is final (a dispatcher and workers must run), then print "
+            "how many were delivered, failed or dead; exit 1 unless all were delivered",
+        )
+        parser.add_argument(
+            "--wait-timeout",
+            type=float,
+            default=600.0,
+            metavar="SECONDS",
+            help="with --wait: give up after this long (default 600)",
+        )
 
     def handle(self, *args, **options):
         if options["count"] < 1:
@@ -48,14 +72,23 @@ class Command(BaseCommand):
         data = _validated(_callback(options))  # the arguments first: no database needed to refuse them
         tenant = _tenant(options["tenant"])
         quiet = options["verbosity"] == 0
-        if options["count"] == 1:
+        started = time.monotonic()
+        ids = self._register(tenant=tenant, data=data, count=options["count"], quiet=quiet)
+        if options["wait"]:
+            self._wait(ids, started=started, timeout=options["wait_timeout"], quiet=quiet)
+
+    def _register(self, *, tenant, data, count, quiet) -> list:
+        if count == 1:
             task, _ = _create(
                 lambda: task_create(tenant=tenant, data=data, actor_type=ActorType.USER, actor=ACTOR)
             )
             self.stdout.write(str(task.id))
-            return
-        with tqdm(total=options["count"], unit="callbacks", file=self.stderr._out, disable=quiet) as bar:
-            remaining = options["count"]
+            return [task.id]
+        ids = []
+        with tqdm(
+            total=count, unit="callbacks", desc="registered", file=self.stderr._out, disable=quiet
+        ) as bar:
+            remaining = count
             while remaining:
                 size = min(remaining, MAX_BATCH)
                 tasks = _create(
@@ -64,8 +97,53 @@ class Command(BaseCommand):
                     )
                 )
                 self.stdout.write("\n".join(str(task.id) for task in tasks))
+                ids.extend(task.id for task in tasks)
                 bar.update(size)
                 remaining -= size
+        return ids
+
+    def _wait(self, ids, *, started: float, timeout: float, quiet: bool) -> None:
+        """A bar of the callbacks final so far, with the counts by outcome, then the summary."""
+        pending, done = set(ids), Counter()
+        deadline = time.monotonic() + timeout
+        with tqdm(
+            total=len(ids), unit="callbacks", desc="final", file=self.stderr._out, disable=quiet
+        ) as bar:
+            while pending and time.monotonic() < deadline:
+                newly = final_statuses(pending)
+                pending -= set(newly)
+                done.update(newly.values())
+                bar.update(len(newly))
+                bar.set_postfix_str(_counts(done), refresh=True)
+                if pending:
+                    time.sleep(POLL_SECONDS)
+        elapsed = time.monotonic() - started
+        summary = f"{_counts(done)}, unfinished {len(pending)} of {len(ids)} in {elapsed:.1f} s"
+        if len(ids) > 1 and elapsed > 0:
+            summary += f" ({done[TaskStatus.SUCCEEDED] / elapsed:.0f} delivered/s)"
+        self.stderr.write(summary)
+        if pending:
+            raise CommandError(
+                f"{len(pending)} callbacks not final after {timeout:g} s (is a worker running?)"
+            )
+        if done[TaskStatus.SUCCEEDED] != len(ids):
+            raise CommandError(
+                f"{len(ids) - done[TaskStatus.SUCCEEDED]} of {len(ids)} callbacks not delivered"
+            )
+
+
+def final_statuses(task_ids) -> dict:
+    """{task id: status} of those of `task_ids` that are final now."""
+    final = {}
+    ids = list(task_ids)
+    for start in range(0, len(ids), MAX_BATCH):
+        rows = CallbackTask.objects.filter(pk__in=ids[start : start + MAX_BATCH], status__in=FINAL_STATUSES)
+        final.update(rows.values_list("pk", "status"))
+    return final
+
+
+def _counts(done: Counter) -> str:
+    return ", ".join(f"{name} {done[status]}" for status, name in FINAL_NAMES.items())
 
 
 def _tenant(name: str | None) -> Tenant:

@@ -99,11 +99,11 @@ def test_a_thousand_fit(api):
 
 
 def test_idempotency_keys_repeat_within_the_batch_and_against_stored_tasks(api, tenant):
-    existing = make_task_in_state(tenant=tenant, idempotency_key="old", business_id="before")
+    existing = make_task_in_state(tenant=tenant, **item(1, idempotency_key="old"))
     callbacks = [
         item(0, idempotency_key="new"),
         item(1, idempotency_key="old"),
-        item(2, idempotency_key="new"),
+        item(0, idempotency_key="new"),  # the same request again
         item(3),
     ]
     response = api.post(URL, {"callbacks": callbacks}, format="json")
@@ -111,8 +111,24 @@ def test_idempotency_keys_repeat_within_the_batch_and_against_stored_tasks(api, 
     ids = [task["id"] for task in response.json()["callbacks"]]
     assert ids[1] == str(existing.id)
     assert ids[0] == ids[2] != ids[3]
-    assert response.json()["callbacks"][2]["business_id"] == "b0"  # the first one with the key
     assert CallbackTask.objects.count() == 3  # existing + "new" + the keyless one
+
+
+def test_a_key_repeated_with_a_different_request_refuses_the_batch(api, tenant):
+    api.post(URL, {"callbacks": [item(0, idempotency_key="stored")]}, format="json")
+    callbacks = [
+        item(1, idempotency_key="fresh"),
+        item(2, idempotency_key="stored"),  # another request under a key already used
+        item(3, idempotency_key="fresh"),  # another request than item 0 of this batch
+        item(0, idempotency_key="stored"),  # the same request: fine
+    ]
+    response = api.post(URL, {"callbacks": callbacks}, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert set(error["fields"]["callbacks"]) == {"1", "2"}
+    assert error["fields"]["callbacks"]["1"] == {"idempotency_key": ["already used with a different request"]}
+    assert CallbackTask.objects.count() == 1
 
 
 def test_a_batch_wakes_the_dispatcher_once(api, django_capture_on_commit_callbacks, monkeypatch):

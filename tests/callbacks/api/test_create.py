@@ -159,13 +159,34 @@ def test_creation_is_recorded_as_an_event_and_in_the_audit_log(api, tenant):
 # --- idempotency ------------------------------------------------------------------------------
 
 
-def test_a_repeated_idempotency_key_returns_the_existing_task(api):
-    first = create(api, idempotency_key="order-1", body={"n": 1})
-    again = create(api, idempotency_key="order-1", body={"n": 2})
+def test_the_same_request_again_returns_the_existing_task(api):
+    first = create(api, idempotency_key="order-1", body={"n": 1}, delay_seconds=60)
+    # Defaults spelt out are the same request; a relative delay is what was asked, not a moving time.
+    again = create(api, idempotency_key="order-1", body={"n": 1}, delay_seconds=60, method="POST")
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
-    assert again.json()["body"] == {"n": 1}
     assert CallbackTask.objects.count() == 1 and TaskEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"body": {"n": 2}}, {"url": "https://example.com/other"}, {"priority": 9}, {"headers": {"X-A": "b"}}],
+)
+def test_a_key_reused_with_a_different_request_is_a_conflict(api, change):
+    first = create(api, idempotency_key="order-1", body={"n": 1})
+    payload = {"url": "https://example.com/hook", "idempotency_key": "order-1", "body": {"n": 1}, **change}
+    response = api.post(URL, payload, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert first.json()["id"] in error["fields"]["idempotency_key"][0]
+    assert CallbackTask.objects.count() == 1
+
+
+def test_the_same_instant_in_another_offset_is_the_same_request(api):
+    first = create(api, idempotency_key="k", run_at="2030-01-01T09:00:00+08:00")
+    again = create(api, idempotency_key="k", run_at="2030-01-01T01:00:00Z")
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
 
 
 def test_idempotency_keys_are_per_tenant(api, other_api):

@@ -1,10 +1,13 @@
 """The worker in-process: real database, real receiver, the real thread pool and recorder."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.claim import leases
-from callbacks.delivery.worker import DeliveryWorker, LaneRun
+from callbacks.delivery.worker import DeliveryWorker, LaneRun, dispatch_lag_seconds
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from tests.factories import make_task, make_tasks
 from tests.receivers import Reply
@@ -119,3 +122,30 @@ def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
     assert lane.due_in(start + 0.35) == pytest.approx(0.05)
     assert lane.tokens(start + 100) == 10.0  # a bucket holds one second's worth
     assert LaneRun("token", [], rate=None).tokens(start) == float("inf")
+
+
+def lag_sum(client) -> float:
+    """The dispatch lag histogram's sum as /metrics shows it (every process's, this one's included)."""
+    for family in text_string_to_metric_families(client.get("/metrics").content.decode()):
+        for sample in family.samples:
+            if sample.name == "callbacks_dispatch_lag_seconds_sum":
+                return sample.value
+    return 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_at_long_past_adds_no_years_to_the_lag(tenant, receiver, worker, client):
+    before = lag_sum(client)
+    make_task(tenant=tenant, url=receiver.url + "/hook", run_at=timezone.now() - timedelta(days=5 * 365))
+
+    assert deliver_due(worker) == 1
+
+    assert 0 <= lag_sum(client) - before < 60  # the seconds it took here, not five years
+
+
+def test_lag_counts_from_the_due_time_once_it_is_after_the_creation():
+    created = timezone.now() - timedelta(minutes=10)
+    retry = type("Task", (), {"created_at": created, "due_at": created + timedelta(minutes=9)})
+    assert dispatch_lag_seconds(retry, now=created + timedelta(minutes=10)) == 60.0
+    early = type("Task", (), {"created_at": created, "due_at": created - timedelta(days=900)})
+    assert dispatch_lag_seconds(early, now=created + timedelta(seconds=3)) == 3.0

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from callbacks import masking
-from callbacks.domain import callback, encoding
+from callbacks.domain import callback, encoding, tracecontext
 from callbacks.domain.bounds import (
     DELAY_SECONDS,
     MAX_BATCH,
@@ -72,6 +72,17 @@ class TargetUrlField(serializers.CharField):
 
 
 @extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "maxLength": 64})
+class TraceparentField(serializers.CharField):
+    default_error_messages = {"traceparent": tracecontext.TRACEPARENT_RULE}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return tracecontext.clean_traceparent(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="traceparent") from None
+
+
 class QueueNameField(serializers.CharField):
     default_error_messages = {
         "queue_name": "must match ^[a-z0-9][a-z0-9_-]{{0,63}}$ (lower-case letters, digits, _ -)"
@@ -172,12 +183,24 @@ class CallbackInputSerializer(StrictSerializer):
     success_statuses = SuccessStatusesField(required=False)
     business_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
     trace_id = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
+    traceparent = TraceparentField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="W3C trace context to continue (else the request's traceparent header): the attempts' "
+        "spans are its children, and trace_id becomes its trace id",
+    )
     idempotency_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False)
     ordering_key = serializers.CharField(max_length=MAX_LABEL_LENGTH, required=False, allow_blank=True)
 
     def validate(self, attrs):
         if "run_at" in attrs and "delay_seconds" in attrs:
             raise serializers.ValidationError({"delay_seconds": ["give run_at or delay_seconds, not both"]})
+        disagreement = tracecontext.conflict(
+            trace_id=attrs.get("trace_id", ""), traceparent=attrs.get("traceparent", "")
+        )
+        if disagreement:
+            raise serializers.ValidationError({"trace_id": [disagreement]})
         problem = body_problem(attrs.get("body"), attrs["body_format"])
         if problem is not None:
             message, code = problem
@@ -239,6 +262,9 @@ class CallbackOutputSerializer(serializers.Serializer):
     success_statuses = serializers.CharField()
     business_id = serializers.CharField()
     trace_id = serializers.CharField()
+    traceparent = serializers.CharField(
+        help_text="the trace context its attempts continue (their spans' parent); empty without one"
+    )
     idempotency_key = serializers.CharField(allow_null=True)
     ordering_key = serializers.CharField()
     status = serializers.ChoiceField(choices=TaskStatus.choices)

@@ -16,6 +16,7 @@ from callbacks.api import (
 from callbacks.api.errors import flatten_detail
 from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
+from callbacks.domain import tracecontext
 from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
@@ -80,6 +81,15 @@ def _has_code(detail, code: str) -> bool:
     return getattr(detail, "code", None) == code
 
 
+TRACEPARENT = OpenApiParameter(
+    "traceparent",
+    str,
+    OpenApiParameter.HEADER,
+    description="W3C trace context of the caller: the callbacks continue its trace (their attempts' spans "
+    "are its children) unless a callback gives its own traceparent, or a trace_id of another trace",
+)
+
+
 class CallbackListCreateApi(TenantApiView):
     InputSerializer = serializers.CallbackInputSerializer
     FilterSerializer = serializers.CallbackFilterSerializer
@@ -89,6 +99,7 @@ class CallbackListCreateApi(TenantApiView):
         tags=[TAG],
         operation_id="callbacks_create",
         request=InputSerializer,
+        parameters=[TRACEPARENT],
         responses={
             201: OutputSerializer,
             200: OpenApiResponse(
@@ -100,6 +111,9 @@ class CallbackListCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
+        data = tracecontext.with_caller_context(
+            data, tracecontext.from_header(request.headers.get("traceparent"))
+        )
         task, created = task_create(
             tenant=self.tenant(), data=data, actor_type=ActorType.TENANT, actor=self.actor()
         )
@@ -128,14 +142,20 @@ class CallbackBatchCreateApi(TenantApiView):
         tags=[TAG],
         operation_id="callbacks_batch_create",
         request=InputSerializer,
+        parameters=[TRACEPARENT],
         responses={201: OutputSerializer, **INVALID, **COMMON_ERRORS},
         description="Up to 1000 callbacks, all or nothing. Errors are reported per index: "
         '{"callbacks": {"3": {"url": [...]}}}.',
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
+        caller = tracecontext.from_header(request.headers.get("traceparent"))
         tasks = task_create_batch(
-            tenant=self.tenant(), items=data["callbacks"], actor_type=ActorType.TENANT, actor=self.actor()
+            tenant=self.tenant(),
+            items=[tracecontext.with_caller_context(item, caller) for item in data["callbacks"]],
+            actor_type=ActorType.TENANT,
+            actor=self.actor(),
+            traceparent=caller,
         )
         return Response(self.OutputSerializer({"callbacks": tasks}).data, status=status.HTTP_201_CREATED)
 

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('callbacks', '0002_lanes'),
+        ("callbacks", "0002_lanes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callbacktask',
-            name='traceparent',
+            model_name="callbacktask",
+            name="traceparent",
             field=models.CharField(blank=True, max_length=55),
         ),
         migrations.AddField(
-            model_name='circuitbreaker',
-            name='concurrency_limit',
+            model_name="circuitbreaker",
+            name="concurrency_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
     ]

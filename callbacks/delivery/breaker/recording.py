@@ -115,26 +115,28 @@ def _healthy_answers(answers: dict[str, int], *, configured: int, now: datetime)
     def on_recovery(value, field):
         return Case(When(recovering, then=value), default=F(field), output_field=_field(field))
 
-    changed = CircuitBreaker.objects.filter(origin__in=list(answers)).filter(
-        recovering | Q(concurrency_limit__isnull=False)
-    ).update(
-        state=on_recovery(Value(BreakerState.CLOSED), "state"),
-        consecutive_failures=on_recovery(Value(0), "consecutive_failures"),
-        open_count=on_recovery(Value(0), "open_count"),
-        next_probe_at=on_recovery(Value(None), "next_probe_at"),
-        concurrency_limit=Case(
-            *(
-                When(origin=origin, concurrency_limit__gte=configured - count, then=Value(None))
-                for origin, count in answers.items()
+    changed = (
+        CircuitBreaker.objects.filter(origin__in=list(answers))
+        .filter(recovering | Q(concurrency_limit__isnull=False))
+        .update(
+            state=on_recovery(Value(BreakerState.CLOSED), "state"),
+            consecutive_failures=on_recovery(Value(0), "consecutive_failures"),
+            open_count=on_recovery(Value(0), "open_count"),
+            next_probe_at=on_recovery(Value(None), "next_probe_at"),
+            concurrency_limit=Case(
+                *(
+                    When(origin=origin, concurrency_limit__gte=configured - count, then=Value(None))
+                    for origin, count in answers.items()
+                ),
+                *(
+                    When(origin=origin, then=F("concurrency_limit") + count)
+                    for origin, count in answers.items()
+                ),
+                default=F("concurrency_limit"),
+                output_field=_field("concurrency_limit"),
             ),
-            *(
-                When(origin=origin, then=F("concurrency_limit") + count)
-                for origin, count in answers.items()
-            ),
-            default=F("concurrency_limit"),
-            output_field=_field("concurrency_limit"),
-        ),
-        updated_at=now,
+            updated_at=now,
+        )
     )
     if changed:
         # Room grew (lanes never widen): the leader may grant more at once, not at its next poll.

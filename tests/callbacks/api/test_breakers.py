@@ -53,7 +53,10 @@ def test_a_breaker_shows_the_concurrency_of_its_origin_slowed_down_or_not(api, t
     items = {item["origin"]: item for item in api.get("/api/v1/breakers/").json()["results"]}
 
     assert (items[ORIGIN_A]["concurrency_limit"], items[ORIGIN_A]["effective_concurrency_limit"]) == (3, 3)
-    assert (items[ORIGIN_B]["concurrency_limit"], items[ORIGIN_B]["effective_concurrency_limit"]) == (None, 12)
+    assert (items[ORIGIN_B]["concurrency_limit"], items[ORIGIN_B]["effective_concurrency_limit"]) == (
+        None,
+        12,
+    )
 
 
 def test_a_tenant_lists_the_breakers_of_origins_it_calls(api, tenant, other_api):

@@ -181,7 +181,6 @@ def test_lanes_split_a_large_grant_over_the_worker_processes():
     assert [len(part) for part in lanes.split(rows, spread=1, most=8)] == [7, 7, 6]
 
 
-
 def test_an_origin_slowed_down_narrows_its_lanes_at_their_next_refill_and_stops_the_claim(
     tenant, callbacks_settings
 ):

@@ -56,9 +56,16 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
     exported, the attempt is a client span, and the receiver's traceparent names it as the parent."""
     if not tracing.enabled():
         return _send_attempt(task, attempt=attempt, span=None)
-    span = _start_attempt_span(task, attempt)
+    try:
+        span = _start_attempt_span(task, attempt)
+    except Exception:  # tracing must never stop a delivery
+        logger.exception("starting the span of task %s attempt %s failed", task.id, attempt)
+        return _send_attempt(task, attempt=attempt, span=None)
     result = _send_attempt(task, attempt=attempt, span=span)
-    _end_attempt_span(span, result)
+    try:
+        _end_attempt_span(span, result)
+    except Exception:
+        logger.exception("ending the span of task %s attempt %s failed", task.id, attempt)
     return result
 
 

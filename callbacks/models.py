@@ -121,6 +121,9 @@ class CallbackTask(models.Model):
     # the idempotency key makes a repeated create return the first task.
     business_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
     trace_id = models.CharField(max_length=MAX_LABEL_LENGTH, blank=True)
+    # The W3C trace context its attempts continue (the span that created it, else the caller's
+    # traceparent), so each attempt's span is a child in the caller's trace; empty without one.
+    traceparent = models.CharField(max_length=55, blank=True)
     idempotency_key = models.CharField(max_length=MAX_LABEL_LENGTH, null=True, blank=True)
     # What the creating request asked for (callbacks.domain.callback.request_fingerprint): the same key
     # with another request is refused. Empty on tasks made before it was recorded.
@@ -329,6 +332,9 @@ class CircuitBreaker(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     next_probe_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Callbacks in flight the origin gets while it is slowed down (it answered 429 or 503): halved
+    # at each such answer, one more at each healthy one; empty once back at the configured limit.
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(default=dj_timezone.now)
 
     # Every field that moves with the breaker's state (all but id and origin): what a worker's
@@ -340,6 +346,7 @@ class CircuitBreaker(models.Model):
         "opened_at",
         "next_probe_at",
         "last_error",
+        "concurrency_limit",
         "updated_at",
     )
 

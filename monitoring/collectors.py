@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from callbacks import queues
 from callbacks.models import BreakerState, CircuitBreaker
+from callbacks.services.breakers import breaker_concurrency
 from monitoring import health, heartbeats
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,18 @@ class DatabaseCollector:
         for state in BreakerState.values:
             breakers.add_metric([state], counts.get(state, 0))
         yield breakers
+
+        slowed = GaugeMetricFamily(
+            "callbacks_origin_concurrency_limit",
+            "Callbacks in flight allowed to an origin slowed down because it answered 429 or 503 "
+            "(origins at the configured limit are left out).",
+            labels=["origin"],
+        )
+        for breaker in CircuitBreaker.objects.filter(concurrency_limit__isnull=False).only(
+            "origin", "concurrency_limit"
+        ):
+            slowed.add_metric([breaker.origin], breaker_concurrency(breaker))
+        yield slowed
 
         processes = GaugeMetricFamily(
             "callbacks_processes_alive", "Processes with a recent heartbeat.", labels=["role"]

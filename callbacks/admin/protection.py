@@ -12,7 +12,7 @@ from callbacks.domain.vocabulary import ActorType
 from callbacks.domain.whitelist import entry_matches, validate_pattern
 from callbacks.errors import ApplicationError
 from callbacks.models import CircuitBreaker, Tenant, UrlWhitelistEntry
-from callbacks.services.breakers import breaker_reset
+from callbacks.services.breakers import breaker_concurrency, breaker_reset
 from callbacks.services.whitelist import (
     whitelist_duplicate_check,
     whitelist_entry_create,
@@ -143,6 +143,7 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
         "open_count",
         "opened_at",
         "next_probe_at",
+        "effective_concurrency_limit",
         "updated_at",
     )
     list_filter = ("state",)
@@ -152,6 +153,12 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
 
     def has_reset_permission(self, request):
         return request.user.has_perm("callbacks.change_circuitbreaker")
+
+    @admin.display(description="concurrency now")
+    def effective_concurrency_limit(self, breaker):
+        """The configured limit, or what is left of it while the origin is slowed down (429, 503)."""
+        limit = breaker_concurrency(breaker)
+        return f"{limit} (slowed down)" if breaker.concurrency_limit is not None else limit
 
     @admin.action(description="Reset (close the breaker)", permissions=["reset"])
     def reset(self, request, queryset):

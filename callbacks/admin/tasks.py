@@ -138,7 +138,19 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        ("Context", {"fields": ("business_id", "trace_id", "idempotency_key", "ordering_key", "schedule")}),
+        (
+            "Context",
+            {
+                "fields": (
+                    "business_id",
+                    "trace_id",
+                    "traceparent",
+                    "idempotency_key",
+                    "ordering_key",
+                    "schedule",
+                )
+            },
+        ),
         (
             "Policy",
             {

@@ -14,7 +14,7 @@ from callbacks.api.serializers import StrictSerializer, page_serializer
 from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView, query_names
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import BreakerState
-from callbacks.services.breakers import breaker_get, breaker_list, breaker_reset
+from callbacks.services.breakers import breaker_concurrency, breaker_get, breaker_list, breaker_reset
 
 TAG = "breakers"
 BREAKER_ID = OpenApiParameter(
@@ -43,7 +43,19 @@ class BreakerOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="when an open breaker lets one probe through"
     )
     last_error = serializers.CharField(help_text="the last failure seen")
+    concurrency_limit = serializers.IntegerField(
+        allow_null=True,
+        help_text="callbacks in flight the origin gets while slowed down (it answered 429 or 503): halved "
+        "at each such answer, one more at each healthy one; null at the configured limit",
+    )
+    effective_concurrency_limit = serializers.SerializerMethodField(
+        help_text="callbacks the origin may have in flight now: the configured limit, or concurrency_limit "
+        "while it is slowed down"
+    )
     updated_at = serializers.DateTimeField(help_text="when it last changed")
+
+    def get_effective_concurrency_limit(self, breaker) -> int:
+        return breaker_concurrency(breaker)
 
 
 class BreakerFilterSerializer(StrictSerializer):

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from callbacks import masking
-from callbacks.domain import callback, encoding
+from callbacks.domain import callback, encoding, tracecontext
 from callbacks.domain.bounds import (
     DELAY_SECONDS,
     MAX_BATCH,
@@ -72,6 +72,17 @@ class TargetUrlField(serializers.CharField):
 
 
 @extend_schema_field({"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$", "maxLength": 64})
+class TraceparentField(serializers.CharField):
+    default_error_messages = {"traceparent": tracecontext.TRACEPARENT_RULE}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return tracecontext.clean_traceparent(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="traceparent") from None
+
+
 class QueueNameField(serializers.CharField):
     default_error_messages = {
         "queue_name": "must match ^[a-z0-9][a-z0-9_-]{{0,63}}$ (lower-case letters, digits, _ -)"
@@ -248,6 +259,13 @@ class CallbackInputSerializer(StrictSerializer):
         allow_blank=True,
         help_text="sent as X-Trace-Id, as given; generated when absent",
     )
+    traceparent = TraceparentField(
+        max_length=MAX_LABEL_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="W3C trace context to continue (else the request's traceparent header): the attempts' "
+        "spans are its children, and trace_id becomes its trace id",
+    )
     idempotency_key = serializers.CharField(
         max_length=MAX_LABEL_LENGTH,
         required=False,
@@ -264,6 +282,11 @@ class CallbackInputSerializer(StrictSerializer):
     def validate(self, attrs):
         if "run_at" in attrs and "delay_seconds" in attrs:
             raise serializers.ValidationError({"delay_seconds": ["give run_at or delay_seconds, not both"]})
+        disagreement = tracecontext.conflict(
+            trace_id=attrs.get("trace_id", ""), traceparent=attrs.get("traceparent", "")
+        )
+        if disagreement:
+            raise serializers.ValidationError({"trace_id": [disagreement]})
         problem = body_problem(attrs.get("body"), attrs["body_format"])
         if problem is not None:
             message, code = problem
@@ -342,6 +365,9 @@ class CallbackOutputSerializer(serializers.Serializer):
     success_statuses = serializers.CharField(help_text="the statuses that mean delivered, e.g. 200-299")
     business_id = serializers.CharField(help_text="your reference; empty when not given")
     trace_id = serializers.CharField(help_text="as given, or generated")
+    traceparent = serializers.CharField(
+        help_text="the trace context its attempts continue (their spans' parent); empty without one"
+    )
     idempotency_key = serializers.CharField(allow_null=True, help_text="null when not given")
     ordering_key = serializers.CharField(help_text="empty when not given")
     status = serializers.ChoiceField(

@@ -16,6 +16,7 @@ from callbacks.api import (
 from callbacks.api.errors import flatten_detail
 from callbacks.api.pagination import CursorPage
 from callbacks.api.parsers import LimitedJSONParser
+from callbacks.domain import tracecontext
 from callbacks.domain.callback import BODY_TOO_LARGE, BODY_TOO_LARGE_MESSAGE
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError, refuse_unknown_parameters
@@ -101,6 +102,15 @@ def _has_code(detail, code: str) -> bool:
     return getattr(detail, "code", None) == code
 
 
+TRACEPARENT = OpenApiParameter(
+    "traceparent",
+    str,
+    OpenApiParameter.HEADER,
+    description="W3C trace context of the caller: the callbacks continue its trace (their attempts' spans "
+    "are its children) unless a callback gives its own traceparent, or a trace_id of another trace",
+)
+
+
 class CallbackListCreateApi(TenantApiView):
     InputSerializer = serializers.CallbackInputSerializer
     FilterSerializer = serializers.CallbackFilterSerializer
@@ -116,6 +126,7 @@ class CallbackListCreateApi(TenantApiView):
         "secret. Repeating an `idempotency_key` with the same request returns the first task (200); with a "
         "different request it is refused (409 `idempotency_key_reused`).",
         request=InputSerializer,
+        parameters=[TRACEPARENT],
         responses={
             201: OpenApiResponse(OutputSerializer, description="registered"),
             200: OpenApiResponse(
@@ -158,6 +169,9 @@ class CallbackListCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
+        data = tracecontext.with_caller_context(
+            data, tracecontext.from_header(request.headers.get("traceparent"))
+        )
         task, created = task_create(
             tenant=self.tenant(), data=data, actor_type=ActorType.TENANT, actor=self.actor()
         )
@@ -190,6 +204,7 @@ class CallbackBatchCreateApi(TenantApiView):
         operation_id="callbacks_batch_create",
         summary="Register a batch of callbacks",
         request=InputSerializer,
+        parameters=[TRACEPARENT],
         responses={
             201: OpenApiResponse(OutputSerializer, description="all registered, in the request's order"),
             **INVALID,
@@ -214,8 +229,13 @@ class CallbackBatchCreateApi(TenantApiView):
     )
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
+        caller = tracecontext.from_header(request.headers.get("traceparent"))
         tasks = task_create_batch(
-            tenant=self.tenant(), items=data["callbacks"], actor_type=ActorType.TENANT, actor=self.actor()
+            tenant=self.tenant(),
+            items=[tracecontext.with_caller_context(item, caller) for item in data["callbacks"]],
+            actor_type=ActorType.TENANT,
+            actor=self.actor(),
+            traceparent=caller,
         )
         return Response(self.OutputSerializer({"callbacks": tasks}).data, status=status.HTTP_201_CREATED)
 

@@ -11,6 +11,7 @@ without NOTIFY, on SQLite, or while the targets are full). Each wake-up is one `
 call directly.
 """
 
+import contextlib
 import fcntl
 import logging
 import threading
@@ -24,12 +25,13 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf, wakeup
+from callbacks import conf, tracing, wakeup
 from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import lanes, leases, limits
 from callbacks.delivery.claim.candidates import claimable_tasks
 from callbacks.delivery.instruments import heartbeats, metrics
+from callbacks.models import CallbackTask
 from callbacks.selectors import schedule_next_fire_at
 from callbacks.services.schedules import fire_due
 
@@ -167,7 +169,8 @@ class Dispatcher:
             broker = self._brokers[claim.queue] = get_broker(claim.queue)
         ids = [str(task_id) for task_id in claim.task_ids]
         try:
-            async_task(DELIVER_FUNC, claim.token, ids, claim.rate, broker=broker)
+            with _dispatch_span(claim):
+                async_task(DELIVER_FUNC, claim.token, ids, claim.rate, broker=broker)
             metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(ids))
         except Exception:
             # Broker away: give the work back now rather than when the lease runs out.
@@ -284,6 +287,24 @@ class Dispatcher:
             if remaining <= 0 or self.leadership.wait_for_wakeup(min(remaining, max(0.0, until_beat)), stop):
                 return
             self._housekeeping()
+
+
+def _dispatch_span(claim: leases.Claim):
+    """When traces are exported: a span of the lane handed to the broker, linked to the traces of its
+    tasks that continue one (a lane carries tasks of many traces, so it is a child of none)."""
+    if not tracing.enabled():
+        return contextlib.nullcontext()
+    links = list(
+        CallbackTask.objects.filter(id__in=claim.task_ids)
+        .exclude(traceparent="")
+        .values_list("traceparent", flat=True)
+    )
+    attributes = {
+        "callbacks.queue": claim.queue,
+        "callbacks.tasks": len(claim.task_ids),
+        "callbacks.lane": claim.token,
+    }
+    return tracing.span("callbacks dispatch", kind="producer", attributes=attributes, links=links)
 
 
 def _earliest(*times):

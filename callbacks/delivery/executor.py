@@ -7,7 +7,6 @@ an outcome class, a short readable error and whether trying again could help.
 
 import email.utils
 import functools
-import hashlib
 import logging
 import random
 import re
@@ -23,11 +22,11 @@ from django.utils import timezone
 from urllib3.exceptions import NameResolutionError
 
 import callbacks
-from callbacks import conf, whitelist
+from callbacks import conf, tracing, whitelist
 from callbacks.delivery import http, signing
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
-from callbacks.domain import encoding, statuses
+from callbacks.domain import encoding, statuses, tracecontext
 from callbacks.domain.headers import forbidden_reason as forbidden_header_reason
 from callbacks.masking import MASK, mask_headers, mask_text
 from callbacks.models import Outcome
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"taskcenter-callbacks/{callbacks.__version__}"
 ERROR_MAX_CHARS = 500
 RETRYABLE_4XX = frozenset({408, 429})
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # Headers we set ourselves; a task's own header of the same name (any case) gives way.
 _OWN_HEADERS = (
     "user-agent",
@@ -54,7 +52,24 @@ _OWN_HEADERS = (
 
 
 def send_attempt(task, *, attempt: int) -> AttemptResult:
-    """Send attempt number `attempt` of `task` (task.tenant loaded). Never raises."""
+    """Send attempt number `attempt` of `task` (task.tenant loaded). Never raises. When traces are
+    exported, the attempt is a client span, and the receiver's traceparent names it as the parent."""
+    if not tracing.enabled():
+        return _send_attempt(task, attempt=attempt, span=None)
+    try:
+        span = _start_attempt_span(task, attempt)
+    except Exception:  # tracing must never stop a delivery
+        logger.exception("starting the span of task %s attempt %s failed", task.id, attempt)
+        return _send_attempt(task, attempt=attempt, span=None)
+    result = _send_attempt(task, attempt=attempt, span=span)
+    try:
+        _end_attempt_span(span, result)
+    except Exception:
+        logger.exception("ending the span of task %s attempt %s failed", task.id, attempt)
+    return result
+
+
+def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
     started_at = timezone.now()
     clock = time.perf_counter()
     headers: dict = {}
@@ -81,7 +96,9 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         denial = whitelist.send_time_denial(task)
         if denial:
             return result(Outcome.WHITELIST_DENIED, error=denial)
-        headers = build_headers(task, attempt, int(time.time()))
+        headers = build_headers(
+            task, attempt, int(time.time()), traceparent=tracing.traceparent_of(span) if span else None
+        )
         raw = http.send(
             method=task.method,
             url=task.url,
@@ -114,6 +131,8 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         )
 
     outcome, retryable = classify_status(raw.status_code, task.success_statuses)
+    if span is not None:
+        span.set_attribute("network.protocol.version", raw.http_version)
     return result(
         outcome,
         error="" if outcome == Outcome.SUCCESS else _status_error_text(raw),
@@ -143,8 +162,9 @@ def classify_status(status_code: int, success_statuses: str) -> tuple[str, bool]
 # --- the request -------------------------------------------------------------------------------
 
 
-def build_headers(task, attempt: int, timestamp: int) -> dict:
-    """Every header the receiver gets for this attempt, unmasked (docs/api.md, "What a receiver gets")."""
+def build_headers(task, attempt: int, timestamp: int, *, traceparent: str | None = None) -> dict:
+    """Every header the receiver gets for this attempt, unmasked (docs/api.md, "What a receiver gets").
+    `traceparent`: the attempt's span's, when traces are exported."""
     headers = {
         str(name): str(value)
         for name, value in (task.headers or {}).items()
@@ -159,7 +179,7 @@ def build_headers(task, attempt: int, timestamp: int) -> dict:
     headers["X-Callback-Attempt"] = str(attempt)
     headers["X-Business-Id"] = task.business_id or ""
     headers["X-Trace-Id"] = task.trace_id or ""
-    headers["traceparent"] = traceparent(task.trace_id or str(task.id))
+    headers["traceparent"] = traceparent or new_traceparent(task.trace_id or str(task.id))
     msg_id = webhook_id(task)
     headers["webhook-id"] = msg_id
     headers["webhook-timestamp"] = str(timestamp)
@@ -177,20 +197,54 @@ def webhook_id(task) -> str:
     return "msg_" + task.id.hex
 
 
-def traceparent(trace_id: str) -> str:
-    """A W3C traceparent: the caller's trace id when it is one (32 hex), else derived from it;
-    a new span id per attempt."""
-    lowered = trace_id.lower()
-    if _TRACE_ID.match(lowered) and lowered != "0" * 32:
-        trace = lowered
-    else:
-        trace = hashlib.sha256(trace_id.encode()).hexdigest()[:32]
+def new_traceparent(trace_id: str) -> str:
+    """A W3C traceparent when no span is exported: the caller's trace id when it is one (32 hex),
+    else derived from it (tracecontext.trace_id_of); a new span id per attempt."""
+    trace = tracecontext.trace_id_of(trace_id)
     # A span id must be unique, not secret: random's generator (reseeded in every forked
     # worker) spares a getrandom system call per attempt.
     span = 0
     while span == 0:  # all zeros is invalid
         span = random.getrandbits(64)
     return f"00-{trace}-{span:016x}-01"
+
+
+def _start_attempt_span(task, attempt: int):
+    """The attempt's client span (HTTP semantic conventions), child of the span that created the
+    task, or of the caller's, when it has a traceparent; else the root of the task's trace."""
+    parts = urlsplit(task.url)
+    attributes = {
+        "http.request.method": task.method,
+        "url.full": _mask_url(task.url),
+        "server.address": parts.hostname or "",
+        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+        "http.request.resend_count": attempt - 1,
+        "callbacks.task_id": str(task.id),
+        "callbacks.attempt": attempt,
+        "callbacks.tenant": task.tenant.name,
+        "callbacks.queue": task.queue,
+    }
+    return tracing.start_span(
+        task.method,
+        kind="client",
+        parent=task.traceparent,
+        trace_id=tracecontext.trace_id_of(task.trace_id or str(task.id)),
+        attributes=attributes,
+    )
+
+
+def _end_attempt_span(span, result: AttemptResult) -> None:
+    try:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_attribute("callbacks.outcome", result.outcome)
+        if result.status_code is not None:
+            span.set_attribute("http.response.status_code", result.status_code)
+        if result.outcome != Outcome.SUCCESS:
+            span.set_attribute("error.type", str(result.status_code or result.outcome))
+            span.set_status(Status(StatusCode.ERROR, result.error or result.outcome))
+    finally:
+        span.end()
 
 
 def _body(task) -> bytes:

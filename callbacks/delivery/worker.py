@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callbacks import conf
+from callbacks import conf, tracing
 from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
@@ -492,6 +492,8 @@ class DeliveryWorker:
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
         multiproc.process_exited()
+        # A forked worker leaves without atexit handlers: its last attempts' spans go out now.
+        tracing.flush()
 
 
 def _pool_state() -> dict | None:

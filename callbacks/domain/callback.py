@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils import timezone
 
-from callbacks.domain import encoding, statuses
+from callbacks.domain import encoding, statuses, tracecontext
 from callbacks.domain.bounds import (
     DELAY_SECONDS,
     MAX_BODY_DEPTH,
@@ -63,6 +63,7 @@ OPTIONAL = (
     "timeout",
     "success_statuses",
     "idempotency_key",
+    "traceparent",
 )
 
 
@@ -75,6 +76,11 @@ def clean_callback(data: Mapping) -> dict:
     cleaned, errors = _clean_fields({**DEFAULTS, **data})
     if cleaned.get("run_at") is not None and cleaned.get("delay_seconds") is not None:
         errors["delay_seconds"] = ["give run_at or delay_seconds, not both"]
+    disagreement = tracecontext.conflict(
+        trace_id=cleaned.get("trace_id") or "", traceparent=cleaned.get("traceparent") or ""
+    )
+    if disagreement and "trace_id" not in errors:
+        errors["trace_id"] = [disagreement]
     problem = body_problem(cleaned.get("body"), cleaned["body_format"]) if "body_format" in cleaned else None
     if problem is not None:
         errors["body"] = [problem[0]]
@@ -253,6 +259,7 @@ FIELD_RULES = {
     "success_statuses": clean_success_statuses,
     **{name: _label(blank=True) for name in LABELS},
     "idempotency_key": _label(blank=False),
+    "traceparent": tracecontext.clean_traceparent,
 }
 
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from callbacks import wakeup
+from callbacks import conf, wakeup
 from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.errors import NotFoundError
@@ -58,6 +58,13 @@ def snapshot(breaker: CircuitBreaker) -> dict:
 
 
 # --- reads ---------------------------------------------------------------------------------
+def breaker_concurrency(breaker: CircuitBreaker) -> int:
+    """Callbacks the origin may have in flight now: the configured limit, or less while it is slowed
+    down because it answered 429 or 503."""
+    configured = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
+    return min(configured, breaker.concurrency_limit or configured)
+
+
 def breaker_list(*, tenant: Tenant | None = None, state: str | None = None) -> QuerySet[CircuitBreaker]:
     """Breakers by origin; for a tenant, only those of origins it has called (any task, any status)."""
     queryset = CircuitBreaker.objects.all()

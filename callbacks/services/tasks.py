@@ -4,6 +4,7 @@ Every callback is checked here with the domain's rules (callbacks.domain.callbac
 the API, a command, a schedule's fire.
 """
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
@@ -12,8 +13,8 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from callbacks import conf, whitelist
-from callbacks.domain import encoding
+from callbacks import conf, tracing, whitelist
+from callbacks.domain import encoding, tracecontext
 from callbacks.domain.bounds import MAX_BATCH
 from callbacks.domain.callback import clean_callback, request_fingerprint
 from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
@@ -50,7 +51,7 @@ def task_create(
             return _repeated(existing, task, strict=strict_idempotency), False
         try:
             # A savepoint, so that losing the race for the key leaves the outer transaction usable.
-            with transaction.atomic():
+            with transaction.atomic(), _creation_span("callback create", tenant=tenant, tasks=[task]):
                 task.save(force_insert=True)
         except IntegrityError:
             if key is None:
@@ -113,11 +114,17 @@ def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
 
 
 def task_create_batch(
-    *, tenant: Tenant, items: list[dict], actor_type: str = ActorType.TENANT, actor: str = ""
+    *,
+    tenant: Tenant,
+    items: list[dict],
+    actor_type: str = ActorType.TENANT,
+    actor: str = "",
+    traceparent: str = "",
 ) -> list[CallbackTask]:
     """All the items as tasks, in order, or none (one transaction). A repeated idempotency_key, in the batch
     or against an existing task, yields the task that already has it in that position; a key repeated with
-    a different request refuses the batch (409 `idempotency_key_reused`, by index)."""
+    a different request refuses the batch (409 `idempotency_key_reused`, by index). `traceparent`: the
+    request's, the parent of the batch's creation span when traces are exported."""
     if len(items) > MAX_BATCH:
         raise ApplicationError(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
@@ -127,7 +134,7 @@ def task_create_batch(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                tasks, new_tasks = _batch_insert(tenant=tenant, items=items)
+                tasks, new_tasks = _batch_insert(tenant=tenant, items=items, traceparent=traceparent)
                 _batch_record(tenant=tenant, new_tasks=new_tasks, actor_type=actor_type, actor=actor)
                 _notify_if_due_soon(new_tasks)
                 return tasks
@@ -152,7 +159,9 @@ def _clean_batch(items: list[dict]) -> list[dict]:
     return cleaned
 
 
-def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTask], list[CallbackTask]]:
+def _batch_insert(
+    *, tenant: Tenant, items: list[dict], traceparent: str
+) -> tuple[list[CallbackTask], list[CallbackTask]]:
     keys = {item["idempotency_key"] for item in items if item.get("idempotency_key") is not None}
     by_key = {
         task.idempotency_key: task
@@ -181,8 +190,34 @@ def _batch_insert(*, tenant: Tenant, items: list[dict]) -> tuple[list[CallbackTa
             fields={"callbacks": reused},
         )
     # _clean_batch has checked every field; full_clean would add a query per row for the key constraint.
-    CallbackTask.objects.bulk_create(new_tasks)
+    with _creation_span("callback create_batch", tenant=tenant, tasks=new_tasks, parent=traceparent):
+        CallbackTask.objects.bulk_create(new_tasks)
     return tasks, new_tasks
+
+
+@contextlib.contextmanager
+def _creation_span(name: str, *, tenant: Tenant, tasks: list[CallbackTask], parent: str | None = None):
+    """When traces are exported, a span around the insert, and the tasks of its trace continue from it
+    (their attempts become its children). One task: the span continues the task's own traceparent,
+    else starts its trace. A batch: the request's traceparent (`parent`), else a trace of its own."""
+    if not tracing.enabled() or not tasks:
+        yield
+        return
+    first = tasks[0]
+    if parent is None:
+        parent, trace_id = first.traceparent, tracecontext.trace_id_of(first.trace_id)
+    else:
+        trace_id = ""
+    attributes = {"callbacks.tenant": tenant.name, "callbacks.tasks": len(tasks)}
+    if len(tasks) == 1:
+        attributes["callbacks.task_id"] = str(first.id)
+    with tracing.span(name, kind="internal", parent=parent, trace_id=trace_id, attributes=attributes) as span:
+        created = tracing.traceparent_of(span)
+        created_trace = tracecontext.parse_traceparent(created).trace_id
+        for task in tasks:
+            if tracecontext.trace_id_of(task.trace_id) == created_trace:
+                task.traceparent = created
+        yield
 
 
 def _batch_record(*, tenant: Tenant, new_tasks: list[CallbackTask], actor_type: str, actor: str) -> None:
@@ -313,7 +348,8 @@ def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
         ordering_key=data.get("ordering_key", ""),
         schedule=data.get("schedule"),  # set by a schedule's fire, never by API input
         business_id=data.get("business_id", ""),
-        trace_id=data.get("trace_id") or uuid.uuid4().hex,
+        trace_id=data.get("trace_id") or _trace_of(data.get("traceparent")) or uuid.uuid4().hex,
+        traceparent=data.get("traceparent") or "",
         idempotency_key=data.get("idempotency_key"),
         request_fingerprint=request_fingerprint(data),
         status=TaskStatus.SCHEDULED,
@@ -323,6 +359,10 @@ def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
         updated_at=now,
         **resolve_policy(tenant=tenant, data=data),
     )
+
+
+def _trace_of(traceparent: str | None) -> str:
+    return tracecontext.parse_traceparent(traceparent).trace_id if traceparent else ""
 
 
 def _run_at(data: dict, now: datetime) -> datetime:

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from callbacks.delivery.instruments import multiproc
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import status_class
-from callbacks.models import QueueState, TaskExecution
+from callbacks.models import CircuitBreaker, QueueState, TaskExecution
 from tests.factories import make_monitored_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +149,7 @@ def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
         "half_open",
     }
     assert "callbacks_oldest_due_seconds" in families
+    assert not families["callbacks_origin_concurrency_limit"].samples  # no origin is slowed down
     assert {s.labels["role"] for s in families["callbacks_processes_alive"].samples} == {
         "worker",
         "dispatcher",
@@ -165,3 +166,15 @@ def test_queue_depth_is_0_for_known_queues_when_nothing_waits(client):
     }
     expected = {(queue, status): 0.0 for queue in ("default", "bulk") for status in UNFINISHED_STATUSES}
     assert depth == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_show_the_concurrency_of_origins_slowed_down(client, settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "MAX_CONCURRENCY_PER_ORIGIN": 10}
+    CircuitBreaker.objects.create(origin="https://slow.example:443", concurrency_limit=2)
+    CircuitBreaker.objects.create(origin="https://fine.example:443")
+
+    families = _scrape(client)
+
+    [sample] = families["callbacks_origin_concurrency_limit"].samples
+    assert (sample.labels, sample.value) == ({"origin": "https://slow.example:443"}, 2)

@@ -27,6 +27,10 @@ policy of the attempt that tips the breaker decides: a failure opens it when the
 reaches that attempt's tenant's threshold, and its open period starts from that tenant's
 base. Simple, and a tenant with a low threshold protects the origin for everyone.
 
+Slowing down. A 429 or 503 also asks for less: it halves the origin's concurrency_limit (down
+to 1) and each healthy answer gives one more, back up to the configured limit, when it is empty
+again. The claim (claim/gate, claim/limits) and the lanes' refills (claim/lanes) obey it.
+
 The open period doubles at each opening without a full recovery (open_count), from the base
 up to BREAKER_OPEN_MAX_SECONDS; a successful probe closes the breaker and resets open_count.
 While open, late answers of attempts sent before it opened are counted as failures but never

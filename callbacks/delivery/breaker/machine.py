@@ -14,6 +14,8 @@ HEALTHY_OUTCOMES = frozenset(
     {Outcome.SUCCESS, Outcome.HTTP_3XX, Outcome.HTTP_4XX, Outcome.HTTP_UNEXPECTED, Outcome.TOO_LARGE}
 )
 TOO_MANY_REQUESTS = 429
+# Answers by which a receiver asks for less: its origin is slowed down (slow_down).
+SLOW_DOWN_STATUSES = frozenset({TOO_MANY_REQUESTS, 503})
 ERROR_MAX_CHARS = 500
 
 
@@ -46,12 +48,31 @@ class Signal:
     verdict: str
     policy: Policy | None  # for failures only
     error: str = ""
+    slow_down: bool = False  # the receiver asked for less (429, 503)
 
 
-def advance(breaker: CircuitBreaker, signals: list[Signal], *, now: datetime) -> bool:
-    """Apply attempts' results in order; True when the breaker opened (or re-opened)."""
+def slow_down(concurrency_limit: int | None, *, configured: int) -> int:
+    """The origin's concurrency after a 429 or 503: half of what it had, at least one."""
+    current = min(configured, concurrency_limit or configured)
+    return max(1, current // 2)
+
+
+def speed_up(concurrency_limit: int | None, *, configured: int) -> int | None:
+    """After a healthy answer: one more, and None (no longer slowed) once back at the configured limit."""
+    if concurrency_limit is None or concurrency_limit + 1 >= configured:
+        return None
+    return concurrency_limit + 1
+
+
+def advance(breaker: CircuitBreaker, signals: list[Signal], *, now: datetime, configured: int) -> bool:
+    """Apply attempts' results in order; True when the breaker opened (or re-opened). `configured`
+    is the origin's concurrency limit in force, which a slowed-down origin grows back to."""
     opened = False
     for signal in signals:
+        if signal.slow_down:
+            breaker.concurrency_limit = slow_down(breaker.concurrency_limit, configured=configured)
+        elif signal.verdict == HEALTHY and breaker.concurrency_limit is not None:
+            breaker.concurrency_limit = speed_up(breaker.concurrency_limit, configured=configured)
         if signal.verdict == HEALTHY:
             if breaker.state == BreakerState.HALF_OPEN:
                 breaker.close(now=now)

@@ -7,10 +7,19 @@ from datetime import datetime
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from callbacks.delivery.breaker.machine import FAILURE, HEALTHY, Signal, advance, policy_for, verdict
+from callbacks import conf, wakeup
+from callbacks.delivery.breaker.machine import (
+    FAILURE,
+    HEALTHY,
+    SLOW_DOWN_STATUSES,
+    Signal,
+    advance,
+    policy_for,
+    verdict,
+)
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
 from callbacks.services.notifications import notify_breaker_opened
@@ -23,7 +32,9 @@ def attempts_recorded(applied, *, now: datetime | None = None) -> list[str]:
 
     `applied` are outcomes.Applied items (task, execution). Costs nothing for origins that only
     succeed and have no breaker row, one UPDATE for those that have one, and an upsert plus one
-    locked read and one write for origins that failed. Runs in a savepoint and never raises:
+    locked read and one write for origins that failed. A 429 or 503 also slows its origin down
+    (CircuitBreaker.concurrency_limit, which the claim and the lanes' refills obey), and healthy
+    answers bring a slowed-down origin back, in the same statements. Runs in a savepoint and never raises:
     a breaker problem must not undo the recording of attempts.
     """
     now = now or timezone.now()
@@ -51,7 +62,8 @@ def _signals_by_origin(applied) -> dict[str, list[Signal]]:
             signals[item.task.origin].append(Signal(HEALTHY, None))
             continue
         policy = policy_for(tenants.get(item.task.tenant_id))
-        signals[item.task.origin].append(Signal(FAILURE, policy, _error_text(item.execution)))
+        slow_down = item.execution.status_code in SLOW_DOWN_STATUSES
+        signals[item.task.origin].append(Signal(FAILURE, policy, _error_text(item.execution), slow_down))
     return signals
 
 
@@ -73,19 +85,10 @@ def _tenants_of(tasks) -> dict:
 
 def _apply(signals: dict[str, list[Signal]], *, now: datetime) -> list[CircuitBreaker]:
     failing = sorted(origin for origin, items in signals.items() if any(s.verdict == FAILURE for s in items))
-    healthy_only = [origin for origin in signals if origin not in failing]
+    healthy_only = {origin: len(items) for origin, items in signals.items() if origin not in failing}
+    configured = conf.get("MAX_CONCURRENCY_PER_ORIGIN")
     if healthy_only:
-        # Healthy answers close a half-open breaker and end a closed one's streak; an open one
-        # waits for its probe. Origins without a row (the usual case) cost this one statement.
-        CircuitBreaker.objects.filter(origin__in=healthy_only).filter(
-            Q(state=BreakerState.HALF_OPEN) | Q(state=BreakerState.CLOSED, consecutive_failures__gt=0)
-        ).update(
-            state=BreakerState.CLOSED,
-            consecutive_failures=0,
-            open_count=0,
-            next_probe_at=None,
-            updated_at=now,
-        )
+        _healthy_answers(healthy_only, configured=configured, now=now)
     if not failing:
         return []
     # Rows in origin order, so two workers recording failures of the same origins never deadlock.
@@ -93,9 +96,55 @@ def _apply(signals: dict[str, list[Signal]], *, now: datetime) -> list[CircuitBr
         [CircuitBreaker(origin=origin, updated_at=now) for origin in failing], ignore_conflicts=True
     )
     breakers = list(CircuitBreaker.objects.select_for_update().filter(origin__in=failing).order_by("origin"))
-    opened = [breaker for breaker in breakers if advance(breaker, signals[breaker.origin], now=now)]
+    opened = [
+        breaker
+        for breaker in breakers
+        if advance(breaker, signals[breaker.origin], now=now, configured=configured)
+    ]
     CircuitBreaker.objects.bulk_update(breakers, CircuitBreaker.STATE_FIELDS)
     return opened
+
+
+def _healthy_answers(answers: dict[str, int], *, configured: int, now: datetime) -> None:
+    """Origins that answered healthily `answers[origin]` times: a half-open breaker closes and a
+    closed one's streak ends (an open one waits for its probe); a slowed-down origin gets one more
+    in flight per answer, up to the configured limit. Origins without a row (the usual case) cost
+    this one statement."""
+    recovering = Q(state=BreakerState.HALF_OPEN) | Q(state=BreakerState.CLOSED, consecutive_failures__gt=0)
+
+    def on_recovery(value, field):
+        return Case(When(recovering, then=value), default=F(field), output_field=_field(field))
+
+    changed = (
+        CircuitBreaker.objects.filter(origin__in=list(answers))
+        .filter(recovering | Q(concurrency_limit__isnull=False))
+        .update(
+            state=on_recovery(Value(BreakerState.CLOSED), "state"),
+            consecutive_failures=on_recovery(Value(0), "consecutive_failures"),
+            open_count=on_recovery(Value(0), "open_count"),
+            next_probe_at=on_recovery(Value(None), "next_probe_at"),
+            concurrency_limit=Case(
+                *(
+                    When(origin=origin, concurrency_limit__gte=configured - count, then=Value(None))
+                    for origin, count in answers.items()
+                ),
+                *(
+                    When(origin=origin, then=F("concurrency_limit") + count)
+                    for origin, count in answers.items()
+                ),
+                default=F("concurrency_limit"),
+                output_field=_field("concurrency_limit"),
+            ),
+            updated_at=now,
+        )
+    )
+    if changed:
+        # Room grew (lanes never widen): the leader may grant more at once, not at its next poll.
+        wakeup.notify_dispatcher()
+
+
+def _field(name: str):
+    return CircuitBreaker._meta.get_field(name)
 
 
 def _describe(breaker: CircuitBreaker) -> dict:

@@ -1,5 +1,6 @@
 """What the circuit breakers let a claim take: nothing of an origin whose breaker is open until
-its probe time, then exactly one task (the probe) while it is half-open.
+its probe time, then exactly one task (the probe) while it is half-open; and no more in flight
+than a slowed-down origin's concurrency_limit (it answered 429 or 503).
 
 Workers move the breakers as they record attempts (callbacks.delivery.breaker); the leading
 dispatcher only reads them here when it claims, and marks the probes it took.
@@ -7,6 +8,8 @@ dispatcher only reads them here when it claims, and marks the probes it took.
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.db.models import Q
 
 from callbacks.domain.vocabulary import LEASED_STATUSES
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
@@ -18,6 +21,7 @@ class Gate:
 
     blocked: set
     probe: set
+    slowed: dict  # origin -> its concurrency_limit, for origins slowed down
 
 
 def gate(*, now: datetime) -> Gate:
@@ -35,15 +39,21 @@ def gate(*, now: datetime) -> Gate:
         .values_list("origin", flat=True)
         .distinct()
     )
-    blocked, probe = set(), set()
-    rows = not_closed.values_list("origin", "state", "next_probe_at")
-    for origin, state, next_probe_at in rows:
+    blocked, probe, slowed = set(), set(), {}
+    rows = CircuitBreaker.objects.filter(
+        ~Q(state=BreakerState.CLOSED) | Q(concurrency_limit__isnull=False)
+    ).values_list("origin", "state", "next_probe_at", "concurrency_limit")
+    for origin, state, next_probe_at, concurrency_limit in rows:
+        if concurrency_limit is not None:
+            slowed[origin] = concurrency_limit
+        if state == BreakerState.CLOSED:
+            continue
         if state == BreakerState.OPEN:
             waiting = next_probe_at is not None and next_probe_at > now
             (blocked if waiting else probe).add(origin)
         else:
             (blocked if origin in in_flight else probe).add(origin)
-    return Gate(blocked=blocked, probe=probe)
+    return Gate(blocked=blocked, probe=probe, slowed=slowed)
 
 
 def probes_started(origins, *, now: datetime) -> None:

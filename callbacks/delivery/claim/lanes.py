@@ -16,7 +16,8 @@ Why the limit stays exact:
   when it has nothing to send, when the limit was lowered, and when its time is up (LANE_SECONDS),
   so an ended lane's slots are free for the leader to weigh every key's due work again. A stale
   read of other lanes' widths can only overstate them, so no lock across lanes is needed.
-- A lowered limit: each lane, at its next refill, keeps only what the new limit leaves it beside
+- A lowered limit (by an operator, or an origin slowed down because it answered 429 or 503):
+  each lane, at its next refill, keeps only what the new limit leaves it beside
   the others; the refill and the leader's claim read the limit in force from the database, not
   from the few-seconds cache of run-time settings. Sends already under way finish; no new one
   starts until the origin is under the new limit.
@@ -164,14 +165,17 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
 
 
 def _allowed(lane: Lane, *, now: datetime) -> int:
-    """The lane's width, or less where the origin's limit or the tenant's share, as they are now,
-    leave it less beside the other live lanes (which can only have narrowed since they were read)."""
+    """The lane's width, or less where the origin's limit (lower while it is slowed down) or the
+    tenant's share, as they are now, leave it less beside the other live lanes (which can only have narrowed since they were read)."""
     others = (
         Lane.objects.filter(origin=lane.origin, expires_at__gt=now)
         .exclude(token=lane.token)
         .aggregate(all=Sum("width"), share=Sum("width", filter=Q(tenant_id=lane.tenant_id)))
     )
-    allowed = min(lane.width, conf.current("MAX_CONCURRENCY_PER_ORIGIN") - (others["all"] or 0))
+    limit = conf.current("MAX_CONCURRENCY_PER_ORIGIN")
+    slowed = CircuitBreaker.objects.filter(origin=lane.origin).values_list("concurrency_limit", flat=True)
+    limit = min(limit, slowed.first() or limit)
+    allowed = min(lane.width, limit - (others["all"] or 0))
     share_limit = lane.tenant.max_concurrency_per_origin
     if share_limit:
         allowed = min(allowed, share_limit - (others["share"] or 0))
@@ -204,7 +208,8 @@ _COLUMNS = ", ".join(f"t.{field.column}" for field in CallbackTask._meta.concret
 _STARTED_COLUMNS = ", ".join(f"started.{field.column}" for field in CallbackTask._meta.concrete_fields)
 _CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
 # The refill in one statement. `room`: what the lane may hold beside the other live lanes of its
-# origin and tenant under the limits in force (the run-time setting's row, else the default), and
+# origin and tenant under the limits in force (the run-time setting's row, else the default; less
+# while the origin's breaker row says it is slowed down), and
 # how many it may start. `picked`: each priority level is its own range scan of
 # task_origin_claim_idx (origin, priority, next_attempt_at, due_at), as in the claim's window:
 # ORDER BY priority DESC, next_attempt_at would sort the origin's whole backlog at every refill.
@@ -220,9 +225,12 @@ WITH room AS (
     CROSS JOIN LATERAL (
         SELECT GREATEST(0, LEAST(
             l.width,
-            COALESCE((SELECT (r.value #>> '{{}}')::int FROM {RuntimeSetting._meta.db_table} r
-                      WHERE r.key = 'MAX_CONCURRENCY_PER_ORIGIN'), %(limit)s)
-              - COALESCE(SUM(o.width), 0),
+            LEAST(
+                COALESCE((SELECT (r.value #>> '{{}}')::int FROM {RuntimeSetting._meta.db_table} r
+                          WHERE r.key = 'MAX_CONCURRENCY_PER_ORIGIN'), %(limit)s),
+                COALESCE((SELECT b.concurrency_limit FROM {CircuitBreaker._meta.db_table} b
+                          WHERE b.origin = l.origin), %(limit)s)
+            ) - COALESCE(SUM(o.width), 0),
             COALESCE(tn.max_concurrency_per_origin - COALESCE(SUM(o.width) FILTER (WHERE o.tenant_id = l.tenant_id), 0),
                      l.width)
         )) AS allowed

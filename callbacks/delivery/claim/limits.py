@@ -9,7 +9,8 @@
   because only the leader claims; a new leader starts with full buckets, so a change of leader
   allows at most one extra burst (a bucket holds one second's worth, at least one token).
   Claims, not sends, are counted: a claimed task is sent within milliseconds.
-- Breakers: the gate says which origins wait and which may send one probe.
+- Breakers: the gate says which origins wait and which may send one probe, and the
+  concurrency of origins slowed down because they answered 429 or 503 (below the limit).
 
 Tenant-wide limits (across origins) do not exist: limits are per origin.
 
@@ -86,7 +87,7 @@ class Round:
     def load(self) -> None:
         """Slots in use first, breakers second (see gate.gate). The limit as it is this instant: a
         lowered one must stop new grants at once, as it stops the lanes' refills."""
-        limit = self.origin_limit = conf.current("MAX_CONCURRENCY_PER_ORIGIN")
+        self.origin_limit = conf.current("MAX_CONCURRENCY_PER_ORIGIN")
         origin_rate = conf.get("RATE_LIMIT_PER_ORIGIN")
         paced_now = {}
         for origin, tenant_id, share_limit, share_rate, slots, paced in lanes.in_use(now=self.now):
@@ -108,8 +109,10 @@ class Round:
         for key, rate in {**self.targets.paced, **paced_now}.items():
             self.targets.buckets.drain(key, rate, self.at)
         self.targets.paced = paced_now
-        self.closed_origins.update(origin for origin, count in self.by_origin.items() if count >= limit)
         self.gate = read_gate(now=self.now)
+        self.closed_origins.update(
+            origin for origin, count in self.by_origin.items() if count >= self.limit_of(origin)
+        )
         self.closed_origins |= self.gate.blocked
         for key, wait in self.targets.buckets.empty(self.at).items():
             if isinstance(key, tuple):
@@ -119,6 +122,10 @@ class Round:
             else:
                 continue
             self._retry_at_most(wait)
+
+    def limit_of(self, origin: str) -> int:
+        """The origin's concurrency limit now: the installation's, or less while it is slowed down."""
+        return min(self.origin_limit, self.gate.slowed.get(origin, self.origin_limit))
 
     def narrow(self, queryset):
         """Leave out in SQL what may not be claimed now, so the window holds claimable rows."""
@@ -162,7 +169,7 @@ class Round:
         self.by_origin[origin] += 1
         self.by_share[share] += 1
         self._take_tokens(origin, share, share_rate)
-        if self.by_origin[origin] >= self.origin_limit:
+        if self.by_origin[origin] >= self.limit_of(origin):
             self.closed_origins.add(origin)
         if share_limit and self.by_share[share] >= share_limit:
             self.closed_shares.add(share)

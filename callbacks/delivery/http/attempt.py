@@ -16,6 +16,8 @@ from callbacks.delivery.http.deadline import TotalTimeout, Watch, current, proce
 from callbacks.delivery.http.session import process
 
 CHUNK_SIZE = 64 * 1024
+# urllib3's HTTPResponse.version -> the protocol version as OpenTelemetry and executions name it.
+_HTTP_VERSIONS = {10: "1.0", 11: "1.1", 20: "2"}
 
 
 @dataclass
@@ -25,6 +27,7 @@ class RawResponse:
     body: bytes  # at most body_limit bytes
     truncated: bool  # the receiver sent more than body_limit bytes
     duration_ms: float
+    http_version: str = "1.1"
 
 
 def send(
@@ -68,6 +71,7 @@ def send(
                 body=content,
                 truncated=truncated,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                http_version=_HTTP_VERSIONS.get(getattr(response.raw, "version", 11), "1.1"),
             )
     except requests.RequestException as exc:
         if watch.expired and not isinstance(exc, TotalTimeout):

@@ -144,3 +144,13 @@ def test_breakers_list_and_reset(admin_client, tenant):
     assert "Reset: 1." in [str(m) for m in response.context["messages"]]
     breaker.refresh_from_db()
     assert breaker.state == BreakerState.CLOSED
+
+
+def test_the_breakers_list_shows_the_concurrency_an_origin_slowed_down_has_left(admin_client, settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "MAX_CONCURRENCY_PER_ORIGIN": 20}
+    CircuitBreaker.objects.create(origin="https://busy.example.com:443", concurrency_limit=5)
+
+    listing = admin_client.get(reverse("admin:callbacks_circuitbreaker_changelist")).content.decode()
+
+    assert "concurrency now" in listing.lower()
+    assert "5 (slowed down)" in listing

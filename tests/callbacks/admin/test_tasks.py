@@ -304,3 +304,17 @@ def test_executions_are_read_only_and_filter_by_outcome(admin_client, tenant):
         ).status_code
         == 403
     )
+
+
+def test_a_tasks_page_shows_the_trace_context_its_attempts_continue(admin_client, tenant):
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    task = make_task(
+        tenant=tenant,
+        url="https://example.com/hook",
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        traceparent=parent,
+    )
+
+    html = admin_client.get(reverse("admin:callbacks_callbacktask_change", args=[task.pk])).content.decode()
+
+    assert "Traceparent" in html and parent in html

@@ -23,6 +23,8 @@ FIELDS = {
     "opened_at",
     "next_probe_at",
     "last_error",
+    "concurrency_limit",
+    "effective_concurrency_limit",
     "updated_at",
 }
 
@@ -39,6 +41,22 @@ def open_breaker(origin, **fields):
         **fields,
     }
     return CircuitBreaker.objects.create(origin=origin, **values)
+
+
+def test_a_breaker_shows_the_concurrency_of_its_origin_slowed_down_or_not(api, tenant, settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "MAX_CONCURRENCY_PER_ORIGIN": 12}
+    make_task(tenant=tenant, url=A)
+    make_task(tenant=tenant, url=B)
+    open_breaker(ORIGIN_A, state=BreakerState.CLOSED, concurrency_limit=3)
+    open_breaker(ORIGIN_B)
+
+    items = {item["origin"]: item for item in api.get("/api/v1/breakers/").json()["results"]}
+
+    assert (items[ORIGIN_A]["concurrency_limit"], items[ORIGIN_A]["effective_concurrency_limit"]) == (3, 3)
+    assert (items[ORIGIN_B]["concurrency_limit"], items[ORIGIN_B]["effective_concurrency_limit"]) == (
+        None,
+        12,
+    )
 
 
 def test_a_tenant_lists_the_breakers_of_origins_it_calls(api, tenant, other_api):

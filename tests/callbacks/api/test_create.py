@@ -16,7 +16,8 @@ URL = "/api/v1/callbacks/"
 
 OUTPUT_FIELDS = {
     "id", "url", "method", "headers", "body", "body_format", "run_at", "priority", "queue", "max_retries",
-    "backoff", "timeout", "success_statuses", "business_id", "trace_id", "idempotency_key", "ordering_key",
+    "backoff", "timeout", "success_statuses", "business_id", "trace_id", "traceparent", "idempotency_key",
+    "ordering_key",
     "status", "attempts", "next_attempt_at", "last_status_code", "last_outcome", "last_error", "created_at",
     "updated_at", "finished_at",
 }  # fmt: skip

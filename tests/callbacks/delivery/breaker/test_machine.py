@@ -35,3 +35,18 @@ def test_open_period_doubles_per_opening_up_to_the_cap():
     periods = [machine.open_period(open_count=n, base=30.0) for n in (1, 2, 3, 4, 50)]
 
     assert periods == [30.0, 60.0, 100.0, 100.0, 100.0]
+
+
+def test_slowing_down_halves_down_to_one_and_speeding_up_climbs_back_to_the_configured_limit():
+    limit = None
+    seen = []
+    for _ in range(6):
+        limit = machine.slow_down(limit, configured=20)
+        seen.append(limit)
+    assert seen == [10, 5, 2, 1, 1, 1]
+    climbed = []
+    for _ in range(20):
+        limit = machine.speed_up(limit, configured=20)
+        climbed.append(limit)
+    assert climbed[:3] == [2, 3, 4] and climbed[17] == 19 and climbed[18:] == [None, None]
+    assert machine.slow_down(50, configured=8) == 4  # a limit lowered meanwhile counts

@@ -186,3 +186,28 @@ def test_an_opening_notifies_tenants_and_counts(tenant, django_capture_on_commit
     assert BREAKER_OPENINGS_TOTAL._value.get() == before + 1
     notification = CallbackTask.objects.get(business_id="tc-notification:breaker.opened")
     assert f'"origin":"{ORIGIN_A}"' in notification.payload.replace(" ", "")
+
+
+def test_429_and_503_slow_the_origin_down_and_healthy_answers_bring_it_back(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=8, BREAKER_FAILURE_THRESHOLD=100)
+    now = timezone.now()
+    waits = {"max_retries": 5, "backoff_initial_seconds": 100, "backoff_max_seconds": 100}
+    make_tasks(2, tenant=tenant, url=A, run_at=past(1), **waits)
+    deliver(result("http_4xx", 429, error="HTTP 429"), now=now)
+    assert state_of(ORIGIN_A).concurrency_limit == 2  # 8 -> 4 -> 2
+
+    make_task(tenant=tenant, url=A, run_at=past(1), **waits)
+    deliver(result("http_5xx", 500, error="HTTP 500"), now=later(now, 1))
+    assert state_of(ORIGIN_A).concurrency_limit == 2  # a 500 is a failure, not a request for less
+
+    make_task(tenant=tenant, url=A, run_at=past(1), **waits)
+    deliver(FAIL, now=later(now, 2))  # a 503
+    assert state_of(ORIGIN_A).concurrency_limit == 1
+
+    make_tasks(20, tenant=tenant, url=A, run_at=past(1))
+    sent = [len(deliver(OK, now=later(now, step))) for step in range(3, 7)]
+    # The claim takes what the lowered limit allows; each healthy answer allows one more, up to the
+    # configured limit, where the origin is no longer slowed down.
+    assert sent == [1, 2, 4, 8]
+    assert state_of(ORIGIN_A).concurrency_limit is None
+    assert state_of(ORIGIN_A).state == BreakerState.CLOSED

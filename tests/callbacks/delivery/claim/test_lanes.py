@@ -109,14 +109,24 @@ def test_a_lane_never_widens_and_gives_back_when_its_time_is_up(tenant, callback
     assert len(claim()) == 2  # the two slots given back are the leader's to grant again
 
 
+def lower_the_setting():
+    RuntimeSetting.objects.create(key="MAX_CONCURRENCY_PER_ORIGIN", value=3)
+
+
+def slow_the_origin_down():
+    CircuitBreaker.objects.create(origin="http://127.0.0.1:9001", concurrency_limit=3)
+
+
+@pytest.mark.parametrize("lower", [lower_the_setting, slow_the_origin_down], ids=["setting", "slowed_down"])
 def test_a_lowered_limit_is_taken_up_at_the_next_refill_without_waiting_for_the_settings_cache(
-    tenant, callbacks_settings
+    tenant, callbacks_settings, lower
 ):
     callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=8)
     make_tasks(30, tenant=tenant, url=A, run_at=past(1))
     lane = the_lane(claim())
-    RuntimeSetting.objects.create(key="MAX_CONCURRENCY_PER_ORIGIN", value=3)
+    lower()
 
+    assert lanes._allowed(lane, now=timezone.now()) == 3  # the ORM's form of the refill agrees
     got = refill(lane, want=8, in_flight=5)  # five out, above the new limit: nothing may start
     assert (got.tasks, got.width) == ([], 5)
     got = refill(lane, want=8, in_flight=1)
@@ -179,3 +189,11 @@ def test_lanes_split_a_large_grant_over_the_worker_processes():
     assert [len(part) for part in lanes.split(rows, spread=2, most=100)] == [10, 10]
     assert [len(part) for part in lanes.split(rows[:5], spread=2, most=100)] == [5]  # too few to spread
     assert [len(part) for part in lanes.split(rows, spread=1, most=8)] == [7, 7, 6]
+
+
+def test_the_claim_grants_a_slowed_down_origin_only_its_lowered_limit(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=8)
+    make_tasks(30, tenant=tenant, url=A, run_at=past(1))
+    CircuitBreaker.objects.create(origin="http://127.0.0.1:9001", concurrency_limit=3)
+
+    assert len(claim()) == 3

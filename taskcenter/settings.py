@@ -188,6 +188,9 @@ REST_FRAMEWORK = {
     # Tenant.api_rate_limit); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["callbacks.api.throttling.TenantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
+    # Which address a client is counted by (failed authentications): REMOTE_ADDR unless proxies are
+    # declared. DRF's default (None) takes X-Forwarded-For as sent, which a client writes as it likes.
+    "NUM_PROXIES": env_number("CALLBACKS_NUM_PROXIES", 0, bounds.NUM_PROXIES),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Task Center callbacks API",
@@ -296,6 +299,9 @@ CALLBACKS = {
     "SECRET_HEADER_PATTERNS": env_regexes("CALLBACKS_SECRET_HEADER_PATTERNS"),
     # API requests per tenant ("N/s", "N/min", "N/h"; "off" or "0": none); a tenant's own wins.
     "API_RATE_LIMIT": env_rate("CALLBACKS_API_RATE_LIMIT", "6000/min"),
+    # Failed authentications (unknown API keys, wrong HTTP Basic passwords) per client address before
+    # it answers 429: a client with a typo fails a few times, a guesser thousands.
+    "AUTH_FAILURE_RATE": env_rate("CALLBACKS_AUTH_FAILURE_RATE", "20/min"),
     # How long a process keeps a tenant's whitelist before reading it again at send time (the send path
     # does not query it per request); how soon a change reaches running workers.
     "WHITELIST_CACHE_SECONDS": _setting("WHITELIST_CACHE_SECONDS", 5.0),

@@ -1,18 +1,35 @@
 """Run-time settings through the API. Installation-wide, so for operators (Django staff
-users, session or basic auth), not for tenants' API keys."""
+users, session or basic auth), not for tenants' API keys, and by the same permissions as in the
+admin: viewing the run-time settings to read them, changing them to change them."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import authentication, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from callbacks.api.auth import ThrottledBasicAuthentication
 from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
 
+class RuntimeSettingPermission(permissions.IsAdminUser):
+    """A staff user holding the model permission the admin asks for the same thing: reading takes
+    view (or change) permission, changing takes change permission."""
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        user = request.user
+        if request.method in permissions.SAFE_METHODS:
+            return user.has_perm("callbacks.view_runtimesetting") or user.has_perm(
+                "callbacks.change_runtimesetting"
+            )
+        return user.has_perm("callbacks.change_runtimesetting")
+
+
 class RuntimeSettingsApi(APIView):
-    authentication_classes = [authentication.SessionAuthentication, authentication.BasicAuthentication]
-    permission_classes = [permissions.IsAdminUser]
+    authentication_classes = [authentication.SessionAuthentication, ThrottledBasicAuthentication]
+    permission_classes = [RuntimeSettingPermission]
 
     class OutputSerializer(serializers.Serializer):
         value = serializers.FloatField()

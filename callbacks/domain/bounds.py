@@ -141,6 +141,7 @@ API_REQUEST_LIMIT = Bound(int, 1024, None, "largest API request body read, bytes
 WORKER_RECYCLE = Bound(int, 1, None, "batches after which a worker process is replaced")
 BROKER_POLL_SECONDS = Bound(float, 0.005, 60, "how often the ORM broker looks for batches unwoken, seconds")
 DB_CONN_MAX_AGE = Bound(int, 0, None, "seconds a database connection is kept")
+NUM_PROXIES = Bound(int, 0, 10, "proxies in front of the web process whose X-Forwarded-For is trusted")
 
 # --- a callback's own fields ------------------------------------------------------------------------
 # Priorities run 0..MAX_PRIORITY, higher first; the claim reads each level apart, so the database holds

@@ -135,3 +135,32 @@ def test_counts_live_in_redis_when_configured(api, tenant, redis_cache):
     keys = [key.decode() for key in client.keys(f"*throttle:tenant:{tenant.pk}:*")]
     assert keys, "no throttle counter in Redis"
     assert int(client.get(keys[0])) == 2
+
+
+def test_unknown_api_keys_are_throttled_per_address(new_tenant, settings):
+    from rest_framework.test import APIClient
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "AUTH_FAILURE_RATE": "5/min"}
+
+    def call(key, address="127.0.0.1"):
+        return APIClient().get(LIST, HTTP_AUTHORIZATION=f"Bearer {key}", REMOTE_ADDR=address)
+
+    assert [call(f"tc_guess{n}").status_code for n in range(5)] == [401] * 5
+    refused = call("tc_guess5")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
+    assert call(new_tenant.api_key).status_code == 429  # the address is throttled, whatever it sends
+    assert call(new_tenant.api_key, address="192.0.2.9").status_code == 200
+    assert call("tc_guess6", address="192.0.2.9").status_code == 401
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_failure_count(db, settings):
+    from rest_framework.test import APIClient
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "AUTH_FAILURE_RATE": "3/min"}
+    statuses = [
+        APIClient().get(LIST, HTTP_AUTHORIZATION="Bearer tc_guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        for n in range(4)
+    ]
+    assert [response.status_code for response in statuses] == [401, 401, 401, 429]

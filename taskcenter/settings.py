@@ -10,10 +10,11 @@ from pathlib import Path
 import dj_database_url
 
 from callbacks.domain import bounds
-from taskcenter.bootstrap import secret_key_path, var_dir
+from taskcenter.bootstrap import database_url, secret_key_path, var_dir
 from taskcenter.env import (
     ConfigError,
     env_bool,
+    env_choice,
     env_fernet_keys,
     env_list,
     env_networks,
@@ -53,7 +54,19 @@ def _secret_key() -> str:
     return key
 
 
-SECRET_KEY = _secret_key()
+def _strong(key: str) -> str:
+    """The key, if Django's deployment check (security.W009) would pass it: at least 50 characters, 5 of
+    them different, not Django's placeholder. A weak key lets signed values (sessions, password reset
+    links, the broker's payloads, the sealing key derived from it) be forged, so it stops start-up."""
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ConfigError(
+            f"SECRET_KEY is too weak ({len(key)} characters, {len(set(key))} different): use at least 50 "
+            "random characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
+SECRET_KEY = _strong(_secret_key())
 # Keys sealing the private keys held for tenants (callbacks.sealing): the first seals, all open.
 CALLBACKS_ENCRYPTION_KEYS = env_fernet_keys("CALLBACKS_ENCRYPTION_KEYS")
 DEBUG = env_bool("DEBUG", False)
@@ -111,7 +124,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = database_url()
 try:
     # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
     # a new PostgreSQL connection for each costs more than the query.
@@ -362,7 +375,8 @@ else:
     Q_CLUSTER["broker_class"] = "callbacks.delivery.broker.WokenORM"
 
 # --- Logging -----------------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS)
 LOG_JSON = env_bool("LOG_JSON", False)
 LOGGING = {
     "version": 1,
@@ -381,7 +395,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django_q": {"level": env_str("LOG_LEVEL_DJANGO_Q", "WARNING").upper(), "propagate": True},
+        "django_q": {"level": env_choice("LOG_LEVEL_DJANGO_Q", "WARNING", LOG_LEVELS), "propagate": True},
         # urllib3 warns on every connect retry; our attempt records already say what happened.
         "urllib3": {"level": "ERROR"},
     },

@@ -52,6 +52,8 @@ def test_null_clears_an_override(operator, settings):
         ({"TOTAL_TIMEOUT": "soon"}, "TOTAL_TIMEOUT"),
         ({"SECRET_KEY": "x"}, "SECRET_KEY"),
         ({"MAX_RETRIES": True}, "MAX_RETRIES"),
+        ({"TOTAL_TIMEOUT": "nan"}, "TOTAL_TIMEOUT"),
+        ({"BREAKER_OPEN_MAX_SECONDS": "inf"}, "BREAKER_OPEN_MAX_SECONDS"),
     ],
 )
 def test_bad_values_are_refused_whole(operator, changes, field):
@@ -64,6 +66,15 @@ def test_bad_values_are_refused_whole(operator, changes, field):
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
     assert not RuntimeSetting.objects.exists()  # all or nothing
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_json_that_is_not_finite_is_refused(operator, literal):
+    response = operator.patch(
+        "/api/v1/settings/", data=f'{{"TOTAL_TIMEOUT": {literal}}}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert not RuntimeSetting.objects.exists()
 
 
 def test_tenants_cannot_change_installation_settings(api):

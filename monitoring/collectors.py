@@ -6,11 +6,13 @@ being kept by any one process.
 """
 
 import logging
+from collections import defaultdict
 
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from callbacks import labels, queues
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
 from monitoring import health, heartbeats
@@ -37,8 +39,14 @@ class DatabaseCollector:
             .annotate(n=Count("id"))
             .order_by()
         )
+        # Queues no operator runs are summed under "other": a tenant's queue names are neither new
+        # series at will nor shown on this unauthenticated page.
+        known = queues.operator_queues()
+        summed: dict[tuple[str, str], int] = defaultdict(int)
         for row in rows:
-            depth.add_metric([row["queue"], row["status"]], row["n"])
+            summed[(labels.queue_label(row["queue"], known), row["status"])] += row["n"]
+        for (queue, status), count in sorted(summed.items()):
+            depth.add_metric([queue, status], count)
         yield depth
 
         lag = health.oldest_due_lag_seconds()

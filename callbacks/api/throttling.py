@@ -21,6 +21,7 @@ costs one window per few tries, and a success among the guesses is not told apar
 """
 
 import logging
+import math
 import time
 
 from django.conf import settings
@@ -127,7 +128,9 @@ def over_rate(key: str, rate: Rate, *, now: float) -> float | None:
     elapsed = now - index * window
     current = cache.get(f"{key}:{index}") or 0
     previous = cache.get(f"{key}:{index - 1}") or 0
-    if previous * (window - elapsed) / window + current < rate.requests:
+    # The previous window's share rounded up: failures are counted whole, so a run of them split by a
+    # window's edge is refused as soon as one that stays within a window.
+    if math.ceil(previous * (window - elapsed) / window) + current < rate.requests:
         return None
     return _wait_seconds(rate, previous=previous, current=current, elapsed=elapsed)
 

@@ -164,3 +164,17 @@ def test_a_forged_forwarded_for_does_not_escape_the_failure_count(db, settings):
         for n in range(4)
     ]
     assert [response.status_code for response in statuses] == [401, 401, 401, 429]
+
+
+def test_failures_split_by_a_window_edge_are_counted_whole():
+    from callbacks.api.throttling import over_rate
+
+    key = f"test:edge:{uuid.uuid4().hex}"
+    rate = Rate(5, 60)
+    index = 1000
+    cache.set(f"{key}:{index - 1}", 3)  # three failures at the end of the previous minute
+    cache.set(f"{key}:{index}", 2)  # two just after the edge
+    assert over_rate(key, rate, now=index * 60 + 0.5) is not None
+    assert over_rate(key, Rate(6, 60), now=index * 60 + 0.5) is None
+    # Once the previous minute has slid out of the window, only this minute's two count.
+    assert over_rate(key, rate, now=index * 60 + 59.9) is None

@@ -11,6 +11,14 @@ from callbacks.api.auth import ThrottledBasicAuthentication
 from callbacks.domain.vocabulary import ActorType
 from callbacks.services.runtime import runtime_settings_effective, runtime_settings_update
 
+OPERATOR_ERRORS = {
+    401: OpenApiResponse(description="not logged in, or a wrong HTTP Basic password"),
+    403: OpenApiResponse(
+        description="not a staff user with the runtime-setting permission (view; change to PATCH)"
+    ),
+    429: OpenApiResponse(description="too many failed authentications from this address: wait Retry-After"),
+}
+
 
 class RuntimeSettingPermission(permissions.IsAdminUser):
     """A staff user holding the model permission the admin asks for the same thing: reading takes
@@ -42,7 +50,8 @@ class RuntimeSettingsApi(APIView):
     @extend_schema(
         summary="Run-time settings in force (operators)",
         responses={
-            200: OpenApiResponse(description="{KEY: {value, default, overridden, help, minimum, maximum}}")
+            200: OpenApiResponse(description="{KEY: {value, default, overridden, help, minimum, maximum}}"),
+            **OPERATOR_ERRORS,
         },
     )
     def get(self, request):
@@ -53,7 +62,10 @@ class RuntimeSettingsApi(APIView):
         request={
             "application/json": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
         },
-        responses={200: OpenApiResponse(description="the settings in force after the change")},
+        responses={
+            200: OpenApiResponse(description="the settings in force after the change"),
+            **OPERATOR_ERRORS,
+        },
     )
     def patch(self, request):
         if not isinstance(request.data, dict):

@@ -221,16 +221,17 @@ class TenantAdmin(admin.ModelAdmin):
     def _rotate(self, request, queryset, action, what, key, rotate):
         tenants = list(queryset.order_by("name"))
         if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": f"Rotate the {what}?",
-                "opts": self.model._meta,
-                "tenants": tenants,
-                "what": what,
-                "action": action,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/callbacks/tenant/rotate_confirmation.html", context)
+            return confirm_page(
+                self,
+                request,
+                title=f"Rotate the {what}?",
+                message="",
+                objects=tenants,
+                action=action,
+                button="Yes, rotate",
+                template="admin/callbacks/tenant/rotate_confirmation.html",
+                what=what,
+            )
         rows = [
             {"tenant": tenant, key: rotate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))}
             for tenant in tenants
@@ -244,22 +245,18 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate (keys stop working, callbacks are held)…", permissions=["activity"])
     def deactivate(self, request, queryset):
-        tenants = list(queryset.filter(is_active=True).order_by("name"))
-        if request.POST.get("confirm") != "yes":
-            return confirm_page(
-                self,
-                request,
-                title="Deactivate these tenants?",
-                message="Their API keys answer 401 from the next request and their callbacks are held, "
-                "not sent and not lost, until they are reactivated. Attempts in flight finish.",
-                objects=tenants,
-                action="deactivate",
-                button="Yes, deactivate",
-            )
-        for tenant in tenants:
-            tenant_deactivate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))
-        report(self, request, "Deactivated", len(tenants), [])
-        return None
+        return confirmed_action(
+            self,
+            request,
+            list(queryset.filter(is_active=True).order_by("name")),
+            lambda tenant: tenant_deactivate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request)),
+            title="Deactivate these tenants?",
+            message="Their API keys answer 401 from the next request and their callbacks are held, "
+            "not sent and not lost, until they are reactivated. Attempts in flight finish.",
+            action="deactivate",
+            button="Yes, deactivate",
+            done="Deactivated",
+        )
 
     @admin.action(description="Reactivate (keys work again, held callbacks go)", permissions=["activity"])
     def reactivate(self, request, queryset):
@@ -286,27 +283,38 @@ class TenantApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke (the key stops working at once)…", permissions=["revoke"])
     def revoke(self, request, queryset):
-        api_keys = list(queryset.filter(revoked_at__isnull=True).select_related("tenant").order_by("prefix"))
-        if request.POST.get("confirm") != "yes":
-            return confirm_page(
-                self,
-                request,
-                title="Revoke these API keys?",
-                message="A client still using one of them gets 401 from its next request. "
-                "A revoked key cannot be restored: give the tenant a new one by rotation.",
-                objects=api_keys,
-                action="revoke",
-                button="Yes, revoke",
-            )
-        for api_key in api_keys:
-            api_key_revoke(api_key=api_key, actor_type=ActorType.USER, actor=actor(request))
-        report(self, request, "Revoked", len(api_keys), [])
-        return None
+        return confirmed_action(
+            self,
+            request,
+            list(queryset.filter(revoked_at__isnull=True).select_related("tenant").order_by("prefix")),
+            lambda api_key: api_key_revoke(api_key=api_key, actor_type=ActorType.USER, actor=actor(request)),
+            title="Revoke these API keys?",
+            message="A client still using one of them gets 401 from its next request. "
+            "A revoked key cannot be restored: give the tenant a new one by rotation.",
+            action="revoke",
+            button="Yes, revoke",
+            done="Revoked",
+        )
 
 
-def confirm_page(model_admin, request, *, title, message, objects, action, button):
+def confirmed_action(model_admin, request, objects, call, *, title, message, action, button, done):
+    """Django's delete_selected habit: a page that asks first; on "yes", `call(obj)` for each object."""
+    if request.POST.get("confirm") != "yes":
+        return confirm_page(
+            model_admin, request, title=title, message=message, objects=objects, action=action, button=button
+        )
+    for obj in objects:
+        call(obj)
+    report(model_admin, request, done, len(objects), [])
+    return None
+
+
+def confirm_page(
+    model_admin, request, *, title, message, objects, action, button, template=CONFIRM_TEMPLATE, **extra
+):
     """The page that asks before an action takes effect; "yes" posts the action again with confirm=yes."""
     context = {
+        **extra,
         **model_admin.admin_site.each_context(request),
         "title": title,
         "message": message,
@@ -316,4 +324,4 @@ def confirm_page(model_admin, request, *, title, message, objects, action, butto
         "button": button,
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
-    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+    return TemplateResponse(request, template, context)

@@ -27,6 +27,17 @@ ERROR_CLASSES = {
 }
 
 
+# A task's queue as a metric label: only the queues an operator runs are named, the rest counted as one.
+OTHER_QUEUE = "other"
+
+
+def queue_label(queue: str, operator_queues) -> str:
+    """The queue's name when it is one of `operator_queues`, else OTHER_QUEUE. Label values must come
+    from operators: a name a tenant wrote would add series at will, and show on the unauthenticated
+    /metrics page what that tenant calls its queues."""
+    return queue if queue in operator_queues else OTHER_QUEUE
+
+
 def status_class(status_code: int | None) -> str:
     if not status_code:
         return "none"

@@ -24,12 +24,16 @@ MASK = "********"
 SECRET_HEADER_NAMES = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
 )
+# Kinds of keys that are credentials, as names spell them: Azure Functions' x-functions-key, API Management's
+# Ocp-Apim-Subscription-Key, X-Access-Key, Private-Key, an access_key query parameter. A bare "key" inside a
+# longer name is not enough (Idempotency-Key is no secret).
+_SECRET_KEYS = r"(?:api|access|private|subscription|functions|secret|master|account)[-_]?key"
 # Any header whose name contains one of these words is treated as secret too.
-SECRET_NAME_PATTERN = re.compile(r"(secret|token|password|passwd|api[-_]?key|signature|credential)", re.I)
+SECRET_NAME_PATTERN = re.compile(rf"(secret|token|password|passwd|{_SECRET_KEYS}|signature|credential)", re.I)
 
 # Query parameters whose values are secrets, in URLs found inside text.
 _QUERY_SECRET = re.compile(
-    r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|secret|password|passwd|pwd|api[-_]?key|apikey|signature|credential)"
+    rf"(?i)([?&;](?:[a-z0-9_.-]*(?:token|secret|password|passwd|pwd|{_SECRET_KEYS}|apikey|signature|credential)"
     r"[a-z0-9_.-]*|key|sig|auth|code)=)[^&#;\s\"'<>]+"
 )
 

@@ -69,6 +69,11 @@ class TenantApiKey(models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Given by an operator only: the key may add whitelist entries while the tenant's whitelist is
+    # enforced. Other keys may then only list and remove entries, so a leaked key cannot widen it.
+    manages_whitelist = models.BooleanField(
+        default=False, help_text="may add whitelist entries while the whitelist is enforced"
+    )
 
     def __str__(self):
         return f"{self.prefix}… ({self.tenant})"

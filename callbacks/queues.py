@@ -5,10 +5,21 @@ QueueState holds the operator's pause switch. Counts cover the statuses of work 
 counting a queue's whole history would read every task ever sent.
 """
 
+import threading
+import time
+from datetime import timedelta
+
 from django.db.models import Count
+from django.utils import timezone
+from django_q.conf import Conf
 
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
-from callbacks.models import CallbackTask, QueueState
+from callbacks.models import CallbackTask, Heartbeat, QueueState
+
+# How long a process keeps the set of queues operators run, and for how long a cluster, once seen,
+# keeps its queue in that set (so a restart does not rename its series "other" for a moment).
+OPERATOR_QUEUES_CACHE_SECONDS = 30.0
+OPERATOR_QUEUE_MEMORY = timedelta(days=1)
 
 
 def queue_list(*, tenant=None) -> list[dict]:
@@ -30,3 +41,49 @@ def queue_list(*, tenant=None) -> list[dict]:
         }
         for name in names
     ]
+
+
+class _OperatorQueues:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.names: frozenset[str] = frozenset()
+        self.loaded_at = float("-inf")
+
+
+_operator_queues = _OperatorQueues()
+
+
+def operator_queues() -> frozenset[str]:
+    """The queues operators run: `default`, the one this process's cluster serves, and those of the worker
+    clusters seen lately (each names its queue in its heartbeat). A tenant can put any name on a task, but
+    only an operator starts a cluster, so these names are the operators'. Read at most every
+    OPERATOR_QUEUES_CACHE_SECONDS; on a database error the names known so far."""
+    if time.monotonic() - _operator_queues.loaded_at > OPERATOR_QUEUES_CACHE_SECONDS:
+        with _operator_queues.lock:
+            if time.monotonic() - _operator_queues.loaded_at > OPERATOR_QUEUES_CACHE_SECONDS:
+                _operator_queues.names = _load_operator_queues()
+                _operator_queues.loaded_at = time.monotonic()
+    return _operator_queues.names
+
+
+def forget_operator_queues() -> None:
+    """Read the operators' queues again at the next call (tests; a cluster just started)."""
+    _operator_queues.loaded_at = float("-inf")
+
+
+def served_here() -> str:
+    """The queue this process's django-q2 cluster serves (Q_CLUSTER_NAME, else Q_CLUSTER["name"])."""
+    return Conf.CLUSTER_NAME or "default"
+
+
+def _load_operator_queues() -> frozenset[str]:
+    own = {"default", served_here()}
+    try:
+        infos = Heartbeat.objects.filter(
+            role="worker",  # the role delivery.instruments.heartbeats gives worker processes
+            seen_at__gte=timezone.now() - OPERATOR_QUEUE_MEMORY,
+        ).values_list("info", flat=True)
+        seen = {info.get("queue") for info in infos if isinstance(info, dict)}
+    except Exception:  # the database is away: keep labelling with what was known
+        return _operator_queues.names | own
+    return frozenset(own | {name for name in seen if isinstance(name, str) and name})

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from django.db.models import Min, QuerySet
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
@@ -77,6 +77,29 @@ def task_get(*, tenant: Tenant, task_id) -> CallbackTask:
 def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
     """The task's attempts, oldest first."""
     return TaskExecution.objects.filter(task=task).order_by("attempt", "started_at", "id")
+
+
+# What a tenant is shown of an origin's failures: the errors of its own callbacks only. A breaker is
+# shared by every tenant calling the origin, and its last error may be another tenant's (its paths, its
+# receiver's answers to it).
+
+
+def own_origin_error(*, tenant: Tenant, origin: str) -> str:
+    """The last error the tenant's own callbacks to `origin` saw; "" when none failed."""
+    return _own_errors(tenant, origin).values_list("last_error", flat=True).first() or ""
+
+
+def own_origin_error_column(*, tenant: Tenant) -> Subquery:
+    """own_origin_error as a column of a query over rows with an `origin` (breakers); NULL when none."""
+    return Subquery(_own_errors(tenant, OuterRef("origin")).values("last_error")[:1])
+
+
+def _own_errors(tenant: Tenant, origin) -> QuerySet[CallbackTask]:
+    return (
+        CallbackTask.objects.filter(tenant=tenant, origin=origin)
+        .exclude(last_error="")
+        .order_by("-updated_at")
+    )
 
 
 def event_list(*, task: CallbackTask) -> QuerySet[TaskEvent]:

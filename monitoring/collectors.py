@@ -11,7 +11,8 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from callbacks import queues
+from callbacks import labels, queues
+from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.models import BreakerState, CircuitBreaker
 from callbacks.services.breakers import breaker_concurrency
 from monitoring import health, heartbeats
@@ -34,10 +35,17 @@ class DatabaseCollector:
             "Tasks not yet final, by queue and status; 0 for every known queue with none.",
             labels=["queue", "status"],
         )
-        # Every known queue and status, 0 included: an alert on depth must not read "absent" as "fine".
+        # Every queue operators run and every status, 0 included: an alert on depth must not read
+        # "absent" as "fine". Queues no operator runs are summed under "other": a tenant's queue names
+        # are neither new series at will nor shown on this unauthenticated page.
+        known = queues.operator_queues()
+        summed = {(name, status): 0 for name in known for status in UNFINISHED_STATUSES}
         for queue in queues.queue_list():
+            label = labels.queue_label(queue["name"], known)
             for status, count in queue["counts"].items():
-                depth.add_metric([queue["name"], status], count)
+                summed[(label, status)] = summed.get((label, status), 0) + count
+        for (queue, status), count in sorted(summed.items()):
+            depth.add_metric([queue, status], count)
         yield depth
 
         lag = health.oldest_due_lag_seconds()

@@ -94,7 +94,7 @@ def oldest_due_lag_seconds(*, now=None) -> float | None:
 
     Claimed (`queued`) tasks count too: with every worker gone, the dispatcher still claims
     work into the broker, and that stall is exactly what readiness must catch. Tasks of
-    paused queues wait on purpose and are left out.
+    paused queues and of deactivated tenants wait on purpose and are left out.
     """
     now = now or timezone.now()
     paused = list(QueueState.objects.filter(paused=True).values_list("name", flat=True))
@@ -102,7 +102,9 @@ def oldest_due_lag_seconds(*, now=None) -> float | None:
     # Two range scans, one per partial index: claimable rows by next_attempt_at, and the
     # few handed-out rows (bounded by the dispatcher's backpressure).
     for statuses in (CLAIMABLE_STATUSES, (TaskStatus.QUEUED,)):
-        due = CallbackTask.objects.filter(status__in=statuses, next_attempt_at__lte=now)
+        due = CallbackTask.objects.filter(
+            status__in=statuses, next_attempt_at__lte=now, tenant__is_active=True
+        )
         if paused:
             due = due.exclude(queue__in=paused)
         first = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()

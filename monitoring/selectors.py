@@ -26,9 +26,13 @@ def parse_window(text: str) -> timedelta:
     match = _WINDOW.match(text or "")
     if not match:
         raise ValueError("Use a number and a unit m, h or d, e.g. 5m, 1h, 24h, 7d.")
-    window = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    out_of_range = ValueError("The window must be between 1m and 7d.")
+    try:
+        window = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:  # past timedelta's range (a billion days), so past 7d too
+        raise out_of_range from None
     if not MIN_WINDOW <= window <= MAX_WINDOW:
-        raise ValueError("The window must be between 1m and 7d.")
+        raise out_of_range
     return window
 
 

@@ -11,14 +11,21 @@ before anything imports prometheus_client or the settings:
   imported, and child processes inherit it;
 - var/secret_key, when neither SECRET_KEY nor SECRET_KEY_FILE is set: generated once, then read by every process of
   the installation (django-q2 signs broker payloads with it, so processes started by hand,
-  runserver, run_dispatcher, qcluster, agree without set-up).
+  runserver, run_dispatcher, qcluster, agree without set-up);
+- the embedded SQLite database file, when DATABASE_URL names one: created empty and readable by
+  the service's user only, before SQLite would create it with the process's umask (0644 as a
+  rule). It holds tenants' signing secrets; SQLite gives its -wal and -shm files the same mode.
+
+Both files are 0600: readable and writable by the user the service runs as, no one else.
 """
 
 import os
 import secrets
 from pathlib import Path
 
-from taskcenter.env import ConfigError, env_str
+import dj_database_url
+
+from taskcenter.env import ConfigError, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +37,12 @@ def var_dir() -> Path:
 
 def secret_key_path() -> Path:
     return var_dir() / "secret_key"
+
+
+def database_url() -> str:
+    """DATABASE_URL (or the file DATABASE_URL_FILE names), else the embedded SQLite database under the
+    installation directory."""
+    return env_secret("DATABASE_URL", f"sqlite:///{var_dir() / 'db.sqlite3'}")
 
 
 def prepare() -> None:
@@ -44,6 +57,22 @@ def prepare() -> None:
             _write_secret_key_once(path)
         except OSError as exc:
             raise ConfigError(f"SECRET_KEY is not set and {path} cannot be written: {exc}") from exc
+    _create_private_sqlite_file()
+
+
+def _create_private_sqlite_file() -> None:
+    url = database_url()
+    if not url.startswith("sqlite:"):
+        return
+    name = dj_database_url.parse(url)["NAME"]
+    if not name or name == ":memory:":
+        return
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return  # the installation's own, made here before or as the operator chose
+    except OSError as exc:
+        raise ConfigError(f"DATABASE_URL names {name}, which cannot be created: {exc}") from exc
 
 
 def _write_secret_key_once(path: Path) -> None:

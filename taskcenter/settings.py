@@ -9,10 +9,11 @@ from pathlib import Path
 import dj_database_url
 
 from callbacks.domain import bounds
-from taskcenter.bootstrap import secret_key_path, var_dir
+from taskcenter.bootstrap import database_url, secret_key_path, var_dir
 from taskcenter.env import (
     ConfigError,
     env_bool,
+    env_choice,
     env_fernet_keys,
     env_list,
     env_networks,
@@ -55,7 +56,19 @@ def _secret_key() -> str:
     return key
 
 
-SECRET_KEY = _secret_key()
+def _strong(key: str) -> str:
+    """The key, if Django's deployment check (security.W009) would pass it: at least 50 characters, 5 of
+    them different, not Django's placeholder. A weak key lets signed values (sessions, password reset
+    links, the broker's payloads, the sealing key derived from it) be forged, so it stops start-up."""
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ConfigError(
+            f"SECRET_KEY is too weak ({len(key)} characters, {len(set(key))} different): use at least 50 "
+            "random characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
+SECRET_KEY = _strong(_secret_key())
 # Keys sealing the private keys held for tenants (callbacks.sealing): the first seals, all open.
 CALLBACKS_ENCRYPTION_KEYS = env_fernet_keys("CALLBACKS_ENCRYPTION_KEYS")
 DEBUG = env_bool("DEBUG", False)
@@ -138,7 +151,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = database_url()
 try:
     # Persistent connections: the django-q2 ORM broker and our workers make many short queries;
     # a new PostgreSQL connection for each costs more than the query.
@@ -216,6 +229,9 @@ REST_FRAMEWORK = {
     # Tenant.api_rate_limit); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["callbacks.api.throttling.TenantRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
+    # Which address a client is counted by (failed authentications): REMOTE_ADDR unless proxies are
+    # declared. DRF's default (None) takes X-Forwarded-For as sent, which a client writes as it likes.
+    "NUM_PROXIES": env_number("CALLBACKS_NUM_PROXIES", 0, bounds.NUM_PROXIES),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Task Center callbacks API",
@@ -332,6 +348,9 @@ CALLBACKS = {
     "SECRET_HEADER_PATTERNS": env_regexes("CALLBACKS_SECRET_HEADER_PATTERNS"),
     # API requests per tenant ("N/s", "N/min", "N/h"; "off" or "0": none); a tenant's own wins.
     "API_RATE_LIMIT": env_rate("CALLBACKS_API_RATE_LIMIT", "6000/min"),
+    # Failed authentications (unknown API keys, wrong HTTP Basic passwords) per client address before
+    # it answers 429: a client with a typo fails a few times, a guesser thousands.
+    "AUTH_FAILURE_RATE": env_rate("CALLBACKS_AUTH_FAILURE_RATE", "20/min"),
     # How long a process keeps a tenant's whitelist before reading it again at send time (the send path
     # does not query it per request); how soon a change reaches running workers.
     "WHITELIST_CACHE_SECONDS": _setting("WHITELIST_CACHE_SECONDS", 5.0),
@@ -392,7 +411,8 @@ else:
     Q_CLUSTER["broker_class"] = "callbacks.delivery.broker.WokenORM"
 
 # --- Logging -----------------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", LOG_LEVELS)
 LOG_JSON = env_bool("LOG_JSON", False)
 LOGGING = {
     "version": 1,
@@ -411,7 +431,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django_q": {"level": env_str("LOG_LEVEL_DJANGO_Q", "WARNING").upper(), "propagate": True},
+        "django_q": {"level": env_choice("LOG_LEVEL_DJANGO_Q", "WARNING", LOG_LEVELS), "propagate": True},
         # urllib3 warns on every connect retry; our attempt records already say what happened.
         "urllib3": {"level": "ERROR"},
     },

@@ -55,6 +55,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def _no_failed_authentications():
+    """Every test client comes from 127.0.0.1: one test's wrong keys must not throttle the next test."""
+    from callbacks.api.auth import GUARD
+
+    GUARD.forget("127.0.0.1")
+    yield
+    GUARD.forget("127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_runtime_settings():
     """Run-time settings are cached per process; each test starts from the configured ones."""
     from callbacks import conf

@@ -1,21 +1,33 @@
 """Tenants: created here with their API key and signing secret shown once; keys and secrets rotated by actions."""
 
+import functools
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.template.response import TemplateResponse
 
-from callbacks.admin.common import ReadOnlyInline, actor, add_service_errors, adopt
+from callbacks.admin.common import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    actor,
+    add_service_errors,
+    adopt,
+    report,
+)
 from callbacks.domain.policy import check_policy_order, clean_policy
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
 from callbacks.services.tenants import (
+    api_key_revoke,
     api_key_rotate,
     signing_secret_rotate,
     tenant_create,
+    tenant_deactivate,
+    tenant_reactivate,
     tenant_update_policy,
 )
 
@@ -35,13 +47,14 @@ POLICY_FIELDS = (
 )
 EDITABLE_FIELDS = ("enforce_whitelist", "notification_url", *POLICY_FIELDS)
 SECRETS_TEMPLATE = "admin/callbacks/tenant/secrets.html"
+CONFIRM_TEMPLATE = "admin/callbacks/confirm_action.html"
 
 
 class ApiKeyInline(ReadOnlyInline):
     model = TenantApiKey
     verbose_name_plural = "API keys (only their first characters are stored in clear)"
     ordering = ("-created_at",)
-    fields = readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    fields = readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at", "manages_whitelist")
 
 
 class TenantChangeForm(forms.ModelForm):
@@ -90,7 +103,7 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     form = TenantChangeForm
     inlines = (ApiKeyInline,)
-    actions = ("rotate_api_key", "rotate_signing_secret")
+    actions = ("rotate_api_key", "rotate_signing_secret", "deactivate", "reactivate")
     fieldsets = (
         (
             None,
@@ -185,7 +198,14 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate API key (shows the new key once)…", permissions=["rotate"])
     def rotate_api_key(self, request, queryset):
-        return self._rotate(request, queryset, "rotate_api_key", "API key", "api_key", api_key_rotate)
+        # Rotation replaces the key: the old ones stop working unless the operator keeps them for a
+        # switch without downtime (then revoked by hand, on the API keys page).
+        rotate = functools.partial(
+            api_key_rotate,
+            revoke_others=request.POST.get("keep_old") != "on",
+            manages_whitelist=request.POST.get("manages_whitelist") == "on",
+        )
+        return self._rotate(request, queryset, "rotate_api_key", "API key", "api_key", rotate)
 
     @admin.action(description="Rotate signing secret (shows the new secret once)…", permissions=["rotate"])
     def rotate_signing_secret(self, request, queryset):
@@ -201,18 +221,107 @@ class TenantAdmin(admin.ModelAdmin):
     def _rotate(self, request, queryset, action, what, key, rotate):
         tenants = list(queryset.order_by("name"))
         if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": f"Rotate the {what}?",
-                "opts": self.model._meta,
-                "tenants": tenants,
-                "what": what,
-                "action": action,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/callbacks/tenant/rotate_confirmation.html", context)
+            return confirm_page(
+                self,
+                request,
+                title=f"Rotate the {what}?",
+                message="",
+                objects=tenants,
+                action=action,
+                button="Yes, rotate",
+                template="admin/callbacks/tenant/rotate_confirmation.html",
+                what=what,
+            )
         rows = [
             {"tenant": tenant, key: rotate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))}
             for tenant in tenants
         ]
         return self._secrets_page(request, f"New {what}", rows)
+
+    # --- deactivation: a confirmation first (the tenant's keys stop working, its callbacks wait) -----
+
+    def has_activity_permission(self, request):
+        return request.user.has_perm("callbacks.change_tenant")
+
+    @admin.action(description="Deactivate (keys stop working, callbacks are held)…", permissions=["activity"])
+    def deactivate(self, request, queryset):
+        return confirmed_action(
+            self,
+            request,
+            list(queryset.filter(is_active=True).order_by("name")),
+            lambda tenant: tenant_deactivate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request)),
+            title="Deactivate these tenants?",
+            message="Their API keys answer 401 from the next request and their callbacks are held, "
+            "not sent and not lost, until they are reactivated. Attempts in flight finish.",
+            action="deactivate",
+            button="Yes, deactivate",
+            done="Deactivated",
+        )
+
+    @admin.action(description="Reactivate (keys work again, held callbacks go)", permissions=["activity"])
+    def reactivate(self, request, queryset):
+        tenants = list(queryset.filter(is_active=False).order_by("name"))
+        for tenant in tenants:
+            tenant_reactivate(tenant=tenant, actor_type=ActorType.USER, actor=actor(request))
+        report(self, request, "Reactivated", len(tenants), [])
+
+
+@admin.register(TenantApiKey)
+class TenantApiKeyAdmin(ReadOnlyAdmin):
+    """Keys are created with their tenant or by rotation (shown once); here they are found and revoked."""
+
+    list_display = ("prefix", "tenant", "created_at", "last_used_at", "revoked_at", "manages_whitelist")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "manages_whitelist")
+    list_select_related = ("tenant",)
+    search_fields = ("prefix", "tenant__name")
+    ordering = ("-created_at",)
+    fields = ("prefix", "tenant", "created_at", "last_used_at", "revoked_at", "manages_whitelist")
+    actions = ("revoke",)
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("callbacks.change_tenant")
+
+    @admin.action(description="Revoke (the key stops working at once)…", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        return confirmed_action(
+            self,
+            request,
+            list(queryset.filter(revoked_at__isnull=True).select_related("tenant").order_by("prefix")),
+            lambda api_key: api_key_revoke(api_key=api_key, actor_type=ActorType.USER, actor=actor(request)),
+            title="Revoke these API keys?",
+            message="A client still using one of them gets 401 from its next request. "
+            "A revoked key cannot be restored: give the tenant a new one by rotation.",
+            action="revoke",
+            button="Yes, revoke",
+            done="Revoked",
+        )
+
+
+def confirmed_action(model_admin, request, objects, call, *, title, message, action, button, done):
+    """Django's delete_selected habit: a page that asks first; on "yes", `call(obj)` for each object."""
+    if request.POST.get("confirm") != "yes":
+        return confirm_page(
+            model_admin, request, title=title, message=message, objects=objects, action=action, button=button
+        )
+    for obj in objects:
+        call(obj)
+    report(model_admin, request, done, len(objects), [])
+    return None
+
+
+def confirm_page(
+    model_admin, request, *, title, message, objects, action, button, template=CONFIRM_TEMPLATE, **extra
+):
+    """The page that asks before an action takes effect; "yes" posts the action again with confirm=yes."""
+    context = {
+        **extra,
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "message": message,
+        "opts": model_admin.model._meta,
+        "objects": objects,
+        "action": action,
+        "button": button,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, template, context)

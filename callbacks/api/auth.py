@@ -1,9 +1,13 @@
-"""Bearer API-key authentication: `Authorization: Bearer tc_...` identifies a tenant."""
+"""Bearer API-key authentication: `Authorization: Bearer tc_...` identifies a tenant; HTTP Basic for
+operators. Both count their failures per client address (throttling.AuthFailureGuard)."""
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from callbacks import selectors
+from callbacks.api.throttling import AuthFailureGuard
+
+GUARD = AuthFailureGuard()
 
 
 class TenantPrincipal:
@@ -36,8 +40,10 @@ class TenantApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+        GUARD.check(request)
         api_key = selectors.api_key_lookup(key=key.strip())
         if api_key is None:
+            GUARD.record(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         now = timezone.now()
         # Touch last_used_at at most once a minute: a write per request would cost more than auth.
@@ -47,6 +53,18 @@ class TenantApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class ThrottledBasicAuthentication(authentication.BasicAuthentication):
+    """DRF's HTTP Basic, with wrong user names and passwords counted per client address."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        GUARD.check(request)
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            GUARD.record(request)
+            raise
 
 
 class IsTenant(permissions.BasePermission):

@@ -1,12 +1,13 @@
 """Circuit breakers through the API: the breakers of the origins the tenant calls, and reset.
 
-A breaker belongs to an origin, not to a tenant: every tenant calling that origin sees it, and a
-reset lets every tenant's tasks to it go. A tenant sees and resets only breakers of origins it has
+A breaker belongs to an origin, not to a tenant: every tenant calling that origin sees its state, and a
+reset lets every tenant's tasks to it go. Its error text is not shared: a tenant sees the last error of
+its own callbacks to the origin, never another tenant's. A tenant sees and resets only breakers of origins it has
 sent (or meant to send) callbacks to; any other id is 404.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -42,7 +43,10 @@ class BreakerOutputSerializer(serializers.Serializer):
     next_probe_at = serializers.DateTimeField(
         allow_null=True, help_text="when an open breaker lets one probe through"
     )
-    last_error = serializers.CharField(help_text="the last failure seen")
+    last_error = serializers.SerializerMethodField(
+        help_text="the last failure of this tenant's own callbacks to the origin (empty when none failed): "
+        "the breaker also counts other tenants' failures, whose errors are theirs"
+    )
     concurrency_limit = serializers.IntegerField(
         allow_null=True,
         help_text="callbacks in flight the origin gets while slowed down (it answered 429 or 503): halved "
@@ -56,6 +60,11 @@ class BreakerOutputSerializer(serializers.Serializer):
 
     def get_effective_concurrency_limit(self, breaker) -> int:
         return breaker_concurrency(breaker)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_last_error(self, breaker) -> str:
+        # breaker_list / breaker_get annotate it for the asking tenant; never the breaker's own text.
+        return getattr(breaker, "own_last_error", None) or ""
 
 
 class BreakerFilterSerializer(StrictSerializer):
@@ -99,7 +108,5 @@ class BreakerResetApi(TenantApiView):
     )
     def post(self, request, breaker_id):
         breaker = breaker_get(breaker_id=breaker_id, tenant=self.tenant())
-        breaker = breaker_reset(
-            breaker=breaker, actor_type=ActorType.TENANT, actor=self.actor(), tenant=self.tenant()
-        )
-        return Response(self.OutputSerializer(breaker).data)
+        breaker_reset(breaker=breaker, actor_type=ActorType.TENANT, actor=self.actor(), tenant=self.tenant())
+        return Response(self.OutputSerializer(breaker_get(breaker_id=breaker_id, tenant=self.tenant())).data)

@@ -1,5 +1,6 @@
 """Cursor pagination: stable pages over tables that grow while they are read, at any depth, in constant time."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
@@ -29,9 +30,25 @@ class CursorPage(CursorPagination):
             raise ValidationError({self.page_size_query_param: ["must be a whole number, 1 or more"]})
         return min(size, self.max_page_size)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # A cursor that decodes is still the client's text: its position must fit the ordering's field
+        # (a number for an attempt, a time for created_at) or the query cannot even be built.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, OverflowError, DjangoValidationError):
+            if request.query_params.get(self.cursor_query_param) is None:
+                raise
+            raise _invalid_cursor() from None
+
     def decode_cursor(self, request):
         # DRF answers a bad cursor with 404, which reads as "no such list"; it is bad input.
         try:
             return super().decode_cursor(request)
         except NotFound:
-            raise ValidationError({self.cursor_query_param: ["invalid cursor"]}) from None
+            raise _invalid_cursor() from None
+
+
+def _invalid_cursor() -> ValidationError:
+    return ValidationError(
+        {CursorPage.cursor_query_param: ["invalid cursor: use a page's next or previous link"]}
+    )

@@ -16,6 +16,12 @@ If the cache is down the request is let through (logged): throttling must not ta
 What is left of the budget is told on every answer to a tenant's request (callbacks.api.middleware):
 X-RateLimit-Limit (requests per window), X-RateLimit-Remaining and X-RateLimit-Reset (whole seconds until
 the current window ends; on a 429, until one more request fits).
+
+Failed authentication is limited too, per client address: an API key that matches none, or an operator's
+wrong password over HTTP Basic. Past CALLBACKS["AUTH_FAILURE_RATE"] failures (env
+CALLBACKS_AUTH_FAILURE_RATE, "20/min" by default) every authentication from that address answers 429 with
+Retry-After, right or wrong, until its failures fall under the rate again: guessing a key or a password
+costs one window per few tries, and a success among the guesses is not told apart from a failure.
 """
 
 import logging
@@ -23,7 +29,9 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
 from callbacks import conf
@@ -87,6 +95,69 @@ class TenantRateThrottle(BaseThrottle):
 
     def wait(self):
         return self._wait
+
+
+class AuthFailureGuard:
+    """The authentication classes call `check` before they look at credentials and `record` when the
+    credentials match no one. Keyed by DRF's client ident: REMOTE_ADDR, or X-Forwarded-For behind
+    REST_FRAMEWORK["NUM_PROXIES"] proxies."""
+
+    cache_prefix = "throttle:auth-failures"
+
+    def check(self, request) -> None:
+        """Throttled (429) when the client's address has failed too often lately."""
+        rate = _failure_rate()
+        if rate is None:
+            return
+        try:
+            wait = over_rate(self._key(request), rate, now=time.time())
+        except Exception:
+            logger.warning("authentication throttling skipped: the cache is unavailable", exc_info=True)
+            return
+        if wait is not None:
+            raise Throttled(wait=wait, detail="Too many failed authentications from this address.")
+
+    def record(self, request) -> None:
+        rate = _failure_rate()
+        if rate is None:
+            return
+        index = int(time.time() // rate.seconds)
+        try:
+            _increment(f"{self._key(request)}:{index}", timeout=2 * rate.seconds + 1)
+        except Exception:
+            logger.warning("a failed authentication was not counted: the cache is unavailable", exc_info=True)
+
+    def forget(self, ident: str) -> None:
+        """Clear an address's failures (an operator unblocking a client; tests)."""
+        rate = _failure_rate()
+        if rate is not None:
+            index = int(time.time() // rate.seconds)
+            cache.delete_many(
+                [f"{self.cache_prefix}:{ident}:{index}", f"{self.cache_prefix}:{ident}:{index - 1}"]
+            )
+
+    def _key(self, request) -> str:
+        return f"{self.cache_prefix}:{BaseThrottle().get_ident(request)}"
+
+
+def _failure_rate() -> Rate | None:
+    # An installation setting, not a run-time one: read without a database query.
+    return parse_rate(settings.CALLBACKS["AUTH_FAILURE_RATE"])
+
+
+def over_rate(key: str, rate: Rate, *, now: float) -> float | None:
+    """None while the events counted under `key` are within `rate`, else the seconds until one more fits.
+    Counts nothing itself."""
+    window = rate.seconds
+    index = int(now // window)
+    elapsed = now - index * window
+    current = cache.get(f"{key}:{index}") or 0
+    previous = cache.get(f"{key}:{index - 1}") or 0
+    # The previous window's share rounded up: failures are counted whole, so a run of them split by a
+    # window's edge is refused as soon as one that stays within a window.
+    if math.ceil(previous * (window - elapsed) / window) + current < rate.requests:
+        return None
+    return _wait_seconds(rate, previous=previous, current=current, elapsed=elapsed)
 
 
 def consume(key: str, rate: Rate, *, now: float) -> float | None:

@@ -1,7 +1,8 @@
 """The tenant's URL whitelist through the API: list, add, show and remove entries.
 
-Turning enforcement on or off is left to operators (the admin, `manage.py whitelist enforce`): a leaked API
-key must not be enough to lift the restriction.
+Turning enforcement on or off is left to operators (the admin, `manage.py whitelist enforce`), and so is
+widening an enforced whitelist, unless the key has the whitelist scope an operator gives
+(`manage.py rotate_api_key --manages-whitelist`): a leaked API key must not be enough to lift the restriction.
 """
 
 from drf_spectacular.types import OpenApiTypes
@@ -103,6 +104,10 @@ class WhitelistListCreateApi(TenantApiView):
         responses={
             201: OutputSerializer,
             400: OpenApiResponse(ERROR, description="an invalid pattern: error.fields names the field"),
+            403: OpenApiResponse(
+                ERROR,
+                description="whitelist_enforced: the whitelist is enforced and this key lacks the whitelist scope",
+            ),
             409: OpenApiResponse(ERROR, description="the same entry exists already"),
             **COMMON_ERRORS,
         },
@@ -110,7 +115,11 @@ class WhitelistListCreateApi(TenantApiView):
     def post(self, request):
         data = self.validated(self.InputSerializer, request.data)
         entry = whitelist_entry_create(
-            tenant=self.tenant(), **data, actor_type=ActorType.TENANT, actor=self.actor()
+            tenant=self.tenant(),
+            **data,
+            actor_type=ActorType.TENANT,
+            actor=self.actor(),
+            key_manages_whitelist=self.request.auth.manages_whitelist,
         )
         return Response(self.OutputSerializer(entry).data, status=status.HTTP_201_CREATED)
 

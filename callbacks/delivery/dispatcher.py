@@ -171,7 +171,7 @@ class Dispatcher:
         try:
             with _dispatch_span(claim):
                 async_task(DELIVER_FUNC, claim.token, ids, claim.rate, broker=broker)
-            metrics.DISPATCHED_TOTAL.labels(claim.queue).inc(len(ids))
+            metrics.DISPATCHED_TOTAL.labels(metrics.queue_label(claim.queue)).inc(len(ids))
         except Exception:
             # Broker away: give the work back now rather than when the lease runs out.
             logger.exception("enqueue to queue %r failed; giving %d tasks back", claim.queue, len(ids))

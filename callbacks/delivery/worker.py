@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callbacks import conf, tracing
+from callbacks import conf, queues, tracing
 from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
@@ -305,7 +305,7 @@ class DeliveryWorker:
             self._slots.release()
 
     def _send(self, task, lane: "LaneRun") -> None:
-        in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(task.queue)
+        in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(metrics.queue_label(task.queue))
         in_flight.inc()
         if task.due_at is not None:
             metrics.DISPATCH_LAG_SECONDS.observe(dispatch_lag_seconds(task, now=timezone.now()))
@@ -441,7 +441,8 @@ class DeliveryWorker:
 
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
-        info = {"in_flight": len(self._active), "lanes": len(self._lanes)}
+        # The queue names the cluster an operator started: metrics may label by it (queues.operator_queues).
+        info = {"in_flight": len(self._active), "lanes": len(self._lanes), "queue": queues.served_here()}
         pool = _pool_state()
         if pool is not None:
             info["pool"] = pool

@@ -143,6 +143,7 @@ BROKER_POLL_SECONDS = Bound(float, 0.005, 60, "how often the ORM broker looks fo
 DB_CONN_MAX_AGE = Bound(int, 0, None, "seconds a database connection is kept")
 # Browsers keep HSTS for at most about two years; the preload list asks for one year at least.
 HSTS_SECONDS = Bound(int, 0, 2 * 365 * DAY, "seconds browsers must use HTTPS only (0: no HSTS)")
+NUM_PROXIES = Bound(int, 0, 10, "proxies in front of the web process whose X-Forwarded-For is trusted")
 
 # --- a callback's own fields ------------------------------------------------------------------------
 # Priorities run 0..MAX_PRIORITY, higher first; the claim reads each level apart, so the database holds

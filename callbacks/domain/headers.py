@@ -85,7 +85,7 @@ def validate_headers(headers) -> dict[str, str]:
     for name, value in headers.items():
         reasons = _name_problems(name, seen) + _value_problems(name, value)
         if reasons:
-            errors[name] = reasons
+            errors[_error_key(name)] = reasons
         else:
             # Leading and trailing whitespace is not part of a field value (RFC 7230 OWS).
             cleaned[name] = value.strip(" \t")
@@ -93,6 +93,14 @@ def validate_headers(headers) -> dict[str, str]:
     if errors:
         raise HeaderError(errors)
     return cleaned
+
+
+def _error_key(name) -> str:
+    """The header name as the error names it: text that can be sent back. A name that is not text, or holds
+    a lone surrogate (valid JSON, no valid UTF-8), is named by its escaped spelling."""
+    if not isinstance(name, str):
+        return repr(name)
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _name_problems(name: str, seen: set[str]) -> list[str]:

@@ -11,7 +11,7 @@ from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.errors import NotFoundError
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
-from callbacks.selectors import int_key, row_get
+from callbacks.selectors import int_key, own_origin_error_column, row_get
 from callbacks.services.audit import audit_record
 
 FIELDS = ("id", "origin", *CircuitBreaker.STATE_FIELDS)
@@ -25,7 +25,9 @@ def breaker_reset(
     now = timezone.now()
     with transaction.atomic():
         locked = CircuitBreaker.objects.select_for_update().get(pk=breaker.pk)
-        before = snapshot(locked)
+        # A tenant's audit log shows it the row: without the breaker's error text, maybe another tenant's.
+        shown = snapshot if tenant is None else _without_error
+        before = shown(locked)
         held_until = locked.next_probe_at if locked.state != BreakerState.CLOSED else None
         locked.close(now=now)
         locked.save()
@@ -36,7 +38,7 @@ def breaker_reset(
             action="breaker.reset",
             obj=locked,
             before=before,
-            after=snapshot(locked),
+            after=shown(locked),
         )
     # After the breaker's commit, in a statement of its own: locking tasks while holding the
     # breaker row could deadlock with a claim (which locks tasks, then the breaker).
@@ -57,6 +59,12 @@ def snapshot(breaker: CircuitBreaker) -> dict:
     return values
 
 
+def _without_error(breaker: CircuitBreaker) -> dict:
+    values = snapshot(breaker)
+    del values["last_error"]
+    return values
+
+
 # --- reads ---------------------------------------------------------------------------------
 def breaker_concurrency(breaker: CircuitBreaker) -> int:
     """Callbacks the origin may have in flight now: the configured limit, or less while it is slowed
@@ -66,12 +74,13 @@ def breaker_concurrency(breaker: CircuitBreaker) -> int:
 
 
 def breaker_list(*, tenant: Tenant | None = None, state: str | None = None) -> QuerySet[CircuitBreaker]:
-    """Breakers by origin; for a tenant, only those of origins it has called (any task, any status)."""
+    """Breakers by origin; for a tenant, only those of origins it has called (any task, any status), each
+    with `own_last_error`: the last error of the tenant's own callbacks there (None when none failed)."""
     queryset = CircuitBreaker.objects.all()
     if tenant is not None:
         queryset = queryset.filter(
             Exists(CallbackTask.objects.filter(tenant=tenant, origin=OuterRef("origin")))
-        )
+        ).annotate(own_last_error=own_origin_error_column(tenant=tenant))
     if state:
         queryset = queryset.filter(state=state)
     return queryset.order_by("origin", "id")

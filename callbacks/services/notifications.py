@@ -13,6 +13,7 @@ from django.utils import timezone
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES, ActorType
 from callbacks.labels import host_of
 from callbacks.models import CallbackTask, Tenant
+from callbacks.selectors import own_origin_error
 from callbacks.services.tasks import task_create
 
 logger = logging.getLogger(__name__)
@@ -100,10 +101,12 @@ def notify_breaker_opened(*, origin: str, data: dict | None = None) -> list[Call
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).exclude(notification_url=""):
         if host_of(tenant.notification_url) == host_of(origin):
             continue
+        # The breaker's own last error may be another tenant's: each is told the last of its own.
+        own = {**(data or {}), "last_error": own_origin_error(tenant=tenant, origin=origin)}
         task = notify_failure(
             tenant=tenant,
             event_type=BREAKER_OPENED,
-            data={"origin": origin, "opened_at": opened_at.isoformat(), **(data or {})},
+            data={"origin": origin, "opened_at": opened_at.isoformat(), **own},
         )
         if task is not None:
             made.append(task)

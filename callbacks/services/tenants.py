@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from callbacks import keys, masking
+from callbacks import bulk, keys, masking, wakeup
 from callbacks.domain.policy import POLICY_FIELDS, check_policy_order, clean_policy
-from callbacks.domain.vocabulary import ActorType
-from callbacks.models import Tenant, TenantApiKey
+from callbacks.domain.vocabulary import ActorType, TaskStatus
+from callbacks.models import CallbackTask, Lane, TaskEvent, Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
 
 
@@ -27,9 +27,14 @@ def tenant_create(*, name: str, enforce_whitelist: bool = False) -> NewTenant:
     return NewTenant(tenant=tenant, api_key=key, signing_secret=tenant.signing_secret)
 
 
-def api_key_create(*, tenant: Tenant) -> str:
+def api_key_create(*, tenant: Tenant, manages_whitelist: bool = False) -> str:
     key = keys.new_api_key()
-    TenantApiKey.objects.create(tenant=tenant, prefix=key[:10], digest=keys.api_key_digest(key))
+    TenantApiKey.objects.create(
+        tenant=tenant,
+        prefix=key[:10],
+        digest=keys.api_key_digest(key),
+        manages_whitelist=manages_whitelist,
+    )
     return key
 
 
@@ -110,10 +115,18 @@ def signing_secret_retire_previous(*, tenant: Tenant, actor_type: str, actor: st
 
 
 @transaction.atomic
-def api_key_rotate(*, tenant: Tenant, actor_type: str, actor: str, revoke_others: bool = False) -> str:
+def api_key_rotate(
+    *,
+    tenant: Tenant,
+    actor_type: str,
+    actor: str,
+    revoke_others: bool = False,
+    manages_whitelist: bool = False,
+) -> str:
     """A new API key for the tenant (returned once). The old keys keep working until revoked, so callers
-    switch without downtime; revoke_others=True revokes every other active key at once."""
-    key = api_key_create(tenant=tenant)
+    switch without downtime; revoke_others=True revokes every other active key at once.
+    manages_whitelist: the new key may widen the tenant's enforced whitelist (an operator's grant)."""
+    key = api_key_create(tenant=tenant, manages_whitelist=manages_whitelist)
     new_key = TenantApiKey.objects.get(digest=keys.api_key_digest(key))
     audit_record(
         actor_type=actor_type,
@@ -122,13 +135,81 @@ def api_key_rotate(*, tenant: Tenant, actor_type: str, actor: str, revoke_others
         action="api_key.rotate",
         obj=new_key,
         before=None,
-        after={"prefix": new_key.prefix, "revoke_others": revoke_others},
+        after={
+            "prefix": new_key.prefix,
+            "revoke_others": revoke_others,
+            "manages_whitelist": manages_whitelist,
+        },
     )
     if revoke_others:
         others = TenantApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True).exclude(pk=new_key.pk)
         for old in others:
             api_key_revoke(api_key=old, actor_type=actor_type, actor=actor)
     return key
+
+
+# --- deactivation: the tenant's keys stop working and its callbacks wait, none is lost -------------
+
+
+@transaction.atomic
+def tenant_deactivate(*, tenant: Tenant, actor_type: str, actor: str) -> Tenant:
+    """Deactivate the tenant: its API keys answer 401 from the next request, and its callbacks are held
+    where they are (the claim passes over an inactive tenant's tasks), to go when it is reactivated.
+    Its callbacks handed to a worker but not started are taken back, due again and so held too; an
+    attempt already in flight finishes and is recorded. Deactivating an inactive tenant changes nothing."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if not tenant.is_active:
+        return tenant
+    tenant.is_active = False
+    tenant.save(update_fields=["is_active"])
+    # Its lanes end, so no worker takes another of its tasks; those a worker holds but has not started
+    # come back (a worker starts a task only while it is queued under its claim token).
+    Lane.objects.filter(tenant=tenant).delete()
+    now = timezone.now()
+    taken_back = list(
+        CallbackTask.objects.select_for_update()
+        .filter(tenant=tenant, status=TaskStatus.QUEUED)
+        .values_list("id", flat=True)
+    )
+    CallbackTask.objects.filter(id__in=taken_back).update(
+        status=TaskStatus.SCHEDULED, locked_by="", locked_until=None, next_attempt_at=now, updated_at=now
+    )
+    bulk.insert_rows(
+        TaskEvent,
+        ("task_id", "at", "from_status", "to_status", "note"),
+        [
+            (task_id, now, TaskStatus.QUEUED, TaskStatus.SCHEDULED, "held: tenant deactivated")
+            for task_id in taken_back
+        ],
+    )
+    _audit_activity(tenant, actor_type=actor_type, actor=actor, action="tenant.deactivate")
+    return tenant
+
+
+@transaction.atomic
+def tenant_reactivate(*, tenant: Tenant, actor_type: str, actor: str) -> Tenant:
+    """Reactivate the tenant: its unrevoked keys work again and its held callbacks go (those held past
+    their due time at once). Reactivating an active tenant changes nothing."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.is_active:
+        return tenant
+    tenant.is_active = True
+    tenant.save(update_fields=["is_active"])
+    _audit_activity(tenant, actor_type=actor_type, actor=actor, action="tenant.reactivate")
+    transaction.on_commit(wakeup.notify_dispatcher)
+    return tenant
+
+
+def _audit_activity(tenant: Tenant, *, actor_type: str, actor: str, action: str) -> None:
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action=action,
+        obj=tenant,
+        before={"is_active": not tenant.is_active},
+        after={"is_active": tenant.is_active},
+    )
 
 
 # --- policy (defaults for the tenant's tasks and protection settings) ------------------------------

@@ -2,13 +2,18 @@
 
 Patterns are checked by callbacks.domain.whitelist.validate_pattern. Every change is audited. This process's
 send-time cache forgets the tenant at once; other processes see the change within their cache's TTL.
+
+An enforced whitelist restrains the tenant's own API keys, so those keys cannot widen it: while it is
+enforced, a tenant adds an entry only with a key an operator gave the whitelist scope
+(TenantApiKey.manages_whitelist). Narrowing it (removing an entry) stays open to every key.
 """
 
 from django.db import transaction
 
 from callbacks import whitelist
+from callbacks.domain.vocabulary import ActorType
 from callbacks.domain.whitelist import Pattern, validate_pattern
-from callbacks.errors import ConflictError
+from callbacks.errors import ApplicationError, ConflictError
 from callbacks.models import Tenant, UrlWhitelistEntry
 from callbacks.services.audit import audit_record
 from callbacks.services.tenants import tenant_update_policy
@@ -39,8 +44,12 @@ def whitelist_entry_create(
     enabled: bool = True,
     actor_type: str,
     actor: str,
+    key_manages_whitelist: bool = False,
 ) -> UrlWhitelistEntry:
-    """A new entry; 400 naming the field for a bad pattern, 409 when the tenant has the same pattern already."""
+    """A new entry; 400 naming the field for a bad pattern, 409 when the tenant has the same pattern already,
+    403 when a tenant's key without the whitelist scope would widen its enforced whitelist."""
+    if actor_type == ActorType.TENANT and not key_manages_whitelist:
+        whitelist_widening_check(tenant=tenant)
     pattern = validate_pattern(host, scheme, port, path_prefix)
     whitelist_duplicate_check(tenant=tenant, pattern=pattern)
     entry = UrlWhitelistEntry(
@@ -124,6 +133,19 @@ def whitelist_enforce_set(*, tenant: Tenant, enforce: bool, actor_type: str, act
     )
     _forget(tenant.pk)
     return tenant
+
+
+def whitelist_widening_check(*, tenant: Tenant) -> None:
+    """ApplicationError (403) when the tenant's whitelist is enforced; read from its row, not the caller's
+    copy, so enforcement switched on a moment ago holds."""
+    enforced = Tenant.objects.filter(pk=tenant.pk).values_list("enforce_whitelist", flat=True).first()
+    if enforced:
+        raise ApplicationError(
+            "The whitelist is enforced: only an operator, or an API key given the whitelist scope, "
+            "may add entries. Entries may still be removed.",
+            code="whitelist_enforced",
+            status=403,
+        )
 
 
 def whitelist_duplicate_check(*, tenant: Tenant, pattern: Pattern, exclude=None) -> None:

@@ -197,6 +197,19 @@ def test_admin_pages_show_masked_values(api, receiver, secret_pattern):
     assert "visible-value" in task_page and masking.MASK in task_page
 
 
+@pytest.mark.parametrize(
+    "name", ["x-functions-key", "Ocp-Apim-Subscription-Key", "X-Access-Key", "Private-Key", "X-Secret-Key"]
+)
+def test_common_key_headers_are_secret(name):
+    assert masking.is_secret_header(name)
+    assert masking.mask_headers({name: "k-123"}) == {name: masking.MASK}
+
+
+@pytest.mark.parametrize("name", ["Idempotency-Key", "X-Request-Id", "Content-Type", "X-Ordering-Key"])
+def test_keys_that_are_no_credentials_stay_visible(name):
+    assert not masking.is_secret_header(name)
+
+
 def test_configured_patterns_apply_at_call_time(settings):
     assert not masking.is_secret_header("X-Acme-Private")
     settings.CALLBACKS = {**settings.CALLBACKS, "SECRET_HEADER_PATTERNS": [r"x-acme-.*", r"session-id"]}
@@ -215,6 +228,8 @@ def test_configured_patterns_apply_at_call_time(settings):
         ("GET /x?api_key=k1;sig=s2 HTTP/1.1", "GET /x?api_key=********;sig=******** HTTP/1.1"),
         ("https://h.example/cb?key=abc#frag", "https://h.example/cb?key=********#frag"),
         ("https://h.example/cb?monkey=banana", "https://h.example/cb?monkey=banana"),
+        ("https://h.example/cb?access_key=AKIA1&x=1", "https://h.example/cb?access_key=********&x=1"),
+        ("https://h.example/cb?subscription-key=s3", "https://h.example/cb?subscription-key=********"),
         ("https://h.example/cb?page=2", "https://h.example/cb?page=2"),
     ],
 )

@@ -23,7 +23,7 @@ def main(task_id: str, count: int, seed: int, in_flight: int) -> None:
     task = CallbackTask.objects.get(pk=task_id)
     attempts = TaskExecution.objects.bulk_create(make_attempts(task=task, count=count, seed=seed))
     attempts_recorded(attempts, {task.id: task})
-    metrics.CALLBACKS_IN_FLIGHT.labels(task.queue).inc(in_flight)
+    metrics.CALLBACKS_IN_FLIGHT.labels(metrics.queue_label(task.queue)).inc(in_flight)
     print("recorded", flush=True)
     sys.stdin.read()
 

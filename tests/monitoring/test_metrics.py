@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
-from callbacks.delivery.instruments import multiproc
+from callbacks import queues
+from callbacks.delivery.instruments import heartbeats, multiproc
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import status_class
 from callbacks.models import CircuitBreaker, QueueState, TaskExecution
@@ -35,7 +36,12 @@ class Recorder:
 
     def __init__(self, task, count, seed, in_flight=0):
         env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-        env.update(DJANGO_SETTINGS_MODULE="taskcenter.settings", DATABASE_URL=_database_url())
+        # A worker of the cluster serving the task's queue, as an operator starts one.
+        env.update(
+            DJANGO_SETTINGS_MODULE="taskcenter.settings",
+            DATABASE_URL=_database_url(),
+            Q_CLUSTER_NAME=task.queue,
+        )
         # Same PROMETHEUS_MULTIPROC_DIR as this process: inherited through os.environ.
         self.proc = subprocess.Popen(
             [
@@ -130,8 +136,22 @@ def test_metrics_sum_processes_alive_and_gone(tenant, client):
     assert histogram_count.value == timed
 
 
+def _served(queue):
+    """A worker cluster serving `queue` has been seen, as when an operator starts one."""
+    heartbeats.beat(role=heartbeats.WORKER, name=f"test:{queue}", info={"queue": queue})
+    queues.forget_operator_queues()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_operator_queues():
+    queues.forget_operator_queues()
+    yield
+    queues.forget_operator_queues()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
+    _served("depth-q")
     make_monitored_task(tenant=tenant, queue="depth-q")
     client.get("/healthz")
     families = _scrape(client)
@@ -159,6 +179,7 @@ def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
 @pytest.mark.django_db(transaction=True)
 def test_queue_depth_is_0_for_known_queues_when_nothing_waits(client):
     QueueState.objects.create(name="bulk", paused=True)
+    _served("bulk")
     families = _scrape(client)
     depth = {
         (sample.labels["queue"], sample.labels["status"]): sample.value
@@ -178,3 +199,52 @@ def test_metrics_show_the_concurrency_of_origins_slowed_down(client, settings):
 
     [sample] = families["callbacks_origin_concurrency_limit"].samples
     assert (sample.labels, sample.value) == ({"origin": "https://slow.example:443"}, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queues_no_operator_runs_are_one_label_and_their_names_not_shown(tenant, client):
+    # A tenant may write any queue name on its tasks (three API calls once made 3,000 series).
+    secret_names = [f"acme-payroll-{n}" for n in range(50)]
+    for name in secret_names:
+        make_monitored_task(tenant=tenant, queue=name)
+    make_monitored_task(tenant=tenant, queue="default")
+
+    page = client.get("/metrics").content.decode()
+    families = {family.name: family for family in text_string_to_metric_families(page)}
+
+    assert "acme-payroll" not in page
+    depth = {
+        (sample.labels["queue"], sample.labels["status"]): sample.value
+        for sample in families["callbacks_queue_depth"].samples
+        if sample.value
+    }
+    assert depth == {("default", "scheduled"): 1, ("other", "scheduled"): 50}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_becomes_a_label_once_a_cluster_serves_it(tenant, client):
+    make_monitored_task(tenant=tenant, queue="bulk")
+    _served("bulk")
+    families = _scrape(client)
+    assert _samples(
+        families, "callbacks_queue_depth", "callbacks_queue_depth", queue="bulk", status="scheduled"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attempts_to_a_queue_no_operator_runs_count_under_other(tenant, client):
+    from callbacks.delivery.instruments.accounting import attempts_recorded, task_finished
+    from tests.factories import make_attempts
+
+    name = f"tenant-chosen-{uuid.uuid4().hex[:10]}"
+    task = make_monitored_task(tenant=tenant, queue=name)
+    before = sum(_attempt_counts(_scrape(client), "other").values())
+    attempts_recorded(
+        TaskExecution.objects.bulk_create(make_attempts(task=task, count=7, seed=3)), {task.id: task}
+    )
+    task_finished(task, "failed")
+
+    page = client.get("/metrics").content.decode()
+    families = {family.name: family for family in text_string_to_metric_families(page)}
+    assert name not in page
+    assert sum(_attempt_counts(families, "other").values()) == before + 7

@@ -59,9 +59,11 @@ ORM_FIELDS = (
 
 
 def claimable_tasks(now: datetime):
-    """Tasks due now, except those of paused queues and those waiting behind an earlier task of
-    their ordering key."""
-    due = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now)
+    """Tasks due now, except those of paused queues, of deactivated tenants (held until reactivated)
+    and those waiting behind an earlier task of their ordering key."""
+    due = CallbackTask.objects.filter(
+        status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now, tenant__is_active=True
+    )
     paused = QueueState.objects.filter(paused=True).values("name")
     # A keyed task waits while an earlier task of its (tenant, key) is not final: creation order,
     # the id breaking ties. Only the earliest unfinished task of a key is ever claimable, so one claim
@@ -115,6 +117,7 @@ CROSS JOIN LATERAL (
     FROM {_TASKS} t
     JOIN {Tenant._meta.db_table} tn ON tn.id = t.tenant_id
     WHERE t.status IN ({_CLAIMABLE})
+      AND tn.is_active
       AND t.priority = level.priority{{origin_condition}}
       AND t.next_attempt_at <= %(now)s
       AND t.queue NOT IN (SELECT name FROM {QueueState._meta.db_table} WHERE paused)

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from callbacks.delivery.instruments import metrics
 from callbacks.delivery.instruments.rollups import rollup_add
-from callbacks.labels import host_of, status_class
+from callbacks.labels import OTHER_QUEUE, host_of, status_class
 from callbacks.masking import mask_text
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.notifications import notify_dead
@@ -39,9 +39,10 @@ def attempts_recorded(executions: list[TaskExecution], tasks: dict[uuid.UUID, Ca
 def task_finished(task: CallbackTask, status: str) -> None:
     """Account for a task that reached a final status; a dead letter notifies its tenant."""
     try:
-        metrics.TASKS_FINISHED_TOTAL.labels(task.queue, status).inc()
+        queue = metrics.queue_label(task.queue)
+        metrics.TASKS_FINISHED_TOTAL.labels(queue, status).inc()
         if status == TaskStatus.DEAD:
-            metrics.DEAD_LETTERS_TOTAL.labels(task.queue).inc()
+            metrics.DEAD_LETTERS_TOTAL.labels(queue).inc()
     except Exception:
         logger.exception("updating task metrics failed")
     if status == TaskStatus.DEAD:
@@ -55,7 +56,7 @@ def _update_metrics(executions, tasks) -> None:
     counts = defaultdict(int)
     for execution in executions:
         task = tasks.get(execution.task_id)
-        queue = task.queue if task else ""
+        queue = metrics.queue_label(task.queue) if task else OTHER_QUEUE
         counts[(queue, execution.outcome, status_class(execution.status_code))] += 1
         if execution.duration_ms is not None:
             metrics.ATTEMPT_DURATION_SECONDS.labels(queue).observe(execution.duration_ms / 1000)

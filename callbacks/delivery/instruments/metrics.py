@@ -3,11 +3,20 @@ multiprocess mode.
 
 Worker and dispatcher processes update these; the web process's /metrics (monitoring.views)
 sums the files of all processes, dead ones included, so counters survive worker recycling.
-Gauges say how they combine: "livesum" adds up live processes only. Label sets stay bounded:
-queues, outcomes and status classes, never a task, tenant or host.
+Gauges say how they combine: "livesum" adds up live processes only. Label sets stay bounded and
+come from operators or the code, never from a tenant: queues an operator runs (any other queue is
+"other", see queue_label), outcomes and status classes, never a task, tenant or host.
 """
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from callbacks import labels, queues
+
+
+def queue_label(queue: str) -> str:
+    """The `queue` label of a task's queue: its name if operators run it, else "other"."""
+    return labels.queue_label(queue, queues.operator_queues())
+
 
 # Seconds; the same spread as the roll-ups' millisecond buckets, coarser.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

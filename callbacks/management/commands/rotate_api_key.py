@@ -1,4 +1,4 @@
-"""manage.py rotate_api_key TENANT [--revoke-old]: a new API key for a tenant."""
+"""manage.py rotate_api_key TENANT [--revoke-old] [--manages-whitelist]: a new API key for a tenant."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -20,13 +20,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--revoke-old", action="store_true", help="revoke every other key of the tenant now"
         )
+        parser.add_argument(
+            "--manages-whitelist",
+            action="store_true",
+            help="the new key may add whitelist entries while the tenant's whitelist is enforced "
+            "(other keys may only list and remove them then)",
+        )
 
-    def handle(self, *args, tenant, revoke_old, **options):
+    def handle(self, *args, tenant, revoke_old, manages_whitelist, **options):
         tenant_obj = Tenant.objects.filter(name=tenant).first()
         if tenant_obj is None:
             raise CommandError(f"no tenant named {tenant!r}")
         key = api_key_rotate(
-            tenant=tenant_obj, actor_type=ActorType.USER, actor=ACTOR, revoke_others=revoke_old
+            tenant=tenant_obj,
+            actor_type=ActorType.USER,
+            actor=ACTOR,
+            revoke_others=revoke_old,
+            manages_whitelist=manages_whitelist,
         )
         self.stdout.write(f"new API key: {key}")
         self.stdout.write("Store it now: it is not shown again.")

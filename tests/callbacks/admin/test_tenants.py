@@ -85,7 +85,57 @@ def test_rotate_api_key_asks_then_shows_the_new_key_once(admin_client, new_tenan
     new_key = shown.context["rows"][0]["api_key"]
     assert new_key in shown.content.decode()
     assert selectors.api_key_lookup(key=new_key).tenant == tenant
-    assert selectors.api_key_lookup(key=new_tenant.api_key) is not None  # the old one keeps working
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is None  # rotated: the old one is revoked
+
+
+def test_rotate_api_key_may_keep_the_old_key_and_give_the_whitelist_scope(admin_client, new_tenant):
+    tenant = new_tenant.tenant
+
+    shown = _rotate(
+        admin_client, "rotate_api_key", tenant, confirm="yes", keep_old="on", manages_whitelist="on"
+    )
+
+    new_key = selectors.api_key_lookup(key=shown.context["rows"][0]["api_key"])
+    assert new_key.manages_whitelist
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is not None  # kept for a switch without downtime
+
+
+def test_deactivate_asks_then_holds_the_tenant_and_reactivate_lets_it_go(admin_client, new_tenant):
+    tenant = new_tenant.tenant
+
+    asked = _rotate(admin_client, "deactivate", tenant)
+    assert "Yes, deactivate" in asked.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.is_active
+
+    _rotate(admin_client, "deactivate", tenant, confirm="yes")
+    tenant.refresh_from_db()
+    assert not tenant.is_active
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is None
+
+    _rotate(admin_client, "reactivate", tenant)
+    tenant.refresh_from_db()
+    assert tenant.is_active
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is not None
+    assert list(AuditLog.objects.filter(tenant=tenant, actor="admin").values_list("action", flat=True)) == [
+        "tenant.deactivate",
+        "tenant.reactivate",
+    ]
+
+
+def test_an_api_key_is_revoked_from_the_keys_page_after_asking(admin_client, new_tenant):
+    api_key = new_tenant.tenant.api_keys.get()
+    keys_list = reverse("admin:callbacks_tenantapikey_changelist")
+    assert api_key.prefix in admin_client.get(keys_list).content.decode()
+    form = {"action": "revoke", ACTION_CHECKBOX_NAME: [str(api_key.pk)], "index": 0}
+
+    asked = admin_client.post(keys_list, form)
+    assert "Yes, revoke" in asked.content.decode()
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is not None
+
+    admin_client.post(keys_list, {**form, "confirm": "yes"})
+    assert selectors.api_key_lookup(key=new_tenant.api_key) is None
+    assert AuditLog.objects.get(action="api_key.revoke").actor == "admin"
 
 
 def test_rotate_signing_secret_shows_the_new_secret(admin_client, new_tenant):

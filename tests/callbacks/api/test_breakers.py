@@ -60,7 +60,7 @@ def test_a_breaker_shows_the_concurrency_of_its_origin_slowed_down_or_not(api, t
 
 
 def test_a_tenant_lists_the_breakers_of_origins_it_calls(api, tenant, other_api):
-    make_task(tenant=tenant, url=A)
+    make_task(tenant=tenant, url=A, last_error="HTTP 503")
     make_task(tenant=other_api.tenant, url=B)
     mine = open_breaker(ORIGIN_A)
     open_breaker(ORIGIN_B)
@@ -186,3 +186,23 @@ def test_resetting_a_breaker_does_not_touch_other_origins_tasks(tenant):
     other.refresh_from_db()
     assert other.next_attempt_at == breaker.next_probe_at
     assert CallbackTask.objects.get(id=other.id).status == TaskStatus.SCHEDULED
+
+
+def test_a_shared_breaker_shows_each_tenant_only_its_own_error(api, tenant, other_api):
+    # The breaker's last failure was the other tenant's: its path and its receiver's answer are its own.
+    make_task(tenant=other_api.tenant, url=A, last_error="timeout: /payroll/acme-secret?id=7")
+    make_task(tenant=tenant, url=A)  # calls the origin, never failed
+    breaker = open_breaker(ORIGIN_A, last_error="timeout: /payroll/acme-secret?id=7")
+
+    (mine,) = api.get("/api/v1/breakers/").json()["results"]
+    assert mine["state"] == "open" and mine["last_error"] == ""
+    (theirs,) = other_api.get("/api/v1/breakers/").json()["results"]
+    assert theirs["last_error"] == "timeout: /payroll/acme-secret?id=7"
+
+    make_task(tenant=tenant, url=A, last_error="HTTP 502")
+    (mine,) = api.get("/api/v1/breakers/").json()["results"]
+    assert mine["last_error"] == "HTTP 502"
+
+    reset = api.post(f"/api/v1/breakers/{breaker.id}/reset/").json()
+    assert reset["last_error"] == "HTTP 502"
+    assert "acme-secret" not in json.dumps(api.get("/api/v1/audit/").json())

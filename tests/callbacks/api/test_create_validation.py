@@ -246,3 +246,17 @@ def test_other_content_types_are_refused(api):
     response = api.post(URL, "url=https://example.com/", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
     assert not CallbackTask.objects.exists()
+
+
+def test_a_header_name_with_a_lone_surrogate_is_400_naming_it_escaped(api):
+    # Valid JSON ("\\ud800" is an escape JSON allows), but no valid UTF-8: the error must still be sendable.
+    response = api.post(
+        URL,
+        data=b'{"url": "https://example.com/hook", "headers": {"X-\\ud800": "v"}}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400, response.content
+    reasons = response.json()["error"]["fields"]["headers"]
+    assert list(reasons) == ["X-\\ud800"]
+    assert "not a legal header name" in reasons["X-\\ud800"][0]
+    assert not CallbackTask.objects.exists()

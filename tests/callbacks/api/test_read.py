@@ -1,5 +1,6 @@
 """Reading tasks back: list with filters and pages, detail, executions, events; tenants isolated; keys required."""
 
+import base64
 import uuid
 from datetime import timedelta
 
@@ -89,6 +90,21 @@ def test_pages_walk_every_task_once(api, tenant):
         url, pages = page["next"], pages + 1
     assert pages == 3
     assert sorted(seen) == sorted(f"https://example.com/{n}" for n in range(7))
+
+
+@pytest.mark.parametrize(
+    "position",
+    # Cursors that decode but whose position is no attempt number, or no creation time, or out of range.
+    ["p=x", "r=1&p=x", "p=2024-13-45", "p=1e999"],
+)
+def test_a_malformed_cursor_is_400_naming_it(api, tenant, position):
+    task = make_task_in_state(tenant=tenant, status=TaskStatus.RETRYING, attempts=1)
+    make_execution(task=task, attempt=1)
+    cursor = base64.b64encode(position.encode()).decode()
+    for path in (f"{LIST}{task.pk}/executions/", LIST):
+        response = api.get(path, {"cursor": cursor})
+        assert response.status_code == 400, (path, response.content)
+        assert list(response.json()["error"]["fields"]) == ["cursor"]
 
 
 def test_page_size_is_bounded(api, tenant):

@@ -52,6 +52,8 @@ def test_null_clears_an_override(operator, settings):
         ({"TOTAL_TIMEOUT": "soon"}, "TOTAL_TIMEOUT"),
         ({"SECRET_KEY": "x"}, "SECRET_KEY"),
         ({"MAX_RETRIES": True}, "MAX_RETRIES"),
+        ({"TOTAL_TIMEOUT": "nan"}, "TOTAL_TIMEOUT"),
+        ({"BREAKER_OPEN_MAX_SECONDS": "inf"}, "BREAKER_OPEN_MAX_SECONDS"),
     ],
 )
 def test_bad_values_are_refused_whole(operator, changes, field):
@@ -64,6 +66,15 @@ def test_bad_values_are_refused_whole(operator, changes, field):
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
     assert not RuntimeSetting.objects.exists()  # all or nothing
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_json_that_is_not_finite_is_refused(operator, literal):
+    response = operator.patch(
+        "/api/v1/settings/", data=f'{{"TOTAL_TIMEOUT": {literal}}}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert not RuntimeSetting.objects.exists()
 
 
 def test_tenants_cannot_change_installation_settings(api):
@@ -106,3 +117,50 @@ def test_pool_settings_change_rebuilds_the_session_for_new_requests():
     assert after is not before
     assert after.get_adapter("http://x")._pool_maxsize == 3
     assert http.get_session() is after  # unchanged settings: the same session again
+
+
+def _staff(name, *permissions):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(name, password="pw-for-tests", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_staff_need_the_admins_permissions_to_read_and_change_settings():
+    bare = _staff("bare")
+    assert bare.get("/api/v1/settings/").status_code == 403
+    assert bare.patch("/api/v1/settings/", {"MAX_RETRIES": 7}, format="json").status_code == 403
+
+    viewer = _staff("viewer", "view_runtimesetting")
+    assert viewer.get("/api/v1/settings/").status_code == 200
+    assert viewer.patch("/api/v1/settings/", {"MAX_RETRIES": 7}, format="json").status_code == 403
+    assert not RuntimeSetting.objects.exists()
+
+    changer = _staff("changer", "change_runtimesetting")
+    assert changer.get("/api/v1/settings/").status_code == 200
+    assert changer.patch("/api/v1/settings/", {"MAX_RETRIES": 7}, format="json").status_code == 200
+    assert RuntimeSetting.objects.get().value == 7
+
+
+@pytest.mark.django_db
+def test_wrong_basic_passwords_are_throttled_per_address(settings):
+    import base64
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "AUTH_FAILURE_RATE": "5/min"}
+    get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests")
+
+    def basic(password, address="127.0.0.1"):
+        token = base64.b64encode(f"ops:{password}".encode()).decode()
+        return APIClient().get("/api/v1/settings/", HTTP_AUTHORIZATION=f"Basic {token}", REMOTE_ADDR=address)
+
+    assert [basic(f"guess-{n}").status_code for n in range(5)] == [401] * 5
+    refused = basic("guess-5")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    # The right password from that address is refused alike: a guess that hits is not told apart.
+    assert basic("pw-for-tests").status_code == 429
+    assert basic("pw-for-tests", address="192.0.2.9").status_code == 200

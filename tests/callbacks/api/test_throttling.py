@@ -135,3 +135,46 @@ def test_counts_live_in_redis_when_configured(api, tenant, redis_cache):
     keys = [key.decode() for key in client.keys(f"*throttle:tenant:{tenant.pk}:*")]
     assert keys, "no throttle counter in Redis"
     assert int(client.get(keys[0])) == 2
+
+
+def test_unknown_api_keys_are_throttled_per_address(new_tenant, settings):
+    from rest_framework.test import APIClient
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "AUTH_FAILURE_RATE": "5/min"}
+
+    def call(key, address="127.0.0.1"):
+        return APIClient().get(LIST, HTTP_AUTHORIZATION=f"Bearer {key}", REMOTE_ADDR=address)
+
+    assert [call(f"tc_guess{n}").status_code for n in range(5)] == [401] * 5
+    refused = call("tc_guess5")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "throttled"
+    assert int(refused["Retry-After"]) >= 1
+    assert call(new_tenant.api_key).status_code == 429  # the address is throttled, whatever it sends
+    assert call(new_tenant.api_key, address="192.0.2.9").status_code == 200
+    assert call("tc_guess6", address="192.0.2.9").status_code == 401
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_failure_count(db, settings):
+    from rest_framework.test import APIClient
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "AUTH_FAILURE_RATE": "3/min"}
+    statuses = [
+        APIClient().get(LIST, HTTP_AUTHORIZATION="Bearer tc_guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        for n in range(4)
+    ]
+    assert [response.status_code for response in statuses] == [401, 401, 401, 429]
+
+
+def test_failures_split_by_a_window_edge_are_counted_whole():
+    from callbacks.api.throttling import over_rate
+
+    key = f"test:edge:{uuid.uuid4().hex}"
+    rate = Rate(5, 60)
+    index = 1000
+    cache.set(f"{key}:{index - 1}", 3)  # three failures at the end of the previous minute
+    cache.set(f"{key}:{index}", 2)  # two just after the edge
+    assert over_rate(key, rate, now=index * 60 + 0.5) is not None
+    assert over_rate(key, Rate(6, 60), now=index * 60 + 0.5) is None
+    # Once the previous minute has slid out of the window, only this minute's two count.
+    assert over_rate(key, rate, now=index * 60 + 59.9) is None

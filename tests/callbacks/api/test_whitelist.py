@@ -54,6 +54,33 @@ def test_another_tenants_entries_are_invisible(api, other_api):
     assert api.get(f"{URL}not-a-number/").status_code == 404
 
 
+def test_a_tenants_key_cannot_widen_its_enforced_whitelist(api, enforcing):
+    entry = enforcing.add("hooks.example.com")
+
+    refused = api.post(URL, {"host": "*.org"}, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "whitelist_enforced"
+    assert list(UrlWhitelistEntry.objects.values_list("host", flat=True)) == ["hooks.example.com"]
+    assert api.post(CALLBACKS, {"url": "https://anything.org/x"}, format="json").status_code == 400
+    assert not AuditLog.objects.filter(action="whitelist.add", actor_type="tenant").exists()
+    # Narrowing stays open to the tenant.
+    assert api.delete(f"{URL}{entry.pk}/").status_code == 204
+
+
+def test_a_key_given_the_whitelist_scope_may_widen_it(enforcing):
+    from rest_framework.test import APIClient
+
+    from callbacks.services.tenants import api_key_rotate
+
+    scoped_key = api_key_rotate(tenant=enforcing, actor_type="user", actor="ops", manages_whitelist=True)
+    scoped = APIClient()
+    scoped.credentials(HTTP_AUTHORIZATION=f"Bearer {scoped_key}")
+
+    assert scoped.post(URL, {"host": "hooks.example.org"}, format="json").status_code == 201
+    assert scoped.post(CALLBACKS, {"url": "https://hooks.example.org/x"}, format="json").status_code == 201
+
+
 def test_unauthenticated_is_401(client):
     assert client.get(URL).status_code == 401
 

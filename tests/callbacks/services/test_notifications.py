@@ -74,6 +74,23 @@ def test_breaker_opened_notifies_tenants_with_work_for_the_origin(notified_tenan
     assert event["type"] == "breaker.opened" and event["data"]["origin"] == "http://localhost:9300"
 
 
+def test_breaker_opened_tells_each_tenant_only_its_own_last_error(notified_tenant, other_api):
+    other = other_api.tenant
+    other.notification_url = "http://127.0.0.1:9200/other"
+    other.save(update_fields=["notification_url"])
+    make_monitored_task(tenant=notified_tenant, url="http://localhost:9300/x", last_error="HTTP 502")
+    make_monitored_task(
+        tenant=other, url="http://localhost:9300/payroll", last_error="timeout: /payroll?id=7"
+    )
+
+    made = notifications.notify_breaker_opened(
+        origin="http://localhost:9300", data={"failures": 5, "last_error": "timeout: /payroll?id=7"}
+    )
+
+    errors = {task.tenant_id: json.loads(task.payload)["data"]["last_error"] for task in made}
+    assert errors == {notified_tenant.id: "HTTP 502", other.id: "timeout: /payroll?id=7"}
+
+
 def test_breaker_on_the_notification_host_itself_is_not_reported(notified_tenant):
     make_monitored_task(tenant=notified_tenant, url="http://127.0.0.1:9100/other")
     assert notifications.notify_breaker_opened(origin="http://127.0.0.1:9100") == []

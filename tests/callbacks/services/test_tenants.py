@@ -125,3 +125,78 @@ def test_rotate_api_key_command_with_revoke_old(api, new_tenant):
     assert AuditLog.objects.filter(tenant=tenant, action="api_key.revoke", actor="manage.py").count() == 2
     with pytest.raises(CommandError, match="no tenant named"):
         call_command("rotate_api_key", "nobody")
+
+
+# --- deactivation -----------------------------------------------------------------------------------
+
+
+def _claimed_ids():
+    from callbacks.delivery.claim import leases
+
+    return {task_id for claim in leases.claim_due(limit=100) for task_id in claim.task_ids}
+
+
+def test_a_deactivated_tenant_is_refused_and_its_callbacks_held_until_reactivated(api, new_tenant, other_api):
+    from callbacks.delivery.claim import leases
+    from callbacks.models import CallbackTask, Lane, TaskStatus
+    from callbacks.services.tenants import tenant_deactivate, tenant_reactivate
+    from monitoring import health
+
+    tenant = new_tenant.tenant
+    url = "http://127.0.0.1:9/hook"
+    handed_out = make_task(tenant=tenant, url=url, priority=9)
+    (claim,) = leases.claim_due(limit=1)  # a worker holds it, not started yet
+    waiting = make_task(tenant=tenant, url=url, priority=9)
+
+    tenant_deactivate(tenant=tenant, actor_type="user", actor="ops")
+
+    assert api.get("/api/v1/callbacks/").status_code == 401
+    assert not Lane.objects.filter(tenant=tenant).exists()
+    # The worker holding the handed-out task finds it no longer queued under its claim: it is not sent.
+    assert leases.start_claimed(token=claim.token, task_ids=claim.task_ids) == []
+    statuses = dict(CallbackTask.objects.filter(tenant=tenant).values_list("id", "status"))
+    assert statuses == {handed_out.id: TaskStatus.SCHEDULED, waiting.id: TaskStatus.SCHEDULED}
+    assert health.oldest_due_lag_seconds() is None  # held on purpose: not a stall
+    theirs = make_task(tenant=other_api.tenant, url=url)
+    assert _claimed_ids() == {theirs.id}
+
+    tenant_reactivate(tenant=tenant, actor_type="user", actor="ops")
+
+    assert api.get("/api/v1/callbacks/").status_code == 200
+    assert _claimed_ids() == {handed_out.id, waiting.id}
+    actions = list(AuditLog.objects.filter(tenant=tenant).order_by("id").values_list("action", "after"))
+    assert actions == [
+        ("tenant.deactivate", {"is_active": False}),
+        ("tenant.reactivate", {"is_active": True}),
+    ]
+
+
+def test_deactivate_and_reactivate_commands(api, new_tenant):
+    tenant = new_tenant.tenant
+    out = io.StringIO()
+    call_command("tenant", "deactivate", tenant.name, stdout=out)
+    assert "inactive" in out.getvalue()
+    assert api.get("/api/v1/callbacks/").status_code == 401
+    call_command("tenant", "deactivate", tenant.name, stdout=io.StringIO())  # again: no change
+    call_command("tenant", "reactivate", tenant.name, stdout=io.StringIO())
+    assert api.get("/api/v1/callbacks/").status_code == 200
+    assert AuditLog.objects.filter(tenant=tenant, actor="manage.py").count() == 2
+    with pytest.raises(CommandError, match="no tenant named"):
+        call_command("tenant", "deactivate", "nobody")
+
+
+def test_revoke_api_key_command(api, new_tenant):
+    tenant = new_tenant.tenant
+    call_command("revoke_api_key", tenant.name, new_tenant.api_key[:10], stdout=io.StringIO())
+    assert api.get("/api/v1/callbacks/").status_code == 401
+    assert AuditLog.objects.get(tenant=tenant, action="api_key.revoke").actor == "manage.py"
+    with pytest.raises(CommandError, match="no active key"):
+        call_command("revoke_api_key", tenant.name, new_tenant.api_key[:10])
+
+
+def test_rotate_api_key_command_gives_the_whitelist_scope(new_tenant):
+    out = io.StringIO()
+    call_command("rotate_api_key", new_tenant.tenant.name, "--manages-whitelist", stdout=out)
+    key = out.getvalue().split("new API key: ")[1].split()[0]
+    assert TenantApiKey.objects.get(digest=keys.api_key_digest(key)).manages_whitelist
+    assert not TenantApiKey.objects.get(digest=keys.api_key_digest(new_tenant.api_key)).manages_whitelist

@@ -17,6 +17,20 @@ class TenantApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ThrottledBasicScheme(OpenApiAuthenticationExtension):
+    """HTTP Basic as DRF's own, under the name drf-spectacular gives DRF's (its failures are throttled)."""
+
+    target_class = "callbacks.api.auth.ThrottledBasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "A staff user's name and password; failed attempts are limited per address.",
+        }
+
+
 class StrictSerializerExtension(OpenApiSerializerExtension):
     """Input serializers that refuse unknown fields say so in the schema."""
 

@@ -32,7 +32,7 @@ def test_healthz_answers_while_hundreds_of_clients_trickle(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="taskcenter.settings",
         CALLBACKS_VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY="s" * 60,
+        SECRET_KEY="gunicorn-test-key-" * 4,
     )
     slow: list[socket.socket] = []
     stop = threading.Event()

@@ -1,8 +1,9 @@
 """Standard Webhooks signatures, verified by the independent reference implementation."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks import keys
@@ -50,6 +51,7 @@ def test_receiver_verifies_the_callback(tenant, receiver):
 def test_rotation_both_secrets_sign(tenant, receiver):
     old, new = tenant.signing_secret, keys.new_signing_secret()
     tenant.signing_secret, tenant.previous_signing_secret = new, old
+    tenant.previous_signing_secret_until = timezone.now() + timedelta(hours=1)
     tenant.save()
     send_attempt(make_task(tenant=tenant, url=receiver.url, payload='{"order":42}'), attempt=1)
     got = receiver.wait_for(1)[0]

@@ -62,8 +62,14 @@ def test_rotation_is_audited_without_the_secrets(tenant):
     new = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
     row = AuditLog.objects.get(action="signing_secret.rotate")
     assert row.actor_type == "user" and row.actor == "ops" and row.tenant == tenant
-    assert row.before == {"current": secret_fingerprint(old), "previous": ""}
-    assert row.after == {"current": secret_fingerprint(new), "previous": secret_fingerprint(old)}
+    assert row.before == {"scheme": "v1", "current": secret_fingerprint(old), "previous": "", "previous_until": None}
+    tenant.refresh_from_db()
+    assert row.after == {
+        "scheme": "v1",
+        "current": secret_fingerprint(new),
+        "previous": secret_fingerprint(old),
+        "previous_until": tenant.previous_signing_secret_until.isoformat(),
+    }
     text = str(row.before) + str(row.after)
     assert old not in text and new not in text and old[6:20] not in text
 

@@ -25,60 +25,116 @@ def give_existing_tenants_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('callbacks', '0002_lanes'),
+        ("callbacks", "0002_lanes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='previous_signing_key_until',
+            model_name="tenant",
+            name="previous_signing_key_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='previous_signing_private_key',
+            model_name="tenant",
+            name="previous_signing_private_key",
             field=callbacks.sealing.SealedTextField(blank=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='previous_signing_secret_until',
+            model_name="tenant",
+            name="previous_signing_secret_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='signing_private_key',
+            model_name="tenant",
+            name="signing_private_key",
             field=callbacks.sealing.SealedTextField(blank=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='signing_scheme',
-            field=models.CharField(choices=[('v1', 'HMAC-SHA256 (v1)'), ('v1a', 'ed25519 (v1a)')], default='v1', max_length=3),
+            model_name="tenant",
+            name="signing_scheme",
+            field=models.CharField(
+                choices=[("v1", "HMAC-SHA256 (v1)"), ("v1a", "ed25519 (v1a)")], default="v1", max_length=3
+            ),
         ),
         migrations.AlterField(
-            model_name='callbacktask',
-            name='last_outcome',
-            field=models.CharField(blank=True, choices=[('success', 'Success'), ('http_3xx', 'Http 3Xx'), ('http_4xx', 'Http 4Xx'), ('http_5xx', 'Http 5Xx'), ('http_unexpected', 'Http Unexpected'), ('timeout', 'Timeout'), ('connection', 'Connection'), ('tls', 'Tls'), ('ssrf_blocked', 'Ssrf Blocked'), ('whitelist_denied', 'Whitelist Denied'), ('too_large', 'Too Large'), ('gone', 'Gone'), ('interrupted', 'Interrupted'), ('error', 'Error')], max_length=20),
+            model_name="callbacktask",
+            name="last_outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("success", "Success"),
+                    ("http_3xx", "Http 3Xx"),
+                    ("http_4xx", "Http 4Xx"),
+                    ("http_5xx", "Http 5Xx"),
+                    ("http_unexpected", "Http Unexpected"),
+                    ("timeout", "Timeout"),
+                    ("connection", "Connection"),
+                    ("tls", "Tls"),
+                    ("ssrf_blocked", "Ssrf Blocked"),
+                    ("whitelist_denied", "Whitelist Denied"),
+                    ("too_large", "Too Large"),
+                    ("gone", "Gone"),
+                    ("interrupted", "Interrupted"),
+                    ("error", "Error"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='taskexecution',
-            name='outcome',
-            field=models.CharField(choices=[('success', 'Success'), ('http_3xx', 'Http 3Xx'), ('http_4xx', 'Http 4Xx'), ('http_5xx', 'Http 5Xx'), ('http_unexpected', 'Http Unexpected'), ('timeout', 'Timeout'), ('connection', 'Connection'), ('tls', 'Tls'), ('ssrf_blocked', 'Ssrf Blocked'), ('whitelist_denied', 'Whitelist Denied'), ('too_large', 'Too Large'), ('gone', 'Gone'), ('interrupted', 'Interrupted'), ('error', 'Error')], max_length=20),
+            model_name="taskexecution",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("success", "Success"),
+                    ("http_3xx", "Http 3Xx"),
+                    ("http_4xx", "Http 4Xx"),
+                    ("http_5xx", "Http 5Xx"),
+                    ("http_unexpected", "Http Unexpected"),
+                    ("timeout", "Timeout"),
+                    ("connection", "Connection"),
+                    ("tls", "Tls"),
+                    ("ssrf_blocked", "Ssrf Blocked"),
+                    ("whitelist_denied", "Whitelist Denied"),
+                    ("too_large", "Too Large"),
+                    ("gone", "Gone"),
+                    ("interrupted", "Interrupted"),
+                    ("error", "Error"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='GoneUrl',
+            name="GoneUrl",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=2000)),
-                ('url_digest', models.CharField(max_length=64)),
-                ('marked_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('task_id', models.UUIDField(blank=True, help_text='the callback that was answered 410', null=True)),
-                ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='gone_urls', to='callbacks.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("url", models.URLField(max_length=2000)),
+                ("url_digest", models.CharField(max_length=64)),
+                ("marked_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "task_id",
+                    models.UUIDField(blank=True, help_text="the callback that was answered 410", null=True),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gone_urls",
+                        to="callbacks.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-marked_at'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'url_digest'), name='gone_url_unique')],
+                "ordering": ["-marked_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "url_digest"), name="gone_url_unique")
+                ],
             },
         ),
         migrations.RunPython(give_existing_tenants_keys, migrations.RunPython.noop),

@@ -2,22 +2,31 @@
 checked with the independent standardwebhooks implementation against really delivered callbacks."""
 
 import io
+import logging
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
+from django.db import connection
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks import keys
+from callbacks.delivery import outcomes
 from callbacks.delivery.executor import send_attempt
 from callbacks.models import AuditLog, TenantApiKey
 from callbacks.services.tenants import (
     api_key_revoke,
     api_key_rotate,
     secret_fingerprint,
+    signing_key_rotate,
+    signing_scheme_set,
     signing_secret_retire_previous,
     signing_secret_rotate,
+    tenant_create,
 )
+from callbacks.sealing import SEALED_PREFIX
 from tests.factories import make_task
+from tests.leaks import private_texts
 
 
 def deliver(tenant, receiver, body='{"order":42}'):
@@ -131,3 +140,43 @@ def test_rotate_api_key_command_with_revoke_old(api, new_tenant):
     assert AuditLog.objects.filter(tenant=tenant, action="api_key.revoke", actor="manage.py").count() == 2
     with pytest.raises(CommandError, match="no tenant named"):
         call_command("rotate_api_key", "nobody")
+
+
+# --- the v1a private key: sealed in its columns, never in a log ------------------------------------
+
+
+@pytest.mark.django_db
+def test_private_keys_are_sealed_in_their_columns_and_absent_from_the_logs(caplog, receiver, settings):
+    settings.CALLBACKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    connection.force_debug_cursor = True  # every statement and its parameters are logged too
+    try:
+        with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="django.db.backends"):
+            tenant = tenant_create(name="initech").tenant
+            first = tenant.signing_private_key
+            signing_scheme_set(tenant=tenant, scheme="v1a", actor_type="user", actor="ops")
+            signing_key_rotate(tenant=tenant, scheme="v1a", actor_type="user", actor="ops")
+            tenant.refresh_from_db()
+            second = tenant.signing_private_key
+            task = make_task(tenant=tenant, url=receiver.url, payload="{}")
+            result = send_attempt(task, attempt=1)
+            outcomes.record([outcomes.Finished(task=task, token="", result=result)])
+    finally:
+        connection.force_debug_cursor = False
+
+    assert first.startswith("whsk_") and second.startswith("whsk_") and first != second
+    assert tenant.previous_signing_private_key == first
+    assert receiver.wait_for(1)[0].headers["webhook-signature"].count("v1a,") == 2
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "UPDATE" in logged  # the statements were logged
+    assert not any(part in logged for part in private_texts(first, second))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT signing_private_key, previous_signing_private_key, t.* FROM callbacks_tenant t WHERE id = %s",
+            [tenant.pk],
+        )
+        row = cursor.fetchone()
+        cursor.execute("SELECT a.* FROM callbacks_auditlog a")
+        audit = cursor.fetchall()
+    assert row[0].startswith(SEALED_PREFIX) and row[1].startswith(SEALED_PREFIX)
+    stored = str(row) + str(audit)
+    assert not any(part in stored for part in private_texts(first, second))

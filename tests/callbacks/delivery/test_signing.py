@@ -1,15 +1,12 @@
 """Standard Webhooks signatures, verified by independent implementations: the reference library for v1,
 PyNaCl (libsodium) for v1a."""
 
-import base64
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks import keys
@@ -17,6 +14,7 @@ from callbacks.delivery import signing
 from callbacks.delivery.executor import build_headers, send_attempt
 from callbacks.services.tenants import signing_key_rotate, signing_scheme_set, signing_secret_rotate
 from tests.factories import make_task
+from tests.verifiers import v1a_signatures, verifies
 
 
 def test_sign_matches_the_reference_implementation():
@@ -83,25 +81,6 @@ def test_every_attempt_is_signed_afresh(tenant, receiver):
 # --- v1a: ed25519, verified with PyNaCl (libsodium), not with the library that signs ----------------
 
 
-def v1a_signatures(got) -> list[bytes]:
-    parts = got.headers["webhook-signature"].split(" ")
-    assert all(part.startswith("v1a,") for part in parts), parts
-    return [base64.b64decode(part.split(",", 1)[1]) for part in parts]
-
-
-def verifies(public_key: str, got, signature: bytes) -> bool:
-    """What a receiver does: the public key's raw bytes, the signed content rebuilt from the headers
-    and the exact body received."""
-    assert public_key.startswith("whpk_")
-    verify_key = VerifyKey(base64.b64decode(public_key.removeprefix("whpk_")))
-    content = f"{got.headers['webhook-id']}.{got.headers['webhook-timestamp']}.".encode() + got.body
-    try:
-        verify_key.verify(content, signature)
-    except BadSignatureError:
-        return False
-    return True
-
-
 def public_key_from_api(api) -> dict:
     response = api.get("/api/v1/signing/")
     assert response.status_code == 200, response.content
@@ -151,7 +130,9 @@ def test_the_previous_key_stops_signing_when_the_overlap_ends(tenant, receiver):
     tenant.refresh_from_db()
     # An hour later (the overlap is read against the attempt's timestamp).
     later = int(time.time()) + 3601
-    header = build_headers(make_task(tenant=tenant, url=receiver.url, payload="{}"), 1, later)["webhook-signature"]
+    header = build_headers(make_task(tenant=tenant, url=receiver.url, payload="{}"), 1, later)[
+        "webhook-signature"
+    ]
     assert len(header.split(" ")) == 1
     now_header = build_headers(make_task(tenant=tenant, url=receiver.url, payload="{}"), 1, int(time.time()))
     assert len(now_header["webhook-signature"].split(" ")) == 2

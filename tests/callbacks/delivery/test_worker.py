@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker, LaneRun
-from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.models import CallbackTask, GoneUrl, TaskEvent, TaskExecution, TaskStatus
+from callbacks.services.gone import gone_url_clear
 from tests.factories import make_task, make_tasks
 from tests.receivers import Reply
 
@@ -119,3 +120,35 @@ def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
     assert lane.due_in(start + 0.35) == pytest.approx(0.05)
     assert lane.tokens(start + 100) == 10.0  # a bucket holds one second's worth
     assert LaneRun("token", [], rate=None).tokens(start) == float("inf")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_410_stops_every_later_callback_to_that_url_until_cleared(tenant, receiver, worker):
+    receiver.respond = Reply(status=410)
+    first = make_task(tenant=tenant, url=receiver.url + "/hook")
+    deliver_due(worker)
+
+    first.refresh_from_db()
+    assert (first.status, first.last_outcome, first.last_status_code) == ("failed", "gone", 410)
+    gone = GoneUrl.objects.get(tenant=tenant)
+    assert gone.url == first.url and gone.task_id == first.id
+
+    later = make_tasks(5, tenant=tenant, url=first.url)
+    elsewhere = make_task(tenant=tenant, url=receiver.url + "/other")
+    deliver_due(worker)
+
+    assert [r.path for r in receiver.received] == ["/hook", "/other"]
+    for task in later:
+        task.refresh_from_db()
+        assert (task.status, task.last_outcome, task.last_status_code) == ("failed", "gone", None)
+        assert TaskExecution.objects.get(task=task).outcome == "gone"
+    elsewhere.refresh_from_db()
+    assert elsewhere.last_outcome == "gone" and elsewhere.last_status_code == 410  # it answered 410 too
+
+    receiver.respond = Reply(status=200)
+    gone_url_clear(gone=gone, actor_type="user", actor="ops")
+    again = make_task(tenant=tenant, url=first.url)
+    deliver_due(worker)
+
+    again.refresh_from_db()
+    assert again.status == "succeeded" and [r.path for r in receiver.received][-1] == "/hook"

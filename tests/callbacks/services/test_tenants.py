@@ -14,6 +14,7 @@ from callbacks import keys
 from callbacks.delivery import outcomes
 from callbacks.delivery.executor import send_attempt
 from callbacks.models import AuditLog, TenantApiKey
+from callbacks.sealing import SEALED_PREFIX
 from callbacks.services.tenants import (
     api_key_revoke,
     api_key_rotate,
@@ -24,7 +25,6 @@ from callbacks.services.tenants import (
     signing_secret_rotate,
     tenant_create,
 )
-from callbacks.sealing import SEALED_PREFIX
 from tests.factories import make_task
 from tests.leaks import private_texts
 
@@ -71,7 +71,12 @@ def test_rotation_is_audited_without_the_secrets(tenant):
     new = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
     row = AuditLog.objects.get(action="signing_secret.rotate")
     assert row.actor_type == "user" and row.actor == "ops" and row.tenant == tenant
-    assert row.before == {"scheme": "v1", "current": secret_fingerprint(old), "previous": "", "previous_until": None}
+    assert row.before == {
+        "scheme": "v1",
+        "current": secret_fingerprint(old),
+        "previous": "",
+        "previous_until": None,
+    }
     tenant.refresh_from_db()
     assert row.after == {
         "scheme": "v1",

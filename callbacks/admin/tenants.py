@@ -131,24 +131,16 @@ class TenantAdmin(admin.ModelAdmin):
         if not tenant.signing_secret:
             return "none (callbacks are not signed with v1)"
         state = f"{tenant.signing_secret[:10]}… (shown in full only when created or rotated)"
-        if tenant.signing_scheme == SigningScheme.V1:
-            state += "; signs callbacks now"
-        if keys.previous_signs(tenant, SigningScheme.V1, timezone.now()):
-            state += f"; the previous secret still signs too, until {tenant.previous_signing_secret_until:%Y-%m-%d %H:%M} UTC"
-        return state
+        return state + _rotation_state(tenant, SigningScheme.V1, "the previous secret")
 
     @admin.display(description="signing key (v1a, ed25519)")
     def signing_key_state(self, tenant):
         # The public key only: the private key never leaves the service.
         if not tenant.signing_private_key:
             return "none"
+        previous = f"the previous key ({keys.public_key_of(tenant.previous_signing_private_key)})"
         state = f"public key {keys.public_key_of(tenant.signing_private_key)}"
-        if tenant.signing_scheme == SigningScheme.V1A:
-            state += "; signs callbacks now"
-        if keys.previous_signs(tenant, SigningScheme.V1A, timezone.now()):
-            previous = keys.public_key_of(tenant.previous_signing_private_key)
-            state += f"; the previous key ({previous}) still signs too, until {tenant.previous_signing_key_until:%Y-%m-%d %H:%M} UTC"
-        return state
+        return state + _rotation_state(tenant, SigningScheme.V1A, previous)
 
     # --- create: a form of our own, so the key and secret are shown once and never stored in clear --
 
@@ -270,3 +262,12 @@ class TenantAdmin(admin.ModelAdmin):
             for tenant in tenants
         ]
         return self._secrets_page(request, f"New {what}", rows)
+
+
+def _rotation_state(tenant, scheme: str, previous: str) -> str:
+    """Whether the scheme signs the tenant's callbacks now, and until when its previous key does too."""
+    state = "; signs callbacks now" if tenant.signing_scheme == scheme else ""
+    if keys.previous_signs(tenant, scheme, timezone.now()):
+        until = getattr(tenant, keys.SCHEME_FIELDS[scheme].previous_until)
+        state += f"; {previous} still signs too, until {until:%Y-%m-%d %H:%M} UTC"
+    return state

@@ -117,7 +117,8 @@ def signing_key_rotate(
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     before = _signing_state(tenant, scheme)
     new_key = fields.new()
-    setattr(tenant, fields.previous, getattr(tenant, fields.current))
+    # No overlap: the current key stops signing at once, and is not kept.
+    setattr(tenant, fields.previous, getattr(tenant, fields.current) if overlap else "")
     setattr(tenant, fields.previous_until, timezone.now() + timedelta(seconds=overlap) if overlap else None)
     setattr(tenant, fields.current, new_key)
     tenant.save(update_fields=[fields.current, fields.previous, fields.previous_until])
@@ -185,17 +186,19 @@ _AUDIT_ENTITY = {SigningScheme.V1: "signing_secret", SigningScheme.V1A: "signing
 @transaction.atomic
 def signing_scheme_set(*, tenant: Tenant, scheme: str, actor_type: str, actor: str) -> Tenant:
     """Sign the tenant's callbacks with `scheme` from the next attempt on. Its key exists already (every
-    tenant has both from its creation), so receivers can be given the public key before the switch."""
+    tenant has both from its creation), so receivers can be given the public key before the switch; a
+    tenant without a v1 secret sends v1 callbacks unsigned."""
     scheme = _clean_scheme(scheme)
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if tenant.signing_scheme == scheme:
         return tenant
     before = {"signing_scheme": tenant.signing_scheme}
-    fields = keys.SCHEME_FIELDS[scheme]
     update = ["signing_scheme"]
-    if not getattr(tenant, fields.current):
-        setattr(tenant, fields.current, fields.new())
-        update.append(fields.current)
+    # A tenant made before v1a existed may lack a key; its public key is there to read at once. (A v1 secret
+    # is never made here: nobody would have seen it.)
+    if scheme == SigningScheme.V1A and not tenant.signing_private_key:
+        tenant.signing_private_key = keys.new_signing_private_key()
+        update.append("signing_private_key")
     tenant.signing_scheme = scheme
     tenant.save(update_fields=update)
     audit_record(

@@ -8,12 +8,13 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks import keys
 from callbacks.delivery import outcomes
 from callbacks.delivery.executor import send_attempt
-from callbacks.models import AuditLog, TenantApiKey
+from callbacks.models import AuditLog, Tenant, TenantApiKey
 from callbacks.sealing import SEALED_PREFIX
 from callbacks.services.tenants import (
     api_key_revoke,
@@ -185,3 +186,34 @@ def test_private_keys_are_sealed_in_their_columns_and_absent_from_the_logs(caplo
     assert row[0].startswith(SEALED_PREFIX) and row[1].startswith(SEALED_PREFIX)
     stored = str(row) + str(audit)
     assert not any(part in stored for part in private_texts(first, second))
+
+
+def test_rotate_secret_command_rotates_the_v1a_key_with_an_overlap(tenant):
+    old_public = keys.public_key_of(tenant.signing_private_key)
+    out = io.StringIO()
+
+    call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--overlap", "120", stdout=out)
+
+    tenant.refresh_from_db()
+    new_public = out.getvalue().split("new public key: ")[1].split()[0]
+    assert new_public == keys.public_key_of(tenant.signing_private_key) != old_public
+    assert keys.public_key_of(tenant.previous_signing_private_key) == old_public
+    assert 100 < (tenant.previous_signing_key_until - timezone.now()).total_seconds() <= 120
+    assert not any(part in out.getvalue() for part in private_texts(tenant.signing_private_key))
+    call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--retire-previous", stdout=io.StringIO())
+    tenant.refresh_from_db()
+    assert (
+        tenant.previous_signing_private_key == "" and tenant.signing_scheme == "v1"
+    )  # the scheme is unchanged
+    with pytest.raises(CommandError, match="overlap"):
+        call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--overlap", "-5")
+
+
+@pytest.mark.django_db
+def test_create_tenant_prints_the_v1a_public_key_not_the_private_key():
+    out = io.StringIO()
+    call_command("create_tenant", "initech", stdout=out)
+
+    tenant = Tenant.objects.get(name="initech")
+    assert f"v1a public key:  {keys.public_key_of(tenant.signing_private_key)}" in out.getvalue()
+    assert not any(part in out.getvalue() for part in private_texts(tenant.signing_private_key))

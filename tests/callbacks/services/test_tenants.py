@@ -175,13 +175,14 @@ def test_private_keys_are_sealed_in_their_columns_and_absent_from_the_logs(caplo
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert "UPDATE" in logged  # the statements were logged
     assert not any(part in logged for part in private_texts(first, second))
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # the columns as stored, past the fields that open them
         cursor.execute(
-            "SELECT signing_private_key, previous_signing_private_key, t.* FROM callbacks_tenant t WHERE id = %s",
-            [tenant.pk],
+            f"SELECT signing_private_key, previous_signing_private_key, t.* FROM {Tenant._meta.db_table} t "
+            "WHERE id = %s",
+            [Tenant._meta.pk.get_db_prep_value(tenant.pk, connection)],
         )
         row = cursor.fetchone()
-        cursor.execute("SELECT a.* FROM callbacks_auditlog a")
+        cursor.execute(f"SELECT a.* FROM {AuditLog._meta.db_table} a")
         audit = cursor.fetchall()
     assert row[0].startswith(SEALED_PREFIX) and row[1].startswith(SEALED_PREFIX)
     stored = str(row) + str(audit)

@@ -95,8 +95,9 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
 def _mark_gone(applied: list[Applied]) -> None:
     """A receiver that answered 410 is not called again for that tenant: marked in the transaction
     that records the answer, so no task started after it commits is sent there. Never raises: a
-    failed mark must not undo the recording of attempts."""
-    for item in applied:
+    failed mark must not undo the recording of attempts. In one order (tenant, URL), so that two
+    recorders marking the same URLs never wait on each other in a circle."""
+    for item in sorted(applied, key=lambda item: (str(item.task.tenant_id), item.task.url)):
         execution = item.execution
         if not (item.updated and execution.outcome == Outcome.GONE and execution.status_code is not None):
             continue

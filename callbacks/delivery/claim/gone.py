@@ -2,8 +2,8 @@
 
 Read in the very statement that starts the tasks (an EXISTS per started task, no extra round trip),
 so a URL marked gone is never sent to again by a task started after the mark was written; the
-executor then ends the attempt `gone` without a request. Attempts already under way when the 410
-arrived are not stopped.
+executor then ends the attempt `gone` without a request. Between a 410 and the commit of its mark, the
+worker that got it remembers it (worker.py); attempts already under way are not stopped.
 """
 
 from callbacks.models import CallbackTask, GoneUrl

@@ -152,3 +152,24 @@ def test_a_410_stops_every_later_callback_to_that_url_until_cleared(tenant, rece
 
     again.refresh_from_db()
     assert again.status == "succeeded" and [r.path for r in receiver.received][-1] == "/hook"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_to_a_url_that_answers_410_reaches_it_once(tenant, receiver, settings):
+    """The lane refills the moment the 410 is in, before the recorder has written the mark: the
+    worker's own memory of the answer keeps the next tasks from being sent meanwhile."""
+    settings.CALLBACKS = {**settings.CALLBACKS, "MAX_CONCURRENCY_PER_ORIGIN": 1}
+    receiver.respond = Reply(status=410)
+    burst = make_tasks(20, tenant=tenant, url=receiver.url + "/hook")
+    worker = DeliveryWorker(concurrency=8, flush_seconds=0.5, name="test-worker")
+    try:
+        deliver_due(worker)
+    finally:
+        worker.shutdown(timeout=10)
+
+    assert len(receiver.received) == 1
+    statuses = {
+        (task.status, task.last_outcome) for task in CallbackTask.objects.filter(pk__in=[t.pk for t in burst])
+    }
+    assert statuses == {("failed", "gone")}
+    assert TaskExecution.objects.filter(status_code=410).count() == 1

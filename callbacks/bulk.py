@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 from django.db import connection, models
 
+from callbacks.sealing import SealedTextField
+
 
 def insert(model: type[models.Model], objects: list[models.Model]) -> None:
     """Insert `objects` (unsaved instances, their database defaults filled in by Django) in
@@ -110,13 +112,26 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
     if any(isinstance(field, models.JSONField) and field.decoder is not None for field in fields):
         raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
     names = [field.attname for field in fields]
+    # Sealed columns come back sealed: opened here, as the ORM's own reads open them.
+    sealed = [
+        (extra + index, field) for index, field in enumerate(fields) if isinstance(field, SealedTextField)
+    ]
     with binary_cursor() as cursor:
         cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
+    if sealed:
+        rows = [_opened(row, sealed) for row in rows]
     return [
         (row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, row[extra:]))
         for row in rows
     ]
+
+
+def _opened(row, sealed) -> list:
+    row = list(row)
+    for index, field in sealed:
+        row[index] = field.from_db_value(row[index], None, connection)
+    return row
 
 
 def in_bulk(model: type[models.Model], ids) -> dict:

@@ -22,6 +22,7 @@ ERROR_CLASSES = {
     Outcome.SSRF_BLOCKED: "ssrf_blocked",
     Outcome.WHITELIST_DENIED: "whitelist_denied",
     Outcome.TOO_LARGE: "too_large",
+    Outcome.GONE: "gone",
     Outcome.INTERRUPTED: "interrupted",
     Outcome.ERROR: "internal",
 }

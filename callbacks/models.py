@@ -21,8 +21,10 @@ from callbacks.domain.vocabulary import (
     HttpMethod,
     MissedPolicy,
     Outcome,
+    SigningScheme,
     TaskStatus,
 )
+from callbacks.sealing import SealedTextField
 
 
 class Tenant(models.Model):
@@ -31,9 +33,17 @@ class Tenant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
     is_active = models.BooleanField(default=True)
-    # Standard Webhooks secrets ("whsec_" + base64). During rotation both sign each callback.
+    # How callbacks are signed (Standard Webhooks): v1 with the HMAC secret, v1a with the ed25519 key.
+    signing_scheme = models.CharField(max_length=3, choices=SigningScheme.choices, default=SigningScheme.V1)
+    # v1: secrets ("whsec_" + base64). After a rotation the previous one signs too, until its time is up.
     signing_secret = models.CharField(max_length=200, blank=True)
     previous_signing_secret = models.CharField(max_length=200, blank=True)
+    previous_signing_secret_until = models.DateTimeField(null=True, blank=True)
+    # v1a: ed25519 private keys ("whsk_" + base64), sealed at rest; they never leave the service, the
+    # tenant gets their public keys. Rotated as the v1 secrets are.
+    signing_private_key = SealedTextField(blank=True)
+    previous_signing_private_key = SealedTextField(blank=True)
+    previous_signing_key_until = models.DateTimeField(null=True, blank=True)
     enforce_whitelist = models.BooleanField(default=False)
     # Policy defaults for the tenant's tasks; empty means the installation's default.
     max_retries = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -203,12 +213,35 @@ class CallbackTask(models.Model):
             ),
         ]
 
+    # Not a column: set by the engine when it starts the task, from GoneUrl, so the attempt ends `gone`
+    # without a request.
+    url_gone = False
+
     def __str__(self):
         return f"{self.method} {self.url} ({self.status})"
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class GoneUrl(models.Model):
+    """A URL that answered 410 Gone to one of the tenant's callbacks: the tenant's later callbacks to it
+    end `gone` without being sent, until the tenant or an operator clears it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="gone_urls", db_index=False)
+    url = models.URLField(max_length=MAX_URL_LENGTH)
+    # sha256 of the URL: URLs are too long for a unique index of their own.
+    url_digest = models.CharField(max_length=64)
+    marked_at = models.DateTimeField(default=dj_timezone.now)
+    task_id = models.UUIDField(null=True, blank=True, help_text="the callback that was answered 410")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "url_digest"], name="gone_url_unique")]
+        ordering = ["-marked_at"]
+
+    def __str__(self):
+        return f"{self.url} ({self.tenant})"
 
 
 class TaskExecution(models.Model):

@@ -11,6 +11,7 @@ from callbacks.errors import NotFoundError
 from callbacks.models import (
     CallbackSchedule,
     CallbackTask,
+    GoneUrl,
     TaskEvent,
     TaskExecution,
     Tenant,
@@ -118,6 +119,19 @@ def schedule_get(*, tenant, schedule_id) -> CallbackSchedule:
         key=schedule_id,
         parse=uuid_key,
         missing="No such schedule.",
+    )
+
+
+def gone_url_list(*, tenant=None) -> QuerySet:
+    """URLs marked gone (410), newest first: the tenant's, or every tenant's (operators)."""
+    rows = GoneUrl.objects.select_related("tenant")
+    return rows.filter(tenant=tenant) if tenant is not None else rows
+
+
+def gone_url_get(*, tenant, gone_id) -> GoneUrl:
+    """The tenant's gone mark; another tenant's is as missing as one that never existed."""
+    return row_get(
+        GoneUrl.objects.filter(tenant=tenant), key=gone_id, parse=int_key, missing="No such gone URL."
     )
 
 

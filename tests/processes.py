@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 from bench.harness import thread_count, tree  # noqa: F401  (thread_count: for the tests)
+from callbacks.sealing import derived_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +38,11 @@ def service_env(var_dir: Path, **overrides) -> dict:
             "CALLBACKS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             "CALLBACKS_DISPATCH_POLL_SECONDS": "0.1",
             "PYTHONUNBUFFERED": "1",
+            # The keys this process seals tenants' private keys with: the service's processes must open
+            # them (theirs would be derived from a SECRET_KEY of their own, under var_dir).
+            "CALLBACKS_ENCRYPTION_KEYS": ",".join(
+                settings.CALLBACKS_ENCRYPTION_KEYS or [derived_key(settings.SECRET_KEY).decode()]
+            ),
         }
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each test's processes get their own, under var_dir

@@ -1,4 +1,5 @@
-"""Target protection: URL whitelists (with a "would this URL be allowed?" page) and circuit breakers."""
+"""Target protection: URL whitelists (with a "would this URL be allowed?" page), circuit breakers and the
+URLs gone (410) for their tenant."""
 
 from django import forms
 from django.contrib import admin
@@ -11,8 +12,9 @@ from callbacks.admin.filters import TenantFilter
 from callbacks.domain.vocabulary import ActorType
 from callbacks.domain.whitelist import entry_matches, validate_pattern
 from callbacks.errors import ApplicationError
-from callbacks.models import CircuitBreaker, Tenant, UrlWhitelistEntry
+from callbacks.models import CircuitBreaker, GoneUrl, Tenant, UrlWhitelistEntry
 from callbacks.services.breakers import breaker_concurrency, breaker_reset
+from callbacks.services.gone import gone_url_clear
 from callbacks.services.whitelist import (
     whitelist_duplicate_check,
     whitelist_entry_create,
@@ -168,4 +170,29 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
             queryset,
             "Reset",
             lambda breaker: breaker_reset(breaker=breaker, actor_type=ActorType.USER, actor=actor(request)),
+        )
+
+
+@admin.register(GoneUrl)
+class GoneUrlAdmin(ReadOnlyAdmin):
+    """URLs whose receiver answered 410 Gone: the tenant's callbacks to them end `gone` unsent until cleared."""
+
+    list_display = ("url", "tenant", "marked_at", "task_id")
+    list_filter = (TenantFilter,)
+    search_fields = ("url",)
+    ordering = ("-marked_at",)
+    list_select_related = ("tenant",)
+    actions = ("clear",)
+
+    def has_clear_permission(self, request):
+        return request.user.has_perm("callbacks.delete_goneurl")
+
+    @admin.action(description="Clear (deliver to these URLs again)", permissions=["clear"])
+    def clear(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset.select_related("tenant"),
+            "Cleared",
+            lambda gone: gone_url_clear(gone=gone, actor_type=ActorType.USER, actor=actor(request)),
         )

@@ -7,7 +7,9 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
+from callbacks import keys
 from callbacks.admin.common import (
     ReadOnlyAdmin,
     ReadOnlyInline,
@@ -15,15 +17,18 @@ from callbacks.admin.common import (
     add_service_errors,
     adopt,
     report,
+    run_each,
 )
 from callbacks.domain.policy import check_policy_order, clean_policy
-from callbacks.domain.vocabulary import ActorType
+from callbacks.domain.vocabulary import ActorType, SigningScheme
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
 from callbacks.services.tenants import (
     api_key_revoke,
     api_key_rotate,
+    signing_key_rotate,
+    signing_scheme_set,
     signing_secret_rotate,
     tenant_create,
     tenant_deactivate,
@@ -103,7 +108,15 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     form = TenantChangeForm
     inlines = (ApiKeyInline,)
-    actions = ("rotate_api_key", "rotate_signing_secret", "deactivate", "reactivate")
+    actions = (
+        "rotate_api_key",
+        "rotate_signing_secret",
+        "rotate_signing_key",
+        "sign_with_v1a",
+        "sign_with_v1",
+        "deactivate",
+        "reactivate",
+    )
     fieldsets = (
         (
             None,
@@ -113,6 +126,7 @@ class TenantAdmin(admin.ModelAdmin):
                     "name",
                     "created_at",
                     "signing_secret_state",
+                    "signing_key_state",
                     "is_active",
                     "enforce_whitelist",
                     "notification_url",
@@ -122,20 +136,27 @@ class TenantAdmin(admin.ModelAdmin):
         ("Delivery policy (empty: the installation's default)", {"fields": POLICY_FIELDS[:7]}),
         ("Target protection and API limits", {"fields": POLICY_FIELDS[7:]}),
     )
-    readonly_fields = ("id", "name", "is_active", "created_at", "signing_secret_state")
+    readonly_fields = ("id", "name", "is_active", "created_at", "signing_secret_state", "signing_key_state")
 
     def has_delete_permission(self, request, obj=None):
         # A tenant's tasks are history (PROTECT); deactivate it instead.
         return False
 
-    @admin.display(description="signing secret")
+    @admin.display(description="signing secret (v1, HMAC)")
     def signing_secret_state(self, tenant):
         if not tenant.signing_secret:
-            return "none (callbacks are not signed)"
+            return "none (callbacks are not signed with v1)"
         state = f"{tenant.signing_secret[:10]}… (shown in full only when created or rotated)"
-        if tenant.previous_signing_secret:
-            state += "; the previous secret still signs too (rotation in progress)"
-        return state
+        return state + _rotation_state(tenant, SigningScheme.V1, "the previous secret")
+
+    @admin.display(description="signing key (v1a, ed25519)")
+    def signing_key_state(self, tenant):
+        # The public key only: the private key never leaves the service.
+        if not tenant.signing_private_key:
+            return "none"
+        previous = f"the previous key ({keys.public_key_of(tenant.previous_signing_private_key)})"
+        state = f"public key {keys.public_key_of(tenant.signing_private_key)}"
+        return state + _rotation_state(tenant, SigningScheme.V1A, previous)
 
     # --- create: a form of our own, so the key and secret are shown once and never stored in clear --
 
@@ -216,6 +237,34 @@ class TenantAdmin(admin.ModelAdmin):
             "signing secret",
             "signing_secret",
             signing_secret_rotate,
+        )
+
+    @admin.action(
+        description="Rotate ed25519 signing key (v1a; shows the new public key)…", permissions=["rotate"]
+    )
+    def rotate_signing_key(self, request, queryset):
+        def rotate(**kwargs):
+            return signing_key_rotate(scheme=SigningScheme.V1A, **kwargs)
+
+        return self._rotate(request, queryset, "rotate_signing_key", "signing key", "public_key", rotate)
+
+    @admin.action(description="Sign with ed25519 (v1a)", permissions=["rotate"])
+    def sign_with_v1a(self, request, queryset):
+        self._set_scheme(request, queryset, SigningScheme.V1A)
+
+    @admin.action(description="Sign with HMAC (v1)", permissions=["rotate"])
+    def sign_with_v1(self, request, queryset):
+        self._set_scheme(request, queryset, SigningScheme.V1)
+
+    def _set_scheme(self, request, queryset, scheme):
+        run_each(
+            self,
+            request,
+            queryset,
+            f"Signing with {scheme}",
+            lambda tenant: signing_scheme_set(
+                tenant=tenant, scheme=scheme, actor_type=ActorType.USER, actor=actor(request)
+            ),
         )
 
     def _rotate(self, request, queryset, action, what, key, rotate):
@@ -325,3 +374,12 @@ def confirm_page(
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, template, context)
+
+
+def _rotation_state(tenant, scheme: str, previous: str) -> str:
+    """Whether the scheme signs the tenant's callbacks now, and until when its previous key does too."""
+    state = "; signs callbacks now" if tenant.signing_scheme == scheme else ""
+    if keys.previous_signs(tenant, scheme, timezone.now()):
+        until = getattr(tenant, keys.SCHEME_FIELDS[scheme].previous_until)
+        state += f"; {previous} still signs too, until {until:%Y-%m-%d %H:%M} UTC"
+    return state

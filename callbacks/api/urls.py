@@ -1,6 +1,6 @@
 from django.urls import path
 
-from callbacks.api import audit, views, whitelist
+from callbacks.api import audit, gone, signing, views, whitelist
 from callbacks.api.breakers import BreakerListApi, BreakerResetApi
 from callbacks.api.queues import QueueListApi, QueuePurgeApi
 from callbacks.api.runtime import RuntimeSettingsApi
@@ -36,4 +36,11 @@ urlpatterns = [
     path("queues/<str:name>/purge/", QueuePurgeApi.as_view(), name="queue-purge"),
     path("breakers/", BreakerListApi.as_view(), name="breakers"),
     path("breakers/<str:breaker_id>/reset/", BreakerResetApi.as_view(), name="breaker-reset"),
+    path("signing/", signing.SigningApi.as_view(), name="signing"),
+    path("signing/rotate/", signing.SigningRotateApi.as_view(), name="signing-rotate"),
+    path(
+        "signing/retire-previous/", signing.SigningRetirePreviousApi.as_view(), name="signing-retire-previous"
+    ),
+    path("gone/", gone.GoneUrlListApi.as_view(), name="gone"),
+    path("gone/<str:gone_id>/", gone.GoneUrlDetailApi.as_view(), name="gone-detail"),
 ]

@@ -22,7 +22,7 @@ from django.utils import timezone
 from urllib3.exceptions import NameResolutionError
 
 import callbacks
-from callbacks import conf, tracing, whitelist
+from callbacks import conf, keys, tracing, whitelist
 from callbacks.delivery import http, signing
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 USER_AGENT = f"taskcenter-callbacks/{callbacks.__version__}"
 ERROR_MAX_CHARS = 500
 RETRYABLE_4XX = frozenset({408, 429})
+# Standard Webhooks: 410 means "stop sending here"; the URL is marked gone for the tenant.
+GONE = 410
+GONE_UNSENT_ERROR = "not sent: this URL answered 410 Gone to an earlier callback (clear it to send again)"
 # Headers we set ourselves; a task's own header of the same name (any case) gives way.
 _OWN_HEADERS = (
     "user-agent",
@@ -92,6 +95,8 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
         )
 
     try:
+        if task.url_gone:
+            return result(Outcome.GONE, error=GONE_UNSENT_ERROR)
         # The whitelist may have changed since the task was accepted; checked before any connection.
         denial = whitelist.send_time_denial(task)
         if denial:
@@ -152,6 +157,8 @@ def classify_status(status_code: int, success_statuses: str) -> tuple[str, bool]
         return Outcome.SUCCESS, False
     if 300 <= status_code < 400:
         return Outcome.HTTP_3XX, False
+    if status_code == GONE:
+        return Outcome.GONE, False
     if 400 <= status_code < 500:
         return Outcome.HTTP_4XX, status_code in RETRYABLE_4XX
     if 500 <= status_code < 600:
@@ -183,11 +190,10 @@ def build_headers(task, attempt: int, timestamp: int, *, traceparent: str | None
     msg_id = webhook_id(task)
     headers["webhook-id"] = msg_id
     headers["webhook-timestamp"] = str(timestamp)
-    tenant = task.tenant
-    signing_secrets = [tenant.signing_secret, tenant.previous_signing_secret]
-    if tenant.signing_secret:
+    scheme, signing_keys = keys.signing_keys(task.tenant, datetime.fromtimestamp(timestamp, UTC))
+    if signing_keys:
         headers["webhook-signature"] = signing.signature_header(
-            signing_secrets, msg_id=msg_id, timestamp=timestamp, body=_body(task)
+            signing_keys, msg_id=msg_id, timestamp=timestamp, body=_body(task), scheme=scheme
         )
     return headers
 

@@ -23,6 +23,8 @@ from callbacks.delivery.instruments import accounting
 from callbacks.delivery.results import AttemptResult
 from callbacks.domain.vocabulary import DECIDED_STATUSES, FINAL_STATUSES, Outcome
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.services.gone import gone_url_mark
+from callbacks.services.notifications import is_notification
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
             )
             for item, execution, decision in zip(finished, executions, decisions, strict=True)
         ]
+        _mark_gone(applied)
         # Breakers move in the tasks' transaction: the dispatcher never sees an attempt's result
         # without the breaker state it caused (exact thresholds, one probe at a time).
         breakers.attempts_recorded(applied, now=now)
@@ -87,6 +90,27 @@ def record(finished: list[Finished], *, now: datetime | None = None) -> list[App
             wakeup.notify_dispatcher()
     _after_record(applied)
     return applied
+
+
+def _mark_gone(applied: list[Applied]) -> None:
+    """A receiver that answered 410 is not called again for that tenant: marked in the transaction
+    that records the answer, so no task started after it commits is sent there. Never raises: a
+    failed mark must not undo the recording of attempts. In one order (tenant, URL), so that two
+    recorders marking the same URLs never wait on each other in a circle."""
+    for item in sorted(applied, key=lambda item: (str(item.task.tenant_id), item.task.url)):
+        execution = item.execution
+        if not (item.updated and execution.outcome == Outcome.GONE and execution.status_code is not None):
+            continue
+        try:
+            with transaction.atomic():
+                gone_url_mark(
+                    tenant_id=item.task.tenant_id,
+                    url=item.task.url,
+                    task_id=item.task.id,
+                    notify=not is_notification(item.task),
+                )
+        except Exception:
+            logger.exception("marking %s gone for tenant %s failed", item.task.url, item.task.tenant_id)
 
 
 def _due_soon(decisions: list[retry.Decision], now: datetime) -> bool:

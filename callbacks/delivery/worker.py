@@ -25,7 +25,7 @@ from callbacks import conf, queues, tracing
 from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
-from callbacks.models import Tenant
+from callbacks.models import Outcome, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,9 @@ class DeliveryWorker:
         self._lanes: dict[str, LaneRun] = {}  # token -> the lanes this process holds
         self._tenants: dict = {}  # tenant id -> (tenant, when read), for the lane driver
         self._unrecorded = 0  # sent, not yet written
+        # (tenant id, url) answered 410 here and not yet recorded: the tasks started meanwhile (a lane
+        # refills the moment a response is in) read no mark in the database yet.
+        self._heard_gone: set = set()
         self._stopping = threading.Event()
         self._closed = threading.Event()
         self._recorder = threading.Thread(target=self._record_loop, name="callback-recorder", daemon=True)
@@ -310,11 +313,15 @@ class DeliveryWorker:
         if task.due_at is not None:
             metrics.DISPATCH_LAG_SECONDS.observe(dispatch_lag_seconds(task, now=timezone.now()))
         try:
+            with self._state:
+                task.url_gone = task.url_gone or (task.tenant_id, task.url) in self._heard_gone
             result = executor.send_attempt(task, attempt=task.attempts)
             with self._state:
                 if self._active.pop(task.id, None) is None:
                     return  # already recorded as interrupted at shutdown: this late result is moot
                 self._unrecorded += 1
+                if _answered_gone(result):
+                    self._heard_gone.add((task.tenant_id, task.url))
             self._finished.put(
                 outcomes.Finished(task=task, token=lane.token, result=result, worker=self.name)
             )
@@ -361,10 +368,14 @@ class DeliveryWorker:
                 continue
             failures = 0
             recorded = len(pending)
+            # Written now: the database's mark answers for the tasks started from here on (and a clear
+            # of it is not overridden by this process's memory).
+            gone = {(item.task.tenant_id, item.task.url) for item in pending if _answered_gone(item.result)}
             pending = []
             last_flush = time.monotonic()
             with self._state:
                 self._unrecorded -= recorded
+                self._heard_gone -= gone
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
 
@@ -495,6 +506,10 @@ class DeliveryWorker:
         multiproc.process_exited()
         # A forked worker leaves without atexit handlers: its last attempts' spans go out now.
         tracing.flush()
+
+
+def _answered_gone(result) -> bool:
+    return result.outcome == Outcome.GONE and result.status_code is not None
 
 
 def _pool_state() -> dict | None:

@@ -161,3 +161,9 @@ MAX_HEADER_BYTES = 8 * 1024  # name and value together, as most servers limit on
 MAX_BODY_DEPTH = 64
 MAX_SUCCESS_STATUSES_LENGTH = 200  # the normalised spec, as stored
 MAX_LABEL_LENGTH = 200  # business_id, trace_id, idempotency_key, ordering_key
+
+# --- a tenant's signing keys ------------------------------------------------------------------------
+# How long the previous secret or key keeps signing beside the new one after a rotation: long enough
+# for every receiver to be given the new one, and it ends by itself.
+SIGNING_OVERLAP_SECONDS = Bound(int, 0, 30 * DAY, "seconds the previous key keeps signing after a rotation")
+DEFAULT_SIGNING_OVERLAP_SECONDS = DAY

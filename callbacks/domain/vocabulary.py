@@ -62,10 +62,19 @@ class Outcome(models.TextChoices):
     SSRF_BLOCKED = "ssrf_blocked"
     WHITELIST_DENIED = "whitelist_denied"
     TOO_LARGE = "too_large"
+    # The receiver answered 410 Gone, or an earlier callback to the same URL did (then it is not sent).
+    GONE = "gone"
     # The worker holding the attempt vanished (killed, crashed); the lease expired.
     INTERRUPTED = "interrupted"
     # Anything our own code did not expect; kept so that no attempt goes unrecorded.
     ERROR = "error"
+
+
+class SigningScheme(models.TextChoices):
+    """How callbacks are signed (Standard Webhooks): the tenant chooses one."""
+
+    V1 = "v1", "HMAC-SHA256 (v1)"
+    V1A = "v1a", "ed25519 (v1a)"
 
 
 class MissedPolicy(models.TextChoices):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES, ActorType
 from callbacks.labels import host_of
-from callbacks.models import CallbackTask, Tenant
+from callbacks.models import CallbackTask, GoneUrl, Tenant
 from callbacks.selectors import own_origin_error
 from callbacks.services.tasks import task_create
 
@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 NOTIFICATION_PREFIX = "tc-notification:"
 CALLBACK_DEAD = "callback.dead"
 BREAKER_OPENED = "breaker.opened"
-EVENT_TYPES = (CALLBACK_DEAD, BREAKER_OPENED)
+URL_GONE = "url.gone"
+EVENT_TYPES = (CALLBACK_DEAD, BREAKER_OPENED, URL_GONE)
 
 
 def is_notification(task: CallbackTask) -> bool:
@@ -111,3 +112,16 @@ def notify_breaker_opened(*, origin: str, data: dict | None = None) -> list[Call
         if task is not None:
             made.append(task)
     return made
+
+
+def notify_gone(*, tenant: Tenant, gone: GoneUrl) -> CallbackTask | None:
+    """A URL of the tenant's answered 410 and is no longer called: tell the tenant, once per mark. Not
+    when the gone URL is the notification URL itself (the event could not arrive)."""
+    if gone.url == tenant.notification_url:
+        return None
+    return notify_failure(
+        tenant=tenant,
+        event_type=URL_GONE,
+        data={"url": gone.url, "task_id": str(gone.task_id or ""), "marked_at": gone.marked_at.isoformat()},
+        dedup_key=f"{URL_GONE}:{gone.task_id}",
+    )

@@ -1,12 +1,15 @@
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from callbacks import bulk, keys, masking, wakeup
+from callbacks.domain.bounds import DEFAULT_SIGNING_OVERLAP_SECONDS, SIGNING_OVERLAP_SECONDS
 from callbacks.domain.policy import POLICY_FIELDS, check_policy_order, clean_policy
-from callbacks.domain.vocabulary import ActorType, TaskStatus
+from callbacks.domain.vocabulary import ActorType, SigningScheme, TaskStatus
+from callbacks.errors import ApplicationError
 from callbacks.models import CallbackTask, Lane, TaskEvent, Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
 
@@ -20,7 +23,12 @@ class NewTenant:
 
 @transaction.atomic
 def tenant_create(*, name: str, enforce_whitelist: bool = False) -> NewTenant:
-    tenant = Tenant(name=name, signing_secret=keys.new_signing_secret(), enforce_whitelist=enforce_whitelist)
+    tenant = Tenant(
+        name=name,
+        signing_secret=keys.new_signing_secret(),
+        signing_private_key=keys.new_signing_private_key(),
+        enforce_whitelist=enforce_whitelist,
+    )
     tenant.full_clean()
     tenant.save()
     key = api_key_create(tenant=tenant)
@@ -55,63 +63,159 @@ def api_key_revoke(*, api_key: TenantApiKey, actor_type: str = ActorType.SYSTEM,
             )
 
 
-# --- rotation -------------------------------------------------------------------------------------
-# Audit rows name secrets by a fingerprint only: enough to tell which one is current, useless to an attacker.
+# --- signing keys: the scheme, rotation ------------------------------------------------------------
+# Audit rows name keys by a fingerprint only: enough to tell which one is current, useless to an attacker.
+# v1 secrets and v1a keys rotate alike: the new one becomes current, the current one previous, and the
+# previous one keeps signing beside it for the overlap the rotation is given, then stops by itself.
 
 
 def secret_fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else ""
 
 
-def _signing_state(tenant: Tenant) -> dict:
+def _signing_state(tenant: Tenant, scheme: str) -> dict:
+    fields = keys.SCHEME_FIELDS[scheme]
+    until = getattr(tenant, fields.previous_until)
     return {
-        "current": secret_fingerprint(tenant.signing_secret),
-        "previous": secret_fingerprint(tenant.previous_signing_secret),
+        "scheme": scheme,
+        "current": secret_fingerprint(getattr(tenant, fields.current)),
+        "previous": secret_fingerprint(getattr(tenant, fields.previous)),
+        "previous_until": until.isoformat() if until else None,
     }
 
 
+def _clean_scheme(scheme: str) -> str:
+    if scheme not in SigningScheme.values:
+        raise ApplicationError(
+            "invalid signing scheme",
+            code="invalid",
+            fields={"scheme": [f"must be one of {', '.join(SigningScheme.values)}"]},
+        )
+    return scheme
+
+
+def _clean_overlap(overlap_seconds) -> int:
+    try:
+        return SIGNING_OVERLAP_SECONDS.clean(overlap_seconds)
+    except ValueError as exc:
+        raise ApplicationError(
+            "invalid overlap", code="invalid", fields={"overlap_seconds": [str(exc)]}
+        ) from None
+
+
 @transaction.atomic
-def signing_secret_rotate(*, tenant: Tenant, actor_type: str, actor: str) -> str:
-    """A new signing secret becomes current and the current one previous; callbacks carry both signatures
-    until signing_secret_retire_previous, so receivers switch without downtime. Returns the new secret
-    (shown once). A secret that was already previous is dropped: at most two sign at once."""
+def signing_key_rotate(
+    *,
+    tenant: Tenant,
+    actor_type: str,
+    actor: str,
+    scheme: str = SigningScheme.V1,
+    overlap_seconds: int = DEFAULT_SIGNING_OVERLAP_SECONDS,
+) -> str:
+    """A new key of `scheme` becomes current and the current one previous; callbacks carry both
+    signatures for `overlap_seconds` (or until signing_key_retire_previous), so receivers switch without
+    downtime. Returns what the tenant is given: the new v1 secret (shown once), or the new v1a public
+    key. A key that was already previous is dropped: at most two sign at once."""
+    scheme = _clean_scheme(scheme)
+    overlap = _clean_overlap(overlap_seconds)
+    fields = keys.SCHEME_FIELDS[scheme]
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    before = _signing_state(tenant)
-    new_secret = keys.new_signing_secret()
-    tenant.previous_signing_secret = tenant.signing_secret
-    tenant.signing_secret = new_secret
-    tenant.save(update_fields=["signing_secret", "previous_signing_secret"])
+    before = _signing_state(tenant, scheme)
+    new_key = fields.new()
+    # No overlap: the current key stops signing at once, and is not kept.
+    setattr(tenant, fields.previous, getattr(tenant, fields.current) if overlap else "")
+    setattr(tenant, fields.previous_until, timezone.now() + timedelta(seconds=overlap) if overlap else None)
+    setattr(tenant, fields.current, new_key)
+    tenant.save(update_fields=[fields.current, fields.previous, fields.previous_until])
     audit_record(
         actor_type=actor_type,
         actor=actor,
         tenant=tenant,
-        action="signing_secret.rotate",
+        action=f"{_AUDIT_ENTITY[scheme]}.rotate",
         obj=tenant,
         before=before,
-        after=_signing_state(tenant),
+        after=_signing_state(tenant, scheme),
     )
-    return new_secret
+    return keys.public_key_of(new_key) if scheme == SigningScheme.V1A else new_key
+
+
+def signing_secret_rotate(
+    *, tenant: Tenant, actor_type: str, actor: str, overlap_seconds: int = DEFAULT_SIGNING_OVERLAP_SECONDS
+) -> str:
+    """signing_key_rotate for the v1 secret; returns the new secret (shown once)."""
+    return signing_key_rotate(
+        tenant=tenant,
+        actor_type=actor_type,
+        actor=actor,
+        scheme=SigningScheme.V1,
+        overlap_seconds=overlap_seconds,
+    )
 
 
 @transaction.atomic
-def signing_secret_retire_previous(*, tenant: Tenant, actor_type: str, actor: str) -> bool:
-    """Stop signing with the previous secret (once every receiver has the new one). False if there was none."""
+def signing_key_retire_previous(
+    *, tenant: Tenant, actor_type: str, actor: str, scheme: str = SigningScheme.V1
+) -> bool:
+    """Stop signing with the previous key of `scheme` now, before its overlap ends (once every receiver
+    has the new one). False if none was signing."""
+    scheme = _clean_scheme(scheme)
+    fields = keys.SCHEME_FIELDS[scheme]
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
-    if not tenant.previous_signing_secret:
+    if not keys.previous_signs(tenant, scheme, timezone.now()):
         return False
-    before = _signing_state(tenant)
-    tenant.previous_signing_secret = ""
-    tenant.save(update_fields=["previous_signing_secret"])
+    before = _signing_state(tenant, scheme)
+    setattr(tenant, fields.previous, "")
+    setattr(tenant, fields.previous_until, None)
+    tenant.save(update_fields=[fields.previous, fields.previous_until])
     audit_record(
         actor_type=actor_type,
         actor=actor,
         tenant=tenant,
-        action="signing_secret.retire_previous",
+        action=f"{_AUDIT_ENTITY[scheme]}.retire_previous",
         obj=tenant,
         before=before,
-        after=_signing_state(tenant),
+        after=_signing_state(tenant, scheme),
     )
     return True
+
+
+def signing_secret_retire_previous(*, tenant: Tenant, actor_type: str, actor: str) -> bool:
+    return signing_key_retire_previous(
+        tenant=tenant, actor_type=actor_type, actor=actor, scheme=SigningScheme.V1
+    )
+
+
+_AUDIT_ENTITY = {SigningScheme.V1: "signing_secret", SigningScheme.V1A: "signing_key"}
+
+
+@transaction.atomic
+def signing_scheme_set(*, tenant: Tenant, scheme: str, actor_type: str, actor: str) -> Tenant:
+    """Sign the tenant's callbacks with `scheme` from the next attempt on. Its key exists already (every
+    tenant has both from its creation), so receivers can be given the public key before the switch; a
+    tenant without a v1 secret sends v1 callbacks unsigned."""
+    scheme = _clean_scheme(scheme)
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.signing_scheme == scheme:
+        return tenant
+    before = {"signing_scheme": tenant.signing_scheme}
+    update = ["signing_scheme"]
+    # A tenant made before v1a existed may lack a key; its public key is there to read at once. (A v1 secret
+    # is never made here: nobody would have seen it.)
+    if scheme == SigningScheme.V1A and not tenant.signing_private_key:
+        tenant.signing_private_key = keys.new_signing_private_key()
+        update.append("signing_private_key")
+    tenant.signing_scheme = scheme
+    tenant.save(update_fields=update)
+    audit_record(
+        actor_type=actor_type,
+        actor=actor,
+        tenant=tenant,
+        action="tenant.signing_scheme",
+        obj=tenant,
+        before=before,
+        after={"signing_scheme": scheme},
+    )
+    return tenant
 
 
 @transaction.atomic

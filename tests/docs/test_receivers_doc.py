@@ -162,3 +162,25 @@ def test_the_go_snippet_verifies_a_real_callback(delivered, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
     assert json.loads(line.removeprefix("RESULTS ")) == [expected for *_, expected in cases]
+
+
+def test_the_v1a_python_snippet_verifies_a_real_ed25519_signed_callback(api, new_tenant, receiver, tmp_path):
+    assert api.patch("/api/v1/signing/", {"scheme": "v1a"}, format="json").status_code == 200
+    public_key = api.get("/api/v1/signing/").json()["v1a"]["public_key"]
+    created = api.post("/api/v1/callbacks/", {"url": receiver.url, "body": {"order": 42}}, format="json")
+    task = CallbackTask.objects.select_related("tenant").get(id=created.json()["id"])
+    assert send_attempt(task, attempt=1).outcome == "success"
+    (request,) = receiver.wait_for(1)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["webhook-signature"].startswith("v1a,")
+
+    path = tmp_path / "receiver_v1a.py"
+    path.write_text(snippet("receivers.md", "verify-v1a-python"))
+    spec = importlib.util.spec_from_file_location("receiver_v1a_snippet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    other_key = "whpk_" + base64.b64encode(b"k" * 32).decode()
+    assert module.verify_v1a([public_key], headers, request.body)
+    assert not module.verify_v1a([public_key], headers, request.body + b" ")
+    assert not module.verify_v1a([other_key], headers, request.body)

@@ -25,6 +25,8 @@ def verdict(outcome: str, status_code: int | None) -> str | None:
         return FAILURE
     if outcome in HEALTHY_OUTCOMES:
         return HEALTHY
+    if outcome == Outcome.GONE and status_code is not None:
+        return HEALTHY  # it answered (410); a callback not sent because of it says nothing
     return None
 
 

@@ -41,6 +41,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
 from callbacks import bulk, conf, wakeup
+from callbacks.delivery.claim import gone
 from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
 from callbacks.domain.bounds import MAX_PRIORITY
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
@@ -124,7 +125,7 @@ def expire(*, now: datetime) -> int:
 
 class Refill:
     """What one refill gave the lane: tasks to send now (their tenant not loaded: the worker keeps
-    the lane's) and its width from now on (0: the lane has ended)."""
+    the lane's; `url_gone` set) and its width from now on (0: the lane has ended)."""
 
     __slots__ = ("tasks", "width")
 
@@ -150,6 +151,7 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
         allowed = _allowed(lane, now=now)
         want = max(0, min(want, allowed - in_flight)) if taking and lane.refills else 0
         tasks = _start_due(lane, want, now=now) if want else []
+        gone.flag(tasks)
         held = in_flight + len(tasks)
         dry = len(tasks) < want or not taking or not lane.refills
         width = min(lane.width, held if dry else max(held, allowed))
@@ -287,7 +289,8 @@ ended AS (
 woken AS (
     SELECT pg_notify('{wakeup.CHANNEL}', '') FROM sized WHERE sized.width < sized.was
 )
-SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken, {_STARTED_COLUMNS}
+SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken,
+       {gone.URL_GONE_SQL.format(task="started")}, {_STARTED_COLUMNS}
 FROM sized LEFT JOIN started ON true
 """
 _LEVELS = list(range(MAX_PRIORITY, -1, -1))
@@ -305,10 +308,12 @@ def _refill_postgres(*, token: str, want: int, in_flight: int, taking: bool, now
         "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
         "lease": float(conf.get("LANE_LEASE_SECONDS")),
     }
-    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=2)
+    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=3)
     if not rows:
         return Refill([], 0)  # expired: its slots may be another lane's already
-    return Refill([task for _extra, task in rows if task is not None], rows[0][0][0])
+    return Refill(
+        gone.flagged([(extra[2:], task) for extra, task in rows if task is not None]), rows[0][0][0]
+    )
 
 
 def _start_due_orm(lane: Lane, want: int, *, now: datetime) -> list[tuple[CallbackTask, str]]:

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from callbacks import bulk, conf
-from callbacks.delivery.claim import lanes, limits
+from callbacks.delivery.claim import gone, lanes, limits
 from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 
@@ -141,7 +141,7 @@ def _lanes_of(chosen: limits.Chosen) -> list[LaneGrant]:
 
 
 def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) -> list[CallbackTask]:
-    """Mark claimed tasks `running` (one more attempt) and return them, tenant loaded.
+    """Mark claimed tasks `running` (one more attempt) and return them, tenant loaded, `url_gone` set.
 
     Tasks cancelled or reclaimed since the claim are left out: they must not be sent. Each
     task's lease runs its total timeout plus RUNNING_LEASE_MARGIN_SECONDS.
@@ -176,7 +176,8 @@ UPDATE {CallbackTask._meta.db_table} AS t
 SET status = 'running', attempts = t.attempts + 1, updated_at = %(now)s,
     locked_until = %(now)s + make_interval(secs => t.total_timeout_seconds + %(margin)s)
 WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'queued' AND t.locked_by = %(token)s
-RETURNING {", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)}
+RETURNING {gone.URL_GONE_SQL.format(task="t")},
+    {", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)}
 """
 
 
@@ -187,7 +188,7 @@ def _start_postgres(*, token: str, task_ids: list, now: datetime) -> list[Callba
         "ids": list(task_ids),
         "token": token,
     }
-    return bulk.fetch_instances(CallbackTask, _START_SQL, params)
+    return gone.flagged(bulk.fetch_instances_after(CallbackTask, _START_SQL, params, extra=1))
 
 
 def _start_orm(*, token: str, task_ids: list, now: datetime) -> list[CallbackTask]:
@@ -203,6 +204,7 @@ def _start_orm(*, token: str, task_ids: list, now: datetime) -> list[CallbackTas
         task.updated_at = now
         task.locked_until = now + timedelta(seconds=task.total_timeout_seconds + margin)
     CallbackTask.objects.bulk_update(tasks, ["status", "attempts", "updated_at", "locked_until"])
+    gone.flag(tasks)
     return tasks
 
 

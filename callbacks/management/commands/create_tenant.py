@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
+from callbacks import keys
 from callbacks.services.tenants import tenant_create
 
 
@@ -26,3 +27,5 @@ class Command(BaseCommand):
         self.stdout.write(f"API key:         {new.api_key}")
         self.stdout.write(f"signing secret:  {new.signing_secret}")
         self.stdout.write("Store both now: they are not shown again.")
+        # Not a secret: for receivers, should the tenant sign with v1a (GET /api/v1/signing/ shows it too).
+        self.stdout.write(f"v1a public key:  {keys.public_key_of(new.tenant.signing_private_key)}")

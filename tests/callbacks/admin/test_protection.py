@@ -1,11 +1,14 @@
-"""Whitelist entries (validated forms, the service, the check page) and breakers (list, reset)."""
+"""Whitelist entries (validated forms, the service, the check page), breakers (list, reset) and gone URLs
+(list, clear)."""
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from callbacks.models import AuditLog, BreakerState, CircuitBreaker, UrlWhitelistEntry
+from callbacks.models import AuditLog, BreakerState, CircuitBreaker, GoneUrl, UrlWhitelistEntry
+from callbacks.services.gone import gone_url_mark
 from callbacks.services.whitelist import whitelist_entry_create
+from tests.factories import make_task
 
 pytestmark = pytest.mark.django_db
 ADD = reverse("admin:callbacks_urlwhitelistentry_add")
@@ -154,3 +157,20 @@ def test_the_breakers_list_shows_the_concurrency_an_origin_slowed_down_has_left(
 
     assert "concurrency now" in listing.lower()
     assert "5 (slowed down)" in listing
+
+
+def test_gone_urls_are_listed_and_cleared_by_an_action(admin_client, tenant):
+    url = "http://127.0.0.1:9200/hook"
+    gone = gone_url_mark(tenant_id=tenant.id, url=url, task_id=make_task(tenant=tenant, url=url).id)
+    changelist = reverse("admin:callbacks_goneurl_changelist")
+
+    page = admin_client.get(changelist)
+    assert page.status_code == 200 and url in page.content.decode() and tenant.name in page.content.decode()
+
+    cleared = admin_client.post(
+        changelist, {"action": "clear", ACTION_CHECKBOX_NAME: [str(gone.pk)], "index": 0}
+    )
+
+    assert cleared.status_code == 302
+    assert not GoneUrl.objects.exists()
+    assert AuditLog.objects.get(action="gone_url.clear").actor == "admin"

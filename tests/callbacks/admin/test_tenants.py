@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from callbacks import keys, selectors
 from callbacks.models import AuditLog, Tenant
+from tests.leaks import private_texts
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("admin:callbacks_tenant_changelist")
@@ -153,3 +154,34 @@ def test_tenants_cannot_be_deleted_here(admin_client, tenant):
     url = reverse("admin:callbacks_tenant_delete", args=[tenant.pk])
 
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
+
+
+def test_the_v1a_key_rotates_and_only_its_public_keys_are_ever_shown(admin_client, tenant):
+    old_private = tenant.signing_private_key
+
+    shown = _rotate(admin_client, "rotate_signing_key", tenant, confirm="yes")
+    switched = _rotate(admin_client, "sign_with_v1a", tenant)
+
+    tenant.refresh_from_db()
+    new_private = tenant.signing_private_key
+    assert new_private != old_private and tenant.signing_scheme == "v1a"
+    public_key = shown.context["rows"][0]["public_key"]
+    assert public_key == keys.public_key_of(new_private) and public_key in shown.content.decode()
+    change = admin_client.get(reverse("admin:callbacks_tenant_change", args=[tenant.pk]))
+    assert public_key in change.content.decode()
+    assert keys.public_key_of(old_private) in change.content.decode()  # still signing: the overlap
+    pages = [
+        shown,
+        switched,
+        change,
+        admin_client.get(LIST),
+        admin_client.get(reverse("admin:callbacks_auditlog_changelist")),
+        *(
+            admin_client.get(reverse("admin:callbacks_auditlog_change", args=[row.pk]))
+            for row in AuditLog.objects.filter(tenant=tenant)
+        ),
+    ]
+    for page in pages:
+        assert page.status_code in (200, 302)
+        html = page.content.decode()
+        assert not any(part in html for part in private_texts(old_private, new_private))

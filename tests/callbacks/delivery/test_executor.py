@@ -14,7 +14,7 @@ from callbacks.delivery.executor import build_headers, parse_retry_after, send_a
 from callbacks.domain import encoding
 from callbacks.masking import MASK
 from tests.factories import make_task
-from tests.receivers import Receiver, Reply
+from tests.receivers import Receiver, Reply, SilentListener
 
 pytestmark = pytest.mark.django_db
 
@@ -141,6 +141,7 @@ def test_unsigned_when_the_tenant_has_no_secret(tenant, receiver):
         (404, "200-299", "http_4xx", False),
         (408, "200-299", "http_4xx", True),
         (429, "200-299", "http_4xx", True),
+        (410, "200-299", "gone", False),
         (500, "200-299", "http_5xx", True),
         (503, "200-299", "http_5xx", True),
         (304, "200-299", "http_3xx", False),
@@ -154,6 +155,21 @@ def test_status_classification(tenant, status, success_statuses, outcome, retrya
     assert result.error == ("" if outcome == "success" else f"HTTP {status}")
     assert result.duration_ms > 0
     assert result.started_at.tzinfo is not None
+
+
+def test_a_task_to_a_url_gone_ends_gone_without_a_request(tenant):
+    listener = SilentListener()
+    try:
+        task = make_task(tenant=tenant, url=f"http://127.0.0.1:{listener.port}/hook")
+        task.url_gone = True  # as the engine sets it when it starts the task
+
+        result = send_attempt(task, attempt=1)
+
+        assert (result.outcome, result.retryable, result.status_code) == ("gone", False, None)
+        assert "410" in result.error and "not sent" in result.error
+        assert listener.connections() == 0
+    finally:
+        listener.close()
 
 
 def test_response_is_recorded(tenant):

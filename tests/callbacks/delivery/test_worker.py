@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker, LaneRun, dispatch_lag_seconds
-from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
+from callbacks.models import CallbackTask, GoneUrl, TaskEvent, TaskExecution, TaskStatus
+from callbacks.services.gone import gone_url_clear
 from tests.factories import make_task, make_tasks
 from tests.receivers import Reply
 
@@ -149,3 +150,56 @@ def test_lag_counts_from_the_due_time_once_it_is_after_the_creation():
     assert dispatch_lag_seconds(retry, now=created + timedelta(minutes=10)) == 60.0
     early = type("Task", (), {"created_at": created, "due_at": created - timedelta(days=900)})
     assert dispatch_lag_seconds(early, now=created + timedelta(seconds=3)) == 3.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_410_stops_every_later_callback_to_that_url_until_cleared(tenant, receiver, worker):
+    receiver.respond = Reply(status=410)
+    first = make_task(tenant=tenant, url=receiver.url + "/hook")
+    deliver_due(worker)
+
+    first.refresh_from_db()
+    assert (first.status, first.last_outcome, first.last_status_code) == ("failed", "gone", 410)
+    gone = GoneUrl.objects.get(tenant=tenant)
+    assert gone.url == first.url and gone.task_id == first.id
+
+    later = make_tasks(5, tenant=tenant, url=first.url)
+    elsewhere = make_task(tenant=tenant, url=receiver.url + "/other")
+    deliver_due(worker)
+
+    assert [r.path for r in receiver.received] == ["/hook", "/other"]
+    for task in later:
+        task.refresh_from_db()
+        assert (task.status, task.last_outcome, task.last_status_code) == ("failed", "gone", None)
+        assert TaskExecution.objects.get(task=task).outcome == "gone"
+    elsewhere.refresh_from_db()
+    assert elsewhere.last_outcome == "gone" and elsewhere.last_status_code == 410  # it answered 410 too
+
+    receiver.respond = Reply(status=200)
+    gone_url_clear(gone=gone, actor_type="user", actor="ops")
+    again = make_task(tenant=tenant, url=first.url)
+    deliver_due(worker)
+
+    again.refresh_from_db()
+    assert again.status == "succeeded" and [r.path for r in receiver.received][-1] == "/hook"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_to_a_url_that_answers_410_reaches_it_once(tenant, receiver, settings):
+    """The lane refills the moment the 410 is in, before the recorder has written the mark: the
+    worker's own memory of the answer keeps the next tasks from being sent meanwhile."""
+    settings.CALLBACKS = {**settings.CALLBACKS, "MAX_CONCURRENCY_PER_ORIGIN": 1}
+    receiver.respond = Reply(status=410)
+    burst = make_tasks(20, tenant=tenant, url=receiver.url + "/hook")
+    worker = DeliveryWorker(concurrency=8, flush_seconds=0.5, name="test-worker")
+    try:
+        deliver_due(worker)
+    finally:
+        worker.shutdown(timeout=10)
+
+    assert len(receiver.received) == 1
+    statuses = {
+        (task.status, task.last_outcome) for task in CallbackTask.objects.filter(pk__in=[t.pk for t in burst])
+    }
+    assert statuses == {("failed", "gone")}
+    assert TaskExecution.objects.filter(status_code=410).count() == 1

@@ -2,22 +2,32 @@
 checked with the independent standardwebhooks implementation against really delivered callbacks."""
 
 import io
+import logging
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks import keys
+from callbacks.delivery import outcomes
 from callbacks.delivery.executor import send_attempt
-from callbacks.models import AuditLog, TenantApiKey
+from callbacks.models import AuditLog, Tenant, TenantApiKey
+from callbacks.sealing import SEALED_PREFIX
 from callbacks.services.tenants import (
     api_key_revoke,
     api_key_rotate,
     secret_fingerprint,
+    signing_key_rotate,
+    signing_scheme_set,
     signing_secret_retire_previous,
     signing_secret_rotate,
+    tenant_create,
 )
 from tests.factories import make_task
+from tests.leaks import private_texts
 
 
 def deliver(tenant, receiver, body='{"order":42}'):
@@ -62,8 +72,19 @@ def test_rotation_is_audited_without_the_secrets(tenant):
     new = signing_secret_rotate(tenant=tenant, actor_type="user", actor="ops")
     row = AuditLog.objects.get(action="signing_secret.rotate")
     assert row.actor_type == "user" and row.actor == "ops" and row.tenant == tenant
-    assert row.before == {"current": secret_fingerprint(old), "previous": ""}
-    assert row.after == {"current": secret_fingerprint(new), "previous": secret_fingerprint(old)}
+    assert row.before == {
+        "scheme": "v1",
+        "current": secret_fingerprint(old),
+        "previous": "",
+        "previous_until": None,
+    }
+    tenant.refresh_from_db()
+    assert row.after == {
+        "scheme": "v1",
+        "current": secret_fingerprint(new),
+        "previous": secret_fingerprint(old),
+        "previous_until": tenant.previous_signing_secret_until.isoformat(),
+    }
     text = str(row.before) + str(row.after)
     assert old not in text and new not in text and old[6:20] not in text
 
@@ -200,3 +221,75 @@ def test_rotate_api_key_command_gives_the_whitelist_scope(new_tenant):
     key = out.getvalue().split("new API key: ")[1].split()[0]
     assert TenantApiKey.objects.get(digest=keys.api_key_digest(key)).manages_whitelist
     assert not TenantApiKey.objects.get(digest=keys.api_key_digest(new_tenant.api_key)).manages_whitelist
+
+
+# --- the v1a private key: sealed in its columns, never in a log ------------------------------------
+
+
+@pytest.mark.django_db
+def test_private_keys_are_sealed_in_their_columns_and_absent_from_the_logs(caplog, receiver, settings):
+    settings.CALLBACKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    connection.force_debug_cursor = True  # every statement and its parameters are logged too
+    try:
+        with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="django.db.backends"):
+            tenant = tenant_create(name="initech").tenant
+            first = tenant.signing_private_key
+            signing_scheme_set(tenant=tenant, scheme="v1a", actor_type="user", actor="ops")
+            signing_key_rotate(tenant=tenant, scheme="v1a", actor_type="user", actor="ops")
+            tenant.refresh_from_db()
+            second = tenant.signing_private_key
+            task = make_task(tenant=tenant, url=receiver.url, payload="{}")
+            result = send_attempt(task, attempt=1)
+            outcomes.record([outcomes.Finished(task=task, token="", result=result)])
+    finally:
+        connection.force_debug_cursor = False
+
+    assert first.startswith("whsk_") and second.startswith("whsk_") and first != second
+    assert tenant.previous_signing_private_key == first
+    assert receiver.wait_for(1)[0].headers["webhook-signature"].count("v1a,") == 2
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "UPDATE" in logged  # the statements were logged
+    assert not any(part in logged for part in private_texts(first, second))
+    with connection.cursor() as cursor:  # the columns as stored, past the fields that open them
+        cursor.execute(
+            f"SELECT signing_private_key, previous_signing_private_key, t.* FROM {Tenant._meta.db_table} t "
+            "WHERE id = %s",
+            [Tenant._meta.pk.get_db_prep_value(tenant.pk, connection)],
+        )
+        row = cursor.fetchone()
+        cursor.execute(f"SELECT a.* FROM {AuditLog._meta.db_table} a")
+        audit = cursor.fetchall()
+    assert row[0].startswith(SEALED_PREFIX) and row[1].startswith(SEALED_PREFIX)
+    stored = str(row) + str(audit)
+    assert not any(part in stored for part in private_texts(first, second))
+
+
+def test_rotate_secret_command_rotates_the_v1a_key_with_an_overlap(tenant):
+    old_public = keys.public_key_of(tenant.signing_private_key)
+    out = io.StringIO()
+
+    call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--overlap", "120", stdout=out)
+
+    tenant.refresh_from_db()
+    new_public = out.getvalue().split("new public key: ")[1].split()[0]
+    assert new_public == keys.public_key_of(tenant.signing_private_key) != old_public
+    assert keys.public_key_of(tenant.previous_signing_private_key) == old_public
+    assert 100 < (tenant.previous_signing_key_until - timezone.now()).total_seconds() <= 120
+    assert not any(part in out.getvalue() for part in private_texts(tenant.signing_private_key))
+    call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--retire-previous", stdout=io.StringIO())
+    tenant.refresh_from_db()
+    assert (
+        tenant.previous_signing_private_key == "" and tenant.signing_scheme == "v1"
+    )  # the scheme is unchanged
+    with pytest.raises(CommandError, match="overlap"):
+        call_command("rotate_secret", tenant.name, "--scheme", "v1a", "--overlap", "-5")
+
+
+@pytest.mark.django_db
+def test_create_tenant_prints_the_v1a_public_key_not_the_private_key():
+    out = io.StringIO()
+    call_command("create_tenant", "initech", stdout=out)
+
+    tenant = Tenant.objects.get(name="initech")
+    assert f"v1a public key:  {keys.public_key_of(tenant.signing_private_key)}" in out.getvalue()
+    assert not any(part in out.getvalue() for part in private_texts(tenant.signing_private_key))

@@ -10,19 +10,21 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from callbacks.api.serializers import page_serializer
-from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, TenantApiView
+from callbacks.api.views import COMMON_ERRORS, ERROR, PAGE_PARAMETERS, PAGE_QUERY, TenantApiView
 from callbacks.domain.vocabulary import ActorType
 from callbacks.selectors import gone_url_get, gone_url_list
 from callbacks.services.gone import gone_url_clear
 
 TAG = "gone"
-GONE_ID = OpenApiParameter("gone_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+GONE_ID = OpenApiParameter(
+    "gone_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the gone URL's id"
+)
 NOT_FOUND = {404: OpenApiResponse(ERROR, description="no such gone URL (or another tenant's)")}
 
 
 class GoneUrlOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.CharField()
+    id = serializers.IntegerField(help_text="the gone URL's id, to clear it")
+    url = serializers.CharField(help_text="the URL, exactly as the tenant's callbacks name it")
     marked_at = serializers.DateTimeField(help_text="when the receiver answered 410")
     task_id = serializers.UUIDField(allow_null=True, help_text="the callback it answered 410 to")
 
@@ -32,10 +34,12 @@ GoneUrlPageSerializer = page_serializer("GoneUrlPageSerializer", GoneUrlOutputSe
 
 class GoneUrlListApi(TenantApiView):
     OutputSerializer = GoneUrlOutputSerializer
+    query_parameters = {"GET": PAGE_QUERY}
 
     @extend_schema(
         tags=[TAG],
         operation_id="gone_list",
+        summary="List the URLs gone (410)",
         parameters=PAGE_PARAMETERS,
         responses={200: GoneUrlPageSerializer, **COMMON_ERRORS},
         description="The tenant's URLs that answered 410 Gone and are no longer called, newest first.",
@@ -52,6 +56,8 @@ class GoneUrlDetailApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="gone_retrieve",
+        summary="Show a gone URL",
+        description="One URL that answered 410 Gone: when, and to which callback.",
         parameters=[GONE_ID],
         responses={200: OutputSerializer, **NOT_FOUND, **COMMON_ERRORS},
     )
@@ -61,6 +67,7 @@ class GoneUrlDetailApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="gone_clear",
+        summary="Clear a gone URL",
         parameters=[GONE_ID],
         request=None,
         responses={204: None, **NOT_FOUND, **COMMON_ERRORS},

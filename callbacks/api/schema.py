@@ -90,6 +90,14 @@ TAGS = [
         "description": "The target URLs the tenant may call, when an operator enforces it.",
     },
     {"name": "breakers", "description": "Circuit breakers of the origins the tenant calls."},
+    {
+        "name": "gone",
+        "description": "URLs whose receiver answered 410 Gone: no longer called until cleared.",
+    },
+    {
+        "name": "signing",
+        "description": "How callbacks are signed (HMAC v1 or ed25519 v1a), the public keys, rotation.",
+    },
     {"name": "stats", "description": "Delivery statistics: throughput, latency, success rate, errors."},
     {"name": "audit", "description": "Every change made to the tenant's objects, and by whom."},
     {"name": "settings", "description": "Run-time delivery settings, for operators (staff users) only."},

@@ -54,7 +54,10 @@ class V1aStateSerializer(serializers.Serializer):
     previous_public_key = serializers.CharField(
         allow_null=True, help_text="the previous key's, while it signs too (a rotation's overlap)"
     )
-    previous_signs_until = serializers.DateTimeField(allow_null=True)
+    previous_signs_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="until when the previous key signs too (a rotation's overlap); null: it does not",
+    )
 
 
 class SigningOutputSerializer(serializers.Serializer):
@@ -62,12 +65,14 @@ class SigningOutputSerializer(serializers.Serializer):
         choices=SigningScheme.choices,
         help_text="what webhook-signature carries: v1 (HMAC-SHA256) or v1a (ed25519)",
     )
-    v1 = V1StateSerializer()
-    v1a = V1aStateSerializer()
+    v1 = V1StateSerializer(help_text="HMAC-SHA256 with the whsec_ secret (never shown here)")
+    v1a = V1aStateSerializer(help_text="ed25519: the public keys receivers verify with")
 
 
 class SchemeInputSerializer(StrictSerializer):
-    scheme = serializers.ChoiceField(choices=SigningScheme.choices)
+    scheme = serializers.ChoiceField(
+        choices=SigningScheme.choices, help_text="v1 (HMAC-SHA256) or v1a (ed25519)"
+    )
 
 
 class RotateInputSerializer(StrictSerializer):
@@ -94,6 +99,7 @@ class SigningApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="signing_retrieve",
+        summary="Show how callbacks are signed",
         responses={200: OutputSerializer, **COMMON_ERRORS},
         description="How callbacks are signed, and the public keys v1a signatures verify with.",
     )
@@ -103,6 +109,7 @@ class SigningApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="signing_update",
+        summary="Choose the signing scheme",
         request=InputSerializer,
         responses={200: OutputSerializer, **INVALID, **COMMON_ERRORS},
         description="Choose the scheme; attempts from now on carry its signatures. Give receivers the "
@@ -123,6 +130,7 @@ class SigningRotateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="signing_rotate",
+        summary="Rotate a signing key",
         request=InputSerializer,
         responses={200: OutputSerializer, **INVALID, **COMMON_ERRORS},
         description="A new key for the scheme; the current one keeps signing beside it for overlap_seconds, "
@@ -154,6 +162,7 @@ class SigningRetirePreviousApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="signing_retire_previous",
+        summary="Retire the previous signing key",
         request=InputSerializer,
         responses={200: OutputSerializer, **INVALID, **COMMON_ERRORS},
         description="Stop signing with the scheme's previous key now, before its overlap ends.",

@@ -273,9 +273,13 @@ class ExecutionOutputSerializer(serializers.Serializer):
     duration_ms = serializers.FloatField(allow_null=True)
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     status_code = serializers.IntegerField(allow_null=True)
-    response_headers = serializers.DictField(child=serializers.CharField())
+    response_headers = serializers.DictField(
+        child=serializers.CharField(), help_text="at most the response headers limit (32 KiB by default)"
+    )
     response_body = serializers.CharField(help_text="at most the response body limit (1 MB by default)")
-    response_truncated = serializers.BooleanField()
+    response_truncated = serializers.BooleanField(
+        help_text="the receiver sent more headers or body than the limits keep"
+    )
     error = serializers.CharField()
     request = ExecutionRequestSerializer(source="*")
 

@@ -302,7 +302,14 @@ class DeliveryWorker:
         if task.due_at is not None:
             metrics.DISPATCH_LAG_SECONDS.observe(max(0.0, (timezone.now() - task.due_at).total_seconds()))
         try:
-            result = executor.send_attempt(task, attempt=task.attempts)
+            try:
+                result = executor.send_attempt(task, attempt=task.attempts)
+            except Exception as exc:
+                # send_attempt records every failure itself; should it raise all the same, the attempt
+                # is recorded now: an exception lost in the thread pool would leave the task running
+                # until its lease ran out, then be taken for a worker that vanished.
+                logger.exception("sending task %s raised", task.id)
+                result = results.internal_error_result(task, error=f"internal error: {type(exc).__name__}")
             with self._state:
                 if self._active.pop(task.id, None) is None:
                     return  # already recorded as interrupted at shutdown: this late result is moot

@@ -13,6 +13,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from callbacks import conf
 from callbacks.delivery.http.deadline import TotalTimeout, Watch, current, process_watchdog
+from callbacks.delivery.http.heads import headers_cut
 from callbacks.delivery.http.session import process
 
 CHUNK_SIZE = 64 * 1024
@@ -25,6 +26,7 @@ class RawResponse:
     body: bytes  # at most body_limit bytes
     truncated: bool  # the receiver sent more than body_limit bytes
     duration_ms: float
+    headers_cut: bool = False  # the head was longer than RESPONSE_HEADERS_LIMIT: the rest not read
 
 
 def send(
@@ -68,6 +70,7 @@ def send(
                 body=content,
                 truncated=truncated,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                headers_cut=headers_cut(response),
             )
     except requests.RequestException as exc:
         if watch.expired and not isinstance(exc, TotalTimeout):

@@ -15,11 +15,15 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from callbacks import conf
 from callbacks.delivery.http.deadline import current_watch, process_watchdog
+from callbacks.delivery.http.heads import BoundedHeadResponse
 from callbacks.delivery.ssrf import GuardedHTTPConnection, GuardedHTTPSConnection
 
 
 class _WatchedConnectionMixin:
-    """Reports the socket in use to the running attempt's watch (new or reused connection)."""
+    """Reports the socket in use to the running attempt's watch (new or reused connection), and
+    reads response heads within bounds."""
+
+    response_class = BoundedHeadResponse
 
     def connect(self) -> None:
         super().connect()

@@ -119,3 +119,40 @@ def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
     assert lane.due_in(start + 0.35) == pytest.approx(0.05)
     assert lane.tokens(start + 100) == 10.0  # a bucket holds one second's worth
     assert LaneRun("token", [], rate=None).tokens(start) == float("inf")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_with_a_non_ascii_retry_after_is_recorded_once(tenant, receiver, worker):
+    """A 200 with "Retry-After: ²" used to raise in the sender thread: nothing was recorded, the task
+    stayed running until its lease ran out and was then sent again as if its worker had vanished."""
+    receiver.respond = Reply(status=200, headers={"Retry-After": "²"})
+    task = make_task(tenant=tenant, url=receiver.url)
+
+    deliver_due(worker)
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED
+    assert list(TaskExecution.objects.filter(task=task).values_list("outcome", "status_code")) == [
+        ("success", 200)
+    ]
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_that_raises_is_recorded_at_once(tenant, receiver, worker, monkeypatch):
+    """Whatever escapes the executor is recorded by the worker, not lost in the thread pool."""
+    from callbacks.delivery import executor
+
+    def broken(task, *, attempt):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(executor, "send_attempt", broken)
+    task = make_task(tenant=tenant, url=receiver.url, max_retries=0)
+
+    deliver_due(worker)
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD
+    assert list(TaskExecution.objects.filter(task=task).values_list("outcome", "error")) == [
+        ("error", "internal error: RuntimeError")
+    ]

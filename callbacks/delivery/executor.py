@@ -30,6 +30,7 @@ from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses
 from callbacks.domain.bounds import MAX_RESPONSE_HEADERS
 from callbacks.domain.headers import forbidden_reason as forbidden_header_reason
+from callbacks.domain.urls import sendable_url
 from callbacks.masking import MASK, mask_headers, mask_text
 from callbacks.models import Outcome
 
@@ -86,7 +87,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         headers = build_headers(task, attempt, int(time.time()))
         raw = http.send(
             method=task.method,
-            url=task.url,
+            url=sendable_url(task.url),
             headers=headers,
             body=_body(task),
             connect_timeout=task.connect_timeout_seconds,

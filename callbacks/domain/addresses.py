@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from callbacks.domain.hosts import normalise_host
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Cloud metadata endpoints. Most are link-local or unique-local and refused anyway; listed so
@@ -109,7 +111,11 @@ def check_url_literal(url: str) -> str | None:
     if not host:
         return "the URL has no host"
     host = host.rstrip(".").lower()
-    reason = localhost_reason(host)
+    try:
+        name = normalise_host(host)  # as it is sent: full-width "ｌｏｃａｌｈｏｓｔ" is localhost
+    except ValueError:
+        name = host
+    reason = localhost_reason(name)
     if reason:
         return reason
     address = _numeric_address(host)

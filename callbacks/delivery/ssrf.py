@@ -1,5 +1,5 @@
-"""The SSRF guard: no callback reaches loopback, private, link-local, metadata or other
-non-public addresses unless the operator exempts them.
+"""The SSRF guard: no callback reaches loopback, private, link-local or other non-public
+addresses unless the operator exempts them, nor cloud metadata addresses, whatever is exempt.
 
 The check runs when a socket is opened, on the addresses the name actually resolved to, and
 the socket is then connected to exactly the address that was checked: a URL that names a

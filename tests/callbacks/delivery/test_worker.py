@@ -156,3 +156,20 @@ def test_a_send_that_raises_is_recorded_at_once(tenant, receiver, worker, monkey
     assert list(TaskExecution.objects.filter(task=task).values_list("outcome", "error")) == [
         ("error", "internal error: RuntimeError")
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_huge_response_head_is_stored_within_the_limit(tenant, receiver, worker, settings):
+    """60 headers of 60 KiB (3.6 MB) used to be stored whole in the attempt's row."""
+    settings.CALLBACKS = {**settings.CALLBACKS, "RESPONSE_HEADERS_LIMIT": 16 * 1024}
+    receiver.respond = Reply(
+        status=200, headers={f"X-Filler-{index}": "a" * 60 * 1024 for index in range(60)}
+    )
+    task = make_task(tenant=tenant, url=receiver.url)
+
+    deliver_due(worker)
+
+    execution = TaskExecution.objects.get(task=task)
+    assert (execution.outcome, execution.status_code, execution.response_truncated) == ("success", 200, True)
+    assert sum(len(name) + len(value) for name, value in execution.response_headers.items()) <= 16 * 1024
+    assert CallbackTask.objects.get(id=task.id).status == TaskStatus.SUCCEEDED

@@ -61,9 +61,11 @@ class BoundedHeadResponse(http.client.HTTPResponse):
                 self.fp = whole
         if head.cut:
             # The rest of the head, and the body after it, are left unread: the connection cannot be
-            # reused, and the response ends here.
+            # reused, and the response ends here. A length or chunked coding read before the cut
+            # would have urllib3 wait for that body, or read the rest of the head as chunks.
             self.headers_cut = True
             self.length, self.chunked, self.will_close = 0, False, True
+            del self.msg["content-length"], self.msg["transfer-encoding"]
 
 
 def headers_cut(response) -> bool:

@@ -77,6 +77,17 @@ def test_a_head_past_the_byte_limit_is_cut_and_the_status_kept(callbacks_setting
     assert raw.body == b""  # not read: the connection is closed instead
 
 
+@pytest.mark.parametrize("framing", [b"Content-Length: 2", b"Transfer-Encoding: chunked"])
+def test_a_body_framing_read_before_the_cut_is_not_followed(callbacks_settings, framing):
+    """The body is not read after a cut: neither waited for by its length nor parsed out of the rest of
+    the head as chunks."""
+    callbacks_settings(RESPONSE_HEADERS_LIMIT=2048)
+    head = b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n" + many_headers(20, 500).split(b"\r\n", 1)[1]
+    with RawHeadServer(head) as server:
+        raw = send(server.url)
+    assert (raw.status_code, raw.headers_cut, raw.body) == (200, True, b"")
+
+
 def test_a_head_of_too_many_lines_is_cut_and_the_status_kept(callbacks_settings):
     """More than http.client's 100 header lines used to fail the attempt as a connection error, which
     a retry sent again although the receiver had answered."""

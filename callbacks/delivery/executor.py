@@ -74,7 +74,8 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
             response_headers=response.get("response_headers", {}),
             response_body=response.get("response_body", ""),
             response_truncated=response.get("response_truncated", False),
-            error=mask_text(error)[:ERROR_MAX_CHARS],
+            # Error texts quote the receiver (a Location, a status line): as storable as its headers.
+            error=_storable(mask_text(error))[:ERROR_MAX_CHARS],
             retryable=retryable,
             retry_after=response.get("retry_after"),
         )

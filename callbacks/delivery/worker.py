@@ -348,24 +348,35 @@ class DeliveryWorker:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
                 continue
-            try:
-                outcomes.record(pending)
-            except Exception:
+            left = self._record(pending)
+            if left:
                 # The database is away (restart, network): keep the results and try again.
                 # Nothing is lost; if this process dies meanwhile, the leases bring the tasks back.
                 failures += 1
-                logger.exception("recording %d attempts failed (try %d); will retry", len(pending), failures)
+                logger.warning("recording %d attempts failed (try %d); will retry", len(left), failures)
                 close_old_connections()
                 time.sleep(min(5.0, 0.1 * 2**failures))
-                continue
-            failures = 0
-            recorded = len(pending)
-            pending = []
+            else:
+                failures = 0
+            recorded = len(pending) - len(left)
+            pending = left
             last_flush = time.monotonic()
             with self._state:
                 self._unrecorded -= recorded
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
+
+    def _record(self, pending: list) -> list:
+        """Records the attempts; returns those left because the database is away."""
+        try:
+            outcomes.record(pending)
+            return []
+        except Exception as exc:
+            logger.exception("recording %d attempts failed", len(pending))
+            if outcomes.database_away(exc):
+                return pending
+        # Refused for what they hold: one bad record must not hold up the others.
+        return outcomes.record_each(pending)
 
     def _record_wait(self, pending: list, last_beat: float) -> float:
         """How long the recorder waits for finished attempts: the flush interval while some wait

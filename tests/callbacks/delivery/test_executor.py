@@ -426,10 +426,10 @@ def test_an_error_reading_the_answer_keeps_its_status_and_is_not_retried(tenant,
     """Our own bug after the receiver answered must not turn a delivered callback into a retry."""
     from callbacks.delivery import executor
 
-    def broken(text):
+    def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(executor, "_storable", broken)
+    monkeypatch.setattr(executor, "parse_retry_after", broken)
     with Receiver(Reply(status=200)) as receiver:
         result = send_attempt(make_task(tenant=tenant, url=receiver.url), attempt=1)
     assert (result.outcome, result.status_code, result.retryable) == ("success", 200, False)

@@ -44,6 +44,24 @@ def check_ssrf_guard(app_configs, **kwargs):
 
 
 @register(DELIVERY)
+def check_allowed_networks(app_configs, **kwargs):
+    """A network of prefix length 0 exempts a whole address family from the SSRF guard."""
+    whole = [
+        network for network in settings.CALLBACKS.get("ALLOWED_NETWORKS") or () if network.prefixlen == 0
+    ]
+    return [
+        Warning(
+            f"CALLBACKS_ALLOWED_NETWORKS holds {network}: the SSRF guard is off for every IPv{network.version} "
+            "address, so callbacks may reach loopback, private and link-local addresses (cloud metadata "
+            "addresses stay refused).",
+            hint="List only the networks of internal receivers (e.g. 10.1.0.0/16).",
+            id="callbacks.W003",
+        )
+        for network in whole
+    ]
+
+
+@register(DELIVERY)
 def check_ca_bundle(app_configs, **kwargs):
     """A CA bundle that cannot be read or holds no certificate would fail every HTTPS callback."""
     path = settings.CALLBACKS.get("CA_BUNDLE")

@@ -276,6 +276,10 @@ CALLBACKS = {
     # Response bytes kept per attempt, so a huge answer cannot fill the database; the rest is discarded
     # and the attempt marked truncated.
     "RESPONSE_BODY_LIMIT": _setting("RESPONSE_BODY_LIMIT", 1024 * 1024),
+    # Response header bytes read and kept per attempt (at most MAX_RESPONSE_HEADERS lines): real
+    # receivers send a few KiB; past this the head is not read further, the body not at all, and the
+    # attempt is recorded with its status and marked truncated.
+    "RESPONSE_HEADERS_LIMIT": _setting("RESPONSE_HEADERS_LIMIT", 32 * 1024),
     # Largest request body a tenant may register, bytes once encoded.
     "REQUEST_BODY_LIMIT": _setting("REQUEST_BODY_LIMIT", 1024 * 1024),
     # Retry defaults (tenant and task override them).

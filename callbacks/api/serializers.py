@@ -422,10 +422,12 @@ class ExecutionOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="the response's status; null without one"
     )
     response_headers = serializers.DictField(
-        child=serializers.CharField(), help_text="the response's headers"
+        child=serializers.CharField(), help_text="at most the response headers limit (32 KiB by default)"
     )
     response_body = serializers.CharField(help_text="at most the response body limit (1 MB by default)")
-    response_truncated = serializers.BooleanField(help_text="true when the body was longer than what is kept")
+    response_truncated = serializers.BooleanField(
+        help_text="the receiver sent more headers or body than the limits keep"
+    )
     error = serializers.CharField(help_text="what went wrong in a few words; empty on success")
     request = ExecutionRequestSerializer(source="*", help_text="the request as it was sent")
 

@@ -27,7 +27,9 @@ from callbacks.delivery import http, signing
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses, tracecontext
+from callbacks.domain.bounds import MAX_RESPONSE_HEADERS
 from callbacks.domain.headers import forbidden_reason as forbidden_header_reason
+from callbacks.domain.urls import sendable_url
 from callbacks.masking import MASK, mask_headers, mask_text
 from callbacks.models import Outcome
 
@@ -39,6 +41,7 @@ RETRYABLE_4XX = frozenset({408, 429})
 # Standard Webhooks: 410 means "stop sending here"; the URL is marked gone for the tenant.
 GONE = 410
 GONE_UNSENT_ERROR = "not sent: this URL answered 410 Gone to an earlier callback (clear it to send again)"
+_RETRY_AFTER_DIGITS = 12  # delta-seconds longer than this (30,000 years) are read as 10**12
 # Headers we set ourselves; a task's own header of the same name (any case) gives way.
 _OWN_HEADERS = (
     "user-agent",
@@ -89,7 +92,8 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
             response_headers=response.get("response_headers", {}),
             response_body=response.get("response_body", ""),
             response_truncated=response.get("response_truncated", False),
-            error=mask_text(error)[:ERROR_MAX_CHARS],
+            # Error texts quote the receiver (a Location, a status line): as storable as its headers.
+            error=_storable(mask_text(error))[:ERROR_MAX_CHARS],
             retryable=retryable,
             retry_after=response.get("retry_after"),
         )
@@ -106,7 +110,7 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
         )
         raw = http.send(
             method=task.method,
-            url=task.url,
+            url=sendable_url(task.url),
             headers=headers,
             body=_body(task),
             connect_timeout=task.connect_timeout_seconds,
@@ -135,20 +139,37 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
             Outcome.ERROR, error=f"internal error: {type(exc).__name__}: {_short(exc)}", retryable=True
         )
 
-    outcome, retryable = classify_status(raw.status_code, task.success_statuses)
     if span is not None:
         span.set_attribute("network.protocol.version", raw.http_version)
-    return result(
-        outcome,
-        error="" if outcome == Outcome.SUCCESS else _status_error_text(raw),
-        retryable=retryable,
-        status_code=raw.status_code,
-        # Set-Cookie and the like are secrets of the receiver's: stored masked.
-        response_headers=mask_headers({name: _storable(value) for name, value in raw.headers.items()}),
-        response_body=_storable(raw.body.decode("utf-8", errors="replace")),
-        response_truncated=raw.truncated,
-        retry_after=parse_retry_after(_header(raw.headers, "retry-after")),
-    )
+    try:
+        outcome, retryable = classify_status(raw.status_code, task.success_statuses)
+        headers_kept, headers_cut = stored_headers(raw.headers)
+        headers_cut = headers_cut or raw.headers_cut
+        return result(
+            outcome,
+            error="" if outcome == Outcome.SUCCESS else _status_error_text(raw),
+            retryable=retryable,
+            status_code=raw.status_code,
+            response_headers=headers_kept,
+            response_body=_storable(raw.body.decode("utf-8", errors="replace")),
+            response_truncated=raw.truncated or headers_cut,
+            retry_after=parse_retry_after(_header(raw.headers, "retry-after")),
+        )
+    except Exception as exc:
+        # The receiver has answered: whatever went wrong on our side, the attempt is recorded with
+        # its real status, and a delivered callback is not sent again because of our own bug.
+        logger.exception("unexpected error reading the response of task %s attempt %s", task.id, attempt)
+        return _response_without_details(result, raw.status_code, task, exc)
+
+
+def _response_without_details(result, status_code: int, task, exc: Exception) -> AttemptResult:
+    """The attempt as its status says, without the response's headers and body."""
+    note = f"HTTP {status_code}; response not kept: internal error: {type(exc).__name__}: {_short(exc)}"
+    try:
+        outcome, retryable = classify_status(status_code, task.success_statuses)
+    except Exception:
+        outcome, retryable = Outcome.ERROR, False
+    return result(outcome, error=note, retryable=retryable, status_code=status_code)
 
 
 def classify_status(status_code: int, success_statuses: str) -> tuple[str, bool]:
@@ -265,15 +286,35 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(int(value))
+    # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("²", "١٢"),
+    # and int("²") raises. A number too long for int() (Python refuses over 4300 digits) is
+    # longer than any wait honoured anyway.
+    if value.isascii() and value.isdigit():
+        return float(int(value)) if len(value) <= _RETRY_AFTER_DIGITS else float(10**_RETRY_AFTER_DIGITS)
+    if not value.isascii():
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def stored_headers(headers: dict) -> tuple[dict, bool]:
+    """The response headers as kept, and whether some were left out: at most MAX_RESPONSE_HEADERS of
+    them, names and values together within RESPONSE_HEADERS_LIMIT characters (a header that does not
+    fit is left out whole), and masked: Set-Cookie and the like are secrets of the receiver's."""
+    room = conf.get("RESPONSE_HEADERS_LIMIT")
+    kept: dict = {}
+    for name, value in headers.items():
+        size = len(name) + len(value)
+        if size > room or len(kept) >= MAX_RESPONSE_HEADERS:
+            continue
+        kept[name] = _storable(value)
+        room -= size
+    return mask_headers(kept), len(kept) < len(headers)
 
 
 def _header(headers: dict, name: str) -> str | None:

@@ -9,11 +9,12 @@ Each task update is conditional on the task still being `running` under the clai
 that started it: a task cancelled, or reclaimed after its lease ran out, keeps its state.
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from callbacks import bulk, conf, wakeup
@@ -111,6 +112,44 @@ def _mark_gone(applied: list[Applied]) -> None:
                 )
         except Exception:
             logger.exception("marking %s gone for tenant %s failed", item.task.url, item.task.tenant_id)
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether recording failed because the database is away (a restart, the network), rather than
+    for what the attempts hold: then the same batch is tried again later."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def record_each(finished: list[Finished]) -> list[Finished]:
+    """Each attempt recorded alone, after their batch was refused for what it holds; returns those left
+    when the database went away meanwhile.
+
+    One attempt the database refuses must not hold up every other one the worker sent: unrecorded,
+    their leases would run out and they would be sent again. One refused even alone is recorded
+    without what the receiver sent (headers, body, error text); one refused even so is left to its
+    lease.
+    """
+    for index, item in enumerate(finished):
+        for attempt in (item, _without_response(item)):
+            try:
+                record([attempt])
+                break
+            except Exception as exc:
+                if database_away(exc):
+                    return finished[index:]
+                logger.exception("recording the attempt of task %s failed", item.task.id)
+    return []
+
+
+def _without_response(item: Finished) -> Finished:
+    result = dataclasses.replace(
+        item.result,
+        request_headers={},
+        response_headers={},
+        response_body="",
+        error="the database refused this attempt's record; stored without the response",
+    )
+    return dataclasses.replace(item, result=result)
 
 
 def _due_soon(decisions: list[retry.Decision], now: datetime) -> bool:

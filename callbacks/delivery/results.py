@@ -30,8 +30,19 @@ class AttemptResult:
 def interrupted_result(task, *, error: str) -> AttemptResult:
     """The record of an attempt whose worker went away before it ended (killed, or stopped
     past its grace period): it may or may not have reached the receiver, so it is retried."""
+    return _bare_result(task, outcome=Outcome.INTERRUPTED, error=error)
+
+
+def internal_error_result(task, *, error: str) -> AttemptResult:
+    """The record of an attempt that failed on our side with nothing known of the receiver's answer
+    (the executor records every answer it got): recorded at once rather than left to its lease, and
+    retried like an interrupted one."""
+    return _bare_result(task, outcome=Outcome.ERROR, error=error)
+
+
+def _bare_result(task, *, outcome: str, error: str) -> AttemptResult:
     return AttemptResult(
-        outcome=Outcome.INTERRUPTED,
+        outcome=outcome,
         status_code=None,
         started_at=task.updated_at,  # leases.start_claimed stamped it when the attempt began
         duration_ms=None,

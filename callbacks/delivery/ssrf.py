@@ -1,5 +1,5 @@
-"""The SSRF guard: no callback reaches loopback, private, link-local, metadata or other
-non-public addresses unless the operator exempts them.
+"""The SSRF guard: no callback reaches loopback, private, link-local or other non-public
+addresses unless the operator exempts them, nor cloud metadata addresses, whatever is exempt.
 
 The check runs when a socket is opened, on the addresses the name actually resolved to, and
 the socket is then connected to exactly the address that was checked: a URL that names a
@@ -10,8 +10,8 @@ ignored (http/session.py), so the connected address is always the target's.
 Which addresses are forbidden is decided by callbacks.domain.addresses, which also refuses address
 literals when a callback is registered.
 
-Known limit: getaddrinfo has no timeout of its own, so a very slow resolver can hold an
-attempt past its deadline (the deadline watchdog in http/deadline.py covers sockets, not lookups).
+getaddrinfo has no timeout of its own: the HTTP client's connections (http/pools.py) replace
+`lookup`, so that the name is resolved within the attempt's deadline.
 """
 
 import socket
@@ -32,8 +32,8 @@ class SsrfBlocked(Exception):
     """
 
 
-def resolve_checked(host: str, port: int) -> list[tuple]:
-    """getaddrinfo results for host, all of them allowed; raises SsrfBlocked otherwise.
+def resolve_checked(host: str, port: int, *, lookup=socket.getaddrinfo) -> list[tuple]:
+    """getaddrinfo results for host (through `lookup`), all of them allowed; raises SsrfBlocked otherwise.
 
     Any forbidden address refuses the whole name: trying only the allowed ones would let a
     name with one public and one inward record reach inside by making the public one fail.
@@ -45,7 +45,7 @@ def resolve_checked(host: str, port: int) -> list[tuple]:
         # loopback themselves (RFC 6761 says they are loopback, whatever DNS says).
         raise SsrfBlocked(f"blocked by the SSRF guard: {reason}")
     try:
-        results = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        results = lookup(host, port, allowed_gai_family(), socket.SOCK_STREAM)
     except UnicodeError:
         raise SsrfBlocked(f"invalid host name {host!r}") from None
     for *_, sockaddr in results:
@@ -63,9 +63,13 @@ class _GuardedConnectMixin:
     against it.
     """
 
+    def lookup(self, host: str, port: int, family: int, socktype: int) -> list[tuple]:
+        """How the name is resolved: getaddrinfo itself, unless a subclass bounds it in time."""
+        return socket.getaddrinfo(host, port, family, socktype)
+
     def _new_conn(self) -> socket.socket:
         try:
-            results = resolve_checked(self._dns_host, self.port)
+            results = resolve_checked(self._dns_host, self.port, lookup=self.lookup)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc
         error: OSError | None = None

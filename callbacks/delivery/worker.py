@@ -315,7 +315,14 @@ class DeliveryWorker:
         try:
             with self._state:
                 task.url_gone = task.url_gone or (task.tenant_id, task.url) in self._heard_gone
-            result = executor.send_attempt(task, attempt=task.attempts)
+            try:
+                result = executor.send_attempt(task, attempt=task.attempts)
+            except Exception as exc:
+                # send_attempt records every failure itself; should it raise all the same, the attempt
+                # is recorded now: an exception lost in the thread pool would leave the task running
+                # until its lease ran out, then be taken for a worker that vanished.
+                logger.exception("sending task %s raised", task.id)
+                result = results.internal_error_result(task, error=f"internal error: {type(exc).__name__}")
             with self._state:
                 if self._active.pop(task.id, None) is None:
                     return  # already recorded as interrupted at shutdown: this late result is moot
@@ -356,28 +363,44 @@ class DeliveryWorker:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
                 continue
-            try:
-                outcomes.record(pending)
-            except Exception:
+            left = self._record(pending)
+            if left:
                 # The database is away (restart, network): keep the results and try again.
                 # Nothing is lost; if this process dies meanwhile, the leases bring the tasks back.
                 failures += 1
-                logger.exception("recording %d attempts failed (try %d); will retry", len(pending), failures)
+                logger.warning("recording %d attempts failed (try %d); will retry", len(left), failures)
                 close_old_connections()
                 time.sleep(min(5.0, 0.1 * 2**failures))
-                continue
-            failures = 0
-            recorded = len(pending)
-            # Written now: the database's mark answers for the tasks started from here on (and a clear
-            # of it is not overridden by this process's memory).
-            gone = {(item.task.tenant_id, item.task.url) for item in pending if _answered_gone(item.result)}
-            pending = []
+            else:
+                failures = 0
+            recorded = len(pending) - len(left)
+            # Those left are the batch's tail (callbacks.delivery.outcomes.record_each). Written now:
+            # the database's mark answers for the tasks started from here on (and a clear of it is not
+            # overridden by this process's memory).
+            gone = {
+                (item.task.tenant_id, item.task.url)
+                for item in pending[:recorded]
+                if _answered_gone(item.result)
+            }
+            pending = left
             last_flush = time.monotonic()
             with self._state:
                 self._unrecorded -= recorded
                 self._heard_gone -= gone
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
+
+    def _record(self, pending: list) -> list:
+        """Records the attempts; returns those left because the database is away."""
+        try:
+            outcomes.record(pending)
+            return []
+        except Exception as exc:
+            logger.exception("recording %d attempts failed", len(pending))
+            if outcomes.database_away(exc):
+                return pending
+        # Refused for what they hold: one bad record must not hold up the others.
+        return outcomes.record_each(pending)
 
     def _record_wait(self, pending: list, last_beat: float) -> float:
         """How long the recorder waits for finished attempts: the flush interval while some wait

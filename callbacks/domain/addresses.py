@@ -12,21 +12,38 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from callbacks.domain.hosts import normalise_host
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Cloud metadata endpoints. Most are link-local or unique-local and refused anyway; listed so
-# that the reason is explicit and so the public-looking ones (Oracle's 192.0.0.192) are caught.
+# Cloud metadata endpoints: refused whatever CALLBACKS_ALLOWED_NETWORKS exempts, since an operator
+# listing an internal range (169.254.0.0/16, fd00::/8, even 0.0.0.0/0) never means to hand tenants the
+# machine's credentials. Most are link-local or unique-local and refused anyway; listed so that the
+# reason is explicit and so the public-looking ones (Oracle's 192.0.0.192, Azure's 168.63.129.16) are caught.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in (
-        "169.254.169.254",
-        "169.254.170.2",
-        "169.254.169.253",
-        "fd00:ec2::254",
-        "100.100.100.200",
-        "192.0.0.192",
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean ...
+        "169.254.170.2",  # AWS ECS task credentials
+        "169.254.169.253",  # AWS DNS
+        "fd00:ec2::254",  # AWS (IPv6)
+        "fd00:ec2::23",  # AWS DNS (IPv6)
+        "fd20:ce::254",  # GCP (IPv6)
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+        "168.63.129.16",  # Azure WireServer
     )
 )
+# Ranges the IANA special-purpose registries mark not globally reachable which Python's ipaddress (its
+# tables lag the registries) still calls global.
+NOT_GLOBAL_NETWORKS = (
+    (ipaddress.ip_network("192.0.0.0/24"), "an IETF protocol assignment address"),
+    (ipaddress.ip_network("fec0::/10"), "a site-local address"),
+    (ipaddress.ip_network("3fff::/20"), "a documentation address"),
+)
+# ...but these two of 192.0.0.0/24 are anycast services meant to be reached from anywhere (RFC 7723
+# Port Control Protocol, RFC 8155 TURN).
+GLOBAL_IN_NOT_GLOBAL = frozenset(ipaddress.ip_address(a) for a in ("192.0.0.9", "192.0.0.10"))
 # Carrier-grade NAT (RFC 6598); is_global already excludes it, named here for the reason text.
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 # NAT64 well-known prefix: the last 32 bits are an IPv4 address a NAT64 gateway would reach.
@@ -37,6 +54,9 @@ def forbidden_reason(address: IPAddress) -> str | None:
     """Why this address may not be connected to under the current settings, or None."""
     if settings.CALLBACKS["ALLOW_PRIVATE_NETWORKS"]:
         return None
+    metadata = _metadata_reason(address)
+    if metadata:
+        return metadata
     allowed = settings.CALLBACKS["ALLOWED_NETWORKS"]
     if _exempt(address, allowed):
         return None
@@ -49,6 +69,17 @@ def forbidden_reason(address: IPAddress) -> str | None:
         reason = _classify(candidate)
         if reason:
             return reason if candidate == address else f"{reason} (it carries {candidate})"
+    return None
+
+
+def _metadata_reason(address: IPAddress) -> str | None:
+    """A cloud metadata address, written directly, IPv4-mapped or carried (6to4, NAT64)."""
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    if address in METADATA_ADDRESSES or mapped in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    for carried in _carried_ipv4(address):
+        if carried in METADATA_ADDRESSES:
+            return f"a cloud metadata address (it carries {carried})"
     return None
 
 
@@ -70,8 +101,6 @@ def _carried_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
 
 
 def _classify(address: IPAddress) -> str | None:
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
     if address.is_unspecified:
         return "an unspecified address"
     if address.is_loopback:
@@ -82,6 +111,9 @@ def _classify(address: IPAddress) -> str | None:
         return "a multicast address"
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
         return "a carrier-grade NAT address"
+    for network, reason in NOT_GLOBAL_NETWORKS:
+        if address.version == network.version and address in network and address not in GLOBAL_IN_NOT_GLOBAL:
+            return reason
     if address.is_private:
         return "a private address"
     if address.is_reserved:
@@ -109,7 +141,11 @@ def check_url_literal(url: str) -> str | None:
     if not host:
         return "the URL has no host"
     host = host.rstrip(".").lower()
-    reason = localhost_reason(host)
+    try:
+        name = normalise_host(host)  # as it is sent: full-width "ｌｏｃａｌｈｏｓｔ" is localhost
+    except ValueError:
+        name = host
+    reason = localhost_reason(name)
     if reason:
         return reason
     address = _numeric_address(host)

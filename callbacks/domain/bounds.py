@@ -67,6 +67,11 @@ SETTINGS = {
     "TOTAL_TIMEOUT": Bound(float, 0.1, 900, "default whole-request deadline, seconds"),
     "KEEPALIVE_IDLE_SECONDS": Bound(float, 1, None, "idle connections older than this are not reused"),
     "RESPONSE_BODY_LIMIT": Bound(int, 0, None, "response bytes kept per attempt"),
+    # Every response's head is read whole before its body, so this bounds what a receiver can make a
+    # worker read and store for one attempt; 1 KiB still holds a status line and the common headers.
+    "RESPONSE_HEADERS_LIMIT": Bound(
+        int, 1024, 1024 * 1024, "response header bytes read and kept per attempt"
+    ),
     "REQUEST_BODY_LIMIT": Bound(int, 1, None, "largest request body a tenant may register, bytes"),
     # Twenty retries at the longest backoff already span weeks.
     "MAX_RETRIES": Bound(int, 0, 20, "default retries after the first attempt"),
@@ -155,6 +160,8 @@ DELAY_SECONDS = Bound(int, 0, 365 * DAY, "seconds from now until the first attem
 MAX_BATCH = 1000  # callbacks per batch request, registered all or none
 MAX_URL_LENGTH = 2000
 MAX_HEADERS = 100
+# Response header lines read per attempt; Python's http.client refuses a response with more than 100.
+MAX_RESPONSE_HEADERS = 90
 MAX_HEADER_BYTES = 8 * 1024  # name and value together, as most servers limit one header line
 # Nesting deeper than this is no payload anyone means to send, and it would exhaust Python's recursion
 # limit while the body is encoded or shown back.

@@ -4,18 +4,15 @@ A target that passes here can still be refused at send time: the SSRF guard chec
 connection actually reaches (DNS can change); this module only refuses what is wrong in the text itself.
 """
 
+import functools
 import ipaddress
-import re
 from urllib.parse import urlsplit
 
 from callbacks.domain.addresses import check_url_literal
 from callbacks.domain.bounds import MAX_URL_LENGTH
+from callbacks.domain.hosts import normalise_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-
-# DNS labels; underscores too, which internal names carry and HTTP clients resolve anyway. Single-label
-# names are fine: internal receivers ("http://billing:8080/hook") are a main use.
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
 
 
 class TargetUrlError(ValueError):
@@ -59,13 +56,41 @@ def validate_target_url(url: str) -> str:
 
 
 def url_origin(url: str) -> str:
-    """scheme://host:port, lower-cased with the default port filled in: the unit of breakers and limits."""
+    """scheme://host:port, the host normalised (callbacks.domain.hosts) and the default port filled in:
+    the unit of breakers, limits and lanes. ValueError when the URL has no valid host."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    host = parts.hostname or ""  # urlsplit lower-cases the host and drops IPv6 brackets
+    host = _address_text(parts.hostname or "") or normalise_host(parts.hostname or "")
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{parts.port or DEFAULT_PORTS[scheme]}"
+
+
+@functools.lru_cache(maxsize=4096)
+def sendable_url(url: str) -> str:
+    """The URL as it is sent: its host name normalised, so that what is connected to and named in Host
+    and SNI is the host the whitelist matched and the origin keys on. Anything else is left as written
+    (an address, or a URL that is not valid, which the sender refuses itself)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        name = normalise_host(host) if host and not _address_text(host) else host
+    except ValueError:
+        return url
+    lead = f"{parts.scheme}://{parts.netloc}"
+    if name == host or "[" in parts.netloc or not url.startswith(lead):
+        return url
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    port = hostport.partition(":")[2]
+    return f"{parts.scheme}://{userinfo}{at}{name}{':' + port if port else ''}{url[len(lead) :]}"
+
+
+def _address_text(host: str) -> str | None:
+    """The canonical text of an IP address, or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def _host_problem(host: str, *, bracketed: bool) -> str | None:
@@ -80,21 +105,7 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
     if address is not None:
         return None if address.version == 4 else "an IPv6 address must be written in brackets"
     try:
-        ascii_host_name(host)
+        normalise_host(host)
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def ascii_host_name(name: str) -> str:
-    """The DNS name in its IDNA (xn--) form, one trailing dot allowed; ValueError when it is not one."""
-    if re.fullmatch(r"[0-9.]+", name):
-        raise ValueError("not a valid IPv4 address")
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError("not a valid host name") from None
-    labels = (ascii_name[:-1] if ascii_name.endswith(".") else ascii_name).split(".")
-    if len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError("not a valid host name")
-    return ascii_name

@@ -5,14 +5,15 @@ An entry is a host pattern with an optional scheme, port and path prefix:
 - host: an exact name (``api.example.com``), an IP literal (``203.0.113.7``, ``2001:db8::1``), or
   ``*.suffix``, which matches every name *below* the suffix (``a.example.com``, ``a.b.example.com``) but not
   the bare suffix itself: write a second entry for ``example.com`` if it is meant too. Names are compared
-  lower-case, in their IDNA (``xn--``) form, without a trailing dot.
+  as callbacks.domain.hosts normalises them (UTS 46, ``xn--`` form, no trailing dot), the form the sender
+  connects to: ``straße.example.com`` is ``xn--strae-oqa.example.com``, not ``strasse.example.com``.
 - scheme: ``http``, ``https`` or empty for both.
 - port: 1..65535, or empty for *the scheme's default port* (80 or 443), never "any port": an entry for
   ``example.com`` must not open ``example.com:8080``, where another service may listen.
 - path_prefix: empty for any path, else starting with ``/`` and matched on whole segments: ``/hooks``
   matches ``/hooks`` and ``/hooks/a`` but not ``/hooksevil``. A URL whose path holds ``.`` or ``..``
-  segments (raw or percent-encoded) never matches an entry with a path prefix, since the receiver may
-  resolve them to a path outside it.
+  segments (raw, percent-encoded any number of times, after a backslash, or as ``..;param``) never
+  matches an entry with a path prefix, since the receiver may resolve them to a path outside it.
 
 Reading a tenant's entries, and the send-time cache, live in callbacks.whitelist.
 """
@@ -22,11 +23,15 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from callbacks.domain.urls import DEFAULT_PORTS, ascii_host_name
+from callbacks.domain.hosts import normalise_host
+from callbacks.domain.urls import DEFAULT_PORTS
 from callbacks.errors import ApplicationError
 
 SCHEMES = ("", "http", "https")
 MAX_PATH_PREFIX = 500
+# Rounds of percent-decoding a path's dot segments are looked for in; a path still encoded after them
+# is taken for one.
+_DECODINGS = 5
 
 
 @dataclass(frozen=True)
@@ -82,11 +87,11 @@ def _host_pattern(value) -> str:
 
 
 def normalise_name(name: str) -> str:
-    """A host name lower-cased, IDNA-encoded and without a trailing dot; ValueError when it is not one."""
-    name = name.strip().rstrip(".").lower()
+    """A host name as callbacks.domain.hosts normalises it; ValueError when it is not one."""
+    name = name.strip()
     if not name or "/" in name or ":" in name or any(ch.isspace() for ch in name):
         raise ValueError("not a valid host name (give the host alone, without scheme, port or path)")
-    return ascii_host_name(name)
+    return normalise_host(name)
 
 
 def _ip_literal(value: str) -> str | None:
@@ -208,9 +213,23 @@ def _path_matches(prefix: str, target: _Target) -> bool:
 
 
 def _has_dot_segment(path: str) -> bool:
-    # Decode twice: %252e survives one decoding as %2e, which some servers decode again.
-    decoded = unquote(unquote(path))
-    return any(segment in (".", "..") for segment in re.split(r"[/\\]", decoded))
+    """Whether some server may read a segment of `path` as . or ..: percent-encoded any number of times
+    (%252e is %2e once decoded, which some servers decode again), after a backslash (read as a slash),
+    with ;parameters (Tomcat and Spring read "..;x" as ".."), or dots with trailing blanks or NULs
+    (Windows drops them)."""
+    decoded = path
+    for _ in range(_DECODINGS):
+        once = unquote(decoded)
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        return True  # still encoded after that many rounds: no receiver means that
+    for segment in re.split(r"[/\\]", decoded):
+        core = segment.split(";", 1)[0].rstrip(" \t\x00")
+        if core and not core.strip("."):
+            return True
+    return False
 
 
 def as_pattern(entry) -> Pattern:

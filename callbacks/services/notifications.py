@@ -10,6 +10,7 @@ import uuid
 
 from django.utils import timezone
 
+from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES, ActorType
 from callbacks.labels import host_of
 from callbacks.models import CallbackTask, GoneUrl, Tenant
@@ -100,7 +101,7 @@ def notify_breaker_opened(*, origin: str, data: dict | None = None) -> list[Call
     opened_at = timezone.now()
     made = []
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).exclude(notification_url=""):
-        if host_of(tenant.notification_url) == host_of(origin):
+        if host_of(url_origin(tenant.notification_url)) == host_of(origin):
             continue
         # The breaker's own last error may be another tenant's: each is told the last of its own.
         own = {**(data or {}), "last_error": own_origin_error(tenant=tenant, origin=origin)}

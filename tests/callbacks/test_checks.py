@@ -51,3 +51,20 @@ def test_no_task_can_turn_certificate_checks_off(api):
         )
         assert response.status_code == 400
         assert response.json()["error"]["fields"][field] == ["unknown field"]
+
+
+def test_a_whole_address_family_in_allowed_networks_is_a_warning(settings):
+    import ipaddress
+
+    networks = [ipaddress.ip_network(text) for text in ("0.0.0.0/0", "::/0", "10.1.0.0/16")]
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": networks}
+    warnings = [message for message in run_checks() if message.id == "callbacks.W003"]
+    assert [("0.0.0.0/0" in w.msg, "::/0" in w.msg) for w in warnings] == [(True, False), (False, True)]
+    assert all("SSRF guard is off" in w.msg for w in warnings)
+
+
+def test_internal_networks_in_allowed_networks_are_no_warning(settings):
+    import ipaddress
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": [ipaddress.ip_network("10.1.0.0/16")]}
+    assert "callbacks.W003" not in ids(run_checks())

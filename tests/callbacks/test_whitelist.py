@@ -100,3 +100,26 @@ def test_the_worker_records_a_denial_as_failed_without_retry(tenant, receiver):
     execution = TaskExecution.objects.get(task=denied)
     assert execution.outcome == Outcome.WHITELIST_DENIED and "whitelist denied" in execution.error
     assert CallbackTask.objects.get(pk=allowed.pk).status == TaskStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("spelling", ["LocalHost.", "ｌｏｃａｌｈｏｓｔ", "ＬＯＣＡＬＨＯＳＴ."])
+def test_the_host_admitted_is_the_host_sent(enforcing, receiver, spelling):
+    """The whitelist and the sender spell a host alike: what the entry admits is what is connected to
+    and named in Host."""
+    enforcing.add("localhost", port=receiver.port, path_prefix="/in")
+    task = make_task(tenant=enforcing, url=f"http://{spelling}:{receiver.port}/in/1")
+
+    result = send_attempt(task, attempt=1)
+
+    assert (result.outcome, result.status_code) == (Outcome.SUCCESS, 200)
+    assert receiver.wait_for(1)[0].headers["host"] == f"localhost:{receiver.port}"
+
+
+def test_an_entry_for_strasse_does_not_admit_strasse_with_sharp_s(enforcing):
+    enforcing.add("strasse.example.com")
+    task = make_task(tenant=enforcing, url="https://straße.example.com/hook")
+
+    result = send_attempt(task, attempt=1)
+
+    assert result.outcome == Outcome.WHITELIST_DENIED
+    assert "host xn--strae-oqa.example.com is not on" in result.error

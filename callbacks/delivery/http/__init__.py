@@ -5,6 +5,9 @@ within a hard total deadline and keeps at most `body_limit` bytes.
 - pools: connection pools that count connections in use, retire stale keep-alive connections
   and report sockets to the watchdog;
 - connect_retry: urllib3 retries of the connection phase only;
+- resolver: name lookups given up at the attempt's deadline (getaddrinfo has no timeout);
+- heads: response heads read within RESPONSE_HEADERS_LIMIT bytes and MAX_RESPONSE_HEADERS lines;
+- per_process: what each process makes once (a forked worker makes its own);
 - session: the per-process session, rebuilt after a fork or a change of pool settings;
 - attempt: `send`, one request.
 

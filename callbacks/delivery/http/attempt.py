@@ -13,6 +13,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from callbacks import conf
 from callbacks.delivery.http.deadline import TotalTimeout, Watch, current, process_watchdog
+from callbacks.delivery.http.heads import headers_cut
 from callbacks.delivery.http.session import process
 
 CHUNK_SIZE = 64 * 1024
@@ -28,6 +29,7 @@ class RawResponse:
     truncated: bool  # the receiver sent more than body_limit bytes
     duration_ms: float
     http_version: str = "1.1"
+    headers_cut: bool = False  # the head was longer than RESPONSE_HEADERS_LIMIT: the rest not read
 
 
 def send(
@@ -72,6 +74,7 @@ def send(
                 truncated=truncated,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 http_version=_HTTP_VERSIONS.get(getattr(response.raw, "version", 11), "1.1"),
+                headers_cut=headers_cut(response),
             )
     except requests.RequestException as exc:
         if watch.expired and not isinstance(exc, TotalTimeout):

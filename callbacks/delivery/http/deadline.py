@@ -7,12 +7,13 @@ deadline, whether the receiver is slow to read our body, to send its headers or 
 
 import heapq
 import itertools
-import os
 import socket
 import threading
 import time
 
 import requests
+
+from callbacks.delivery.http.per_process import PerProcess
 
 
 class TotalTimeout(requests.exceptions.Timeout):
@@ -125,31 +126,9 @@ def current_watch() -> Watch | None:
     return getattr(current, "watch", None)
 
 
-_watchdog: Watchdog | None = None
-_watchdog_lock = threading.Lock()
+_watchdog = PerProcess(Watchdog)
 
 
 def process_watchdog() -> Watchdog:
     """This process's watchdog (its thread starts with the first attempt)."""
-    watchdog = _watchdog
-    if watchdog is None:
-        watchdog = _make_watchdog()
-    return watchdog
-
-
-def _make_watchdog() -> Watchdog:
-    global _watchdog
-    with _watchdog_lock:
-        if _watchdog is None:
-            _watchdog = Watchdog()
-        return _watchdog
-
-
-def _forget_after_fork() -> None:
-    # The watchdog thread did not survive the fork, and its watches are the parent's.
-    global _watchdog, _watchdog_lock
-    _watchdog = None
-    _watchdog_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
+    return _watchdog.get()

@@ -15,11 +15,19 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from callbacks import conf
 from callbacks.delivery.http.deadline import current_watch, process_watchdog
+from callbacks.delivery.http.heads import BoundedHeadResponse
+from callbacks.delivery.http.resolver import lookup_within_deadline
 from callbacks.delivery.ssrf import GuardedHTTPConnection, GuardedHTTPSConnection
 
 
 class _WatchedConnectionMixin:
-    """Reports the socket in use to the running attempt's watch (new or reused connection)."""
+    """Reports the socket in use to the running attempt's watch (new or reused connection), resolves
+    names within the attempt's deadline and reads response heads within bounds."""
+
+    response_class = BoundedHeadResponse
+
+    def lookup(self, host: str, port: int, family: int, socktype: int) -> list[tuple]:
+        return lookup_within_deadline(self, host, port, family, socktype)
 
     def connect(self) -> None:
         super().connect()

@@ -393,3 +393,60 @@ def test_timeout_when_the_receiver_trickles_its_headers(tenant):
         thread.join(5)
     assert result.outcome == "timeout", result
     assert result.error == "timed out after 1.0 s (total deadline)", result
+
+
+@pytest.mark.parametrize("value", ["²", "³", "1²", "٣٠".encode().decode("latin-1")])
+def test_retry_after_in_other_scripts_digits_is_ignored_and_the_answer_recorded(tenant, value):
+    """str.isdigit() takes "²" for a digit and int("²") raises: the 200 used to be lost. (Header bytes
+    are read as Latin-1, so the UTF-8 of Arabic-Indic digits arrives as other characters.)"""
+    with Receiver(Reply(status=200, headers={"Retry-After": value})) as receiver:
+        result = send_attempt(make_task(tenant=tenant, url=receiver.url), attempt=1)
+    assert (result.outcome, result.status_code, result.retry_after) == ("success", 200, None)
+
+
+def test_parse_retry_after_takes_ascii_digits_only():
+    for value in ["²", "١٢", "٣٠", "1²", "１２"]:
+        assert parse_retry_after(value) is None
+
+
+def test_a_retry_after_too_long_for_int_is_a_long_wait():
+    assert parse_retry_after("9" * 5000) >= 10**12
+
+
+def test_stored_response_headers_are_capped(tenant, callbacks_settings):
+    """A receiver's headers used to be stored whole: up to 6.5 MB for one attempt."""
+    callbacks_settings(RESPONSE_HEADERS_LIMIT=4096)
+    filler = {f"X-Filler-{index}": "a" * 1000 for index in range(10)}
+    with Receiver(Reply(status=200, headers={"Set-Cookie": "session=abc", **filler})) as receiver:
+        result = send_attempt(make_task(tenant=tenant, url=receiver.url), attempt=1)
+    assert (result.outcome, result.status_code) == ("success", 200)
+    assert sum(len(name) + len(value) for name, value in result.response_headers.items()) <= 4096
+    assert result.response_headers["Set-Cookie"] == MASK
+    assert result.response_truncated is True
+
+
+def test_stored_headers_leave_out_what_does_not_fit(callbacks_settings):
+    """The stored cap holds whatever read the headers (the HTTP/1.1 reader has its own bound too)."""
+    callbacks_settings(RESPONSE_HEADERS_LIMIT=1024)
+    headers = {"X-Big": "a" * 2000, "Set-Cookie": "s=1", **{f"X-{index}": "b" for index in range(200)}}
+    from callbacks.delivery.executor import stored_headers
+
+    kept, cut = stored_headers(headers)
+    assert cut is True
+    assert "X-Big" not in kept and kept["Set-Cookie"] == MASK
+    assert len(kept) <= 100
+    assert stored_headers({"X-Small": "b"}) == ({"X-Small": "b"}, False)
+
+
+def test_an_error_reading_the_answer_keeps_its_status_and_is_not_retried(tenant, monkeypatch):
+    """Our own bug after the receiver answered must not turn a delivered callback into a retry."""
+    from callbacks.delivery import executor
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(executor, "parse_retry_after", broken)
+    with Receiver(Reply(status=200)) as receiver:
+        result = send_attempt(make_task(tenant=tenant, url=receiver.url), attempt=1)
+    assert (result.outcome, result.status_code, result.retryable) == ("success", 200, False)
+    assert "internal error: RuntimeError: bug" in result.error

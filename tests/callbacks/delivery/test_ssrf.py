@@ -274,3 +274,75 @@ def test_the_checked_address_is_the_one_connected_to(tenant, monkeypatch, receiv
 def test_ssrf_blocked_is_not_an_oserror():
     # urllib3 retries OSErrors raised while connecting; a refusal must end the attempt at once.
     assert not issubclass(ssrf.SsrfBlocked, OSError)
+
+
+# Not globally reachable by the IANA registries, yet global to this Python's ipaddress.
+NOT_GLOBAL_YET_GLOBAL_TO_PYTHON = [
+    "[fec0::1]",
+    "[feff::1]",
+    "192.0.0.8",
+    "192.0.0.50",
+    "192.0.0.200",
+    "[3fff::1]",
+]
+METADATA = [
+    "169.254.169.254",
+    "[fd00:ec2::254]",
+    "168.63.129.16",
+    "[::ffff:169.254.169.254]",
+    "[2002:a9fe:a9fe::]",
+]
+WIDE_EXEMPTIONS = ["0.0.0.0/0", "::/0", "169.254.0.0/16", "fd00::/8", "168.63.0.0/16", "2002::/16"]
+
+
+@pytest.mark.usefixtures("guard_strict")
+@pytest.mark.parametrize("host", NOT_GLOBAL_YET_GLOBAL_TO_PYTHON)
+def test_special_purpose_ranges_python_calls_global_are_refused(host):
+    assert addresses.check_url_literal(f"http://{host}/hook"), host
+
+
+@pytest.mark.usefixtures("guard_strict")
+@pytest.mark.parametrize("host", ["192.0.0.9", "192.0.0.10"])
+def test_the_two_anycast_services_of_192_0_0_0_24_are_public(host):
+    assert addresses.check_url_literal(f"http://{host}/hook") is None
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("guard_strict", "loopback_only_traffic")
+@pytest.mark.parametrize("host", NOT_GLOBAL_YET_GLOBAL_TO_PYTHON)
+def test_special_purpose_ranges_are_refused_before_connecting(tenant, host):
+    result = send_attempt(make_task(tenant=tenant, url=f"http://{host}:8080/"), attempt=1)
+    assert (result.outcome, result.retryable) == ("ssrf_blocked", False), result.error
+
+
+@pytest.mark.parametrize("network", WIDE_EXEMPTIONS)
+@pytest.mark.parametrize("host", METADATA)
+def test_no_exemption_opens_a_metadata_address(callbacks_settings, network, host):
+    callbacks_settings(ALLOWED_NETWORKS=[ipaddress.ip_network(network)], ALLOW_PRIVATE_NETWORKS=False)
+    assert "cloud metadata address" in addresses.check_url_literal(f"http://{host}/latest/meta-data/")
+
+
+def test_a_whole_address_family_exempts_everything_but_metadata(callbacks_settings):
+    callbacks_settings(ALLOWED_NETWORKS=[ipaddress.ip_network("0.0.0.0/0")], ALLOW_PRIVATE_NETWORKS=False)
+    assert addresses.check_url_literal("http://10.0.0.1/") is None
+    assert addresses.check_url_literal("http://169.254.169.254/")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("loopback_only_traffic")
+def test_a_name_resolving_to_metadata_is_refused_whatever_is_exempt(tenant, monkeypatch, callbacks_settings):
+    callbacks_settings(
+        ALLOWED_NETWORKS=[ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")],
+        ALLOW_PRIVATE_NETWORKS=False,
+    )
+    real = socket.getaddrinfo
+
+    def metadata(host, port, *args, **kwargs):
+        if host == "metadata.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", metadata)
+    result = send_attempt(make_task(tenant=tenant, url="http://metadata.test/latest/meta-data/"), attempt=1)
+    assert result.outcome == "ssrf_blocked"
+    assert "metadata.test resolves to 169.254.169.254, which is a cloud metadata address" in result.error

@@ -203,3 +203,100 @@ def test_a_burst_to_a_url_that_answers_410_reaches_it_once(tenant, receiver, set
     }
     assert statuses == {("failed", "gone")}
     assert TaskExecution.objects.filter(status_code=410).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_with_a_non_ascii_retry_after_is_recorded_once(tenant, receiver, worker):
+    """A 200 with "Retry-After: ²" used to raise in the sender thread: nothing was recorded, the task
+    stayed running until its lease ran out and was then sent again as if its worker had vanished."""
+    receiver.respond = Reply(status=200, headers={"Retry-After": "²"})
+    task = make_task(tenant=tenant, url=receiver.url)
+
+    deliver_due(worker)
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED
+    assert list(TaskExecution.objects.filter(task=task).values_list("outcome", "status_code")) == [
+        ("success", 200)
+    ]
+    assert len(receiver.received) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_that_raises_is_recorded_at_once(tenant, receiver, worker, monkeypatch):
+    """Whatever escapes the executor is recorded by the worker, not lost in the thread pool."""
+    from callbacks.delivery import executor
+
+    def broken(task, *, attempt):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(executor, "send_attempt", broken)
+    task = make_task(tenant=tenant, url=receiver.url, max_retries=0)
+
+    deliver_due(worker)
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD
+    assert list(TaskExecution.objects.filter(task=task).values_list("outcome", "error")) == [
+        ("error", "internal error: RuntimeError")
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_huge_response_head_is_stored_within_the_limit(tenant, receiver, worker, settings):
+    """60 headers of 60 KiB (3.6 MB) used to be stored whole in the attempt's row."""
+    settings.CALLBACKS = {**settings.CALLBACKS, "RESPONSE_HEADERS_LIMIT": 16 * 1024}
+    receiver.respond = Reply(
+        status=200, headers={f"X-Filler-{index}": "a" * 60 * 1024 for index in range(60)}
+    )
+    task = make_task(tenant=tenant, url=receiver.url)
+
+    deliver_due(worker)
+
+    execution = TaskExecution.objects.get(task=task)
+    assert (execution.outcome, execution.status_code, execution.response_truncated) == ("success", 200, True)
+    assert sum(len(name) + len(value) for name, value in execution.response_headers.items()) <= 16 * 1024
+    assert CallbackTask.objects.get(id=task.id).status == TaskStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nul_in_a_redirects_location_is_recorded(tenant, receiver, worker):
+    """The error text quoted the Location with its NUL, which PostgreSQL text cannot hold: the worker's
+    every recording failed from then on, and all its attempts came back by their leases, sent again."""
+    receiver.respond = Reply(status=302, headers={"Location": "/a\x00b"})
+    task = make_task(tenant=tenant, url=receiver.url)
+
+    deliver_due(worker)
+
+    execution = TaskExecution.objects.get(task=task)
+    assert (execution.outcome, execution.status_code) == ("http_3xx", 302)
+    assert execution.error == "HTTP 302 (redirect to /a\ufffdb not followed)"
+    assert CallbackTask.objects.get(id=task.id).status == TaskStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_record_the_database_refuses_holds_up_no_other(tenant, receiver, monkeypatch):
+    """Should an attempt's record hold what the database refuses (here: a NUL left in a header, as if the
+    executor missed it), the other attempts of the flush are recorded all the same, and it is recorded
+    without the response."""
+    from callbacks.delivery import executor
+
+    monkeypatch.setattr(executor, "_storable", lambda text: text)
+    receiver.respond = lambda got: Reply(headers={"X-Bad": "a\x00"} if got.path == "/bad" else {})
+    good = make_tasks(5, tenant=tenant, url=receiver.url + "/good")
+    bad = make_task(tenant=tenant, url=receiver.url + "/bad")
+    worker = DeliveryWorker(concurrency=8, flush_seconds=1.0, name="one-flush")  # the six in one flush
+    try:
+        deliver_due(worker)
+    finally:
+        worker.shutdown(timeout=10)
+
+    assert len(receiver.received) == 6
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+    assert (
+        TaskExecution.objects.filter(task__in=good, outcome="success").exclude(response_headers={}).count()
+        == 5
+    )
+    stripped = TaskExecution.objects.get(task=bad)
+    assert (stripped.outcome, stripped.status_code, stripped.response_headers) == ("success", 200, {})
+    assert "stored without the response" in stripped.error

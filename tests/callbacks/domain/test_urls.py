@@ -49,7 +49,30 @@ def test_refused(url):
         ("https://example.com/x", "https://example.com:443"),
         ("https://example.com:8443", "https://example.com:8443"),
         ("http://[::1]:81/", "http://[::1]:81"),
+        ("http://[0:0::1]:81/", "http://[::1]:81"),
+        # One receiver, one origin: its limits, lanes and breaker are not split by spelling.
+        ("https://example.com./x", "https://example.com:443"),
+        ("https://Bücher.example./x", "https://xn--bcher-kva.example:443"),
+        ("https://xn--bcher-kva.example/y", "https://xn--bcher-kva.example:443"),
+        ("https://ｅｘａｍｐｌｅ.com/", "https://example.com:443"),
+        ("https://straße.example.com/", "https://xn--strae-oqa.example.com:443"),
     ],
 )
 def test_origin(url, origin):
     assert url_origin(url) == origin
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://Straße.Example.com./a?b=1", "https://xn--strae-oqa.example.com/a?b=1"),
+        ("http://bücher.example:8080/x/ü?", "http://xn--bcher-kva.example:8080/x/ü?"),
+        ("http://example.com/x", "http://example.com/x"),
+        ("http://[::1]:81/x", "http://[::1]:81/x"),
+        ("http://127.0.0.1/x", "http://127.0.0.1/x"),
+    ],
+)
+def test_sendable_url_carries_the_normalised_host(url, sent):
+    from callbacks.domain.urls import sendable_url
+
+    assert sendable_url(url) == sent

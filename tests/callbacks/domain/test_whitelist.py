@@ -167,3 +167,48 @@ def test_denial_reasons_are_readable():
     assert "no enabled entries" in denial_reason([], "https://h.example/")
     assert "host other.example is not on" in denial_reason(entries, "https://other.example/")
     assert "outside the whitelist entries for h.example" in denial_reason(entries, "http://h.example/hooks")
+
+
+@pytest.mark.parametrize(
+    ("url", "entry", "expected"),
+    [
+        # UTS 46 non-transitional, as the sender encodes: straße is xn--strae-oqa, not strasse.
+        ("https://straße.example.com/", "strasse.example.com", False),
+        ("https://xn--strae-oqa.example.com/", "strasse.example.com", False),
+        ("https://strasse.example.com/", "straße.example.com", False),
+        ("https://xn--strae-oqa.example.com/", "straße.example.com", True),
+        ("https://STRAßE.example.com./", "xn--strae-oqa.example.com", True),
+        ("https://ｅｘａｍｐｌｅ.com/", "example.com", True),  # full-width letters map to ASCII
+        ("https://a.ｅｘａｍｐｌｅ.com/", "*.example.com", True),
+        ("https://faß.example/", "*.fass.example", False),
+    ],
+)
+def test_names_match_as_the_sender_encodes_them(url, entry, expected):
+    assert matches(url, entry) is expected
+
+
+def test_an_entry_is_stored_as_the_sender_encodes_it():
+    assert validate_pattern("straße.example.com").host == "xn--strae-oqa.example.com"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/hooks/..;/admin",
+        "/hooks/..;jsessionid=x/admin",
+        "/hooks/%2e%2e;/admin",
+        "/hooks/%2e%2e%3b/admin",
+        "/hooks/%25252e%25252e/admin",
+        "/hooks/.;/a",
+        "/hooks\\..\\admin",
+        "/hooks/.. /admin",
+        "/hooks/..%00/admin",
+    ],
+)
+def test_dot_segments_in_every_spelling_never_pass_a_path_prefix(path):
+    assert matches("https://h.example" + path, "h.example", "", None, "/hooks") is False
+
+
+def test_a_path_prefix_with_a_parameterised_dot_segment_is_refused():
+    with pytest.raises(ApplicationError):
+        validate_pattern("h.example", path_prefix="/hooks/..;/admin")

@@ -25,6 +25,7 @@ from urllib3.exceptions import NameResolutionError
 import callbacks
 from callbacks import conf, whitelist
 from callbacks.delivery import http, signing
+from callbacks.delivery.http.tls import identity_of
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses
@@ -74,6 +75,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
             error=mask_text(error)[:ERROR_MAX_CHARS],
             retryable=retryable,
             retry_after=response.get("retry_after"),
+            http_version=response.get("http_version", ""),
         )
 
     try:
@@ -90,6 +92,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
             connect_timeout=task.connect_timeout_seconds,
             total_timeout=task.total_timeout_seconds,
             body_limit=conf.get("RESPONSE_BODY_LIMIT"),
+            tls_identity=identity_of(task.tenant),
         )
     except SsrfBlocked as exc:
         return result(Outcome.SSRF_BLOCKED, error=str(exc))
@@ -124,6 +127,7 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         response_body=_storable(raw.body.decode("utf-8", errors="replace")),
         response_truncated=raw.truncated,
         retry_after=parse_retry_after(_header(raw.headers, "retry-after")),
+        http_version=raw.http_version,
     )
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from callbacks import conf
 from callbacks.delivery.http.deadline import TotalTimeout, Watch, current, process_watchdog
 from callbacks.delivery.http.session import process
+from callbacks.delivery.http.tls import TlsIdentity
 
 CHUNK_SIZE = 64 * 1024
 
@@ -25,6 +25,7 @@ class RawResponse:
     body: bytes  # at most body_limit bytes
     truncated: bool  # the receiver sent more than body_limit bytes
     duration_ms: float
+    http_version: str = "1.1"  # "1.1" or "2": the protocol the response came over
 
 
 def send(
@@ -36,8 +37,11 @@ def send(
     connect_timeout: float,
     total_timeout: float,
     body_limit: int,
+    tls_identity: TlsIdentity | None = None,
 ) -> RawResponse:
-    """Send one request; raises requests exceptions (TotalTimeout for the deadline) or SsrfBlocked."""
+    """Send one request; raises requests exceptions (TotalTimeout for the deadline) or SsrfBlocked.
+
+    `tls_identity`: the tenant's client certificate and CAs (None: the installation's trust)."""
     state = process()
     started = time.perf_counter()
     watch = Watch(time.monotonic() + total_timeout)
@@ -49,11 +53,12 @@ def send(
         # allow_redirects=False, Session.send reads a redirect's whole body (uncapped) to
         # prepare the next request, and it would keep receivers' cookies in the session jar.
         prepared = _prepare(method, url, headers, body)
-        response = state.session.get_adapter(prepared.url).send(
+        # Trust (CALLBACKS_CA_BUNDLE and the identity's CAs) is in the adapter's TLS contexts.
+        response = state.adapter_for(tls_identity).send(
             prepared,
             stream=True,
             timeout=(min(connect_timeout, total_timeout), total_timeout),
-            verify=conf.get("CA_BUNDLE") or True,
+            verify=True,
             proxies={},
         )
         with response:
@@ -68,6 +73,7 @@ def send(
                 body=content,
                 truncated=truncated,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                http_version="2" if response.raw.version == 20 else "1.1",
             )
     except requests.RequestException as exc:
         if watch.expired and not isinstance(exc, TotalTimeout):

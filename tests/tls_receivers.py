@@ -1,0 +1,162 @@
+"""A real TLS receiver on 127.0.0.1 speaking HTTP/2 (and HTTP/1.1 if told to), made with hypercorn,
+with certificates from a test CA made in the test (trustme).
+
+It records, per request, the protocol it was reached over (`http_version`: "2" or "1.1"), the
+headers exactly as they came (names as on the wire) and the body byte for byte; answers are
+scripted with the same `Reply` as tests.receivers.Receiver (status, headers, body, delay,
+trickle, body_size, hang). It can demand a client certificate issued by a given CA.
+"""
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from tests.receivers import Reply
+
+
+@dataclass
+class Received:
+    http_version: str
+    method: str
+    path: str
+    headers: list  # (name, value) as bytes, in order, as received
+    body: bytes
+    client_certificate: bool  # the connection presented a client certificate
+
+
+class TlsReceiver:
+    """Use as a context manager. `alpn`: what the server offers; `client_ca`: a trustme CA whose
+    certificates the server demands from clients (None: it asks for none)."""
+
+    def __init__(self, server_cert, *, respond=None, alpn=("h2", "http/1.1"), client_ca=None, tmp_path):
+        self.respond = respond or Reply()
+        self.received: list[Received] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._changed = threading.Condition()
+        cert_path = tmp_path / f"server-{id(self)}.pem"
+        server_cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+        self._sock = socket.socket()  # handed to hypercorn by its descriptor; it closes it
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self.port = self._sock.getsockname()[1]
+        config = Config()
+        config.bind = [f"fd://{self._sock.fileno()}"]
+        config.certfile = config.keyfile = str(cert_path)
+        config.alpn_protocols = list(alpn)
+        config.accesslog = None
+        config.errorlog = logging.getLogger("tests.tls_receiver")
+        config.graceful_timeout = 0.1
+        if client_ca is not None:
+            ca_path = tmp_path / f"client-ca-{id(self)}.pem"
+            client_ca.cert_pem.write_to_path(str(ca_path))
+            config.ca_certs = str(ca_path)
+            config.verify_mode = ssl.CERT_REQUIRED
+        self._config = config
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def url(self, host="127.0.0.1", path="/hook") -> str:
+        return f"https://{host}:{self.port}{path}"
+
+    def __enter__(self):
+        started = threading.Event()
+
+        async def main():
+            self._stop = asyncio.Event()
+            started.set()
+            await serve(self._app, self._config, shutdown_trigger=self._stop.wait)
+
+        self._main = main
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def _run(self):
+        try:
+            self._loop.run_until_complete(self._main())
+        except ssl.SSLError:
+            pass  # a client's connection cut at shutdown (the tests cut some on purpose)
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        self._sock.detach()  # hypercorn closed it
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.received) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"receiver got {len(self.received)} requests, expected {count}")
+                self._changed.wait(remaining)
+            return list(self.received)
+
+    async def _app(self, scope, receive, send):
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                while True:
+                    kind = (await receive())["type"]
+                    await send({"type": kind + ".complete"})  # lifespan.startup / lifespan.shutdown
+                    if kind == "lifespan.shutdown":
+                        return
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        tls = scope.get("extensions", {}).get("tls", {})
+        item = Received(
+            http_version=scope["http_version"],
+            method=scope["method"],
+            path=scope["raw_path"].decode() + (("?" + scope["query_string"].decode()) if scope["query_string"] else ""),
+            headers=list(scope["headers"]),
+            body=body,
+            client_certificate=bool(tls.get("client_cert_chain")),
+        )
+        with self._changed:
+            self.received.append(item)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._changed.notify_all()
+        try:
+            reply = self.respond(item) if callable(self.respond) else self.respond
+            await self._answer(reply, send)
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+
+    async def _answer(self, reply: Reply, send):
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        body = b"x" * reply.body_size if reply.body_size else reply.body
+        headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        if reply.trickle:
+            for i in range(len(body)):
+                await asyncio.sleep(reply.trickle)
+                await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.body", "body": body})
+
+
+def header(item: Received, name: str) -> str | None:
+    for key, value in item.headers:
+        if key.decode("latin-1") == name:
+            return value.decode("latin-1")
+    return None

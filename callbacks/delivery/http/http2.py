@@ -68,6 +68,9 @@ MAX_HEADER_LIST_SIZE = 64 * 1024
 WAIT_STEP = 0.25
 # A write the receiver does not take within this fails the connection (its frames are half sent).
 WRITE_STALL_SECONDS = 10.0
+# An origin found to speak HTTP/1.1 only is offered HTTP/2 again after this long (it may have
+# been upgraded since); an HTTP/2 origin is re-learnt whenever a new connection is opened to it.
+HTTP11_MEMORY_SECONDS = 3600.0
 
 
 class StreamError(ProtocolError):
@@ -399,14 +402,14 @@ class Http2Transport:
     def __init__(self, context: ssl.SSLContext):
         self._context = context  # offers h2 and http/1.1; never shared with the HTTP/1.1 pools
         self._lock = threading.Lock()
-        self._protocols: dict[tuple[str, int], str] = {}
+        self._http11_since: dict[tuple[str, int], float] = {}  # origins that chose HTTP/1.1
         self._connections: dict[tuple[str, int], list[Http2Connection]] = {}
         self._opening: dict[tuple[str, int], threading.Lock] = {}
 
     def send(self, adapter, request: requests.PreparedRequest, *, timeout, **_ignored):
         parts = urlsplit(request.url)
         origin = (parts.hostname, parts.port or 443)
-        if self._protocols.get(origin) == "1.1":
+        if self._speaks_http11(origin):
             return None
         connect_timeout = timeout[0] if isinstance(timeout, tuple) else timeout
         connection = self._connection(origin, request, connect_timeout, adapter.max_retries)
@@ -452,18 +455,22 @@ class Http2Transport:
             for connection in list(self._connections.get(origin, ())):
                 if connection.available():
                     return connection
-            if self._protocols.get(origin) == "1.1":
+            if self._speaks_http11(origin):
                 return None
             sock = self._connect(origin, request, connect_timeout, retries)
             if sock.selected_alpn_protocol() != "h2":
-                self._protocols[origin] = "1.1"
+                # This attempt connects again through the HTTP/1.1 pools, the next ones go there at once.
+                self._http11_since[origin] = time.monotonic()
                 sock.close()
                 return None
-            self._protocols[origin] = "2"
             connection = Http2Connection(sock, on_close=lambda closed: self._forget(origin, closed))
             with self._lock:
                 self._connections.setdefault(origin, []).append(connection)
             return connection
+
+    def _speaks_http11(self, origin) -> bool:
+        since = self._http11_since.get(origin)
+        return since is not None and time.monotonic() - since < HTTP11_MEMORY_SECONDS
 
     def _forget(self, origin, connection: Http2Connection) -> None:
         with self._lock:
@@ -525,8 +532,10 @@ class Http2Transport:
         }
 
     def close(self) -> None:
+        """Close every connection and forget what was learnt of the origins."""
         with self._lock:
             connections = [c for group in self._connections.values() for c in group]
+            self._http11_since.clear()
         for connection in connections:
             connection.close()
 

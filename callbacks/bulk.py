@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 from django.db import connection, models
 
+from callbacks.sealing import SealedTextField
+
 
 def insert(model: type[models.Model], objects: list[models.Model]) -> None:
     """Insert `objects` (unsaved instances, their database defaults filled in by Django) in
@@ -110,13 +112,20 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
     if any(isinstance(field, models.JSONField) and field.decoder is not None for field in fields):
         raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
     names = [field.attname for field in fields]
+    # Binary rows skip Django's converters; a sealed column must still be opened.
+    sealed = [(index, field) for index, field in enumerate(fields) if isinstance(field, SealedTextField)]
     with binary_cursor() as cursor:
         cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
-    return [
-        (row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, row[extra:]))
-        for row in rows
-    ]
+    found = []
+    for row in rows:
+        values = row[extra:]
+        if sealed and values[0] is not None:
+            values = list(values)
+            for index, field in sealed:
+                values[index] = field.from_db_value(values[index], None, connection)
+        found.append((row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, values)))
+    return found
 
 
 def in_bulk(model: type[models.Model], ids) -> dict:

@@ -53,15 +53,28 @@ class TlsReceiver:
         config.accesslog = None
         config.errorlog = logging.getLogger("tests.tls_receiver")
         config.graceful_timeout = 0.1
+        self._terminator = None
         if client_ca is not None:
-            ca_path = tmp_path / f"client-ca-{id(self)}.pem"
-            client_ca.cert_pem.write_to_path(str(ca_path))
-            config.ca_certs = str(ca_path)
-            config.verify_mode = ssl.CERT_REQUIRED
+            # asyncio closes a refused TLS 1.3 connection without its alert; real servers send
+            # "certificate required". TLS is ended in front of hypercorn by Python's ssl then.
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(cert_path))
+            context.set_alpn_protocols(list(alpn))
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cadata=client_ca.cert_pem.bytes().decode())
+            self._terminator = _TlsTerminator(self._sock, context)
+            self._sock = self._terminator.backend
+            config.bind = [f"fd://{self._sock.fileno()}"]
+            config.certfile = config.keyfile = None
         self._config = config
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def refused(self) -> list[str]:
+        """Why the TLS front refused connections (with a client certificate demanded)."""
+        return self._terminator.refused if self._terminator else []
 
     def url(self, host="127.0.0.1", path="/hook") -> str:
         return f"https://{host}:{self.port}{path}"
@@ -75,6 +88,8 @@ class TlsReceiver:
             await serve(self._app, self._config, shutdown_trigger=self._stop.wait)
 
         self._main = main
+        if self._terminator is not None:
+            self._terminator.start()
         self._thread.start()
         started.wait(10)
         return self
@@ -93,6 +108,8 @@ class TlsReceiver:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._sock.detach()  # hypercorn closed it
+        if self._terminator is not None:
+            self._terminator.stop()
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -161,3 +178,76 @@ def header(item: Received, name: str) -> str | None:
         if key.decode("latin-1") == name:
             return value.decode("latin-1")
     return None
+
+
+class _TlsTerminator:
+    """Ends TLS with Python's ssl (blocking: a refused handshake sends its alert) and pipes the
+    clear bytes to hypercorn, which tells HTTP/2 from HTTP/1.1 by the connection preface."""
+
+    def __init__(self, listener: socket.socket, context: ssl.SSLContext):
+        self._listener = listener
+        self._context = context
+        self.backend = socket.socket()
+        self.backend.bind(("127.0.0.1", 0))
+        self.backend.listen(128)
+        self.refused: list[str] = []
+        self._stopping = threading.Event()
+
+    def start(self):
+        self._listener.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self._stopping.set()
+
+    def _accept(self):
+        backend_address = self.backend.getsockname()
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client, backend_address), daemon=True).start()
+        self._listener.close()
+
+    def _serve(self, client, backend_address):
+        client.settimeout(10)
+        tls = self._context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            self.refused.append(str(exc))
+            _lingering_close(socket.socket(fileno=tls.detach()))
+            return
+        backend = socket.create_connection(backend_address)
+        threading.Thread(target=_pipe, args=(backend, tls), daemon=True).start()
+        _pipe(tls, backend)
+
+
+def _pipe(source, target):
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _lingering_close(sock):
+    """Close as nginx does: stop writing, read what the client already sent, then close, so the
+    alert just sent is not lost to a reset."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(1)
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    sock.close()

@@ -80,6 +80,10 @@ class StreamError(ProtocolError):
     HTTP/1.1 connection is reported.
     """
 
+    def again(self) -> "StreamError":
+        """The same error, new, for another stream of the failed connection to raise."""
+        return type(self)(*self.args)
+
 
 class TlsStreamError(StreamError):
     """The TLS layer failed the connection (a receiver refusing our client certificate alerts
@@ -88,6 +92,9 @@ class TlsStreamError(StreamError):
     def __init__(self, reason: str):
         super().__init__(f"TLS error: {reason.replace('_', ' ').lower()}")
         self.reason = reason
+
+    def again(self) -> "TlsStreamError":
+        return TlsStreamError(self.reason)
 
 
 class _Stream:
@@ -130,6 +137,7 @@ class Http2Connection:
         self._changed = threading.Condition(self._lock)
         self._streams: dict[int, _Stream] = {}
         self._closed = False
+        self._failure: StreamError | None = None  # why the connection failed, for later requests
         self._goaway = False
         self.idle_since = time.monotonic()
         self._h2 = h2.connection.H2Connection(
@@ -173,6 +181,8 @@ class Http2Connection:
             process_watchdog().attach(watch, stream)
         deadline = watch.deadline if watch is not None else time.monotonic() + WRITE_STALL_SECONDS
         with self._changed:
+            if self._failure is not None:
+                raise self._failure.again()
             if self._closed or self._goaway:
                 raise StreamError("HTTP/2 connection closed before the request was sent")
             try:
@@ -213,7 +223,7 @@ class Http2Connection:
         if stream.cut:
             raise StreamError("stream cut at the attempt's deadline")
         if stream.error is not None:
-            raise type(stream.error)(*stream.error.args)
+            raise stream.error.again()
 
     def read(self, stream: _Stream, amt: int | None) -> bytes:
         with self._changed:
@@ -352,6 +362,7 @@ class Http2Connection:
                         other.error = StreamError("the receiver refused the stream (GOAWAY)")
 
     def _fail_locked(self, error: StreamError) -> None:
+        self._failure = self._failure or error
         for stream in self._streams.values():
             if not stream.ended and stream.error is None:
                 stream.error = error

@@ -124,7 +124,9 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
             values = list(values)
             for index, field in sealed:
                 values[index] = field.from_db_value(values[index], None, connection)
-        found.append((row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, values)))
+        found.append(
+            (row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, values))
+        )
     return found
 
 

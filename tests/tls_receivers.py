@@ -139,7 +139,8 @@ class TlsReceiver:
         item = Received(
             http_version=scope["http_version"],
             method=scope["method"],
-            path=scope["raw_path"].decode() + (("?" + scope["query_string"].decode()) if scope["query_string"] else ""),
+            path=scope["raw_path"].decode()
+            + (("?" + scope["query_string"].decode()) if scope["query_string"] else ""),
             headers=list(scope["headers"]),
             body=body,
         )

@@ -276,6 +276,11 @@ class ExecutionOutputSerializer(serializers.Serializer):
     response_headers = serializers.DictField(child=serializers.CharField())
     response_body = serializers.CharField(help_text="at most the response body limit (1 MB by default)")
     response_truncated = serializers.BooleanField()
+    http_version = serializers.ChoiceField(
+        choices=["1.1", "2", ""],
+        help_text='the protocol the response came over: "1.1" or "2" (HTTP/2, negotiated over TLS); '
+        '"" when no response came (a timeout, a refused connection)',
+    )
     error = serializers.CharField()
     request = ExecutionRequestSerializer(source="*")
 

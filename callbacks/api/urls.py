@@ -4,6 +4,7 @@ from callbacks.api import audit, views, whitelist
 from callbacks.api.breakers import BreakerListApi, BreakerResetApi
 from callbacks.api.queues import QueueListApi, QueuePurgeApi
 from callbacks.api.runtime import RuntimeSettingsApi
+from callbacks.api.tls import CaCertificatesApi, ClientCertificateApi, TlsApi
 from callbacks.api.schedules import (
     ScheduleDetailApi,
     ScheduleListCreateApi,
@@ -36,4 +37,7 @@ urlpatterns = [
     path("queues/<str:name>/purge/", QueuePurgeApi.as_view(), name="queue-purge"),
     path("breakers/", BreakerListApi.as_view(), name="breakers"),
     path("breakers/<str:breaker_id>/reset/", BreakerResetApi.as_view(), name="breaker-reset"),
+    path("tls/", TlsApi.as_view(), name="tls"),
+    path("tls/client-certificate/", ClientCertificateApi.as_view(), name="tls-client-certificate"),
+    path("tls/ca-certificates/", CaCertificatesApi.as_view(), name="tls-ca-certificates"),
 ]

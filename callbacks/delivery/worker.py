@@ -490,13 +490,18 @@ def _pool_state() -> dict | None:
     """This process's connection pools, exported as livesum gauges."""
     try:
         state = http.pool_state()
-        metrics.POOL_CONNECTIONS.labels("active").set(state.get("active", 0))
-        metrics.POOL_CONNECTIONS.labels("idle").set(state.get("idle", 0))
+        http2 = state["http2"]
+        metrics.POOL_CONNECTIONS.labels("active", "1.1").set(state.get("active", 0))
+        metrics.POOL_CONNECTIONS.labels("idle", "1.1").set(state.get("idle", 0))
+        metrics.POOL_CONNECTIONS.labels("active", "2").set(http2["active"])
+        metrics.POOL_CONNECTIONS.labels("idle", "2").set(http2["idle"])
+        metrics.REQUESTS_IN_FLIGHT.labels("1.1").set(state.get("active", 0))
+        metrics.REQUESTS_IN_FLIGHT.labels("2").set(http2["streams"])
         metrics.POOL_HOSTS.set(state.get("pools", 0))
     except Exception:
         logger.exception("reading the connection pool state failed")
         return None
-    return {key: state.get(key, 0) for key in ("active", "idle", "pools")}
+    return {**{key: state.get(key, 0) for key in ("active", "idle", "pools")}, "http2": state["http2"]}
 
 
 _worker: DeliveryWorker | None = None

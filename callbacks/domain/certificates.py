@@ -11,13 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dh
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from callbacks.errors import ApplicationError
 
 # A certificate expiring within this is reported (/readyz, a metric) so it is replaced in time.
 EXPIRY_WARNING = timedelta(days=14)
 MAX_PEM_CHARS = 64 * 1024
+_SIGNING_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,8 @@ def clean_client_certificate(certificate: str, key: str, *, now: datetime | None
         raise _invalid("client_key", "the key is encrypted with a passphrase; give it unencrypted") from None
     except (ValueError, UnicodeError) as exc:
         raise _invalid("client_key", f"not a PEM private key ({_first_line(exc)})") from None
-    if isinstance(private_key, dh.DHPrivateKey):
-        raise _invalid("client_key", "a Diffie-Hellman key cannot sign a TLS handshake")
+    if not isinstance(private_key, _SIGNING_KEYS):
+        raise _invalid("client_key", "not a key TLS signs with (RSA, EC, Ed25519 or Ed448)")
     if _public_bytes(private_key.public_key()) != _public_bytes(leaf.public_key()):
         raise _invalid("client_key", "the key does not belong to the certificate")
     return ClientCertificate(
@@ -73,21 +79,23 @@ def clean_ca_certificates(text: str) -> str:
             is_ca = False
         if not is_ca:
             raise _invalid(
-                "ca_certificates", f"{cert.subject.rfc4514_string()} is not a CA certificate (basicConstraints CA)"
+                "ca_certificates",
+                f"{cert.subject.rfc4514_string()} is not a CA certificate (basicConstraints CA)",
             )
     return _pem(chain)
 
 
-def certificate_summary(certificate: str) -> dict:
-    """What may be shown about a stored certificate: subject, issuer, expiry, fingerprint."""
-    leaf = x509.load_pem_x509_certificates(certificate.encode())[0]
-    fingerprint = leaf.fingerprint(hashes.SHA256()).hex()
-    return {
-        "subject": leaf.subject.rfc4514_string(),
-        "issuer": leaf.issuer.rfc4514_string(),
-        "expires_at": leaf.not_valid_after_utc,
-        "sha256": fingerprint,
-    }
+def certificate_summaries(pem: str) -> list[dict]:
+    """What may be shown about stored certificates, each: subject, issuer, expiry, fingerprint."""
+    return [
+        {
+            "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(),
+            "expires_at": cert.not_valid_after_utc,
+            "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        }
+        for cert in x509.load_pem_x509_certificates(pem.encode())
+    ]
 
 
 def expiring_soon(expires_at: datetime | None, *, now: datetime | None = None) -> bool:

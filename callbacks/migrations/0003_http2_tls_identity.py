@@ -5,35 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('callbacks', '0002_lanes'),
+        ("callbacks", "0002_lanes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='taskexecution',
-            name='http_version',
-            field=models.CharField(blank=True, default='', max_length=3),
+            model_name="taskexecution",
+            name="http_version",
+            field=models.CharField(blank=True, default="", max_length=3),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='ca_certificates',
+            model_name="tenant",
+            name="ca_certificates",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='client_certificate',
+            model_name="tenant",
+            name="client_certificate",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='client_certificate_expires_at',
+            model_name="tenant",
+            name="client_certificate_expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='tenant',
-            name='client_key',
+            model_name="tenant",
+            name="client_key",
             field=callbacks.sealing.SealedTextField(blank=True),
         ),
     ]

@@ -9,22 +9,39 @@ finish on the connections they started on.
 
 from django.db import transaction
 
-from callbacks.domain.certificates import certificate_summary, clean_ca_certificates, clean_client_certificate
+from callbacks.domain.certificates import (
+    certificate_summaries,
+    clean_ca_certificates,
+    clean_client_certificate,
+    expiring_soon,
+)
 from callbacks.models import Tenant
 from callbacks.services.audit import audit_record
 
 
 def tls_state(tenant: Tenant) -> dict:
-    """What may be shown of the tenant's TLS material (never the key)."""
-    state = {"client_certificate": None, "ca_certificates": bool(tenant.ca_certificates)}
+    """What may be shown of the tenant's TLS material, JSON-ready (never the key): the client
+    certificate (its first, the tenant's own, certificate) and each CA certificate."""
+    client = None
     if tenant.client_certificate:
-        summary = certificate_summary(tenant.client_certificate)
-        state["client_certificate"] = {**summary, "expires_at": summary["expires_at"].isoformat()}
-    return state
+        leaf = certificate_summaries(tenant.client_certificate)[0]
+        client = {**_shown(leaf), "expiring_soon": expiring_soon(leaf["expires_at"])}
+    cas = (
+        [_shown(cert) for cert in certificate_summaries(tenant.ca_certificates)]
+        if tenant.ca_certificates
+        else []
+    )
+    return {"client_certificate": client, "ca_certificates": cas}
+
+
+def _shown(summary: dict) -> dict:
+    return {**summary, "expires_at": summary["expires_at"].isoformat()}
 
 
 @transaction.atomic
-def client_certificate_set(*, tenant: Tenant, certificate: str, key: str, actor_type: str, actor: str) -> Tenant:
+def client_certificate_set(
+    *, tenant: Tenant, certificate: str, key: str, actor_type: str, actor: str
+) -> Tenant:
     """Store a client certificate and its key (checked: PEM, matching, not expired)."""
     cleaned = clean_client_certificate(certificate, key)
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)

@@ -5,15 +5,19 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.instruments import multiproc
 from callbacks.labels import status_class
 from callbacks.models import TaskExecution
+from callbacks.services.certificates import client_certificate_set
+from tests.certificates import client_pem
 from tests.factories import make_monitored_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +156,11 @@ def test_metrics_include_django_prometheus_and_database_gauges(tenant, client):
         "worker",
         "dispatcher",
     }
+    assert families["callbacks_client_certificates_expiring"].samples[0].value == 0
+
+
+def test_client_certificates_expiring_soon_are_counted(tenant, client):
+    cert, key = client_pem(not_after=timezone.now() + timedelta(days=2))
+    client_certificate_set(tenant=tenant, certificate=cert, key=key, actor_type="user", actor="ops")
+    [sample] = _scrape(client)["callbacks_client_certificates_expiring"].samples
+    assert sample.value == 1

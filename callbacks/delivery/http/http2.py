@@ -188,8 +188,14 @@ class Http2Connection:
             try:
                 stream.id = self._h2.get_next_available_stream_id()
                 self._streams[stream.id] = stream
-                pseudo = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", authority.encode())]
-                self._h2.send_headers(stream.id, [*pseudo, (b":path", path.encode()), *headers], end_stream=not body)
+                pseudo = [
+                    (b":method", method.encode()),
+                    (b":scheme", b"https"),
+                    (b":authority", authority.encode()),
+                ]
+                self._h2.send_headers(
+                    stream.id, [*pseudo, (b":path", path.encode()), *headers], end_stream=not body
+                )
                 self._flush(deadline)
                 self._send_body(stream, body, deadline)
                 while stream.status is None:
@@ -215,7 +221,9 @@ class Http2Connection:
                 self._changed.wait(WAIT_STEP)  # a WINDOW_UPDATE from the receiver wakes it
                 continue
             size = min(room, len(body) - offset)
-            self._h2.send_data(stream.id, bytes(view[offset : offset + size]), end_stream=offset + size == len(body))
+            self._h2.send_data(
+                stream.id, bytes(view[offset : offset + size]), end_stream=offset + size == len(body)
+            )
             offset += size
             self._flush(deadline)
 
@@ -316,7 +324,9 @@ class Http2Connection:
                 except (OSError, h2.exceptions.H2Error) as exc:
                     self._fail_locked(_lost(exc))
                     return
-                if not self._streams and time.monotonic() - self.idle_since > conf.get("KEEPALIVE_IDLE_SECONDS"):
+                if not self._streams and time.monotonic() - self.idle_since > conf.get(
+                    "KEEPALIVE_IDLE_SECONDS"
+                ):
                     self._close_locked("idle")
                     return
 
@@ -559,7 +569,9 @@ def _wire_headers(headers) -> list[tuple[bytes, bytes]]:
         lowered = name.lower()
         if lowered in CONNECTION_HEADERS:
             continue
-        wire.append((lowered.encode("latin-1"), value if isinstance(value, bytes) else str(value).encode("latin-1")))
+        wire.append(
+            (lowered.encode("latin-1"), value if isinstance(value, bytes) else str(value).encode("latin-1"))
+        )
     return wire
 
 

@@ -31,7 +31,10 @@ def test_a_callback_arrives_signed_and_byte_exact_and_is_stored_masked(tenant, t
     receiver = tls_receiver(respond=Reply(headers={"Set-Cookie": "session=receiver-secret"}, body=b"thanks"))
     payload = '{"order": 42, "name": "Zoë"}'
     task = make_task(
-        tenant=tenant, url=receiver.url(), payload=payload, headers={"Authorization": "Bearer s3cr3t", "X-Shop": "n"}
+        tenant=tenant,
+        url=receiver.url(),
+        payload=payload,
+        headers={"Authorization": "Bearer s3cr3t", "X-Shop": "n"},
     )
 
     result = send_attempt(task, attempt=1)

@@ -28,7 +28,9 @@ BODY = '{"name": "Zoë", "note": "byte for byte — kept"}'.encode()
 
 def test_a_receiver_offering_h2_is_reached_over_http2_byte_for_byte(tls_receiver):
     receiver = tls_receiver()
-    raw = send(receiver.url(path="/hook?x=1&y=%20"), body=BODY, headers={"X-Custom": "a  b\t c", "X-Empty": ""})
+    raw = send(
+        receiver.url(path="/hook?x=1&y=%20"), body=BODY, headers={"X-Custom": "a  b\t c", "X-Empty": ""}
+    )
     [got] = receiver.wait_for(1)
     assert raw.status_code == 200 and raw.http_version == "2"
     assert got.http_version == "2"
@@ -86,7 +88,9 @@ def test_a_mixed_batch_reaches_each_receiver_over_its_protocol(tls_receiver):
     assert {results[i].http_version for i in range(0, 10, 2)} == {"1.1"}
     assert {item.http_version for item in modern.wait_for(5)} == {"2"}
     assert {item.http_version for item in legacy.wait_for(5)} == {"1.1"}
-    assert sorted(item.body for item in modern.received) == sorted(f"call {i}".encode() for i in range(1, 10, 2))
+    assert sorted(item.body for item in modern.received) == sorted(
+        f"call {i}".encode() for i in range(1, 10, 2)
+    )
 
 
 def test_the_total_deadline_cuts_a_trickling_stream_and_spares_the_others(tls_receiver):

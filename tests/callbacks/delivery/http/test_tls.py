@@ -12,7 +12,11 @@ from django.utils import timezone
 from callbacks.delivery.executor import send_attempt
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Outcome, TaskExecution, TaskStatus, Tenant
-from callbacks.services.certificates import ca_certificates_set, client_certificate_remove, client_certificate_set
+from callbacks.services.certificates import (
+    ca_certificates_set,
+    client_certificate_remove,
+    client_certificate_set,
+)
 from callbacks.services.tenants import tenant_create
 from tests.callbacks.delivery.attempts import deliver
 from tests.callbacks.delivery.http.sending import forget_pools
@@ -73,9 +77,13 @@ def test_a_receiver_demanding_a_client_certificate_takes_only_the_tenant_with_on
     assert len(receiver.received) == 1
 
 
-def test_a_replaced_certificate_is_used_from_the_next_attempt_and_the_one_in_flight_finishes(tenant, tls_receiver):
+def test_a_replaced_certificate_is_used_from_the_next_attempt_and_the_one_in_flight_finishes(
+    tenant, tls_receiver
+):
     first_ca, second_ca = trustme.CA(), trustme.CA()
-    receiver = tls_receiver(client_ca=first_ca, respond=lambda got: Reply(delay=1.0 if got.path == "/slow" else 0))
+    receiver = tls_receiver(
+        client_ca=first_ca, respond=lambda got: Reply(delay=1.0 if got.path == "/slow" else 0)
+    )
     give_certificate(tenant, first_ca)
     slow = make_task(tenant=tenant, url=receiver.url(path="/slow"))
     slow.tenant = reload(tenant)
@@ -105,10 +113,15 @@ def test_a_replaced_certificate_is_used_from_the_next_attempt_and_the_one_in_fli
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_a_tenants_own_ca_is_trusted_for_its_callbacks_only(tenant, tmp_path, trusting_test_ca, protocol):
     private_ca = trustme.CA()
-    with TlsReceiver(private_ca.issue_cert("127.0.0.1"), tmp_path=tmp_path, alpn=PROTOCOLS[protocol]) as receiver:
+    with TlsReceiver(
+        private_ca.issue_cert("127.0.0.1"), tmp_path=tmp_path, alpn=PROTOCOLS[protocol]
+    ) as receiver:
         other = tenant_create(name="other").tenant
         ca_certificates_set(
-            tenant=tenant, certificates=private_ca.cert_pem.bytes().decode(), actor_type=ActorType.TENANT, actor="t"
+            tenant=tenant,
+            certificates=private_ca.cert_pem.bytes().decode(),
+            actor_type=ActorType.TENANT,
+            actor="t",
         )
         mine = make_task(tenant=tenant, url=receiver.url())
         mine.tenant = reload(tenant)
@@ -126,7 +139,10 @@ def test_a_tenants_own_ca_is_trusted_for_its_callbacks_only(tenant, tmp_path, tr
 def test_the_installation_bundle_still_holds_beside_a_tenants_ca(tenant, tls_receiver):
     receiver = tls_receiver()
     ca_certificates_set(
-        tenant=tenant, certificates=trustme.CA().cert_pem.bytes().decode(), actor_type=ActorType.TENANT, actor="t"
+        tenant=tenant,
+        certificates=trustme.CA().cert_pem.bytes().decode(),
+        actor_type=ActorType.TENANT,
+        actor="t",
     )
     task = make_task(tenant=tenant, url=receiver.url())
     task.tenant = reload(tenant)

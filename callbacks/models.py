@@ -15,7 +15,6 @@ from callbacks.domain.bounds import (
     MAX_URL_LENGTH,
 )
 from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
-from callbacks.sealing import SealedTextField
 from callbacks.domain.vocabulary import (
     FINAL_STATUSES,
     BodyFormat,
@@ -24,6 +23,7 @@ from callbacks.domain.vocabulary import (
     Outcome,
     TaskStatus,
 )
+from callbacks.sealing import SealedTextField
 
 
 class Tenant(models.Model):

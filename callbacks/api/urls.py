@@ -4,13 +4,13 @@ from callbacks.api import audit, views, whitelist
 from callbacks.api.breakers import BreakerListApi, BreakerResetApi
 from callbacks.api.queues import QueueListApi, QueuePurgeApi
 from callbacks.api.runtime import RuntimeSettingsApi
-from callbacks.api.tls import CaCertificatesApi, ClientCertificateApi, TlsApi
 from callbacks.api.schedules import (
     ScheduleDetailApi,
     ScheduleListCreateApi,
     SchedulePauseApi,
     ScheduleResumeApi,
 )
+from callbacks.api.tls import CaCertificatesApi, ClientCertificateApi, TlsApi
 
 # Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
 urlpatterns = [

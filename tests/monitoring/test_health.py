@@ -10,8 +10,8 @@ from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import Heartbeat, QueueState, TaskStatus
 from callbacks.services.certificates import client_certificate_set
 from callbacks.services.tenants import tenant_create
-from tests.certificates import client_pem
 from monitoring.heartbeats import pool_totals
+from tests.certificates import client_pem
 from tests.factories import make_monitored_task
 
 

@@ -29,7 +29,6 @@ socket is never read and written at once. The socket is non-blocking after the h
 
 import collections
 import select
-import socket
 import ssl
 import threading
 import time

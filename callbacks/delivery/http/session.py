@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import requests
 
 from callbacks import conf
-from callbacks.delivery.http.connect_retry import ConnectPhaseRetry
 from callbacks.delivery.http import tls
+from callbacks.delivery.http.connect_retry import ConnectPhaseRetry
 from callbacks.delivery.http.deadline import process_watchdog
 from callbacks.delivery.http.http2 import Http2Transport
 from callbacks.delivery.http.pools import Adapter

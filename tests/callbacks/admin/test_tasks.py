@@ -1,5 +1,6 @@
 """The tasks list, its filters, search and cheap paging; the detail page; retry, cancel and replay actions."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -304,3 +305,25 @@ def test_executions_are_read_only_and_filter_by_outcome(admin_client, tenant):
         ).status_code
         == 403
     )
+
+
+def test_executions_show_the_protocol_of_each_attempt(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/")
+    execution = TaskExecution.objects.create(
+        task=task,
+        tenant=tenant,
+        attempt=1,
+        started_at=timezone.now(),
+        outcome="success",
+        request_method="POST",
+        request_url=task.url,
+        http_version="2",
+    )
+    listing = admin_client.get(reverse("admin:callbacks_taskexecution_changelist"))
+    assert "column-http_version" in listing.content.decode()
+    detail = admin_client.get(reverse("admin:callbacks_taskexecution_change", args=[execution.pk]))
+    assert re.search(r'field-http_version.*?<div class="readonly">2</div>', detail.content.decode(), re.S)
+    task_page = admin_client.get(
+        reverse("admin:callbacks_callbacktask_change", args=[task.pk])
+    ).content.decode()
+    assert "field-http_version" in task_page

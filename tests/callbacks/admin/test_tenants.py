@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from callbacks import keys, selectors
 from callbacks.models import AuditLog, Tenant
+from tests.certificates import client_pem
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("admin:callbacks_tenant_changelist")
@@ -103,3 +104,34 @@ def test_tenants_cannot_be_deleted_here(admin_client, tenant):
     url = reverse("admin:callbacks_tenant_delete", args=[tenant.pk])
 
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
+
+
+def test_a_client_certificate_set_in_the_admin_is_stored_sealed_and_never_shown(admin_client, tenant):
+    url = reverse("admin:callbacks_tenant_change", args=[tenant.pk])
+    form = {
+        "success_statuses": "",
+        "api_rate_limit": "",
+        "notification_url": "",
+        "api_keys-TOTAL_FORMS": "0",
+        "api_keys-INITIAL_FORMS": "0",
+    }
+    cert, key = client_pem()
+    _, wrong_key = client_pem()
+
+    refused = admin_client.post(url, {**form, "new_client_certificate": cert, "new_client_key": wrong_key})
+    assert refused.status_code == 200
+    assert "the key does not belong to the certificate" in refused.content.decode()
+    assert Tenant.objects.get(pk=tenant.pk).client_certificate == ""
+
+    saved = admin_client.post(url, {**form, "new_client_certificate": cert, "new_client_key": key})
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    stored = Tenant.objects.get(pk=tenant.pk)
+    assert stored.client_key.strip() == key.strip() and stored.client_certificate_expires_at
+    page = admin_client.get(url).content.decode()
+    key_body = key.strip().splitlines()[1]
+    assert key_body not in page and "PRIVATE KEY" not in page
+    assert "key stored encrypted, never shown" in page
+    assert AuditLog.objects.filter(action="client_certificate.set", actor="admin").exists()
+
+    admin_client.post(url, {**form, "remove_client_certificate": "on"})
+    assert Tenant.objects.get(pk=tenant.pk).client_certificate == ""

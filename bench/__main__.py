@@ -32,7 +32,18 @@ from datetime import datetime
 from bench import http2, idle, lag, origins, scenarios
 from bench.harness import ROOT, Harness, print_table
 
-SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood", "origins", "http2", "idle"]
+SCENARIOS = [
+    "throughput",
+    "inflight",
+    "latency",
+    "cpu",
+    "lag",
+    "history",
+    "flood",
+    "origins",
+    "http2",
+    "idle",
+]
 
 
 def run(args) -> list:

@@ -2,10 +2,13 @@
 callbacks alone, on HTTP/2 and HTTP/1.1; connections never shared between identities; a certificate
 replaced or removed while callbacks are in flight; a tenant's own CA beside CALLBACKS_CA_BUNDLE."""
 
+import io
 import threading
 
 import pytest
 import trustme
+from cryptography.fernet import Fernet
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -20,6 +23,7 @@ from callbacks.services.certificates import (
 from callbacks.services.tenants import tenant_create
 from tests.callbacks.delivery.attempts import deliver
 from tests.callbacks.delivery.http.sending import forget_pools
+from tests.certificates import ca_pem, client_pem
 from tests.factories import make_task
 from tests.receivers import Reply
 from tests.tls_receivers import TlsReceiver
@@ -36,14 +40,10 @@ def fresh_pools():
     forget_pools()
 
 
-def give_certificate(tenant, ca: trustme.CA, name="tenant.example") -> Tenant:
-    leaf = ca.issue_cert(name)
+def give_certificate(tenant, ca: trustme.CA) -> Tenant:
+    certificate, key = client_pem(ca)
     return client_certificate_set(
-        tenant=tenant,
-        certificate=b"".join(blob.bytes() for blob in leaf.cert_chain_pems).decode(),
-        key=leaf.private_key_pem.bytes().decode(),
-        actor_type=ActorType.USER,
-        actor="ops",
+        tenant=tenant, certificate=certificate, key=key, actor_type=ActorType.USER, actor="ops"
     )
 
 
@@ -119,7 +119,7 @@ def test_a_tenants_own_ca_is_trusted_for_its_callbacks_only(tenant, tmp_path, tr
         other = tenant_create(name="other").tenant
         ca_certificates_set(
             tenant=tenant,
-            certificates=private_ca.cert_pem.bytes().decode(),
+            certificates=ca_pem(private_ca),
             actor_type=ActorType.TENANT,
             actor="t",
         )
@@ -140,7 +140,7 @@ def test_the_installation_bundle_still_holds_beside_a_tenants_ca(tenant, tls_rec
     receiver = tls_receiver()
     ca_certificates_set(
         tenant=tenant,
-        certificates=trustme.CA().cert_pem.bytes().decode(),
+        certificates=ca_pem(),
         actor_type=ActorType.TENANT,
         actor="t",
     )
@@ -157,3 +157,19 @@ def test_the_key_is_sealed_at_rest(tenant, test_ca):
     assert stored.startswith("sealed:") and "PRIVATE KEY" not in stored
     assert "PRIVATE KEY" in reload(tenant).client_key
     assert reload(tenant).client_certificate_expires_at > timezone.now()
+
+
+def test_the_key_survives_a_rotation_of_the_encryption_keys(tenant, tls_receiver, settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.CALLBACKS_ENCRYPTION_KEYS = [old]
+    client_ca = trustme.CA()
+    receiver = tls_receiver(client_ca=client_ca)
+    give_certificate(tenant, client_ca)
+
+    settings.CALLBACKS_ENCRYPTION_KEYS = [new, old]  # every process opens both while it runs
+    call_command("reseal_secrets", stdout=io.StringIO())
+    settings.CALLBACKS_ENCRYPTION_KEYS = [new]  # the old key dropped
+
+    task = make_task(tenant=tenant, url=receiver.url())
+    task.tenant = reload(tenant)
+    assert send_attempt(task, attempt=1).outcome == Outcome.SUCCESS

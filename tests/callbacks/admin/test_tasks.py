@@ -13,7 +13,7 @@ from django.utils import timezone
 from callbacks.admin.common import CappedPaginator
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.tenants import tenant_create
-from tests.factories import make_task
+from tests.factories import make_execution, make_task
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("admin:callbacks_callbacktask_changelist")
@@ -309,16 +309,7 @@ def test_executions_are_read_only_and_filter_by_outcome(admin_client, tenant):
 
 def test_executions_show_the_protocol_of_each_attempt(admin_client, tenant):
     task = make_task(tenant=tenant, url="https://a.example.com/")
-    execution = TaskExecution.objects.create(
-        task=task,
-        tenant=tenant,
-        attempt=1,
-        started_at=timezone.now(),
-        outcome="success",
-        request_method="POST",
-        request_url=task.url,
-        http_version="2",
-    )
+    execution = make_execution(task=task, attempt=1, http_version="2")
     listing = admin_client.get(reverse("admin:callbacks_taskexecution_changelist"))
     assert "column-http_version" in listing.content.decode()
     detail = admin_client.get(reverse("admin:callbacks_taskexecution_change", args=[execution.pk]))

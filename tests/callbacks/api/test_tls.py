@@ -5,7 +5,7 @@ import trustme
 
 from callbacks.models import Tenant
 from tests.certificates import ca_pem, client_pem
-from tests.factories import make_task_in_state
+from tests.factories import make_execution, make_task_in_state
 
 TLS = "/api/v1/tls/"
 CLIENT = "/api/v1/tls/client-certificate/"
@@ -68,16 +68,6 @@ def test_one_tenants_material_is_not_anothers(api, other_api, tenant):
 
 def test_executions_carry_the_http_version(api, tenant):
     task = make_task_in_state(tenant=tenant, url="https://example.com/hook")
-    task.executions.create(
-        tenant=tenant,
-        attempt=1,
-        started_at=task.created_at,
-        outcome="success",
-        status_code=200,
-        request_method="POST",
-        request_url=task.url,
-        request_headers={},
-        http_version="2",
-    )
+    make_execution(task=task, attempt=1, http_version="2")
     [execution] = api.get(f"/api/v1/callbacks/{task.id}/executions/").json()["results"]
     assert execution["http_version"] == "2"

@@ -25,7 +25,7 @@ from urllib3.exceptions import NameResolutionError
 import callbacks
 from callbacks import conf, whitelist
 from callbacks.delivery import http, signing
-from callbacks.delivery.http.tls import identity_of
+from callbacks.delivery.http.tls import UnusableIdentity, identity_of
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses
@@ -96,6 +96,9 @@ def send_attempt(task, *, attempt: int) -> AttemptResult:
         )
     except SsrfBlocked as exc:
         return result(Outcome.SSRF_BLOCKED, error=str(exc))
+    except UnusableIdentity as exc:
+        # Nothing was sent; once an operator restores the key, a retry goes out with it.
+        return result(Outcome.TLS, error=str(exc), retryable=True)
     except requests.exceptions.SSLError as exc:
         return result(Outcome.TLS, error=_tls_error_text(exc))
     except requests.exceptions.Timeout as exc:

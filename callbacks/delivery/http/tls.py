@@ -32,12 +32,20 @@ class TlsIdentity:
     ca_certificates: str = ""
 
 
+class UnusableIdentity(Exception):
+    """The tenant's client key is stored but cannot be opened (the key that sealed it was removed
+    from CALLBACKS_ENCRYPTION_KEYS): its callbacks wait rather than go out without it."""
+
+
 def identity_of(tenant) -> TlsIdentity | None:
     """The tenant's identity, or None when it uses the installation's trust alone."""
     cert = getattr(tenant, "client_certificate", "") or ""
     ca = getattr(tenant, "ca_certificates", "") or ""
     if not cert and not ca:
         return None
+    unopened = getattr(tenant, "unopened_secrets", {}).get("client_key")
+    if cert and unopened:
+        raise UnusableIdentity(f"the tenant's client key cannot be opened: {unopened}")
     client_key = tenant.client_key or ""
     # A new certificate, key or CA is a new identity, so replacing one never reuses a connection
     # made with the previous one; the digest keeps the key itself out of the pool's name.

@@ -173,3 +173,24 @@ def test_the_key_survives_a_rotation_of_the_encryption_keys(tenant, tls_receiver
     task = make_task(tenant=tenant, url=receiver.url())
     task.tenant = reload(tenant)
     assert send_attempt(task, attempt=1).outcome == Outcome.SUCCESS
+
+
+def test_a_key_no_configured_key_opens_holds_its_tenant_back_and_no_other(tenant, tls_receiver, settings):
+    old = Fernet.generate_key().decode()
+    settings.CALLBACKS_ENCRYPTION_KEYS = [old]
+    receiver = tls_receiver()
+    give_certificate(tenant, trustme.CA())
+    other = tenant_create(name="other").tenant
+    settings.CALLBACKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the sealing key removed too soon
+
+    mine = make_task(tenant=tenant, url=receiver.url())
+    theirs = make_task(tenant=other, url=receiver.url())
+    deliver(lambda t: send_attempt(t, attempt=t.attempts))  # both tenants' rows in one load
+
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert theirs.status == TaskStatus.SUCCEEDED
+    assert mine.status == TaskStatus.RETRYING
+    error = TaskExecution.objects.get(task=mine).error
+    assert error.startswith("the tenant's client key cannot be opened: no key in CALLBACKS_ENCRYPTION_KEYS")
+    assert len(receiver.received) == 1

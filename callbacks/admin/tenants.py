@@ -51,6 +51,13 @@ class ApiKeyInline(ReadOnlyInline):
     fields = readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value: a key sent with a form refused for another field is not echoed back."""
+
+    def format_value(self, value):
+        return None
+
+
 class TenantChangeForm(forms.ModelForm):
     notification_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
     # TLS toward receivers. The key is write-only: the form never shows a stored one.
@@ -63,7 +70,7 @@ class TenantChangeForm(forms.ModelForm):
     new_client_key = forms.CharField(
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
         help_text="its PEM private key, unencrypted; stored encrypted and never shown again",
     )
     remove_client_certificate = forms.BooleanField(required=False, help_text="stop presenting a certificate")

@@ -130,3 +130,13 @@ def test_a_client_certificate_set_in_the_admin_is_stored_sealed_and_never_shown(
 
     admin_client.post(url, {**form, "remove_client_certificate": "on"})
     assert Tenant.objects.get(pk=tenant.pk).client_certificate == ""
+
+
+def test_a_refused_form_does_not_echo_the_key(admin_client, tenant):
+    url = reverse("admin:callbacks_tenant_change", args=[tenant.pk])
+    cert, key = client_pem()
+    refused = admin_client.post(
+        url, {**UNCHANGED, "new_client_certificate": cert, "new_client_key": key, "max_retries": "-1"}
+    )
+    assert refused.status_code == 200
+    assert key.strip().splitlines()[1] not in refused.content.decode()

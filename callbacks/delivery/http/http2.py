@@ -310,6 +310,9 @@ class Http2Connection:
             raise error from exc
 
     def _read_loop(self) -> None:
+        # Like the worker's HTTP threads, a reader reads settings from the cache alone: it must not
+        # open a database connection of its own.
+        conf.forbid_database_in_this_thread()
         while True:
             try:
                 select.select([self._sock], [], [], WAIT_STEP * 4)

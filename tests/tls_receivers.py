@@ -33,7 +33,9 @@ class TlsReceiver:
     """Use as a context manager. `alpn`: what the server offers; `client_ca`: a trustme CA whose
     certificates the server demands from clients (None: it asks for none)."""
 
-    def __init__(self, server_cert, *, respond=None, alpn=("h2", "http/1.1"), client_ca=None, tmp_path):
+    def __init__(
+        self, server_cert, *, respond=None, alpn=("h2", "http/1.1"), client_ca=None, max_streams=100, tmp_path
+    ):
         self.respond = respond or Reply()
         self.received: list[Received] = []
         self.in_flight = 0
@@ -52,6 +54,7 @@ class TlsReceiver:
         config.accesslog = None
         config.errorlog = logging.getLogger("tests.tls_receiver")
         config.graceful_timeout = 0.1
+        config.h2_max_concurrent_streams = max_streams
         self._terminator = None
         if client_ca is not None:
             # asyncio closes a refused TLS 1.3 connection without its alert; real servers send

@@ -96,6 +96,10 @@ class TlsStreamError(StreamError):
         return TlsStreamError(self.reason)
 
 
+class ConnectionFull(Exception):
+    """Another attempt took the connection's last stream first: the caller picks another."""
+
+
 class _Stream:
     """One request on a connection, and the file its response body is read from."""
 
@@ -184,6 +188,8 @@ class Http2Connection:
                 raise self._failure.again()
             if self._closed or self._goaway:
                 raise StreamError("HTTP/2 connection closed before the request was sent")
+            if self._h2.open_outbound_streams >= self._h2.remote_settings.max_concurrent_streams:
+                raise ConnectionFull
             try:
                 stream.id = self._h2.get_next_available_stream_id()
                 self._streams[stream.id] = stream
@@ -435,9 +441,17 @@ class Http2Transport:
         if self._speaks_http11(origin):
             return None
         connect_timeout = timeout[0] if isinstance(timeout, tuple) else timeout
-        connection = self._connection(origin, request, connect_timeout, adapter.max_retries)
-        if connection is None:
-            return None
+        # A stream the receiver allows, on a connection of the origin's (a new one when all are full).
+        while True:
+            connection = self._connection(origin, request, connect_timeout, adapter.max_retries)
+            if connection is None:
+                return None
+            try:
+                return self._exchange(adapter, request, parts, origin, connection)
+            except ConnectionFull:
+                continue
+
+    def _exchange(self, adapter, request, parts, origin, connection):
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
         path = parts.path or "/"
         if parts.query:

@@ -71,6 +71,22 @@ def test_concurrent_attempts_to_one_origin_are_streams_of_one_connection(tls_rec
     assert http.pool_state()["http2"] == {"connections": 1, "active": 0, "idle": 1, "streams": 0}
 
 
+def test_past_the_receivers_stream_limit_a_second_connection_opens(tls_receiver):
+    receiver = tls_receiver(respond=Reply(delay=0.5), max_streams=3)
+    send(receiver.url())
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(7)]
+    for thread in threads:
+        thread.start()
+    receiver.wait_for(8)
+    during = http.pool_state()["http2"]
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in results] == [200] * 7
+    assert during["connections"] == 3 and during["streams"] == 7
+    assert receiver.max_in_flight == 7
+
+
 def test_a_mixed_batch_reaches_each_receiver_over_its_protocol(tls_receiver):
     modern, legacy = tls_receiver(), tls_receiver(alpn=("http/1.1",))
     results = {}

@@ -54,17 +54,24 @@ def test_an_http11_only_tls_receiver_is_reached_over_http11_and_remembered(tls_r
     assert state["idle"] == 1
 
 
-def test_concurrent_attempts_to_one_origin_are_streams_of_one_connection(tls_receiver):
-    receiver = tls_receiver(respond=Reply(delay=0.5))
-    send(receiver.url())  # the origin is known to speak HTTP/2
+def sends_at_once(receiver, count: int) -> tuple[list, dict]:
+    """After one attempt (the origin is known to speak HTTP/2), `count` at once to a slow receiver:
+    their results, and the HTTP/2 pool state while all of them were at the receiver."""
+    send(receiver.url())
     results = []
-    threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(count)]
     for thread in threads:
         thread.start()
-    receiver.wait_for(9)
+    receiver.wait_for(count + 1)
     during = http.pool_state()["http2"]
     for thread in threads:
         thread.join()
+    return results, during
+
+
+def test_concurrent_attempts_to_one_origin_are_streams_of_one_connection(tls_receiver):
+    receiver = tls_receiver(respond=Reply(delay=0.5))
+    results, during = sends_at_once(receiver, 8)
     assert [r.status_code for r in results] == [200] * 8
     assert receiver.max_in_flight == 8
     assert during["connections"] == 1 and during["streams"] == 8 and during["active"] == 1
@@ -73,15 +80,7 @@ def test_concurrent_attempts_to_one_origin_are_streams_of_one_connection(tls_rec
 
 def test_past_the_receivers_stream_limit_a_second_connection_opens(tls_receiver):
     receiver = tls_receiver(respond=Reply(delay=0.5), max_streams=3)
-    send(receiver.url())
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(7)]
-    for thread in threads:
-        thread.start()
-    receiver.wait_for(8)
-    during = http.pool_state()["http2"]
-    for thread in threads:
-        thread.join()
+    results, during = sends_at_once(receiver, 7)
     assert [r.status_code for r in results] == [200] * 7
     assert during["connections"] == 3 and during["streams"] == 7
     assert receiver.max_in_flight == 7

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from callbacks.delivery import http
+from callbacks.delivery import http, worker
+from callbacks.delivery.instruments import metrics
 from callbacks.delivery.ssrf import SsrfBlocked
 from tests.callbacks.delivery.http.sending import forget_pools, send
 from tests.receivers import Reply
@@ -171,3 +172,29 @@ def test_with_http2_off_every_receiver_gets_http11(tls_receiver, callbacks_setti
     raw = send(receiver.url())
     assert raw.http_version == "1.1"
     assert receiver.wait_for(1)[0].http_version == "1.1"
+
+
+def test_the_workers_gauges_split_connections_and_requests_by_protocol(tls_receiver):
+    receiver = tls_receiver(respond=Reply(delay=0.5))
+    legacy = tls_receiver(respond=Reply(delay=0.5), alpn=("http/1.1",))
+    send(receiver.url())
+    send(legacy.url())
+    threads = [threading.Thread(target=send, args=(target.url(),)) for target in (receiver, receiver, legacy)]
+    for thread in threads:
+        thread.start()
+    receiver.wait_for(3)
+    legacy.wait_for(2)
+    exported = worker._pool_state()
+    gauges = {
+        (state, protocol): metrics.POOL_CONNECTIONS.labels(state, protocol)._value.get()
+        for state in ("active", "idle")
+        for protocol in ("1.1", "2")
+    }
+    in_flight = {
+        protocol: metrics.REQUESTS_IN_FLIGHT.labels(protocol)._value.get() for protocol in ("1.1", "2")
+    }
+    for thread in threads:
+        thread.join()
+    assert exported["http2"]["streams"] == 2
+    assert gauges[("active", "2")] == 1 and gauges[("active", "1.1")] == 1
+    assert in_flight == {"1.1": 1, "2": 2}

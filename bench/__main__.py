@@ -15,6 +15,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - history: throughput with millions of past attempts in the table against an empty one;
 - flood: one origin with a large backlog at the default per-origin limit (claims skipping it);
 - origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py);
+- http2: HTTP/2 against HTTP/1.1 to the same TLS receiver, one origin and 16, callbacks/s and CPU per
+  callback (bench/http2.py);
 - idle: web + dispatcher + cluster with nothing due, CPU per process and PostgreSQL's, on the ORM
   broker and on Redis, and the wake-up latency from idle (bench/idle.py).
 
@@ -27,10 +29,21 @@ import platform
 import sys
 from datetime import datetime
 
-from bench import idle, lag, origins, scenarios
+from bench import http2, idle, lag, origins, scenarios
 from bench.harness import ROOT, Harness, print_table
 
-SCENARIOS = ["throughput", "inflight", "latency", "cpu", "lag", "history", "flood", "origins", "idle"]
+SCENARIOS = [
+    "throughput",
+    "inflight",
+    "latency",
+    "cpu",
+    "lag",
+    "history",
+    "flood",
+    "origins",
+    "http2",
+    "idle",
+]
 
 
 def run(args) -> list:
@@ -43,6 +56,7 @@ def run(args) -> list:
         "history": scenarios.history,
         "flood": scenarios.flood,
         "origins": origins.origins,
+        "http2": http2.http2,
         "idle": idle.idle,
     }
     h = Harness(name="bench")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from django.db import connection, models
 
-from callbacks.sealing import SealedTextField
+from callbacks.sealing import SealedTextField, SealError
 
 
 def insert(model: type[models.Model], objects: list[models.Model]) -> None:
@@ -112,26 +112,28 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
     if any(isinstance(field, models.JSONField) and field.decoder is not None for field in fields):
         raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
     names = [field.attname for field in fields]
-    # Sealed columns come back sealed: opened here, as the ORM's own reads open them.
-    sealed = [
-        (extra + index, field) for index, field in enumerate(fields) if isinstance(field, SealedTextField)
-    ]
+    # Binary rows skip Django's converters; a sealed column must still be opened.
+    sealed = [(index, field) for index, field in enumerate(fields) if isinstance(field, SealedTextField)]
     with binary_cursor() as cursor:
         cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
-    if sealed:
-        rows = [_opened(row, sealed) for row in rows]
-    return [
-        (row[:extra], None if row[extra] is None else model.from_db(connection.alias, names, row[extra:]))
-        for row in rows
-    ]
-
-
-def _opened(row, sealed) -> list:
-    row = list(row)
-    for index, field in sealed:
-        row[index] = field.from_db_value(row[index], None, connection)
-    return row
+    found = []
+    for row in rows:
+        values, unopened = row[extra:], {}
+        if sealed and values[0] is not None:
+            values = list(values)
+            for index, field in sealed:
+                try:
+                    values[index] = field.from_db_value(values[index], None, connection)
+                except SealError as exc:
+                    # One row sealed with a key since removed must not stop the rows beside it (the
+                    # hot path loads many tenants at once): left empty, and said why.
+                    values[index], unopened[field.name] = "", str(exc)
+        instance = None if row[extra] is None else model.from_db(connection.alias, names, values)
+        if unopened:
+            instance.unopened_secrets = unopened
+        found.append((row[:extra], instance))
+    return found
 
 
 def in_bulk(model: type[models.Model], ids) -> dict:

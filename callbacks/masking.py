@@ -43,6 +43,8 @@ _TEXT_PATTERNS = [
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
     re.compile(r"()\btc_[A-Za-z0-9_-]{8,}"),
     re.compile(r"()\bwhsec_[A-Za-z0-9+/=]{8,}"),
+    # A PEM private key (a tenant's client key pasted where it should not be): its body, to its end.
+    re.compile(r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)"),
     _QUERY_SECRET,
 ]
 

@@ -63,6 +63,13 @@ class Tenant(models.Model):
     api_rate_limit = models.CharField(max_length=20, blank=True)
     # Where failure events (dead letters, opened breakers) are posted, signed.
     notification_url = models.URLField(max_length=MAX_URL_LENGTH, blank=True)
+    # TLS toward receivers (callbacks.delivery.http.tls): a client certificate (PEM, with its
+    # chain) presented by this tenant's callbacks alone, its key sealed at rest, and CA
+    # certificates trusted for its receivers beside CALLBACKS_CA_BUNDLE.
+    client_certificate = models.TextField(blank=True)
+    client_key = SealedTextField(blank=True)
+    client_certificate_expires_at = models.DateTimeField(null=True, blank=True)
+    ca_certificates = models.TextField(blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self):
@@ -265,6 +272,8 @@ class TaskExecution(models.Model):
     response_headers = models.JSONField(default=dict, blank=True)
     response_body = models.TextField(blank=True)
     response_truncated = models.BooleanField(default=False)
+    # The protocol the response came over: "1.1" or "2"; empty when no response came.
+    http_version = models.CharField(max_length=3, blank=True, default="")
     worker = models.CharField(max_length=100, blank=True)
 
     class Meta:

@@ -7,6 +7,7 @@ from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
+from callbacks.domain.certificates import EXPIRY_WARNING
 from callbacks.errors import NotFoundError
 from callbacks.models import (
     CallbackSchedule,
@@ -152,3 +153,14 @@ def schedule_next_fire_at(*, after: datetime | None = None) -> datetime | None:
     after = after or timezone.now()
     pending = CallbackSchedule.objects.filter(paused=False, next_fire_at__gt=after)
     return pending.aggregate(at=Min("next_fire_at"))["at"]
+
+
+def client_certificates_expiring(*, now: datetime | None = None) -> list[dict]:
+    """Active tenants whose client certificate expires within EXPIRY_WARNING (or has expired),
+    soonest first: name and expiry, nothing of the certificate itself."""
+    now = now or timezone.now()
+    return list(
+        Tenant.objects.filter(is_active=True, client_certificate_expires_at__lte=now + EXPIRY_WARNING)
+        .order_by("client_certificate_expires_at")
+        .values("name", "client_certificate_expires_at")
+    )

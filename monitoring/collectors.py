@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from callbacks import labels, queues
+from callbacks import labels, queues, selectors
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.models import BreakerState, CircuitBreaker
 from callbacks.services.breakers import breaker_concurrency
@@ -80,3 +80,9 @@ class DatabaseCollector:
         for role in (heartbeats.WORKER, heartbeats.DISPATCHER):
             processes.add_metric([role], heartbeats.alive(role=role, now=now).count())
         yield processes
+
+        yield GaugeMetricFamily(
+            "callbacks_client_certificates_expiring",
+            "Active tenants' client certificates expiring within 14 days (or expired).",
+            value=len(selectors.client_certificates_expiring(now=now)),
+        )

@@ -3,6 +3,9 @@
 /readyz fails when the service cannot deliver even though the web side answers: the database
 or broker is gone, no worker or dispatcher has beaten lately, or due callbacks wait too long
 (the silent stall behind a healthy API that systems like this are known for).
+
+Tenants' client certificates expiring within 14 days are reported in its details, without failing
+it: the service still delivers, but those receivers will refuse the tenant once they expire.
 """
 
 from django.conf import settings
@@ -10,7 +13,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 
-from callbacks import conf
+from callbacks import conf, selectors
+from callbacks.domain.certificates import EXPIRY_WARNING
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.models import CallbackTask, QueueState, TaskStatus
 from monitoring import access, heartbeats
@@ -39,6 +43,7 @@ def readiness_checks() -> dict:
     checks["workers"] = _check_alive(heartbeats.WORKER, now)
     checks["dispatcher"] = _check_alive(heartbeats.DISPATCHER, now)
     checks["queue"] = _check_queue_draining(now)
+    checks["client_certificates"] = _check_client_certificates(now)
     return checks
 
 
@@ -86,6 +91,20 @@ def _check_queue_draining(now):
         "ok": lag is None or lag <= threshold,
         "oldest_due_seconds": round(lag, 3) if lag is not None else None,
         "threshold_seconds": threshold,
+    }
+
+
+@_guarded
+def _check_client_certificates(now):
+    expiring = selectors.client_certificates_expiring(now=now)
+    return {
+        "ok": True,  # reported, not failed: delivery goes on until the certificate expires
+        "expiring_within_days": EXPIRY_WARNING.days,
+        "expiring": [
+            {"tenant": row["name"], "expires_at": row["client_certificate_expires_at"].isoformat()}
+            for row in expiring[:20]
+        ],
+        "expiring_count": len(expiring),
     }
 
 

@@ -344,8 +344,12 @@ CALLBACKS = {
     # The SSRF guard: callbacks never reach internal addresses. Off only for demos and tests (check W001).
     "ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACKS_ALLOW_PRIVATE_NETWORKS", False),
     "ALLOWED_NETWORKS": env_networks("CALLBACKS_ALLOWED_NETWORKS"),
-    # CA bundle for verifying receivers' certificates (certifi's when empty).
+    # CA bundle for verifying receivers' certificates (certifi's when empty); a tenant's own CA
+    # certificates are trusted beside it for its callbacks.
     "CA_BUNDLE": env_str("CALLBACKS_CA_BUNDLE", ""),
+    # HTTP/2 to HTTPS receivers that offer it (ALPN), HTTP/1.1 to the others. On: see
+    # docs/configuration.md for the measured figures behind the default.
+    "HTTP2": env_bool("CALLBACKS_HTTP2", True),
     # Request headers no caller may set, on top of the hop-by-hop set ("X-Internal-*": a prefix).
     "DENIED_HEADERS": env_list("CALLBACKS_DENIED_HEADERS", []),
     # Regular expressions of further secret header names (whole name, any case), masked wherever kept.

@@ -57,6 +57,7 @@ class ExecutionInline(ReadOnlyInline):
         "duration",
         "outcome",
         "status_code",
+        "http_version",
         "error",
         "request_headers_masked",
         "response_headers_masked",
@@ -318,6 +319,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "duration",
         "outcome_value",
         "status_code",
+        "http_version",
         "error_short",
     )
     list_filter = (OutcomeFilter, StartedFilter, TenantFilter)
@@ -331,6 +333,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "duration_ms",
         "outcome",
         "status_code",
+        "http_version",
         "error",
         "worker",
         "request_method",

@@ -19,11 +19,18 @@ from callbacks.admin.common import (
     report,
     run_each,
 )
+from callbacks.domain.certificates import clean_ca_certificates, clean_client_certificate
 from callbacks.domain.policy import check_policy_order, clean_policy
 from callbacks.domain.vocabulary import ActorType, SigningScheme
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant, TenantApiKey
 from callbacks.services.audit import audit_record
+from callbacks.services.certificates import (
+    ca_certificates_set,
+    client_certificate_remove,
+    client_certificate_set,
+    tls_state,
+)
 from callbacks.services.tenants import (
     api_key_revoke,
     api_key_rotate,
@@ -62,12 +69,44 @@ class ApiKeyInline(ReadOnlyInline):
     fields = readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at", "manages_whitelist")
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value: a key sent with a form refused for another field is not echoed back."""
+
+    def format_value(self, value):
+        return None
+
+
 class TenantChangeForm(forms.ModelForm):
     notification_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
+    # TLS toward receivers. The key is write-only: the form never shows a stored one.
+    new_client_certificate = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="PEM certificate (then any intermediates) to present to receivers; replaces the current one",
+    )
+    new_client_key = forms.CharField(
+        required=False,
+        strip=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off"}),
+        help_text="its PEM private key, unencrypted; stored encrypted and never shown again",
+    )
+    remove_client_certificate = forms.BooleanField(required=False, help_text="stop presenting a certificate")
+    ca_certificates_pem = forms.CharField(
+        required=False,
+        strip=False,
+        label="CA certificates",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="PEM CA certificates trusted for this tenant's receivers, beside the installation's",
+    )
 
     class Meta:
         model = Tenant
         fields = EDITABLE_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ca_certificates_pem"].initial = self.instance.ca_certificates
 
     def clean(self):
         cleaned = super().clean()
@@ -79,7 +118,41 @@ class TenantChangeForm(forms.ModelForm):
             check_policy_order({**{name: getattr(self.instance, name) for name in POLICY_FIELDS}, **changes})
         except ApplicationError as exc:
             add_service_errors(self, exc)
+        self._clean_tls(cleaned)
         return cleaned
+
+    def _clean_tls(self, cleaned) -> None:
+        # The checks the certificate services make, so a bad certificate is an error on its field.
+        fields = {"client_certificate": "new_client_certificate", "client_key": "new_client_key"}
+        if cleaned.get("new_client_certificate") or cleaned.get("new_client_key"):
+            try:
+                clean_client_certificate(cleaned.get("new_client_certificate"), cleaned.get("new_client_key"))
+            except ApplicationError as exc:
+                for field, reasons in exc.fields.items():
+                    self.add_error(fields[field], reasons)
+        if "ca_certificates_pem" in self.changed_data:
+            try:
+                clean_ca_certificates(cleaned.get("ca_certificates_pem"))
+            except ApplicationError as exc:
+                self.add_error("ca_certificates_pem", exc.fields["ca_certificates"])
+
+    def save_tls_through_services(self, tenant: Tenant, who: str) -> Tenant:
+        data = self.cleaned_data
+        if data.get("new_client_certificate"):
+            tenant = client_certificate_set(
+                tenant=tenant,
+                certificate=data["new_client_certificate"],
+                key=data["new_client_key"],
+                actor_type=ActorType.USER,
+                actor=who,
+            )
+        elif data.get("remove_client_certificate"):
+            client_certificate_remove(tenant=tenant, actor_type=ActorType.USER, actor=who)
+        if "ca_certificates_pem" in self.changed_data:
+            tenant = ca_certificates_set(
+                tenant=tenant, certificates=data["ca_certificates_pem"], actor_type=ActorType.USER, actor=who
+            )
+        return Tenant.objects.get(pk=tenant.pk)
 
     def _changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
@@ -135,8 +208,28 @@ class TenantAdmin(admin.ModelAdmin):
         ),
         ("Delivery policy (empty: the installation's default)", {"fields": POLICY_FIELDS[:7]}),
         ("Target protection and API limits", {"fields": POLICY_FIELDS[7:]}),
+        (
+            "TLS toward receivers",
+            {
+                "fields": (
+                    "tls_state_shown",
+                    "new_client_certificate",
+                    "new_client_key",
+                    "remove_client_certificate",
+                    "ca_certificates_pem",
+                )
+            },
+        ),
     )
-    readonly_fields = ("id", "name", "is_active", "created_at", "signing_secret_state", "signing_key_state")
+    readonly_fields = (
+        "id",
+        "name",
+        "is_active",
+        "created_at",
+        "signing_secret_state",
+        "signing_key_state",
+        "tls_state_shown",
+    )
 
     def has_delete_permission(self, request, obj=None):
         # A tenant's tasks are history (PROTECT); deactivate it instead.
@@ -157,6 +250,16 @@ class TenantAdmin(admin.ModelAdmin):
         previous = f"the previous key ({keys.public_key_of(tenant.previous_signing_private_key)})"
         state = f"public key {keys.public_key_of(tenant.signing_private_key)}"
         return state + _rotation_state(tenant, SigningScheme.V1A, previous)
+
+    @admin.display(description="client certificate")
+    def tls_state_shown(self, tenant):
+        state = tls_state(tenant)["client_certificate"]
+        if state is None:
+            return "none (receivers that ask for one refuse this tenant's callbacks)"
+        shown = f"{state['subject']}, issued by {state['issuer']}; expires {state['expires_at']}"
+        if state["expiring_soon"]:
+            shown += " (EXPIRES WITHIN 14 DAYS: set a new one)"
+        return shown + f"; sha256 {state['sha256'][:16]}…; key stored encrypted, never shown"
 
     # --- create: a form of our own, so the key and secret are shown once and never stored in clear --
 
@@ -209,7 +312,8 @@ class TenantAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:  # add_view above creates tenants; this path is not reached
             return super().save_model(request, obj, form, change)
-        adopt(obj, form.save_through_service(actor(request)))
+        who = actor(request)
+        adopt(obj, form.save_tls_through_services(form.save_through_service(who), who))
         return None
 
     # --- rotation: a confirmation first (a rotated key breaks a client still using the old one) ----

@@ -428,6 +428,11 @@ class ExecutionOutputSerializer(serializers.Serializer):
     response_truncated = serializers.BooleanField(
         help_text="the receiver sent more headers or body than the limits keep"
     )
+    http_version = serializers.ChoiceField(
+        choices=["1.0", "1.1", "2", ""],
+        help_text='the protocol the response came over: "1.1" or "2" (HTTP/2, negotiated over TLS), "1.0" from an old server; '
+        '"" when no response came (a timeout, a refused connection)',
+    )
     error = serializers.CharField(help_text="what went wrong in a few words; empty on success")
     request = ExecutionRequestSerializer(source="*", help_text="the request as it was sent")
 

@@ -10,6 +10,7 @@ from callbacks.api.schedules import (
     SchedulePauseApi,
     ScheduleResumeApi,
 )
+from callbacks.api.tls import CaCertificatesApi, ClientCertificateApi, TlsApi
 
 # Task ids are matched as plain strings: a malformed id answers the API's JSON 404, not Django's HTML page.
 urlpatterns = [
@@ -43,4 +44,7 @@ urlpatterns = [
     ),
     path("gone/", gone.GoneUrlListApi.as_view(), name="gone"),
     path("gone/<str:gone_id>/", gone.GoneUrlDetailApi.as_view(), name="gone-detail"),
+    path("tls/", TlsApi.as_view(), name="tls"),
+    path("tls/client-certificate/", ClientCertificateApi.as_view(), name="tls-client-certificate"),
+    path("tls/ca-certificates/", CaCertificatesApi.as_view(), name="tls-ca-certificates"),
 ]

@@ -24,6 +24,7 @@ from urllib3.exceptions import NameResolutionError
 import callbacks
 from callbacks import conf, keys, tracing, whitelist
 from callbacks.delivery import http, signing
+from callbacks.delivery.http.tls import UnusableIdentity, identity_of
 from callbacks.delivery.results import AttemptResult
 from callbacks.delivery.ssrf import SsrfBlocked
 from callbacks.domain import encoding, statuses, tracecontext
@@ -96,6 +97,7 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
             error=_storable(mask_text(error))[:ERROR_MAX_CHARS],
             retryable=retryable,
             retry_after=response.get("retry_after"),
+            http_version=response.get("http_version", ""),
         )
 
     try:
@@ -116,9 +118,13 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
             connect_timeout=task.connect_timeout_seconds,
             total_timeout=task.total_timeout_seconds,
             body_limit=conf.get("RESPONSE_BODY_LIMIT"),
+            tls_identity=identity_of(task.tenant),
         )
     except SsrfBlocked as exc:
         return result(Outcome.SSRF_BLOCKED, error=str(exc))
+    except UnusableIdentity as exc:
+        # Nothing was sent; once an operator restores the key, a retry goes out with it.
+        return result(Outcome.TLS, error=str(exc), retryable=True)
     except requests.exceptions.SSLError as exc:
         return result(Outcome.TLS, error=_tls_error_text(exc))
     except requests.exceptions.Timeout as exc:
@@ -154,22 +160,26 @@ def _send_attempt(task, *, attempt: int, span) -> AttemptResult:
             response_body=_storable(raw.body.decode("utf-8", errors="replace")),
             response_truncated=raw.truncated or headers_cut,
             retry_after=parse_retry_after(_header(raw.headers, "retry-after")),
+            http_version=raw.http_version,
         )
     except Exception as exc:
         # The receiver has answered: whatever went wrong on our side, the attempt is recorded with
         # its real status, and a delivered callback is not sent again because of our own bug.
         logger.exception("unexpected error reading the response of task %s attempt %s", task.id, attempt)
-        return _response_without_details(result, raw.status_code, task, exc)
+        return _response_without_details(result, raw, task, exc)
 
 
-def _response_without_details(result, status_code: int, task, exc: Exception) -> AttemptResult:
+def _response_without_details(result, raw, task, exc: Exception) -> AttemptResult:
     """The attempt as its status says, without the response's headers and body."""
+    status_code = raw.status_code
     note = f"HTTP {status_code}; response not kept: internal error: {type(exc).__name__}: {_short(exc)}"
     try:
         outcome, retryable = classify_status(status_code, task.success_statuses)
     except Exception:
         outcome, retryable = Outcome.ERROR, False
-    return result(outcome, error=note, retryable=retryable, status_code=status_code)
+    return result(
+        outcome, error=note, retryable=retryable, status_code=status_code, http_version=raw.http_version
+    )
 
 
 def classify_status(status_code: int, success_statuses: str) -> tuple[str, bool]:

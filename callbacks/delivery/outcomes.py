@@ -196,6 +196,7 @@ def _execution_row(item: Finished) -> TaskExecution:
         response_headers=result.response_headers,
         response_body=result.response_body,
         response_truncated=result.response_truncated,
+        http_version=result.http_version,
         worker=item.worker,
     )
 

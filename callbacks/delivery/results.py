@@ -25,6 +25,7 @@ class AttemptResult:
     error: str  # short readable text, "" on success, secrets masked
     retryable: bool
     retry_after: float | None  # seconds the receiver asked us to wait
+    http_version: str = ""  # "1.1" or "2" when a response came, "" otherwise
 
 
 def interrupted_result(task, *, error: str) -> AttemptResult:

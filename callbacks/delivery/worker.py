@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callbacks import conf, queues, tracing
+from callbacks import bulk, conf, queues, tracing
 from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
@@ -257,7 +257,11 @@ class DeliveryWorker:
         TENANT_SECONDS: a refill runs every few callbacks and must not read it each time."""
         cached = self._tenants.get(tenant_id)
         if cached is None or time.monotonic() - cached[1] > TENANT_SECONDS:
-            cached = self._tenants[tenant_id] = (Tenant.objects.get(pk=tenant_id), time.monotonic())
+            # As start_claimed loads them (a sealed secret that cannot be opened is said, not raised).
+            cached = self._tenants[tenant_id] = (
+                bulk.in_bulk(Tenant, [tenant_id])[tenant_id],
+                time.monotonic(),
+            )
         return cached[0]
 
     def _start_first(self, lane: LaneRun) -> None:
@@ -539,13 +543,18 @@ def _pool_state() -> dict | None:
     """This process's connection pools, exported as livesum gauges."""
     try:
         state = http.pool_state()
-        metrics.POOL_CONNECTIONS.labels("active").set(state.get("active", 0))
-        metrics.POOL_CONNECTIONS.labels("idle").set(state.get("idle", 0))
+        http2 = state["http2"]
+        metrics.POOL_CONNECTIONS.labels("active", "1.1").set(state.get("active", 0))
+        metrics.POOL_CONNECTIONS.labels("idle", "1.1").set(state.get("idle", 0))
+        metrics.POOL_CONNECTIONS.labels("active", "2").set(http2["active"])
+        metrics.POOL_CONNECTIONS.labels("idle", "2").set(http2["idle"])
+        metrics.REQUESTS_IN_FLIGHT.labels("1.1").set(state.get("active", 0))
+        metrics.REQUESTS_IN_FLIGHT.labels("2").set(http2["streams"])
         metrics.POOL_HOSTS.set(state.get("pools", 0))
     except Exception:
         logger.exception("reading the connection pool state failed")
         return None
-    return {key: state.get(key, 0) for key in ("active", "idle", "pools")}
+    return {**{key: state.get(key, 0) for key in ("active", "idle", "pools")}, "http2": state["http2"]}
 
 
 _worker: DeliveryWorker | None = None

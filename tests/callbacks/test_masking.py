@@ -16,6 +16,7 @@ from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import CallbackTask, TaskExecution
 from monitoring.logs import JsonFormatter, MaskSecretsFilter
+from tests.certificates import client_pem
 from tests.receivers import Reply
 
 # Sent as request headers; each must reach the receiver in clear and be stored and shown masked.
@@ -276,3 +277,14 @@ def test_log_extras_and_tracebacks_are_masked(mode):
     assert "RuntimeError" in text and "h.example/cb?token=" in text  # the traceback is kept, masked
     for secret in ("SECRETEXC", "SECRETMSG", "SECRETEXTRA"):
         assert secret not in text, secret
+
+
+def test_a_pem_private_key_in_text_is_masked_to_its_end():
+    _, key = client_pem()
+    masked = masking.mask_text(f"the receiver echoed: {key} and more")
+    body = key.strip().splitlines()[1]
+    assert body not in masked and masked.startswith("the receiver echoed: -----BEGIN")
+    assert masked.endswith(" and more")
+    assert masking.mask_text("cut short -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE") == (
+        "cut short -----BEGIN EC PRIVATE KEY-----" + masking.MASK
+    )

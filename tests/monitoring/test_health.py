@@ -1,6 +1,6 @@
-"""/readyz: database, broker, workers and dispatcher alive, queue draining."""
+"""/readyz: database, broker, workers and dispatcher alive, queue draining; expiring client certificates."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -8,7 +8,10 @@ from django.utils import timezone
 from callbacks.delivery.instruments import heartbeats
 from callbacks.delivery.worker import DeliveryWorker
 from callbacks.models import Heartbeat, QueueState, TaskStatus
+from callbacks.services.certificates import client_certificate_set
+from callbacks.services.tenants import tenant_create
 from monitoring.heartbeats import pool_totals
+from tests.certificates import client_pem
 from tests.factories import make_monitored_task
 
 
@@ -26,7 +29,14 @@ def _ready(client):
 def test_ready_when_everything_runs(client, processes_alive):
     status, body = _ready(client)
     assert status == 200, body
-    assert set(body["checks"]) == {"database", "broker", "workers", "dispatcher", "queue"}
+    assert set(body["checks"]) == {
+        "database",
+        "broker",
+        "workers",
+        "dispatcher",
+        "queue",
+        "client_certificates",
+    }
     assert body["checks"]["workers"]["alive"] == 1
     assert body["checks"]["queue"]["oldest_due_seconds"] is None
 
@@ -112,4 +122,22 @@ def test_worker_beat_carries_the_pool_state(transactional_db):
     finally:
         worker.shutdown(timeout=5)
     info = Heartbeat.objects.get(name="w").info
-    assert set(info["pool"]) == {"active", "idle", "pools"} and info["lanes"] == 0
+    assert set(info["pool"]) == {"active", "idle", "pools", "http2"} and info["lanes"] == 0
+
+
+def test_client_certificates_expiring_within_14_days_are_reported_without_failing(
+    client, processes_alive, tenant
+):
+    soon, later = client_pem(not_after=timezone.now() + timedelta(days=3)), client_pem()
+    client_certificate_set(tenant=tenant, certificate=soon[0], key=soon[1], actor_type="user", actor="ops")
+    other = tenant_create(name="calm").tenant
+    client_certificate_set(tenant=other, certificate=later[0], key=later[1], actor_type="user", actor="ops")
+    status, body = _ready(client)
+    assert status == 200
+    check = body["checks"]["client_certificates"]
+    assert check["ok"] is True and check["expiring_within_days"] == 14 and check["expiring_count"] == 1
+    [row] = check["expiring"]
+    assert row["tenant"] == "acme"
+    assert abs(datetime.fromisoformat(row["expires_at"]) - (timezone.now() + timedelta(days=3))) < timedelta(
+        days=1
+    )

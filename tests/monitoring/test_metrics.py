@@ -5,10 +5,12 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks import queues
@@ -16,6 +18,8 @@ from callbacks.delivery.instruments import heartbeats, multiproc
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import status_class
 from callbacks.models import CircuitBreaker, QueueState, TaskExecution
+from callbacks.services.certificates import client_certificate_set
+from tests.certificates import client_pem
 from tests.factories import make_monitored_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,3 +252,12 @@ def test_attempts_to_a_queue_no_operator_runs_count_under_other(tenant, client):
     families = {family.name: family for family in text_string_to_metric_families(page)}
     assert name not in page
     assert sum(_attempt_counts(families, "other").values()) == before + 7
+
+    assert families["callbacks_client_certificates_expiring"].samples[0].value == 0
+
+
+def test_client_certificates_expiring_soon_are_counted(tenant, client):
+    cert, key = client_pem(not_after=timezone.now() + timedelta(days=2))
+    client_certificate_set(tenant=tenant, certificate=cert, key=key, actor_type="user", actor="ops")
+    [sample] = _scrape(client)["callbacks_client_certificates_expiring"].samples
+    assert sample.value == 1

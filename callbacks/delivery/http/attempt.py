@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from callbacks import conf
 from callbacks.delivery.http.deadline import TotalTimeout, Watch, current, process_watchdog
 from callbacks.delivery.http.heads import headers_cut
 from callbacks.delivery.http.session import process
+from callbacks.delivery.http.tls import TlsIdentity
 
 CHUNK_SIZE = 64 * 1024
 # urllib3's HTTPResponse.version -> the protocol version as OpenTelemetry and executions name it.
@@ -28,7 +28,7 @@ class RawResponse:
     body: bytes  # at most body_limit bytes
     truncated: bool  # the receiver sent more than body_limit bytes
     duration_ms: float
-    http_version: str = "1.1"
+    http_version: str = "1.1"  # the protocol the response came over: "1.1" or "2" ("1.0" from an old server)
     headers_cut: bool = False  # the head was longer than RESPONSE_HEADERS_LIMIT: the rest not read
 
 
@@ -41,8 +41,11 @@ def send(
     connect_timeout: float,
     total_timeout: float,
     body_limit: int,
+    tls_identity: TlsIdentity | None = None,
 ) -> RawResponse:
-    """Send one request; raises requests exceptions (TotalTimeout for the deadline) or SsrfBlocked."""
+    """Send one request; raises requests exceptions (TotalTimeout for the deadline) or SsrfBlocked.
+
+    `tls_identity`: the tenant's client certificate and CAs (None: the installation's trust)."""
     state = process()
     started = time.perf_counter()
     watch = Watch(time.monotonic() + total_timeout)
@@ -54,11 +57,12 @@ def send(
         # allow_redirects=False, Session.send reads a redirect's whole body (uncapped) to
         # prepare the next request, and it would keep receivers' cookies in the session jar.
         prepared = _prepare(method, url, headers, body)
-        response = state.session.get_adapter(prepared.url).send(
+        # Trust (CALLBACKS_CA_BUNDLE and the identity's CAs) is in the adapter's TLS contexts.
+        response = state.adapter_for(tls_identity).send(
             prepared,
             stream=True,
             timeout=(min(connect_timeout, total_timeout), total_timeout),
-            verify=conf.get("CA_BUNDLE") or True,
+            verify=True,
             proxies={},
         )
         with response:

@@ -104,7 +104,31 @@ class _TLSPool(_TrackedPoolMixin, HTTPSConnectionPool):
 
 
 class Adapter(HTTPAdapter):
+    """The session's adapter for one TLS identity (tls.py): its pools verify with that identity's
+    trust and present its client certificate, and serve no other identity. With an HTTP/2
+    transport (http2.py), HTTPS requests go to origins that speak HTTP/2 as streams; the others
+    come to these pools."""
+
+    def __init__(self, *args, ssl_context=None, http2=None, **kwargs):
+        self._ssl_context = ssl_context
+        self.http2 = http2
+        super().__init__(*args, **kwargs)
+
     def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        if self._ssl_context is not None:
+            pool_kwargs["ssl_context"] = self._ssl_context
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
         # Our pools open SSRF-checked, deadline-watched connections.
         self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+
+    def send(self, request, **kwargs):
+        if self.http2 is not None and request.url[:8].lower() == "https://":
+            response = self.http2.send(self, request, **kwargs)
+            if response is not None:
+                return response
+        return super().send(request, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        if self.http2 is not None:
+            self.http2.close()

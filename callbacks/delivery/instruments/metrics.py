@@ -47,8 +47,15 @@ TASKS_FINISHED_TOTAL = Counter(
 DEAD_LETTERS_TOTAL = Counter("callbacks_dead_letters_total", "Tasks that ran out of retries.", ["queue"])
 POOL_CONNECTIONS = Gauge(
     "callbacks_pool_connections",
-    "HTTP connections of the workers' pools, by state (active: in use, idle: kept alive).",
-    ["state"],
+    "HTTP connections of the workers' pools, by state (active: in use, idle: kept alive) and protocol "
+    '("1.1", "2"; an HTTP/2 connection is active while it carries a stream).',
+    ["state", "protocol"],
+    multiprocess_mode="livesum",
+)
+REQUESTS_IN_FLIGHT = Gauge(
+    "callbacks_requests_in_flight",
+    "Requests on the wire, by protocol: HTTP/1.1 connections in use, HTTP/2 streams open.",
+    ["protocol"],
     multiprocess_mode="livesum",
 )
 POOL_HOSTS = Gauge("callbacks_pool_hosts", "Per-host pools kept by the workers.", multiprocess_mode="livesum")

@@ -1,5 +1,6 @@
 """The tasks list, its filters, search and cheap paging; the detail page; retry, cancel and replay actions."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 from callbacks.admin.common import CappedPaginator
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.tenants import tenant_create
-from tests.factories import make_task
+from tests.factories import make_execution, make_task
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("admin:callbacks_callbacktask_changelist")
@@ -318,3 +319,16 @@ def test_a_tasks_page_shows_the_trace_context_its_attempts_continue(admin_client
     html = admin_client.get(reverse("admin:callbacks_callbacktask_change", args=[task.pk])).content.decode()
 
     assert "Traceparent" in html and parent in html
+
+
+def test_executions_show_the_protocol_of_each_attempt(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/")
+    execution = make_execution(task=task, attempt=1, http_version="2")
+    listing = admin_client.get(reverse("admin:callbacks_taskexecution_changelist"))
+    assert "column-http_version" in listing.content.decode()
+    detail = admin_client.get(reverse("admin:callbacks_taskexecution_change", args=[execution.pk]))
+    assert re.search(r'field-http_version.*?<div class="readonly">2</div>', detail.content.decode(), re.S)
+    task_page = admin_client.get(
+        reverse("admin:callbacks_callbacktask_change", args=[task.pk])
+    ).content.decode()
+    assert "field-http_version" in task_page

@@ -6,10 +6,19 @@ from django.urls import reverse
 
 from callbacks import keys, selectors
 from callbacks.models import AuditLog, Tenant
+from tests.certificates import client_pem
 from tests.leaks import private_texts
 
 pytestmark = pytest.mark.django_db
 LIST = reverse("admin:callbacks_tenant_changelist")
+# A change form's fields left as they are (the API keys inline included).
+UNCHANGED = {
+    "success_statuses": "",
+    "api_rate_limit": "",
+    "notification_url": "",
+    "api_keys-TOTAL_FORMS": "0",
+    "api_keys-INITIAL_FORMS": "0",
+}
 ADD = reverse("admin:callbacks_tenant_add")
 
 
@@ -43,14 +52,7 @@ def test_create_refuses_a_taken_name(admin_client, tenant):
 
 def test_policy_change_goes_through_the_service_with_its_checks(admin_client, tenant):
     url = reverse("admin:callbacks_tenant_change", args=[tenant.pk])
-    form = {
-        "max_retries": "7",
-        "success_statuses": "",
-        "api_rate_limit": "",
-        "notification_url": "",
-        "api_keys-TOTAL_FORMS": "0",
-        "api_keys-INITIAL_FORMS": "0",
-    }
+    form = {**UNCHANGED, "max_retries": "7"}
 
     saved = admin_client.post(url, form)
 
@@ -185,3 +187,38 @@ def test_the_v1a_key_rotates_and_only_its_public_keys_are_ever_shown(admin_clien
         assert page.status_code in (200, 302)
         html = page.content.decode()
         assert not any(part in html for part in private_texts(old_private, new_private))
+
+
+def test_a_client_certificate_set_in_the_admin_is_stored_sealed_and_never_shown(admin_client, tenant):
+    url = reverse("admin:callbacks_tenant_change", args=[tenant.pk])
+    form = UNCHANGED
+    cert, key = client_pem()
+    _, wrong_key = client_pem()
+
+    refused = admin_client.post(url, {**form, "new_client_certificate": cert, "new_client_key": wrong_key})
+    assert refused.status_code == 200
+    assert "the key does not belong to the certificate" in refused.content.decode()
+    assert Tenant.objects.get(pk=tenant.pk).client_certificate == ""
+
+    saved = admin_client.post(url, {**form, "new_client_certificate": cert, "new_client_key": key})
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    stored = Tenant.objects.get(pk=tenant.pk)
+    assert stored.client_key.strip() == key.strip() and stored.client_certificate_expires_at
+    page = admin_client.get(url).content.decode()
+    key_body = key.strip().splitlines()[1]
+    assert key_body not in page and "PRIVATE KEY" not in page
+    assert "key stored encrypted, never shown" in page
+    assert AuditLog.objects.filter(action="client_certificate.set", actor="admin").exists()
+
+    admin_client.post(url, {**form, "remove_client_certificate": "on"})
+    assert Tenant.objects.get(pk=tenant.pk).client_certificate == ""
+
+
+def test_a_refused_form_does_not_echo_the_key(admin_client, tenant):
+    url = reverse("admin:callbacks_tenant_change", args=[tenant.pk])
+    cert, key = client_pem()
+    refused = admin_client.post(
+        url, {**UNCHANGED, "new_client_certificate": cert, "new_client_key": key, "max_retries": "-1"}
+    )
+    assert refused.status_code == 200
+    assert key.strip().splitlines()[1] not in refused.content.decode()

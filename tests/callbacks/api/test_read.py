@@ -17,7 +17,7 @@ LIST = "/api/v1/callbacks/"
 
 EXECUTION_FIELDS = {
     "id", "attempt", "started_at", "duration_ms", "outcome", "status_code", "response_headers", "response_body",
-    "response_truncated", "error", "request",
+    "response_truncated", "http_version", "error", "request",
 }  # fmt: skip
 
 

@@ -5,10 +5,14 @@ import ipaddress
 import socket
 import ssl
 import subprocess
+from contextlib import ExitStack
 
 import pytest
+import trustme
 
+from tests.callbacks.delivery.http.sending import forget_pools
 from tests.receivers import Receiver
+from tests.tls_receivers import TlsReceiver
 
 
 @pytest.fixture
@@ -88,3 +92,31 @@ def https_receiver(self_signed_cert):
     server._server.handle_error = lambda *args: None  # failed handshakes are expected here
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def test_ca():
+    """A certificate authority made for the test run (trustme), and a server certificate from it."""
+    ca = trustme.CA()
+    return ca, ca.issue_cert("127.0.0.1", "localhost", "inward.test")
+
+
+@pytest.fixture
+def trusting_test_ca(test_ca, tmp_path, callbacks_settings):
+    """CALLBACKS_CA_BUNDLE is the test CA: receivers with its certificates are trusted."""
+    bundle = tmp_path / "test-ca.pem"
+    test_ca[0].cert_pem.write_to_path(str(bundle))
+    callbacks_settings(CA_BUNDLE=str(bundle))
+    return bundle
+
+
+@pytest.fixture
+def tls_receiver(test_ca, tmp_path, trusting_test_ca):
+    """Starts TlsReceivers (hypercorn, HTTP/2 and HTTP/1.1 over TLS): tls_receiver(respond=..., alpn=...)."""
+    with ExitStack() as stack:
+
+        def start(**options):
+            return stack.enter_context(TlsReceiver(test_ca[1], tmp_path=tmp_path, **options))
+
+        yield start
+        forget_pools()  # our kept-alive connections would hold the receivers' graceful stop

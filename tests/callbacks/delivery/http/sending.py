@@ -22,7 +22,10 @@ def send(url, **overrides):
 def forget_pools():
     """Drops every pool of this process's Session: a pool left by an earlier test's receiver on a port the OS has
     since handed to this test's receiver would otherwise be a second pool for the same origin."""
-    http_session.process().adapter.poolmanager.clear()
+    for adapter in http_session.process().adapters():
+        adapter.poolmanager.clear()
+        if adapter.http2 is not None:
+            adapter.http2.close()  # its connections, and which origins speak HTTP/1.1
 
 
 def pooled_connection(receiver):

@@ -61,7 +61,14 @@ def unseal(sealed: str) -> str:
 
 def reseal(sealed: str) -> str:
     """The same value sealed with the first key (rotation)."""
-    return SEALED_PREFIX + _fernet(_keys()).rotate(sealed[len(SEALED_PREFIX) :].encode()).decode()
+    from cryptography.fernet import InvalidToken
+
+    if not sealed.startswith(SEALED_PREFIX):
+        raise SealError("not a sealed value")
+    try:
+        return SEALED_PREFIX + _fernet(_keys()).rotate(sealed[len(SEALED_PREFIX) :].encode()).decode()
+    except InvalidToken:
+        raise SealError("no key in CALLBACKS_ENCRYPTION_KEYS opens this value") from None
 
 
 class SealedTextField(models.TextField):

@@ -98,6 +98,10 @@ TAGS = [
         "name": "signing",
         "description": "How callbacks are signed (HMAC v1 or ed25519 v1a), the public keys, rotation.",
     },
+    {
+        "name": "tls",
+        "description": "The tenant's TLS client certificate (mutual TLS) and private CAs for its receivers.",
+    },
     {"name": "stats", "description": "Delivery statistics: throughput, latency, success rate, errors."},
     {"name": "audit", "description": "Every change made to the tenant's objects, and by whom."},
     {"name": "settings", "description": "Run-time delivery settings, for operators (staff users) only."},

@@ -26,9 +26,9 @@ INVALID = {400: OpenApiResponse(ERROR, description="not valid: error.fields name
 
 
 class CertificateSummarySerializer(serializers.Serializer):
-    subject = serializers.CharField()
-    issuer = serializers.CharField()
-    expires_at = serializers.DateTimeField()
+    subject = serializers.CharField(help_text="the certificate's subject, as RFC 4514 text")
+    issuer = serializers.CharField(help_text="who issued it, as RFC 4514 text")
+    expires_at = serializers.DateTimeField(help_text="the end of its validity (notAfter)")
     sha256 = serializers.CharField(help_text="SHA-256 fingerprint of the certificate (DER), hex")
 
 
@@ -67,6 +67,7 @@ class TlsApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="tls_retrieve",
+        summary="Show the TLS client certificate and CAs",
         responses={200: TlsOutputSerializer, **COMMON_ERRORS},
         description="The tenant's client certificate and CA certificates (never the key).",
     )
@@ -78,6 +79,7 @@ class ClientCertificateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="tls_client_certificate_set",
+        summary="Set the TLS client certificate",
         request=ClientCertificateInputSerializer,
         responses={200: TlsOutputSerializer, **INVALID, **COMMON_ERRORS},
         description=(
@@ -100,6 +102,7 @@ class ClientCertificateApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="tls_client_certificate_remove",
+        summary="Remove the TLS client certificate",
         request=None,
         responses={204: None, **COMMON_ERRORS},
         description="Stop presenting a client certificate (its key is deleted).",
@@ -113,6 +116,7 @@ class CaCertificatesApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="tls_ca_certificates_set",
+        summary="Set the private CA certificates",
         request=CaCertificatesInputSerializer,
         responses={200: TlsOutputSerializer, **INVALID, **COMMON_ERRORS},
         description=(
@@ -133,6 +137,7 @@ class CaCertificatesApi(TenantApiView):
     @extend_schema(
         tags=[TAG],
         operation_id="tls_ca_certificates_remove",
+        summary="Remove the private CA certificates",
         request=None,
         responses={204: None, **COMMON_ERRORS},
         description="Trust the installation's CAs alone again.",

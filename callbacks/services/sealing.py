@@ -1,21 +1,49 @@
 """Sealing every sealed value again with the first of CALLBACKS_ENCRYPTION_KEYS (key rotation)."""
 
-from django.db import transaction
+from typing import NamedTuple
 
-from callbacks.sealing import sealed_fields
+from django.db import connection
+
+from callbacks.sealing import SealError, reseal, sealed_fields
 
 
-def sealed_values_reseal() -> int:
-    """Seal every stored secret with the first key; returns how many values were sealed again.
+class Unopened(NamedTuple):
+    model: str
+    pk: str
+    field: str
 
-    Each value is read through its field (opened with whichever key sealed it) and written back
-    (sealed with the first key), one row at a time, so processes keep working throughout.
+
+class Resealed(NamedTuple):
+    count: int
+    unopened: list[Unopened]
+
+
+def sealed_values_reseal() -> Resealed:
+    """Seal every stored secret with the first key.
+
+    The stored tokens are read and written as they are (never opened into Python objects), one row at a
+    time and only if the row still holds the token read, so processes keep working throughout and a
+    secret replaced meanwhile is not overwritten. A value none of the keys opens is left as it is and
+    reported: the rest are still sealed again, and the operator learns which key is missing.
     """
-    count = 0
+    count, unopened = 0, []
+    quote = connection.ops.quote_name
     for model, name in sealed_fields():
-        rows = model.objects.exclude(**{name: ""}).exclude(**{f"{name}__isnull": True})
-        for pk, value in rows.values_list("pk", name).iterator():
-            with transaction.atomic():
-                model.objects.filter(pk=pk).update(**{name: value})
-            count += 1
-    return count
+        meta = model._meta
+        table, column = quote(meta.db_table), quote(meta.get_field(name).column)
+        pk = quote(meta.pk.column)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} <> ''")
+            rows = cursor.fetchall()
+        for key, token in rows:
+            try:
+                fresh = reseal(token)
+            except SealError:
+                unopened.append(Unopened(meta.label, str(key), name))
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s", [fresh, key, token]
+                )
+                count += cursor.rowcount
+    return Resealed(count, unopened)

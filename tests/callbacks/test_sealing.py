@@ -62,3 +62,35 @@ def test_deploy_check_warns_without_keys_of_their_own(settings):
     assert [m.id for m in check_encryption_keys(None)] == ["callbacks.W002"]
     settings.CALLBACKS_ENCRYPTION_KEYS = [NEW]
     assert check_encryption_keys(None) == []
+
+
+@pytest.mark.django_db
+def test_reseal_secrets_seals_every_stored_secret_again_and_names_what_no_key_opens(settings):
+    import io
+
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+
+    from callbacks.models import Tenant
+    from callbacks.services.tenants import tenant_create
+
+    settings.CALLBACKS_ENCRYPTION_KEYS = [OLD]
+    kept = tenant_create(name="kept").tenant
+    lost_key = Fernet.generate_key().decode()
+    settings.CALLBACKS_ENCRYPTION_KEYS = [lost_key]
+    lost = tenant_create(name="lost").tenant
+
+    settings.CALLBACKS_ENCRYPTION_KEYS = [NEW, OLD]
+    private_key = Tenant.objects.get(pk=kept.pk).signing_private_key
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 value"):
+        call_command("reseal_secrets", stdout=io.StringIO(), stderr=err)
+    assert f"callbacks.Tenant {lost.pk} signing_private_key" in err.getvalue()
+
+    settings.CALLBACKS_ENCRYPTION_KEYS = [NEW]  # the old key dropped: what it sealed was sealed again
+    assert Tenant.objects.get(pk=kept.pk).signing_private_key == private_key
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT signing_private_key FROM callbacks_tenant WHERE id = %s", [lost.pk])
+        (untouched,) = cursor.fetchone()
+    settings.CALLBACKS_ENCRYPTION_KEYS = [lost_key]
+    assert sealing.unseal(untouched)  # left as it was, still opened by the key that sealed it

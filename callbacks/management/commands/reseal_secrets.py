@@ -1,6 +1,6 @@
 """manage.py reseal_secrets: seal every stored private key with the first CALLBACKS_ENCRYPTION_KEYS key."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from callbacks.services.sealing import sealed_values_reseal
 
@@ -13,5 +13,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        count = sealed_values_reseal()
+        count, unopened = sealed_values_reseal()
         self.stdout.write(f"{count} sealed value(s) now sealed with the first key.")
+        if unopened:
+            for item in unopened:
+                self.stderr.write(f"not opened by any key: {item.model} {item.pk} {item.field}")
+            raise CommandError(
+                f"{len(unopened)} value(s) no key in CALLBACKS_ENCRYPTION_KEYS opens were left as they were: "
+                "add the key that sealed them and run this again"
+            )

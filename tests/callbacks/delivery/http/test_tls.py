@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from callbacks import sealing
 from callbacks.delivery.executor import send_attempt
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Outcome, TaskExecution, TaskStatus, Tenant
@@ -161,6 +162,9 @@ def test_the_key_is_sealed_at_rest(tenant, test_ca):
 
 def test_the_key_survives_a_rotation_of_the_encryption_keys(tenant, tls_receiver, settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    # The installation so far sealed with `old` (the tenant's own signing keys included).
+    settings.CALLBACKS_ENCRYPTION_KEYS = [old, sealing.derived_key(settings.SECRET_KEY).decode()]
+    call_command("reseal_secrets", stdout=io.StringIO())
     settings.CALLBACKS_ENCRYPTION_KEYS = [old]
     client_ca = trustme.CA()
     receiver = tls_receiver(client_ca=client_ca)
@@ -177,11 +181,14 @@ def test_the_key_survives_a_rotation_of_the_encryption_keys(tenant, tls_receiver
 
 def test_a_key_no_configured_key_opens_holds_its_tenant_back_and_no_other(tenant, tls_receiver, settings):
     old = Fernet.generate_key().decode()
-    settings.CALLBACKS_ENCRYPTION_KEYS = [old]
+    # The tenants' signing keys stay sealed with the key derived from SECRET_KEY, which stays configured.
+    derived = sealing.derived_key(settings.SECRET_KEY).decode()
+    settings.CALLBACKS_ENCRYPTION_KEYS = [old, derived]
     receiver = tls_receiver()
     give_certificate(tenant, trustme.CA())
     other = tenant_create(name="other").tenant
-    settings.CALLBACKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the sealing key removed too soon
+    # The key that sealed the client key removed too soon.
+    settings.CALLBACKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), derived]
 
     mine = make_task(tenant=tenant, url=receiver.url())
     theirs = make_task(tenant=other, url=receiver.url())

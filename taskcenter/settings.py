@@ -264,6 +264,10 @@ CALLBACKS = {
     # timeout plus this margin, is taken back (the worker or broker lost it).
     "QUEUED_LEASE_SECONDS": _setting("QUEUED_LEASE_SECONDS", 120.0),
     "RUNNING_LEASE_MARGIN_SECONDS": _setting("RUNNING_LEASE_MARGIN_SECONDS", 30.0),
+    # A started task's lease is this short and its worker renews it (every quarter of it) while the
+    # attempt is under way or unrecorded: a worker killed mid-attempt gives its callbacks back within
+    # this, not after their whole total timeout.
+    "RUNNING_LEASE_SECONDS": _setting("RUNNING_LEASE_SECONDS", 6.0),
     # Lanes (callbacks.delivery.claim.lanes): slots of an origin's limit granted to one worker, which
     # reuses each slot as soon as its response is in. A lane takes tasks for LANE_SECONDS, then
     # gives its slots back so the leader can weigh every tenant's and queue's due work again; a lane

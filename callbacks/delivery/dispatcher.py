@@ -13,6 +13,7 @@ call directly.
 
 import fcntl
 import logging
+import math
 import threading
 import time
 from datetime import timedelta
@@ -40,6 +41,8 @@ ADVISORY_LOCK_KEY = 0x7C0DE_CA11
 DELIVER_FUNC = "callbacks.tasks.deliver_lane"
 # A sleeping dispatcher notices that it must stop within this.
 STOP_CHECK_SECONDS = 0.5
+# How often the leader takes back work whose lease ran out.
+REAP_SECONDS = 1.0
 
 
 class Leadership:
@@ -135,7 +138,7 @@ class Dispatcher:
     def step(self) -> int:
         """Take back lost work, claim what is due, hand it to the workers. Returns claims made."""
         now = timezone.now()
-        if time.monotonic() - self._last_reap >= 1.0:
+        if time.monotonic() - self._last_reap >= REAP_SECONDS:
             self.reap(now=now)
             holding.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
@@ -254,7 +257,7 @@ class Dispatcher:
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
-        idle = self._idle_seconds(poll)
+        idle = min(self._idle_seconds(poll), self._until_lease_end())
         next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
             return idle
@@ -264,6 +267,19 @@ class Dispatcher:
             # the next rate token or the poll frees it. Claiming again now would only spin.
             return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
         return max(0.0, min(idle, wait))
+
+    def _until_lease_end(self) -> float:
+        """While work is handed out, the leader looks for leases run out at least every quarter of
+        the running lease, and when the earliest lease ends: a killed worker's callbacks are back
+        within about a lease of its death, not at the idle poll. (Starting a task and renewing its
+        lease NOTIFY no one: a task claimed now may be started a moment later with a short lease.)
+        Never sooner than the next reap may run."""
+        lease_end = leases.next_lease_end()
+        if lease_end is None:
+            return math.inf
+        until_reap = REAP_SECONDS - (time.monotonic() - self._last_reap)
+        until_end = (lease_end - timezone.now()).total_seconds()
+        return max(until_reap, min(until_end, conf.get("RUNNING_LEASE_SECONDS") / 4), 0.0)
 
     def _idle_seconds(self, poll: float) -> float:
         """The longest sleep when nothing is due sooner. A listening leader is woken by NOTIFY for

@@ -325,7 +325,7 @@ class DeliveryWorker:
     def _record_loop(self) -> None:
         pending: list[outcomes.Finished] = []
         last_flush = time.monotonic()
-        last_beat = last_renewal = 0.0
+        last_beat = last_renewal = last_running_renewal = 0.0
         failures = 0
         while not (self._closed.is_set() and not pending):
             if time.monotonic() - last_beat >= conf.get("HEARTBEAT_SECONDS"):
@@ -334,9 +334,16 @@ class DeliveryWorker:
             if time.monotonic() - last_renewal >= conf.get("LANE_LEASE_SECONDS") / 3:
                 last_renewal = time.monotonic()
                 self._renew_lanes()
+            if time.monotonic() - last_running_renewal >= _running_renewal_seconds():
+                last_running_renewal = time.monotonic()
+                self._renew_running(pending)
             if self._follow_settings:
                 self._follow_runtime_settings()
-            self._take_finished(pending, timeout=self._record_wait(pending, last_beat))
+            wait = self._record_wait(pending, last_beat)
+            if self._active or pending:
+                until_renewal = _running_renewal_seconds() - (time.monotonic() - last_running_renewal)
+                wait = max(self._flush_seconds, min(wait, until_renewal))
+            self._take_finished(pending, timeout=wait)
             if not pending:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
@@ -431,6 +438,20 @@ class DeliveryWorker:
             logger.warning("renewing %d lanes failed", len(tokens), exc_info=True)
             close_old_connections()
 
+    def _renew_running(self, pending: list) -> None:
+        """Attempts under way, and those sent but not yet recorded, keep their short leases: only a
+        dead worker's callbacks come back (after RUNNING_LEASE_SECONDS), never a live one's."""
+        with self._state:
+            held = [(task.id, token) for task, token in self._active.values()]
+        held += [(finished.task.id, finished.token) for finished in pending]
+        if not held:
+            return
+        try:
+            leases.renew_running(held, now=timezone.now())
+        except Exception:
+            logger.warning("renewing the leases of %d callbacks failed", len(held), exc_info=True)
+            close_old_connections()
+
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
         info = {"in_flight": len(self._active), "lanes": len(self._lanes)}
@@ -484,6 +505,11 @@ class DeliveryWorker:
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
         multiproc.process_exited()
+
+
+def _running_renewal_seconds() -> float:
+    """Four renewals a lease: one late or failed renewal does not let a live worker's lease run out."""
+    return conf.get("RUNNING_LEASE_SECONDS") / 4
 
 
 def _pool_state() -> dict | None:

@@ -91,6 +91,9 @@ SETTINGS = {
     "SHUTDOWN_GRACE_SECONDS": Bound(float, 0, 600, "how long in-flight callbacks may finish on SIGTERM"),
     "QUEUED_LEASE_SECONDS": Bound(float, 1, None, "a claimed task not started by then is taken back"),
     "RUNNING_LEASE_MARGIN_SECONDS": Bound(float, 1, None, "margin past the total timeout of a running task"),
+    "RUNNING_LEASE_SECONDS": Bound(
+        float, 2, 600, "a running task its worker stopped renewing comes back after this"
+    ),
     "LANE_LEASE_SECONDS": Bound(
         float, 2, 600, "a lane its worker stopped renewing frees its slots after this"
     ),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf, wakeup
+from callbacks import conf, queues, wakeup
 from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import lanes, leases, limits
@@ -43,6 +43,8 @@ DELIVER_FUNC = "callbacks.tasks.deliver_lane"
 STOP_CHECK_SECONDS = 0.5
 # How often the leader takes back work whose lease ran out.
 REAP_SECONDS = 1.0
+# A queue is served while a worker of its cluster beat within this many heartbeats.
+SERVED_WITHIN_BEATS = 3
 
 
 class Leadership:
@@ -151,6 +153,11 @@ class Dispatcher:
             now=now,
             targets=self.targets,
             max_in_flight=self._max_outstanding(),
+            # Not for queues no live cluster serves: their work would sit in the broker holding
+            # slots and budget others need (it waits, due, and /readyz/delivery names the queue).
+            served_queues=queues.served_queues(
+                now=now, within_seconds=SERVED_WITHIN_BEATS * conf.get("HEARTBEAT_SECONDS")
+            ),
         )
         claimed = 0
         for claim in claims:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from django_q.conf import Conf
 
 from callbacks import conf
 from callbacks.delivery import executor, http, outcomes, results, shutdown
@@ -454,7 +455,8 @@ class DeliveryWorker:
 
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
-        info = {"in_flight": len(self._active), "lanes": len(self._lanes)}
+        # The queue its cluster serves: the leader claims only for queues someone serves.
+        info = {"in_flight": len(self._active), "lanes": len(self._lanes), "queue": Conf.CLUSTER_NAME}
         pool = _pool_state()
         if pool is not None:
             info["pool"] = pool

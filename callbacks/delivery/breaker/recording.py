@@ -10,8 +10,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from callbacks import conf
 from callbacks.delivery.breaker.machine import FAILURE, HEALTHY, Signal, advance, policy_for, verdict
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
+from callbacks.domain.vocabulary import Outcome
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
 from callbacks.services.notifications import notify_breaker_opened
 
@@ -46,13 +48,27 @@ def _signals_by_origin(applied) -> dict[str, list[Signal]]:
     judged = [(item, judgement) for item, judgement in judged if judgement is not None]
     tenants = _tenants_of([item.task for item, judgement in judged if judgement == FAILURE])
     signals: dict[str, list[Signal]] = defaultdict(list)
+    floor = conf.get("BREAKER_TIMEOUT_FLOOR_SECONDS")
     for item, judgement in judged:
         if judgement == HEALTHY:
             signals[item.task.origin].append(Signal(HEALTHY, None))
             continue
+        if _own_timeout(item, floor):
+            continue
         policy = policy_for(tenants.get(item.task.tenant_id))
         signals[item.task.origin].append(Signal(FAILURE, policy, _error_text(item.execution)))
     return signals
+
+
+def _own_timeout(item, floor: float) -> bool:
+    """A timeout of an attempt given less time than the floor says nothing of the receiver: it is
+    the tenant's own failure (its retry policy handles it), and it must not open the breaker that
+    every tenant calling the origin shares. A half-open breaker whose probe it was lets another
+    probe go (claim.gate)."""
+    if item.execution.outcome != Outcome.TIMEOUT:
+        return False
+    task = item.task
+    return min(task.total_timeout_seconds, task.connect_timeout_seconds) < floor
 
 
 def _error_text(execution) -> str:

@@ -52,12 +52,14 @@ def claim_due(
     now: datetime | None = None,
     targets: limits.TargetLimits | None = None,
     max_in_flight: int | None = None,
+    served_queues: set | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` due tasks, highest priority first, then oldest due, as lanes: one claim
     per lane, each a slot per task it carries (claim/lanes.py).
 
     Only what the targets have room for (limits: per-origin concurrency and rate, circuit
-    breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it;
+    breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it
+    (each tenant within its share); with `served_queues` only tasks of queues a live cluster serves;
     `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
@@ -70,7 +72,12 @@ def claim_due(
             return in_claim_order(claimable_tasks(now))
 
         chosen = limits.claimable(
-            candidates, limit=limit, now=now, targets=targets, max_in_flight=max_in_flight
+            candidates,
+            limit=limit,
+            now=now,
+            targets=targets,
+            max_in_flight=max_in_flight,
+            served_queues=served_queues,
         )
         if not chosen.rows:
             return []

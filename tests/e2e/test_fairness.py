@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Heartbeat, TaskExecution, TaskStatus
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskExecution, TaskStatus
 from callbacks.services.queues import queue_create
-from tests.e2e.helpers import create_callbacks
+from tests.e2e.helpers import create_callbacks, wait_for_cluster
 from tests.processes import wait_until
 from tests.receivers import Receiver, Reply
 
@@ -30,12 +30,7 @@ def test_a_flood_into_a_queue_no_cluster_serves_holds_no_one_elses_callbacks(api
     env = {"CALLBACKS_DISPATCH_MAX_OUTSTANDING": 50, "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": 1000}
     service("dispatcher", ["run_dispatcher"], **env)
     service("workers", ["qcluster"], CALLBACKS_HEARTBEAT_SECONDS=0.5, **env)
-    # Until some worker is alive the leader cannot tell served queues from others (it claims for all).
-    wait_until(
-        lambda: Heartbeat.objects.filter(role="worker", info__queue="default").exists(),
-        timeout=60,
-        message="the default cluster's workers up",
-    )
+    wait_for_cluster()
     with Receiver() as flooded, Receiver() as theirs:
         flood = create_callbacks(api, 500, flooded.url, queue="nowhere", priority=9)
         started = time.monotonic()

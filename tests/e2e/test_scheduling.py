@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackSchedule, CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.queues import queue_create, queue_pause, queue_resume
-from tests.e2e.helpers import create_callbacks, unfinished
+from tests.e2e.helpers import create_callbacks, unfinished, wait_for_cluster
 from tests.processes import wait_until
 from tests.receivers import Reply
 
@@ -173,6 +173,7 @@ def test_queues_route_to_their_cluster_and_pause_keeps_tasks(api, receiver, serv
     queue_create(name="bulk", actor_type="user", actor="test")
     service("dispatcher", ["run_dispatcher"])
     service("default-workers", ["qcluster"])
+    wait_for_cluster()
     bulk = create_callbacks(api, 5, receiver.url + "/bulk", queue="bulk")
     default = create_callbacks(api, 5, receiver.url + "/default")
     receiver.wait_for(5, timeout=60)

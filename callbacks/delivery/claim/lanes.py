@@ -116,6 +116,28 @@ def end(token: str) -> None:
             wakeup.notify_dispatcher()
 
 
+def drain(tenant_ids, *, keep: int, now: datetime) -> int:
+    """Stop the refills of the widest live lanes of each of these tenants until the lanes still
+    refilling hold at most `keep` slots: a lane that no longer refills narrows as each of its
+    sends ends and closes when empty (a probe's lane is the same). Returns the lanes stopped."""
+    stopped = []
+    rows = (
+        Lane.objects.filter(tenant_id__in=list(tenant_ids), refills=True, expires_at__gt=now)
+        .order_by("tenant_id", "-width")
+        .values_list("tenant_id", "token", "width")
+    )
+    refilling: dict = {}
+    for tenant_id, _token, width in rows:
+        refilling[tenant_id] = refilling.get(tenant_id, 0) + width
+    for tenant_id, token, width in rows:
+        if refilling[tenant_id] > keep:
+            stopped.append(token)
+            refilling[tenant_id] -= width
+    if stopped:
+        Lane.objects.filter(token__in=stopped).update(refills=False)
+    return len(stopped)
+
+
 def expire(*, now: datetime) -> int:
     """Forget lanes whose worker stopped renewing them (their slots already count no more)."""
     return Lane.objects.filter(expires_at__lte=now).delete()[0]

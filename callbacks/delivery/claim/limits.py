@@ -154,6 +154,13 @@ class Round:
         tenants = due | {tenant for tenant, slots in self.by_tenant.items() if slots > 0}
         self.tenant_cap = max(1, ceil(max_in_flight / max(1, len(tenants))))
         self.closed_tenants = {tenant for tenant, slots in self.by_tenant.items() if slots >= self.tenant_cap}
+        waiting = any(self.by_tenant[tenant] < self.tenant_cap for tenant in due)
+        over = {tenant for tenant, slots in self.by_tenant.items() if slots > self.tenant_cap}
+        if waiting and over:
+            # Its lanes would refill themselves for up to LANE_SECONDS: some stop refilling now and
+            # drain as their responses come in, each slot freed for good (the origins' limits stay
+            # exact), until the tenant is back within its share.
+            lanes.drain(over, keep=self.tenant_cap, now=self.now)
 
     def narrow(self, queryset):
         """Leave out in SQL what may not be claimed now, so the window holds claimable rows."""

@@ -165,7 +165,12 @@ class CallbackInputSerializer(StrictSerializer):
     run_at = AwareDateTimeField(required=False)
     delay_seconds = bounded(serializers.IntegerField, DELAY_SECONDS, required=False)
     priority = bounded(serializers.IntegerField, PRIORITY, default=5)
-    queue = QueueNameField(max_length=64, default="default")
+    queue = QueueNameField(
+        max_length=64,
+        default="default",
+        help_text="a declared queue (default, or one an operator declared with manage.py queue create); "
+        "another is a 400 on this field",
+    )
     max_retries = bounded(serializers.IntegerField, SETTINGS["MAX_RETRIES"], required=False)
     backoff = BackoffInputSerializer(required=False)
     timeout = TimeoutInputSerializer(required=False)

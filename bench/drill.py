@@ -26,7 +26,7 @@ from datetime import timedelta
 
 import redis
 
-from bench.harness import Harness, thread_count, tree
+from bench.harness import Harness, running, thread_count, tree
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
@@ -70,7 +70,7 @@ def kill_cluster_main(drill):
     main.wait()
     drill.harness.processes.remove(main)
     deadline = time.monotonic() + 10
-    while (alive := [pid for pid in children if _running(pid)]) and time.monotonic() < deadline:
+    while (alive := [pid for pid in children if running(pid)]) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in alive:  # orphans: stopped here so they do not deliver beside the new cluster
         os.kill(pid, signal.SIGKILL)
@@ -79,15 +79,6 @@ def kill_cluster_main(drill):
         f"kill -9 qcluster main process {main.pid}: {len(children) - len(alive)} of its {len(children)} "
         f"children stopped with it, {len(alive)} orphans; a new cluster started"
     )
-
-
-def _running(pid: int) -> bool:
-    """Alive, not a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def kill_dispatcher(drill):

@@ -14,28 +14,15 @@ As a scenario of `make bench` it is `fairness(h, args)`; on its own:
 
 import argparse
 import sys
-import time
 
 from bench.harness import ROOT, Harness, percentile, print_table
+from bench.isolation import steady_load
 from bench.scenarios import clear_run, start_service, warm_up
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
 
 GOAL = "the steady tenant's lag p99 < 1 s"
-
-
-def steady(h: Harness, *, rate: float, seconds: float, url: str) -> None:
-    """The run's own tenant: callbacks due now at `rate` per second, in 50 ms ticks."""
-    from django.utils import timezone
-
-    tick, owed, started = 0.05, 0.0, time.monotonic()
-    while time.monotonic() - started < seconds:
-        owed += rate * tick
-        if int(owed):
-            h.insert_tasks(url, [timezone.now()] * int(owed))
-            owed -= int(owed)
-        time.sleep(max(0.0, tick - ((time.monotonic() - started) % tick)))
 
 
 def fairness_run(
@@ -55,7 +42,7 @@ def fairness_run(
         h.insert_tasks(
             slow.url, [timezone.now()] * count, tenant=flooder, priority=9, total_timeout_seconds=delay * 4
         )
-    steady(h, rate=rate, seconds=seconds, url=fast.url)
+    steady_load(h, rate=rate, seconds=seconds, url=fast.url)  # the run's own tenant
     count = CallbackTask.objects.filter(url=fast.url).count()
     finished = h.wait_final(count, 120, url=fast.url)
     lags = [

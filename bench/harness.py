@@ -224,6 +224,15 @@ class Sink:
 
 
 # --- measuring processes ------------------------------------------------------------------
+def running(pid: int) -> bool:
+    """Alive, as opposed to gone or a zombie waiting for its parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def tree(pid: int) -> list[int]:
     """The process and all its descendants."""
     found = [pid]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.db import connection
 
-from bench.harness import thread_count, tree  # noqa: F401  (thread_count: for the tests)
+from bench.harness import running, thread_count, tree  # noqa: F401  (running, thread_count: for the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,22 +14,13 @@ import pytest
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from tests.e2e.helpers import create_callbacks, unfinished, worker_sending
-from tests.processes import descendants, thread_count, wait_until
+from tests.processes import descendants, running, thread_count, wait_until
 from tests.receivers import Reply
 
 pytestmark = [pytest.mark.e2e]
 
 # What the service promises: a killed worker's running callbacks are due again within this.
 BACK_WITHIN_SECONDS = 10
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting for its new parent to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_killed_workers_running_callbacks_are_back_within_seconds(api, receiver, service):
@@ -97,7 +88,7 @@ def test_killing_the_qcluster_main_process_stops_its_sentinel_and_workers(api, r
     killed_at = time.monotonic()
     try:
         wait_until(
-            lambda: not any(_alive(pid) for pid in children),
+            lambda: not any(running(pid) for pid in children),
             timeout=BACK_WITHIN_SECONDS,
             interval=0.05,
             message="the cluster's children to stop with its main process",
@@ -107,7 +98,7 @@ def test_killing_the_qcluster_main_process_stops_its_sentinel_and_workers(api, r
         )
     finally:
         for pid in children:  # orphans would go on delivering into the tests that follow
-            if _alive(pid):
+            if running(pid):
                 os.kill(pid, signal.SIGKILL)
 
     # What the dead cluster had under way comes back and a new cluster (a supervisor's restart)

@@ -276,8 +276,13 @@ class DeliveryWorker:
     def _submit(self, lane: LaneRun, tasks) -> None:
         for task in tasks:
             with self._state:
+                idle = not self._active
                 self._active[task.id] = (task, lane.token)
                 lane.in_flight += 1
+            if idle:
+                # An idle recorder waits until its next heartbeat: wake it, so that it renews the
+                # short leases of what now runs in time (every quarter of RUNNING_LEASE_SECONDS).
+                self._finished.put(_WAKE)
             self._pool.submit(self._send, task, lane)
 
     def _wait_for_a_slot(self) -> bool:

@@ -14,6 +14,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;
 - history: throughput with millions of past attempts in the table against an empty one;
 - flood: one origin with a large backlog at the default per-origin limit (claims skipping it);
+- fairness: one tenant's 100,000 urgent callbacks to a slow receiver beside another's steady 50/s to a
+  fast one; the second tenant's lag (bench/fairness.py);
 - origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py);
 - http2: HTTP/2 against HTTP/1.1 to the same TLS receiver, one origin and 16, callbacks/s and CPU per
   callback (bench/http2.py);
@@ -29,7 +31,7 @@ import platform
 import sys
 from datetime import datetime
 
-from bench import http2, idle, lag, origins, scenarios
+from bench import fairness, http2, idle, lag, origins, scenarios
 from bench.harness import ROOT, Harness, print_table
 
 SCENARIOS = [
@@ -40,6 +42,7 @@ SCENARIOS = [
     "lag",
     "history",
     "flood",
+    "fairness",
     "origins",
     "http2",
     "idle",
@@ -55,6 +58,7 @@ def run(args) -> list:
         "lag": lag.lag,
         "history": scenarios.history,
         "flood": scenarios.flood,
+        "fairness": fairness.fairness,
         "origins": origins.origins,
         "http2": http2.http2,
         "idle": idle.idle,
@@ -98,6 +102,7 @@ def main():
         "--flood-count", type=int, default=50000, help="backlog of the one-origin flood scenario"
     )
     origins.add_arguments(parser)
+    fairness.add_arguments(parser)
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="the idle scenario's window")
     parser.add_argument("--wakeups", type=int, default=5, help="wake-up samples per broker (idle scenario)")
     parser.add_argument("--brokers", default="orm,redis", help="brokers of the idle scenario")

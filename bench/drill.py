@@ -3,9 +3,11 @@
 Runs the service as in production (PostgreSQL, Redis broker, two dispatchers, a worker
 cluster) against a recording sink on 127.0.0.1. For each fault: a run of callbacks spread
 over a few seconds, the fault in the middle of it, then a wait until every callback is final.
-Faults: restart PostgreSQL, restart Redis, kill -9 a worker process, kill -9 the leading
+Faults: restart PostgreSQL, restart Redis, kill -9 a worker process, kill -9 the qcluster's main
+process (its children must stop with it; a supervisor starts a new cluster), kill -9 the leading
 dispatcher (a supervisor starts a new one, as systemd would). It prints what it did, how long
-recovery took, and the count of callbacks lost and sent more than once.
+recovery took, and the count of callbacks lost and sent more than once (duplicates are counted:
+delivery is at least once, and a killed worker's in-flight requests may have reached the sink).
 
     python -m bench.drill [--per-fault 2000]
 
@@ -24,7 +26,7 @@ from datetime import timedelta
 
 import redis
 
-from bench.harness import Harness, thread_count, tree
+from bench.harness import Harness, running, thread_count, tree
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
@@ -59,6 +61,26 @@ def kill_worker(drill):
     return f"kill -9 worker process {busiest}"
 
 
+def kill_cluster_main(drill):
+    """kill -9 of the qcluster's main process: its sentinel and workers must stop with it (no orphan
+    cluster delivering beside the supervisor's new one); the supervisor starts a new cluster."""
+    main = drill.cluster
+    children = tree(main.pid)[1:]
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait()
+    drill.harness.processes.remove(main)
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in children if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in alive:  # orphans: stopped here so they do not deliver beside the new cluster
+        os.kill(pid, signal.SIGKILL)
+    drill.cluster = drill.start_cluster()
+    return (
+        f"kill -9 qcluster main process {main.pid}: {len(children) - len(alive)} of its {len(children)} "
+        f"children stopped with it, {len(alive)} orphans; a new cluster started"
+    )
+
+
 def kill_dispatcher(drill):
     leader = drill.leader()
     os.kill(leader.pid, signal.SIGKILL)
@@ -68,7 +90,7 @@ def kill_dispatcher(drill):
     return f"kill -9 leading dispatcher {leader.pid}; a new standby started"
 
 
-FAULTS = [restart_postgres, restart_redis, kill_worker, kill_dispatcher]
+FAULTS = [restart_postgres, restart_redis, kill_worker, kill_cluster_main, kill_dispatcher]
 
 
 class Drill:
@@ -88,10 +110,17 @@ class Drill:
         )
         self.dispatchers = []
         self.started_dispatchers = 0
+        self.started_clusters = 0
 
     def start_dispatcher(self):
         self.started_dispatchers += 1
         return self.harness.start(f"dispatcher-{self.started_dispatchers}", "manage.py", "run_dispatcher")
+
+    def start_cluster(self):
+        self.started_clusters += 1
+        return self.harness.start(
+            f"workers-{self.started_clusters}", "manage.py", "qcluster", LOG_LEVEL="ERROR"
+        )
 
     def leader(self):
         """The dispatcher that leads now, by its heartbeat (each reports whether it leads)."""
@@ -123,7 +152,7 @@ class Drill:
             harness.setup_django()
             self.sink = harness.start_sink(record=True)
             self.dispatchers = [self.start_dispatcher(), self.start_dispatcher()]
-            self.cluster = harness.start("workers", "manage.py", "qcluster", LOG_LEVEL="ERROR")
+            self.cluster = self.start_cluster()
             print(
                 f"# make drill — {self.args.per_fault} callbacks per fault, spread over 4 s, fault at 2 s\n"
             )

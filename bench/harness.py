@@ -145,9 +145,10 @@ class Harness:
             self.stop(process)
 
     # --- tasks --------------------------------------------------------------------------
-    def insert_tasks(self, url: str | list[str], due_times: list, **fields) -> list:
+    def insert_tasks(self, url: str | list[str], due_times: list, *, tenant=None, **fields) -> list:
         """Bulk-insert tasks due at the given times (as the API would store them), in one transaction;
-        wakes the dispatcher. With a list of URLs, the tasks take them in turn."""
+        wakes the dispatcher. With a list of URLs, the tasks take them in turn; the run's tenant's
+        unless `tenant` is given."""
         from django.db import connection
 
         from callbacks.models import CallbackTask
@@ -168,7 +169,7 @@ class Harness:
         tasks = [
             CallbackTask(
                 id=uuid.uuid4(),
-                tenant=self.tenant,
+                tenant=tenant or self.tenant,
                 url=urls[index % len(urls)],
                 origin=origins[index % len(urls)],
                 payload='{"hello":"world"}',
@@ -223,6 +224,15 @@ class Sink:
 
 
 # --- measuring processes ------------------------------------------------------------------
+def running(pid: int) -> bool:
+    """Alive, as opposed to gone or a zombie waiting for its parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def tree(pid: int) -> list[int]:
     """The process and all its descendants."""
     found = [pid]

@@ -330,7 +330,8 @@ class TaskEvent(models.Model):
 
 
 class QueueState(models.Model):
-    """Operator switches per queue; a queue without a row is running."""
+    """A declared queue and its operator's switch: callbacks may name only these (and `default`,
+    always, row or not). Operators declare them (services.queues.queue_create)."""
 
     name = models.CharField(max_length=64, primary_key=True)
     paused = models.BooleanField(default=False)

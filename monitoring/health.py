@@ -1,19 +1,28 @@
-"""Liveness and readiness.
+"""Liveness and readiness, split by what each protects.
 
-/readyz fails when the service cannot deliver even though the web side answers: the database
-or broker is gone, no worker or dispatcher has beaten lately, or due callbacks wait too long
-(the silent stall behind a healthy API that systems like this are known for).
+/readyz answers for this web process: its database and broker. A load balancer reads it, so the
+state of delivery (a stopped cluster, a queue nobody serves, a backlog) never takes the API out of
+rotation: tenants can still register callbacks, which wait safely in the database.
 
-Tenants' client certificates expiring within 14 days are reported in its details, without failing
-it: the service still delivers, but those receivers will refuse the tenant once they expire.
+/readyz/delivery answers for delivery, for alerts: 503 when no worker or dispatcher has beaten
+lately, or when a declared queue with due work has no live cluster or is not draining (its
+oldest due callback waited longer than READY_MAX_LAG_SECONDS), naming the queue (the silent
+stall behind a healthy API that systems like this are known for).
+
+Tenants' client certificates expiring within 14 days are reported in /readyz/delivery's details,
+without failing it: the service still delivers, but those receivers will refuse the tenant once they
+expire.
 """
+
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Min
 from django.http import JsonResponse
 from django.utils import timezone
 
-from callbacks import conf, selectors
+from callbacks import conf, queues, selectors
 from callbacks.domain.certificates import EXPIRY_WARNING
 from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.models import CallbackTask, QueueState, TaskStatus
@@ -25,7 +34,14 @@ def healthz(request):
 
 
 def readyz(request):
-    checks = readiness_checks()
+    return _answer(request, web_checks())
+
+
+def readyz_delivery(request):
+    return _answer(request, delivery_checks())
+
+
+def _answer(request, checks: dict) -> JsonResponse:
     ok = all(check["ok"] for check in checks.values())
     answer = {"status": "ok" if ok else "unavailable"}
     # The status code is all a load balancer needs; the checks name processes and errors.
@@ -34,15 +50,21 @@ def readyz(request):
     return JsonResponse(answer, status=200 if ok else 503)
 
 
-def readiness_checks() -> dict:
+def web_checks() -> dict:
+    checks = {"database": _check_database()}
+    if checks["database"]["ok"]:
+        checks["broker"] = _check_broker()
+    return checks
+
+
+def delivery_checks() -> dict:
     checks = {"database": _check_database()}
     if not checks["database"]["ok"]:
         return checks  # every other check reads the database
-    checks["broker"] = _check_broker()
     now = timezone.now()
     checks["workers"] = _check_alive(heartbeats.WORKER, now)
     checks["dispatcher"] = _check_alive(heartbeats.DISPATCHER, now)
-    checks["queue"] = _check_queue_draining(now)
+    checks["queues"] = _check_queues(now)
     checks["client_certificates"] = _check_client_certificates(now)
     return checks
 
@@ -84,12 +106,20 @@ def _check_alive(role, now):
 
 
 @_guarded
-def _check_queue_draining(now):
+def _check_queues(now):
+    """Each declared queue, not paused, with due work: served by a live cluster and draining."""
     threshold = conf.get("READY_MAX_LAG_SECONDS")
-    lag = oldest_due_lag_seconds(now=now)
+    served = queues.served_queues(now=now, within_seconds=conf.get("READY_HEARTBEAT_SECONDS")) or set()
+    failing = {}
+    for name, lag in oldest_due_lag_by_queue(now=now).items():
+        if name not in served:
+            failing[name] = {"oldest_due_seconds": round(lag, 3), "reason": "no live cluster serves it"}
+        elif lag > threshold:
+            failing[name] = {"oldest_due_seconds": round(lag, 3), "reason": "not draining"}
     return {
-        "ok": lag is None or lag <= threshold,
-        "oldest_due_seconds": round(lag, 3) if lag is not None else None,
+        "ok": not failing,
+        "failing": failing,
+        "served": sorted(served),
         "threshold_seconds": threshold,
     }
 
@@ -108,25 +138,32 @@ def _check_client_certificates(now):
     }
 
 
-def oldest_due_lag_seconds(*, now=None) -> float | None:
-    """How long the oldest due task not yet started has waited; None when nothing is due.
-
-    Claimed (`queued`) tasks count too: with every worker gone, the dispatcher still claims
-    work into the broker, and that stall is exactly what readiness must catch. Tasks of
-    paused queues and of deactivated tenants wait on purpose and are left out.
+def oldest_due_lag_by_queue(*, now=None) -> dict[str, float]:
+    """Declared queue -> how long its oldest due task not yet started has waited, for the queues with
+    due work. Claimed (`queued`) tasks count too: a cluster that stopped taking its batches is
+    stalled as surely as one that is gone. Tasks of paused queues and of deactivated tenants wait on purpose
+    and are left out.
     """
     now = now or timezone.now()
-    paused = list(QueueState.objects.filter(paused=True).values_list("name", flat=True))
-    oldest = None
-    # Two range scans, one per partial index: claimable rows by next_attempt_at, and the
-    # few handed-out rows (bounded by the dispatcher's backpressure).
+    declared = queues.declared_queues()
+    paused = set(QueueState.objects.filter(paused=True).values_list("name", flat=True))
+    oldest: dict[str, datetime] = {}
     for statuses in (CLAIMABLE_STATUSES, (TaskStatus.QUEUED,)):
-        due = CallbackTask.objects.filter(
-            status__in=statuses, next_attempt_at__lte=now, tenant__is_active=True
+        rows = (
+            CallbackTask.objects.filter(
+                status__in=statuses, next_attempt_at__lte=now, queue__in=declared, tenant__is_active=True
+            )
+            .values("queue")
+            .annotate(first=Min("next_attempt_at"))
+            .order_by()
         )
-        if paused:
-            due = due.exclude(queue__in=paused)
-        first = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
-        if first is not None and (oldest is None or first < oldest):
-            oldest = first
-    return None if oldest is None else max((now - oldest).total_seconds(), 0.0)
+        for row in rows:
+            name = row["queue"]
+            if name not in paused and (name not in oldest or row["first"] < oldest[name]):
+                oldest[name] = row["first"]
+    return {name: max((now - first).total_seconds(), 0.0) for name, first in oldest.items()}
+
+
+def oldest_due_lag_seconds(*, now=None) -> float | None:
+    """How long the oldest due task of any declared queue has waited; None when nothing is due."""
+    return max(oldest_due_lag_by_queue(now=now).values(), default=None)

@@ -320,6 +320,10 @@ CALLBACKS = {
     # timeout plus this margin, is taken back (the worker or broker lost it).
     "QUEUED_LEASE_SECONDS": _setting("QUEUED_LEASE_SECONDS", 120.0),
     "RUNNING_LEASE_MARGIN_SECONDS": _setting("RUNNING_LEASE_MARGIN_SECONDS", 30.0),
+    # A started task's lease is this short and its worker renews it (every quarter of it) while the
+    # attempt is under way or unrecorded: a worker killed mid-attempt gives its callbacks back within
+    # this, not after their whole total timeout.
+    "RUNNING_LEASE_SECONDS": _setting("RUNNING_LEASE_SECONDS", 6.0),
     # Lanes (callbacks.delivery.claim.lanes): slots of an origin's limit granted to one worker, which
     # reuses each slot as soon as its response is in. A lane takes tasks for LANE_SECONDS, then
     # gives its slots back so the leader can weigh every tenant's and queue's due work again; a lane
@@ -336,6 +340,10 @@ CALLBACKS = {
     "BREAKER_OPEN_SECONDS": _setting("BREAKER_OPEN_SECONDS", 30.0),
     "BREAKER_OPEN_MAX_SECONDS": _setting("BREAKER_OPEN_MAX_SECONDS", 600.0),
     "BREAKER_MAX_DEFER_SECONDS": _setting("BREAKER_MAX_DEFER_SECONDS", 86400.0),
+    # A timeout of an attempt given less time than this (its own connect or total timeout) is the
+    # tenant's failure, not the receiver's: it never moves the breaker all tenants share, so one
+    # tenant's 0.1 s timeouts cannot hold another's callbacks to a healthy receiver.
+    "BREAKER_TIMEOUT_FLOOR_SECONDS": _setting("BREAKER_TIMEOUT_FLOOR_SECONDS", 1.0),
     # Respect for targets (callbacks.delivery.claim.limits): callbacks in flight (claimed or being
     # sent) per origin across every worker, and requests per second per origin (0: no rate limit).
     # A tenant's max_concurrency_per_origin / rate_limit_per_origin cap its own share of an origin.
@@ -366,6 +374,11 @@ CALLBACKS = {
     # and stats roll-ups are deleted after DAYS (monitoring.retention, daily and purge_history).
     "RETENTION_BODY_DAYS": _setting("RETENTION_BODY_DAYS", 7),
     "RETENTION_DAYS": _setting("RETENTION_DAYS", 30),
+    # Schedules: how many one tenant may hold, and the shortest interval between two fires of one
+    # (cron's every-minute is the finest it can say anyway, with seconds fields refused): one tenant's
+    # thousand schedules must not make the leader skip another's fires.
+    "SCHEDULES_PER_TENANT": _setting("SCHEDULES_PER_TENANT", 100),
+    "SCHEDULE_MIN_INTERVAL_SECONDS": _setting("SCHEDULE_MIN_INTERVAL_SECONDS", 60),
     # Readiness: due work older than this, or workers/dispatcher silent longer than that, fail /readyz.
     "READY_MAX_LAG_SECONDS": _setting("READY_MAX_LAG_SECONDS", 60.0),
     "READY_HEARTBEAT_SECONDS": _setting("READY_HEARTBEAT_SECONDS", 30.0),

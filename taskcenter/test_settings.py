@@ -23,3 +23,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One file per test run: a file left by an earlier run keeps -wal/-shm companions that make
     # a freshly created database fail with "disk I/O error". tests/conftest.py removes it after.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405
+
+# Schedules firing every second or two let the scheduling tests see many fires in seconds; the
+# installation's default (a minute) is tested on its own (tests/callbacks/services/test_schedule_limits.py).
+CALLBACKS["SCHEDULE_MIN_INTERVAL_SECONDS"] = 1  # noqa: F405

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from callbacks.domain.vocabulary import FINAL_STATUSES
 from callbacks.models import CallbackTask, Outcome, TaskExecution, TaskStatus
+from callbacks.services.queues import queue_create
 from callbacks.services.tasks import task_create
 
 
@@ -58,6 +59,8 @@ def past(seconds: float):
 def make_task_in_state(*, tenant, status=TaskStatus.SCHEDULED, attempts=0, **data) -> CallbackTask:
     """A task made by task_create from API-style `data`, then moved to `status` with `attempts` made."""
     data.setdefault("url", "http://127.0.0.1:9/hook")
+    if "queue" in data:
+        declare_queues(data["queue"])
     task, _ = task_create(tenant=tenant, data=data, actor="factory")
     changes = {"status": status, "attempts": attempts}
     if status in FINAL_STATUSES:
@@ -68,6 +71,12 @@ def make_task_in_state(*, tenant, status=TaskStatus.SCHEDULED, attempts=0, **dat
     CallbackTask.objects.filter(pk=task.pk).update(**changes)
     task.refresh_from_db()
     return task
+
+
+def declare_queues(*names) -> None:
+    """Queues declared as an operator declares them, so callbacks may name them."""
+    for name in names:
+        queue_create(name=name, actor_type="user", actor="factory")
 
 
 def make_execution(*, task, attempt, outcome=Outcome.HTTP_5XX, status_code=503, **fields) -> TaskExecution:

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from bench.harness import thread_count, tree  # noqa: F401  (thread_count: for the tests)
+from bench.harness import running, thread_count, tree  # noqa: F401  (running, thread_count: for the tests)
 from callbacks.sealing import derived_key
 
 ROOT = Path(__file__).resolve().parent.parent

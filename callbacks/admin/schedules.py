@@ -1,14 +1,17 @@
-"""Cron schedules (next five runs shown; pause and resume) and queue switches."""
+"""Cron schedules (next five runs shown; pause and resume) and the declared queues (declare, pause,
+resume)."""
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from callbacks.admin.common import ReadOnlyAdmin, actor, pretty_json, run_each
+from callbacks.admin.common import ReadOnlyAdmin, actor, adopt, pretty_json, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.domain.callback import clean_queue_name
 from callbacks.domain.schedule import next_runs
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import CallbackSchedule, QueueState
-from callbacks.services.queues import queue_pause, queue_resume
+from callbacks.services.queues import queue_create, queue_pause, queue_resume
 from callbacks.services.schedules import schedule_pause, schedule_resume
 
 
@@ -87,14 +90,39 @@ class CallbackScheduleAdmin(ReadOnlyAdmin):
         )
 
 
+class QueueDeclareForm(forms.ModelForm):
+    """Declaring a queue: its name only, checked and written by services.queues."""
+
+    class Meta:
+        model = QueueState
+        fields = ("name",)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        try:
+            clean_queue_name(name)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return name
+
+
 @admin.register(QueueState)
 class QueueStateAdmin(ReadOnlyAdmin):
-    """A queue without a row runs; pausing creates its row (services.queues)."""
+    """The declared queues (`default` always): callbacks may name only these. Adding one declares
+    it (services.queues.queue_create); start a cluster serving it."""
 
     list_display = ("name", "paused", "updated_at")
     list_filter = ("paused",)
     ordering = ("name",)
     actions = ("pause", "resume")
+    form = QueueDeclareForm
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("callbacks.add_queuestate")
+
+    def save_model(self, request, obj, form, change):
+        state, _created = queue_create(name=obj.name, actor_type=ActorType.USER, actor=actor(request))
+        adopt(obj, state)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("callbacks.change_queuestate")

@@ -232,7 +232,10 @@ class CallbackInputSerializer(StrictSerializer):
         serializers.IntegerField, PRIORITY, default=5, help_text="0 to 9: a backlog drains the highest first"
     )
     queue = QueueNameField(
-        max_length=64, default="default", help_text="the queue that sends it; an operator declares queues"
+        max_length=64,
+        default="default",
+        help_text="a declared queue (default, or one an operator declared with manage.py queue create); "
+        "another is a 400 on this field",
     )
     max_retries = bounded(
         serializers.IntegerField,

@@ -14,6 +14,7 @@ call directly.
 import contextlib
 import fcntl
 import logging
+import math
 import threading
 import time
 from datetime import timedelta
@@ -25,7 +26,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from callbacks import conf, tracing, wakeup
+from callbacks import conf, queues, tracing, wakeup
 from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import lanes, leases, limits
@@ -42,6 +43,10 @@ ADVISORY_LOCK_KEY = 0x7C0DE_CA11
 DELIVER_FUNC = "callbacks.tasks.deliver_lane"
 # A sleeping dispatcher notices that it must stop within this.
 STOP_CHECK_SECONDS = 0.5
+# How often the leader takes back work whose lease ran out.
+REAP_SECONDS = 1.0
+# A queue is served while a worker of its cluster beat within this many heartbeats.
+SERVED_WITHIN_BEATS = 3
 
 
 class Leadership:
@@ -137,7 +142,7 @@ class Dispatcher:
     def step(self) -> int:
         """Take back lost work, claim what is due, hand it to the workers. Returns claims made."""
         now = timezone.now()
-        if time.monotonic() - self._last_reap >= 1.0:
+        if time.monotonic() - self._last_reap >= REAP_SECONDS:
             self.reap(now=now)
             holding.sweep(now=now)  # hold tasks of open breakers, bury those held too long
             self._last_reap = time.monotonic()
@@ -150,6 +155,11 @@ class Dispatcher:
             now=now,
             targets=self.targets,
             max_in_flight=self._max_outstanding(),
+            # Not for queues no live cluster serves: their work would sit in the broker holding
+            # slots and budget others need (it waits, due, and /readyz/delivery names the queue).
+            served_queues=queues.served_queues(
+                now=now, within_seconds=SERVED_WITHIN_BEATS * conf.get("HEARTBEAT_SECONDS")
+            ),
         )
         claimed = 0
         for claim in claims:
@@ -257,7 +267,7 @@ class Dispatcher:
             # makes room. When the next task is due would not change that; during a burst,
             # asking was a quarter of the dispatcher's CPU (python -m bench.profile --py-spy).
             return poll
-        idle = self._idle_seconds(poll)
+        idle = min(self._idle_seconds(poll), self._until_lease_end())
         next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
             return idle
@@ -267,6 +277,19 @@ class Dispatcher:
             # the next rate token or the poll frees it. Claiming again now would only spin.
             return min(poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
         return max(0.0, min(idle, wait))
+
+    def _until_lease_end(self) -> float:
+        """While work is handed out, the leader looks for leases run out at least every quarter of
+        the running lease, and when the earliest lease ends: a killed worker's callbacks are back
+        within about a lease of its death, not at the idle poll. (Starting a task and renewing its
+        lease NOTIFY no one: a task claimed now may be started a moment later with a short lease.)
+        Never sooner than the next reap may run."""
+        lease_end = leases.next_lease_end()
+        if lease_end is None:
+            return math.inf
+        until_reap = REAP_SECONDS - (time.monotonic() - self._last_reap)
+        until_end = (lease_end - timezone.now()).total_seconds()
+        return max(until_reap, min(until_end, conf.get("RUNNING_LEASE_SECONDS") / 4), 0.0)
 
     def _idle_seconds(self, poll: float) -> float:
         """The longest sleep when nothing is due sooner. A listening leader is woken by NOTIFY for

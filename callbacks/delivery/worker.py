@@ -290,8 +290,13 @@ class DeliveryWorker:
     def _submit(self, lane: LaneRun, tasks) -> None:
         for task in tasks:
             with self._state:
+                idle = not self._active
                 self._active[task.id] = (task, lane.token)
                 lane.in_flight += 1
+            if idle:
+                # An idle recorder waits until its next heartbeat: wake it, so that it renews the
+                # short leases of what now runs in time (every quarter of RUNNING_LEASE_SECONDS).
+                self._finished.put(_WAKE)
             self._pool.submit(self._send, task, lane)
 
     def _wait_for_a_slot(self) -> bool:
@@ -351,7 +356,7 @@ class DeliveryWorker:
     def _record_loop(self) -> None:
         pending: list[outcomes.Finished] = []
         last_flush = time.monotonic()
-        last_beat = last_renewal = 0.0
+        last_beat = last_renewal = last_running_renewal = 0.0
         failures = 0
         while not (self._closed.is_set() and not pending):
             if time.monotonic() - last_beat >= conf.get("HEARTBEAT_SECONDS"):
@@ -360,9 +365,16 @@ class DeliveryWorker:
             if time.monotonic() - last_renewal >= conf.get("LANE_LEASE_SECONDS") / 3:
                 last_renewal = time.monotonic()
                 self._renew_lanes()
+            if time.monotonic() - last_running_renewal >= _running_renewal_seconds():
+                last_running_renewal = time.monotonic()
+                self._renew_running(pending)
             if self._follow_settings:
                 self._follow_runtime_settings()
-            self._take_finished(pending, timeout=self._record_wait(pending, last_beat))
+            wait = self._record_wait(pending, last_beat)
+            if self._active or pending:
+                until_renewal = _running_renewal_seconds() - (time.monotonic() - last_running_renewal)
+                wait = max(self._flush_seconds, min(wait, until_renewal))
+            self._take_finished(pending, timeout=wait)
             if not pending:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
@@ -477,9 +489,24 @@ class DeliveryWorker:
             logger.warning("renewing %d lanes failed", len(tokens), exc_info=True)
             close_old_connections()
 
+    def _renew_running(self, pending: list) -> None:
+        """Attempts under way, and those sent but not yet recorded, keep their short leases: only a
+        dead worker's callbacks come back (after RUNNING_LEASE_SECONDS), never a live one's."""
+        with self._state:
+            held = [(task.id, token) for task, token in self._active.values()]
+        held += [(finished.task.id, finished.token) for finished in pending]
+        if not held:
+            return
+        try:
+            leases.renew_running(held, now=timezone.now())
+        except Exception:
+            logger.warning("renewing the leases of %d callbacks failed", len(held), exc_info=True)
+            close_old_connections()
+
     def _beat(self) -> None:
         """Tell /readyz this process is alive, with its connection pool's state."""
-        # The queue names the cluster an operator started: metrics may label by it (queues.operator_queues).
+        # The queue its cluster serves: the leader claims only for queues someone serves, and metrics
+        # may label by it (queues.operator_queues).
         info = {"in_flight": len(self._active), "lanes": len(self._lanes), "queue": queues.served_here()}
         pool = _pool_state()
         if pool is not None:
@@ -537,6 +564,11 @@ class DeliveryWorker:
 
 def _answered_gone(result) -> bool:
     return result.outcome == Outcome.GONE and result.status_code is not None
+
+
+def _running_renewal_seconds() -> float:
+    """Four renewals a lease: one late or failed renewal does not let a live worker's lease run out."""
+    return conf.get("RUNNING_LEASE_SECONDS") / 4
 
 
 def _pool_state() -> dict | None:

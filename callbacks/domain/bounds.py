@@ -96,6 +96,9 @@ SETTINGS = {
     "SHUTDOWN_GRACE_SECONDS": Bound(float, 0, 600, "how long in-flight callbacks may finish on SIGTERM"),
     "QUEUED_LEASE_SECONDS": Bound(float, 1, None, "a claimed task not started by then is taken back"),
     "RUNNING_LEASE_MARGIN_SECONDS": Bound(float, 1, None, "margin past the total timeout of a running task"),
+    "RUNNING_LEASE_SECONDS": Bound(
+        float, 2, 600, "a running task its worker stopped renewing comes back after this"
+    ),
     "LANE_LEASE_SECONDS": Bound(
         float, 2, 600, "a lane its worker stopped renewing frees its slots after this"
     ),
@@ -106,6 +109,13 @@ SETTINGS = {
     "BREAKER_FAILURE_THRESHOLD": Bound(int, 1, 1000, "consecutive failures that open a breaker"),
     "BREAKER_OPEN_SECONDS": Bound(float, 1, DAY, "first open period of a breaker, seconds"),
     "BREAKER_OPEN_MAX_SECONDS": Bound(float, 1, 7 * DAY, "longest open period, seconds"),
+    "BREAKER_TIMEOUT_FLOOR_SECONDS": Bound(
+        float, 0, 60, "timeouts of attempts given less time than this never move a breaker"
+    ),
+    "SCHEDULES_PER_TENANT": Bound(int, 1, 100000, "schedules one tenant may hold"),
+    "SCHEDULE_MIN_INTERVAL_SECONDS": Bound(
+        int, 1, DAY, "shortest time between two fires of one schedule, seconds"
+    ),
     "BREAKER_MAX_DEFER_SECONDS": Bound(float, 1, None, "tasks held by a breaker longer than this go dead"),
     "WHITELIST_CACHE_SECONDS": Bound(float, 0, 300, "how long a process keeps a tenant's whitelist"),
     "RETENTION_BODY_DAYS": Bound(int, 1, None, "days response bodies are kept"),

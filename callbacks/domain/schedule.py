@@ -23,6 +23,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import CroniterBadDateError, CroniterError, croniter
+from django.conf import settings
 from django.utils import timezone
 
 from callbacks.domain.callback import clean_callback
@@ -63,7 +64,33 @@ def validate_cron(expression) -> str:
         croniter(normalised, datetime(2000, 1, 1), second_at_beginning=seconds).get_next(datetime)
     except (CroniterError, ValueError, KeyError):
         raise _invalid("cron", f"{normalised!r} never fires") from None
+    shortest = shortest_interval_seconds(normalised)
+    least = settings.CALLBACKS["SCHEDULE_MIN_INTERVAL_SECONDS"]
+    if shortest < least:
+        raise _invalid("cron", f"fires every {shortest:g} s at times; at least {least} s between fires")
     return normalised
+
+
+# Fires looked at for the shortest interval: enough to see every minute of an hour, or a day's hours.
+_INTERVAL_SAMPLE = 200
+
+
+def shortest_interval_seconds(cron: str) -> float:
+    """The shortest time between two consecutive fires of a valid expression, over its first fires
+    from a fixed start (in UTC: a daylight-saving change can only lengthen an interval or repeat an
+    hour, which plan_fire handles)."""
+    seconds = len(cron.split()) == 6
+    fires = croniter(cron, datetime(2000, 1, 1), second_at_beginning=seconds)
+    previous = fires.get_next(datetime)
+    shortest = float("inf")
+    try:
+        for _ in range(_INTERVAL_SAMPLE):
+            current = fires.get_next(datetime)
+            shortest = min(shortest, (current - previous).total_seconds())
+            previous = current
+    except CroniterBadDateError:
+        pass  # an expression with a last date
+    return shortest
 
 
 def validate_timezone(name) -> str:

@@ -1,4 +1,7 @@
-"""Writes on queues: pause, resume, purge.
+"""Writes on queues: declare, pause, resume, purge.
+
+A queue exists before it is used: queue_create declares it (its QueueState row), and only
+declared queues (and `default`, always) are accepted on a callback (queue_check).
 
 Pausing a queue keeps its tasks: the dispatcher stops claiming them (leases.claimable_tasks) and
 takes them up again on resume. Tasks already handed to a worker finish. Pause and resume act on a
@@ -9,6 +12,7 @@ narrowed to one tenant, which is how the API offers it.
 from django.db import transaction
 from django.utils import timezone
 
+from callbacks import queues
 from callbacks.domain.callback import clean_queue_name
 from callbacks.domain.vocabulary import WAITING_STATUSES
 from callbacks.errors import ApplicationError
@@ -17,6 +21,38 @@ from callbacks.services.audit import audit_record
 from callbacks.wakeup import notify_dispatcher
 
 PURGE_BATCH = 1000
+
+
+UNKNOWN_QUEUE = "no such queue: an operator declares it first (manage.py queue create NAME, or the admin)"
+
+
+def queue_create(*, name: str, actor_type: str, actor: str) -> tuple[QueueState, bool]:
+    """Declare a queue (running); (its row, False) when it was declared already."""
+    _check_name(name)
+    with transaction.atomic():
+        state, created = QueueState.objects.get_or_create(name=name)
+        if created:
+            audit_record(
+                actor_type=actor_type,
+                actor=actor,
+                tenant=None,
+                action="queue.create",
+                obj=state,
+                before=None,
+                after={"paused": state.paused},
+            )
+    return state, created
+
+
+def queue_check(names, *, field: str = "queue") -> None:
+    """400 naming `field` when a callback names a queue nobody declared."""
+    unknown = queues.undeclared_queues(names)
+    if unknown:
+        raise ApplicationError(
+            "Invalid input.",
+            code="queue_unknown",
+            fields={field: [f"{UNKNOWN_QUEUE}: {', '.join(sorted(unknown))}"]},
+        )
 
 
 def queue_pause(*, name: str, actor_type: str, actor: str) -> QueueState:
@@ -28,7 +64,7 @@ def queue_resume(*, name: str, actor_type: str, actor: str) -> QueueState:
 
 
 def _set_paused(*, name: str, paused: bool, actor_type: str, actor: str) -> QueueState:
-    _check_name(name)
+    _check_declared(name)
     with transaction.atomic():
         state, _ = QueueState.objects.select_for_update().get_or_create(name=name)
         if state.paused == paused:
@@ -54,8 +90,8 @@ def queue_purge(*, name: str, actor_type: str, actor: str, tenant: Tenant | None
     """Cancel every task of the queue not handed to a worker yet (scheduled, retrying, queued: a
     queued task's worker starts it only if it is still queued, so none of them is sent). Running
     tasks finish. Only `tenant`'s tasks when given. Returns how many were cancelled."""
-    _check_name(name)
-    state, _ = QueueState.objects.get_or_create(name=name)
+    _check_declared(name)
+    state, _ = QueueState.objects.get_or_create(name=name)  # `default` may have no row yet
     cancelled = 0
     while True:
         # Short transactions of PURGE_BATCH rows: a purge of millions never holds locks for long.
@@ -110,3 +146,8 @@ def _check_name(name: str) -> None:
             "Invalid input.",
             fields={"name": ["a queue name: lower-case letters, digits, _ and -, at most 64"]},
         ) from None
+
+
+def _check_declared(name: str) -> None:
+    _check_name(name)
+    queue_check([name], field="name")

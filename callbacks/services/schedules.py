@@ -15,11 +15,14 @@ from datetime import datetime
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from callbacks import conf
 from callbacks.domain import schedule as schedule_rules
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
+from callbacks.queues import DEFAULT_QUEUE
 from callbacks.services.audit import audit_record
+from callbacks.services.queues import queue_check
 from callbacks.services.tasks import task_create
 from callbacks.wakeup import notify_dispatcher
 
@@ -73,11 +76,22 @@ class _LostRace(Exception):
 
 
 def schedule_create(*, tenant: Tenant, data: dict, actor_type: str, actor: str) -> CallbackSchedule:
+    """A new schedule, within the tenant's quota (SCHEDULES_PER_TENANT): one tenant's thousands of
+    schedules would make the leader skip the fires of everyone else's."""
     values = _validated({"timezone": "UTC", "missed_policy": MissedPolicy.SKIP, "paused": False, **data})
     now = timezone.now()
     schedule = CallbackSchedule(tenant=tenant, created_at=now, updated_at=now, **values)
     schedule.next_fire_at = _first_fire(schedule, now)
     with transaction.atomic():
+        # The tenant's row locked: two creations at once cannot both take the last place.
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        quota = conf.get("SCHEDULES_PER_TENANT")
+        if CallbackSchedule.objects.filter(tenant=tenant).count() >= quota:
+            raise ApplicationError(
+                "Invalid input.",
+                code="schedule_quota",
+                fields={"schedules": [f"at most {quota} schedules per tenant; delete one first"]},
+            )
         _save_unique(schedule, force_insert=True)
         audit_record(
             actor_type=actor_type,
@@ -244,7 +258,13 @@ def _validated(data: dict) -> dict:
 
 
 def _template(template) -> dict:
-    schedule_rules.validate_template(template)
+    cleaned = schedule_rules.validate_template(template)
+    try:
+        queue_check([cleaned.get("queue", DEFAULT_QUEUE)])
+    except ApplicationError as exc:
+        raise ApplicationError(
+            "Invalid input.", code=exc.code, fields={"task_template": exc.fields}
+        ) from None
     return template  # stored as given: validated again at each fire, against the rules of the day
 
 

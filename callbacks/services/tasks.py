@@ -22,7 +22,9 @@ from callbacks.domain.urls import url_origin
 from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
 from callbacks.errors import ApplicationError, ConflictError
 from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
+from callbacks.queues import DEFAULT_QUEUE, undeclared_queues
 from callbacks.services.audit import audit_record
+from callbacks.services.queues import UNKNOWN_QUEUE
 from callbacks.wakeup import notify_dispatcher
 
 
@@ -42,6 +44,7 @@ def task_create(
     may differ when it is made again; those callers pass False and get the task already made.
     """
     data = clean_callback(data)
+    _refuse_undeclared_queues(items=[data], batch=False)
     _refuse_unlisted_urls(tenant=tenant, items=[data], batch=False)
     key = data.get("idempotency_key")
     with transaction.atomic():
@@ -107,6 +110,26 @@ def _same_request(existing: CallbackTask, asked: CallbackTask) -> bool:
     return not existing.request_fingerprint or existing.request_fingerprint == asked.request_fingerprint
 
 
+def _refuse_undeclared_queues(*, items: list[dict], batch: bool) -> None:
+    """400 on `queue` (per index in a batch) for a queue no operator declared: work parked where no
+    cluster serves it would wait for ever."""
+    unknown = undeclared_queues({item.get("queue", DEFAULT_QUEUE) for item in items})
+    if not unknown:
+        return
+    reason = [UNKNOWN_QUEUE]
+    if batch:
+        fields = {
+            "callbacks": {
+                str(index): {"queue": reason}
+                for index, item in enumerate(items)
+                if item.get("queue", DEFAULT_QUEUE) in unknown
+            }
+        }
+    else:
+        fields = {"queue": reason}
+    raise ApplicationError("Invalid input.", code="queue_unknown", fields=fields)
+
+
 def _existing_task(*, tenant: Tenant, key: str | None) -> CallbackTask | None:
     if key is None:
         return None
@@ -130,6 +153,7 @@ def task_create_batch(
             f"At most {MAX_BATCH} callbacks per batch.", fields={"callbacks": ["too many"]}
         )
     items = _clean_batch(items)
+    _refuse_undeclared_queues(items=items, batch=True)
     _refuse_unlisted_urls(tenant=tenant, items=items, batch=True)
     for attempt in range(3):
         try:
@@ -344,7 +368,7 @@ def _build_task(*, tenant: Tenant, data: dict, now: datetime) -> CallbackTask:
         payload=payload,
         run_at=run_at,
         priority=data.get("priority", 5),
-        queue=data.get("queue", "default"),
+        queue=data.get("queue", DEFAULT_QUEUE),
         ordering_key=data.get("ordering_key", ""),
         schedule=data.get("schedule"),  # set by a schedule's fire, never by API input
         business_id=data.get("business_id", ""),

@@ -3,7 +3,7 @@ not finished yet, and a worker process caught sending."""
 
 from callbacks.domain.vocabulary import FINAL_STATUSES
 from callbacks.models import CallbackTask, Heartbeat
-from tests.processes import descendants
+from tests.processes import descendants, wait_until
 
 
 def create_callbacks(api, count, url, **fields):
@@ -31,3 +31,13 @@ def worker_sending(cluster, *, at_least: int):
         if pid in live and info.get("in_flight", 0) >= at_least:
             return pid
     return None
+
+
+def wait_for_cluster(queue: str = "default") -> None:
+    """Until a worker of `queue`'s cluster beats, the leader cannot tell served queues from others
+    (with no worker alive at all it claims for every queue)."""
+    wait_until(
+        lambda: Heartbeat.objects.filter(role="worker", info__queue=queue).exists(),
+        timeout=60,
+        message=f"a worker of the {queue} cluster up",
+    )

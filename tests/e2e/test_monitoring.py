@@ -13,35 +13,38 @@ pytestmark = [pytest.mark.e2e]
 
 
 def ready(client):
-    return client.get("/readyz").status_code == 200
+    return client.get("/readyz/delivery").status_code == 200
 
 
-def test_readyz_fails_while_workers_are_stopped_with_callbacks_due(api, client, receiver, service, settings):
+def test_delivery_readiness_fails_while_workers_are_stopped_with_callbacks_due(
+    api, client, receiver, service, settings
+):
     settings.CALLBACKS = {**settings.CALLBACKS, "READY_HEARTBEAT_SECONDS": 3, "READY_MAX_LAG_SECONDS": 2}
     service("dispatcher", ["run_dispatcher"], CALLBACKS_HEARTBEAT_SECONDS=0.5)
     workers = service("workers", ["qcluster"], CALLBACKS_HEARTBEAT_SECONDS=0.5)
-    wait_until(lambda: ready(client), timeout=60, message="/readyz to become healthy")
+    wait_until(lambda: ready(client), timeout=60, message="/readyz/delivery to become healthy")
 
     workers.stop()
     create_callbacks(api, 10, receiver.url)
     # Both failures show: no live worker, and due callbacks waiting longer than the threshold.
     checks = wait_until(
         lambda: (
-            (c := client.get("/readyz").json()["checks"])
+            (c := client.get("/readyz/delivery").json()["checks"])
             and not c["workers"]["ok"]
-            and not c["queue"]["ok"]
+            and "default" in c["queues"]["failing"]
             and c
         ),
         timeout=30,
-        message="/readyz to report dead workers and a stalled queue",
+        message="/readyz/delivery to report dead workers and a stalled queue",
     )
     assert checks["database"]["ok"] and checks["dispatcher"]["ok"]
-    assert client.get("/readyz").status_code == 503
+    assert client.get("/readyz/delivery").status_code == 503
+    assert client.get("/readyz").status_code == 200  # the API itself stays in its load balancer
     assert len(receiver.received) == 0
 
     service("workers-again", ["qcluster"], CALLBACKS_HEARTBEAT_SECONDS=0.5)
     wait_until(lambda: unfinished() == 0, timeout=60, message="the backlog to drain")
-    wait_until(lambda: ready(client), timeout=60, message="/readyz to recover")
+    wait_until(lambda: ready(client), timeout=60, message="/readyz/delivery to recover")
 
 
 def test_metrics_count_every_attempt_across_recycled_worker_processes(api, receiver, service, tmp_path):

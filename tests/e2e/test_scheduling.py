@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from callbacks.models import CallbackSchedule, CallbackTask, TaskExecution, TaskStatus
-from callbacks.services.queues import queue_pause, queue_resume
-from tests.e2e.helpers import create_callbacks, unfinished
+from callbacks.services.queues import queue_create, queue_pause, queue_resume
+from tests.e2e.helpers import create_callbacks, unfinished, wait_for_cluster
 from tests.processes import wait_until
 from tests.receivers import Reply
 
@@ -170,17 +170,15 @@ def test_two_dispatchers_never_fire_a_schedule_twice(api, receiver, service):
 
 
 def test_queues_route_to_their_cluster_and_pause_keeps_tasks(api, receiver, service):
+    queue_create(name="bulk", actor_type="user", actor="test")
     service("dispatcher", ["run_dispatcher"])
     service("default-workers", ["qcluster"])
+    wait_for_cluster()
     bulk = create_callbacks(api, 5, receiver.url + "/bulk", queue="bulk")
     default = create_callbacks(api, 5, receiver.url + "/default")
     receiver.wait_for(5, timeout=60)
-    # Claimed and handed to the broker under "bulk": no cluster of that name runs yet.
-    wait_until(
-        lambda: set(CallbackTask.objects.filter(id__in=bulk).values_list("status", flat=True)) == {"queued"},
-        timeout=30,
-        message="bulk tasks claimed",
-    )
+    # No cluster serves "bulk" yet: its tasks wait, due, and are not claimed into the broker.
+    assert set(CallbackTask.objects.filter(id__in=bulk).values_list("status", flat=True)) == {"scheduled"}
     assert set(task_ids(receiver.received)) == set(default)
 
     service("bulk-workers", ["qcluster"], Q_CLUSTER_NAME="bulk", CALLBACKS_CONCURRENCY=2)

@@ -1,4 +1,5 @@
-"""/readyz: database, broker, workers and dispatcher alive, queue draining; expiring client certificates."""
+"""/readyz: the web process's database and broker. /readyz/delivery: workers and dispatcher alive, each
+declared queue with due work served and draining; expiring client certificates."""
 
 from datetime import datetime, timedelta
 
@@ -12,33 +13,38 @@ from callbacks.services.certificates import client_certificate_set
 from callbacks.services.tenants import tenant_create
 from monitoring.heartbeats import pool_totals
 from tests.certificates import client_pem
-from tests.factories import make_monitored_task
+from tests.factories import declare_queues, make_monitored_task
 
 
 @pytest.fixture
 def processes_alive(db):
-    heartbeats.beat(role=heartbeats.WORKER, name="host:101")
+    heartbeats.beat(role=heartbeats.WORKER, name="host:101", info={"queue": "default"})
     heartbeats.beat(role=heartbeats.DISPATCHER, name="host:100")
 
 
-def _ready(client):
-    response = client.get("/readyz")
+def _ready(client, path="/readyz/delivery"):
+    response = client.get(path)
     return response.status_code, response.json()
 
 
-def test_ready_when_everything_runs(client, processes_alive):
+def test_readyz_answers_for_the_web_process_only_whatever_delivery_does(client, db, tenant):
+    """No worker, no dispatcher, a queue stalled for an hour: the API still takes callbacks, so a load
+    balancer must keep it; delivery's state is /readyz/delivery's."""
+    make_monitored_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(hours=1))
+
+    status, body = _ready(client, "/readyz")
+
+    assert status == 200, body
+    assert set(body["checks"]) == {"database", "broker"}
+    assert _ready(client)[0] == 503
+
+
+def test_delivery_ready_when_everything_runs(client, processes_alive):
     status, body = _ready(client)
     assert status == 200, body
-    assert set(body["checks"]) == {
-        "database",
-        "broker",
-        "workers",
-        "dispatcher",
-        "queue",
-        "client_certificates",
-    }
+    assert set(body["checks"]) == {"database", "workers", "dispatcher", "queues", "client_certificates"}
     assert body["checks"]["workers"]["alive"] == 1
-    assert body["checks"]["queue"]["oldest_due_seconds"] is None
+    assert body["checks"]["queues"]["failing"] == {}
 
 
 def test_not_ready_when_workers_stop_beating(client, processes_alive):
@@ -59,7 +65,7 @@ def test_not_ready_without_a_dispatcher(client, db):
     assert status == 503 and body["checks"]["dispatcher"]["ok"] is False
 
 
-def test_not_ready_while_due_work_waits_too_long(client, processes_alive, tenant):
+def test_not_ready_while_due_work_waits_too_long_naming_the_queue(client, processes_alive, tenant):
     late = timezone.now() - timedelta(seconds=120)
     task = make_monitored_task(tenant=tenant, next_attempt_at=late, status=TaskStatus.RETRYING)
     make_monitored_task(
@@ -67,20 +73,34 @@ def test_not_ready_while_due_work_waits_too_long(client, processes_alive, tenant
     )  # future work is fine
     status, body = _ready(client)
     assert status == 503
-    assert body["checks"]["queue"]["ok"] is False
-    assert body["checks"]["queue"]["oldest_due_seconds"] >= 120
+    failing = body["checks"]["queues"]["failing"]
+    assert set(failing) == {"default"} and failing["default"]["reason"] == "not draining"
+    assert failing["default"]["oldest_due_seconds"] >= 120
 
     task.status = TaskStatus.SUCCEEDED  # the workers caught up
     task.save(update_fields=["status"])
     assert _ready(client)[0] == 200
 
 
+def test_a_declared_queue_with_due_work_and_no_live_cluster_is_named(client, processes_alive, tenant):
+    declare_queues("reports")
+    make_monitored_task(tenant=tenant, queue="reports", next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    status, body = _ready(client)
+
+    assert status == 503
+    assert body["checks"]["queues"]["failing"]["reports"]["reason"] == "no live cluster serves it"
+    heartbeats.beat(role=heartbeats.WORKER, name="host:102", info={"queue": "reports"})
+    assert _ready(client)[0] == 200
+
+
 def test_recently_due_work_and_paused_queues_do_not_fail_readiness(client, processes_alive, tenant):
     make_monitored_task(tenant=tenant, next_attempt_at=timezone.now() - timedelta(seconds=5))
     assert _ready(client)[0] == 200
+    declare_queues("held")
     make_monitored_task(tenant=tenant, queue="held", next_attempt_at=timezone.now() - timedelta(hours=1))
     assert _ready(client)[0] == 503
-    QueueState.objects.create(name="held", paused=True)  # waiting on purpose
+    QueueState.objects.filter(name="held").update(paused=True)  # waiting on purpose
     assert _ready(client)[0] == 200
 
 
@@ -89,7 +109,7 @@ def test_threshold_comes_from_settings(client, processes_alive, tenant, settings
     assert _ready(client)[0] == 200
     settings.CALLBACKS = {**settings.CALLBACKS, "READY_MAX_LAG_SECONDS": 10.0}
     status, body = _ready(client)
-    assert status == 503 and body["checks"]["queue"]["threshold_seconds"] == 10.0
+    assert status == 503 and body["checks"]["queues"]["threshold_seconds"] == 10.0
 
 
 def test_healthz_stays_trivial(client):

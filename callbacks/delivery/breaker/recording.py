@@ -21,6 +21,7 @@ from callbacks.delivery.breaker.machine import (
     verdict,
 )
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
+from callbacks.domain.vocabulary import Outcome
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
 from callbacks.services.notifications import notify_breaker_opened
 
@@ -57,14 +58,28 @@ def _signals_by_origin(applied) -> dict[str, list[Signal]]:
     judged = [(item, judgement) for item, judgement in judged if judgement is not None]
     tenants = _tenants_of([item.task for item, judgement in judged if judgement == FAILURE])
     signals: dict[str, list[Signal]] = defaultdict(list)
+    floor = conf.get("BREAKER_TIMEOUT_FLOOR_SECONDS")
     for item, judgement in judged:
         if judgement == HEALTHY:
             signals[item.task.origin].append(Signal(HEALTHY, None))
+            continue
+        if _own_timeout(item, floor):
             continue
         policy = policy_for(tenants.get(item.task.tenant_id))
         slow_down = item.execution.status_code in SLOW_DOWN_STATUSES
         signals[item.task.origin].append(Signal(FAILURE, policy, _error_text(item.execution), slow_down))
     return signals
+
+
+def _own_timeout(item, floor: float) -> bool:
+    """A timeout of an attempt given less time than the floor says nothing of the receiver: it is
+    the tenant's own failure (its retry policy handles it), and it must not open the breaker that
+    every tenant calling the origin shares. A half-open breaker whose probe it was lets another
+    probe go (claim.gate)."""
+    if item.execution.outcome != Outcome.TIMEOUT:
+        return False
+    task = item.task
+    return min(task.total_timeout_seconds, task.connect_timeout_seconds) < floor
 
 
 def _error_text(execution) -> str:

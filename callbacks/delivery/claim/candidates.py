@@ -83,6 +83,29 @@ def claimable_tasks(now: datetime):
     return due.exclude(queue__in=paused).filter(~Exists(earlier_unfinished))
 
 
+def tenants_with_due_work(now: datetime, *, served_queues=None) -> set:
+    """Ids of the tenants with tasks due now in a queue that is served (None: any) and not paused:
+    those among whom the outstanding budget is shared, whatever their priorities. One semi-join
+    per tenant on task_tenant_status_idx."""
+    due = CallbackTask.objects.filter(
+        tenant_id=OuterRef("pk"), status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
+    ).exclude(queue__in=QueueState.objects.filter(paused=True).values("name"))
+    if served_queues is not None:
+        due = due.filter(queue__in=sorted(served_queues))
+    return set(Tenant.objects.filter(Exists(due)).values_list("id", flat=True))
+
+
+def others_due_at(origin: str, tenant_id, *, now: datetime, served_queues=None) -> bool:
+    """Has a tenant other than `tenant_id` a task due now at `origin`? (For a breaker's probe:
+    task_origin_claim_idx.)"""
+    due = CallbackTask.objects.filter(
+        origin=origin, status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
+    ).exclude(tenant_id=tenant_id)
+    if served_queues is not None:
+        due = due.filter(queue__in=sorted(served_queues))
+    return due.exists()
+
+
 def in_claim_order(queryset):
     """Highest priority first, then the earliest next attempt; due_at last, because tasks held by
     a breaker share one next_attempt_at (its probe time)."""
@@ -121,6 +144,8 @@ CROSS JOIN LATERAL (
       AND t.priority = level.priority{{origin_condition}}
       AND t.next_attempt_at <= %(now)s
       AND t.queue NOT IN (SELECT name FROM {QueueState._meta.db_table} WHERE paused)
+      AND (%(any_queue)s OR t.queue = ANY(%(served_queues)s::text[]))
+      AND NOT (t.tenant_id = ANY(%(closed_tenants)s::uuid[]))
       AND NOT (t.origin = ANY(%(closed_origins)s::text[]))
       AND (t.origin, t.tenant_id) NOT IN (
           SELECT * FROM unnest(%(share_origins)s::text[], %(share_tenants)s::uuid[]))
@@ -159,14 +184,25 @@ SELECT origin FROM origins WHERE origin IS NOT NULL
 
 
 def claimable_window(
-    *, now: datetime, window: int, closed_origins=(), closed_shares=(), exclude=()
+    *,
+    now: datetime,
+    window: int,
+    closed_origins=(),
+    closed_shares=(),
+    closed_tenants=(),
+    served_queues=None,
+    exclude=(),
 ) -> list[Candidate]:
     """Up to `window` Candidates in claim order, leaving out closed origins, closed
-    (origin, tenant id) shares and the ids in `exclude`. PostgreSQL only."""
+    (origin, tenant id) shares, tenants at their share of the outstanding budget, queues no live
+    cluster serves (`served_queues`, None: any) and the ids in `exclude`. PostgreSQL only."""
     shares = list(closed_shares)
     params = {
         "levels": LEVELS,
         "now": now,
+        "any_queue": served_queues is None,
+        "served_queues": sorted(served_queues or ()),
+        "closed_tenants": list(closed_tenants),
         "closed_origins": list(closed_origins),
         "share_origins": [origin for origin, _tenant in shares],
         "share_tenants": [tenant for _origin, tenant in shares],

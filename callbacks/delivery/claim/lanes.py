@@ -118,6 +118,28 @@ def end(token: str) -> None:
             wakeup.notify_dispatcher()
 
 
+def drain(tenant_ids, *, keep: int, now: datetime) -> int:
+    """Stop the refills of the widest live lanes of each of these tenants until the lanes still
+    refilling hold at most `keep` slots: a lane that no longer refills narrows as each of its
+    sends ends and closes when empty (a probe's lane is the same). Returns the lanes stopped."""
+    stopped = []
+    rows = (
+        Lane.objects.filter(tenant_id__in=list(tenant_ids), refills=True, expires_at__gt=now)
+        .order_by("tenant_id", "-width")
+        .values_list("tenant_id", "token", "width")
+    )
+    refilling: dict = {}
+    for tenant_id, _token, width in rows:
+        refilling[tenant_id] = refilling.get(tenant_id, 0) + width
+    for tenant_id, token, width in rows:
+        if refilling[tenant_id] > keep:
+            stopped.append(token)
+            refilling[tenant_id] -= width
+    if stopped:
+        Lane.objects.filter(token__in=stopped).update(refills=False)
+    return len(stopped)
+
+
 def expire(*, now: datetime) -> int:
     """Forget lanes whose worker stopped renewing them (their slots already count no more)."""
     return Lane.objects.filter(expires_at__lte=now).delete()[0]
@@ -264,7 +286,7 @@ started AS (
     UPDATE {_TASKS} AS t
     SET status = '{TaskStatus.RUNNING}', attempts = t.attempts + 1, locked_by = %(token)s,
         updated_at = %(now)s,
-        locked_until = %(now)s + make_interval(secs => t.total_timeout_seconds + %(margin)s)
+        locked_until = %(now)s + make_interval(secs => LEAST(t.total_timeout_seconds + %(margin)s, %(running_lease)s))
     FROM picked WHERE t.id = picked.id
     RETURNING {_COLUMNS}
 ),
@@ -306,6 +328,7 @@ def _refill_postgres(*, token: str, want: int, in_flight: int, taking: bool, now
         "limit": conf.get("MAX_CONCURRENCY_PER_ORIGIN"),  # settings.CALLBACKS unless a row overrides it
         "levels": _LEVELS,
         "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
+        "running_lease": float(conf.get("RUNNING_LEASE_SECONDS")),
         "lease": float(conf.get("LANE_LEASE_SECONDS")),
     }
     rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=3)
@@ -325,7 +348,6 @@ def _start_due_orm(lane: Lane, want: int, *, now: datetime) -> list[tuple[Callba
         origin=lane.origin, tenant_id=lane.tenant_id, queue=lane.queue, ordering_key=""
     )
     tasks = list(in_claim_order(due).select_for_update()[:want])
-    margin = conf.get("RUNNING_LEASE_MARGIN_SECONDS")
     started = []
     for task in tasks:
         started.append((task, task.status))
@@ -333,6 +355,18 @@ def _start_due_orm(lane: Lane, want: int, *, now: datetime) -> list[tuple[Callba
         task.attempts += 1
         task.locked_by = lane.token
         task.updated_at = now
-        task.locked_until = now + timedelta(seconds=task.total_timeout_seconds + margin)
+        task.locked_until = running_lease_end(task, started=now, now=now)
     CallbackTask.objects.bulk_update(tasks, ["status", "attempts", "locked_by", "updated_at", "locked_until"])
     return started
+
+
+def running_lease_end(task: CallbackTask, *, started: datetime, now: datetime) -> datetime:
+    """A running task's lease from `now`: short (RUNNING_LEASE_SECONDS), so a dead worker's
+    callbacks come back within seconds, renewed by its live worker (leases.renew_running); never
+    past its attempt's total timeout plus the margin from `started`, by when its own worker has
+    given up on it anyway. The ORM's form of the SQL's LEAST (_REFILL_SQL, leases._START_SQL,
+    leases._RENEW_RUNNING_SQL)."""
+    deadline = started + timedelta(
+        seconds=task.total_timeout_seconds + conf.get("RUNNING_LEASE_MARGIN_SECONDS")
+    )
+    return min(now + timedelta(seconds=conf.get("RUNNING_LEASE_SECONDS")), deadline)

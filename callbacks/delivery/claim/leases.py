@@ -52,12 +52,14 @@ def claim_due(
     now: datetime | None = None,
     targets: limits.TargetLimits | None = None,
     max_in_flight: int | None = None,
+    served_queues: set | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` due tasks, highest priority first, then oldest due, as lanes: one claim
     per lane, each a slot per task it carries (claim/lanes.py).
 
     Only what the targets have room for (limits: per-origin concurrency and rate, circuit
-    breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it;
+    breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it
+    (each tenant within its share); with `served_queues` only tasks of queues a live cluster serves;
     `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
@@ -70,7 +72,12 @@ def claim_due(
             return in_claim_order(claimable_tasks(now))
 
         chosen = limits.claimable(
-            candidates, limit=limit, now=now, targets=targets, max_in_flight=max_in_flight
+            candidates,
+            limit=limit,
+            now=now,
+            targets=targets,
+            max_in_flight=max_in_flight,
+            served_queues=served_queues,
         )
         if not chosen.rows:
             return []
@@ -144,7 +151,8 @@ def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) ->
     """Mark claimed tasks `running` (one more attempt) and return them, tenant loaded, `url_gone` set.
 
     Tasks cancelled or reclaimed since the claim are left out: they must not be sent. Each
-    task's lease runs its total timeout plus RUNNING_LEASE_MARGIN_SECONDS.
+    task's lease runs RUNNING_LEASE_SECONDS, which its worker renews (renew_running), and never
+    past its total timeout plus RUNNING_LEASE_MARGIN_SECONDS.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -174,7 +182,7 @@ def start_claimed(*, token: str, task_ids: list, now: datetime | None = None) ->
 _START_SQL = f"""
 UPDATE {CallbackTask._meta.db_table} AS t
 SET status = 'running', attempts = t.attempts + 1, updated_at = %(now)s,
-    locked_until = %(now)s + make_interval(secs => t.total_timeout_seconds + %(margin)s)
+    locked_until = %(now)s + make_interval(secs => LEAST(t.total_timeout_seconds + %(margin)s, %(running_lease)s))
 WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'queued' AND t.locked_by = %(token)s
 RETURNING {gone.URL_GONE_SQL.format(task="t")},
     {", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)}
@@ -185,6 +193,7 @@ def _start_postgres(*, token: str, task_ids: list, now: datetime) -> list[Callba
     params = {
         "now": now,
         "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
+        "running_lease": float(conf.get("RUNNING_LEASE_SECONDS")),
         "ids": list(task_ids),
         "token": token,
     }
@@ -197,15 +206,70 @@ def _start_orm(*, token: str, task_ids: list, now: datetime) -> list[CallbackTas
             id__in=task_ids, status=TaskStatus.QUEUED, locked_by=token
         )
     )
-    margin = conf.get("RUNNING_LEASE_MARGIN_SECONDS")
     for task in tasks:
         task.status = TaskStatus.RUNNING
         task.attempts += 1
         task.updated_at = now
-        task.locked_until = now + timedelta(seconds=task.total_timeout_seconds + margin)
+        task.locked_until = lanes.running_lease_end(task, started=now, now=now)
     CallbackTask.objects.bulk_update(tasks, ["status", "attempts", "updated_at", "locked_until"])
     gone.flag(tasks)
     return tasks
+
+
+# updated_at is the attempt's start while the task runs: only the start and the recording of the
+# attempt write a running task's row.
+_RENEW_RUNNING_SQL = f"""
+UPDATE {CallbackTask._meta.db_table} AS t
+SET locked_until = LEAST(%(now)s + make_interval(secs => %(running_lease)s),
+                         t.updated_at + make_interval(secs => t.total_timeout_seconds + %(margin)s))
+FROM unnest(%(ids)s::uuid[], %(tokens)s::text[]) AS v(id, token)
+WHERE t.id = v.id AND t.locked_by = v.token AND t.status = 'running'
+"""
+
+
+def renew_running(held, *, now: datetime | None = None) -> int:
+    """The worker sending (or recording) these (task id, token) pairs is alive: their leases run
+    RUNNING_LEASE_SECONDS more. A task whose lease already ran out and was taken back holds
+    another token or status by then and is left alone."""
+    held = list(held)
+    if not held:
+        return 0
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        params = {
+            "now": now,
+            "running_lease": float(conf.get("RUNNING_LEASE_SECONDS")),
+            "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
+            "ids": [task_id for task_id, _token in held],
+            "tokens": [token for _task_id, token in held],
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_RENEW_RUNNING_SQL, params)
+            return cursor.rowcount
+    renewed = 0
+    with transaction.atomic():
+        tokens = dict(held)
+        for task in CallbackTask.objects.select_for_update().filter(
+            id__in=list(tokens), status=TaskStatus.RUNNING
+        ):
+            if task.locked_by == tokens[task.id]:
+                task.locked_until = lanes.running_lease_end(task, started=task.updated_at, now=now)
+                task.save(update_fields=["locked_until"])
+                renewed += 1
+    return renewed
+
+
+def next_lease_end(*, now: datetime | None = None) -> datetime | None:
+    """When the earliest lease of work handed out runs out: the leader must look then, or a dead
+    worker's callbacks would wait for its idle poll (task_leased_idx answers it)."""
+    return (
+        CallbackTask.objects.filter(
+            status__in=[TaskStatus.QUEUED, TaskStatus.RUNNING], locked_until__isnull=False
+        )
+        .order_by("locked_until")
+        .values_list("locked_until", flat=True)
+        .first()
+    )
 
 
 def release_claimed(*, token: str, task_ids: list, note: str, now: datetime | None = None) -> int:

@@ -12,7 +12,9 @@
 - Breakers: the gate says which origins wait and which may send one probe, and the
   concurrency of origins slowed down because they answered 429 or 503 (below the limit).
 
-Tenant-wide limits (across origins) do not exist: limits are per origin.
+Tenants share what is common: the outstanding budget (DISPATCH_MAX_OUTSTANDING) equally among
+the tenants with due work (Round.share_budget), and a half-open breaker's probes in turn
+(Round._probe_turn). Otherwise limits are per origin.
 
 Fairness: a flood of due tasks for an origin at its limit must not fill the claim's candidate
 window. Origins (and tenant shares) known to be full, rate-limited or held by a breaker are
@@ -24,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
+from math import ceil
 from operator import or_
 
 from django.db import connection
@@ -43,6 +46,8 @@ from callbacks.models import CallbackTask
 # mid-window to be replaced by others, bounded so a claim stays a few queries.
 WINDOW_FACTOR = 2
 MAX_READS = 3
+# How often the leader reads which tenants have due work (a semi-join per tenant).
+TENANTS_SECONDS = 1.0
 
 
 class TargetLimits:
@@ -63,6 +68,21 @@ class TargetLimits:
         # The last claim stopped at the outstanding limit (max_in_flight): nothing more may be
         # claimed until an attempt is recorded, which wakes the dispatcher.
         self.full = False
+        # Tenants with due work, read at most every TENANTS_SECONDS (they share the budget).
+        self.due_tenants: set = set()
+        self.due_tenants_at: float | None = None
+        # Origin -> the tenant whose task took its last breaker probe (probes go round the tenants).
+        self.last_probe: dict = {}
+
+    def tenants_due(self, at: float, *, now: datetime, served_queues) -> set:
+        if (
+            self.due_tenants_at is None
+            or at - self.due_tenants_at >= TENANTS_SECONDS
+            or at < self.due_tenants_at
+        ):
+            self.due_tenants = candidate_rows.tenants_with_due_work(now, served_queues=served_queues)
+            self.due_tenants_at = at
+        return self.due_tenants
 
 
 DEFAULT = TargetLimits()  # for callers that do not keep their own (tests, one-off claims)
@@ -83,6 +103,10 @@ class Round:
     gate: Gate | None = None
     probes: set = field(default_factory=set)
     origin_limit: int = 0
+    served_queues: set | None = None  # None: every queue (no live worker to tell)
+    by_tenant: Counter = field(default_factory=Counter)  # tenant id -> slots held
+    closed_tenants: set = field(default_factory=set)
+    tenant_cap: int | None = None  # a tenant's share of the outstanding budget, in slots
 
     def load(self) -> None:
         """Slots in use first, breakers second (see gate.gate). The limit as it is this instant: a
@@ -94,6 +118,7 @@ class Round:
             share = (origin, tenant_id)
             self.by_origin[origin] += slots
             self.by_share[share] += slots
+            self.by_tenant[tenant_id] += slots
             if share_limit and slots >= share_limit:
                 self.closed_shares.add(share)
             if paced:
@@ -127,8 +152,29 @@ class Round:
         """The origin's concurrency limit now: the installation's, or less while it is slowed down."""
         return min(self.origin_limit, self.gate.slowed.get(origin, self.origin_limit))
 
+    def share_budget(self, max_in_flight: int) -> None:
+        """Each tenant with due work or slots held may hold an equal share of the outstanding budget:
+        however many, however urgent (priority) or however slow its callbacks, one tenant cannot take
+        the slots another's callbacks need. A tenant over its share (it took the budget while alone)
+        gets nothing more until its lanes end (LANE_SECONDS) and give the slots back."""
+        due = self.targets.tenants_due(self.at, now=self.now, served_queues=self.served_queues)
+        tenants = due | {tenant for tenant, slots in self.by_tenant.items() if slots > 0}
+        self.tenant_cap = max(1, ceil(max_in_flight / max(1, len(tenants))))
+        self.closed_tenants = {tenant for tenant, slots in self.by_tenant.items() if slots >= self.tenant_cap}
+        waiting = any(self.by_tenant[tenant] < self.tenant_cap for tenant in due)
+        over = {tenant for tenant, slots in self.by_tenant.items() if slots > self.tenant_cap}
+        if waiting and over:
+            # Its lanes would refill themselves for up to LANE_SECONDS: some stop refilling now and
+            # drain as their responses come in, each slot freed for good (the origins' limits stay
+            # exact), until the tenant is back within its share.
+            lanes.drain(over, keep=self.tenant_cap, now=self.now)
+
     def narrow(self, queryset):
         """Leave out in SQL what may not be claimed now, so the window holds claimable rows."""
+        if self.served_queues is not None:
+            queryset = queryset.filter(queue__in=sorted(self.served_queues))
+        if self.closed_tenants:
+            queryset = queryset.exclude(tenant_id__in=sorted(self.closed_tenants))
         if self.closed_origins:
             queryset = queryset.exclude(origin__in=sorted(self.closed_origins))
         if self.closed_shares:
@@ -146,6 +192,8 @@ class Round:
                 window=window,
                 closed_origins=sorted(self.closed_origins),
                 closed_shares=sorted(self.closed_shares),
+                closed_tenants=sorted(self.closed_tenants),
+                served_queues=self.served_queues,
                 exclude=exclude,
             )
         return candidate_rows.orm_window(self.narrow(candidates()), exclude=exclude, window=window)
@@ -156,18 +204,27 @@ class Round:
         return sum(self.by_origin.values())
 
     def closed(self) -> int:
-        return len(self.closed_origins) + len(self.closed_shares)
+        return len(self.closed_origins) + len(self.closed_shares) + len(self.closed_tenants)
 
     def admit(self, row: Candidate) -> bool:
         """Room, tokens and breaker allow this row? Takes its place if so; closes what is full."""
         origin, share_limit, share_rate = row.origin, row.share_limit, row.share_rate
         share = (origin, row.tenant_id)
-        if origin in self.closed_origins or share in self.closed_shares:
+        if (
+            origin in self.closed_origins
+            or share in self.closed_shares
+            or row.tenant_id in self.closed_tenants
+        ):
+            return False
+        if origin in self.gate.probe and not self._probe_turn(origin, row.tenant_id):
             return False
         if not self._tokens_for(origin, share, share_rate):
             return False
         self.by_origin[origin] += 1
         self.by_share[share] += 1
+        self.by_tenant[row.tenant_id] += 1
+        if self.tenant_cap is not None and self.by_tenant[row.tenant_id] >= self.tenant_cap:
+            self.closed_tenants.add(row.tenant_id)
         self._take_tokens(origin, share, share_rate)
         if self.by_origin[origin] >= self.limit_of(origin):
             self.closed_origins.add(origin)
@@ -176,7 +233,21 @@ class Round:
         if origin in self.gate.probe:
             self.probes.add(origin)  # exactly one probe per origin
             self.closed_origins.add(origin)
+            self.targets.last_probe[origin] = row.tenant_id
         return True
+
+    def _probe_turn(self, origin, tenant_id) -> bool:
+        """A half-open origin's probes go round its tenants: the tenant that took the last one waits
+        while another has due work there (its share is left out of this claim's reads, so the other's
+        rows come up), so one tenant's urgent failing callbacks cannot take every probe."""
+        if self.targets.last_probe.get(origin) != tenant_id:
+            return True
+        if not candidate_rows.others_due_at(
+            origin, tenant_id, now=self.now, served_queues=self.served_queues
+        ):
+            return True
+        self.closed_shares.add((origin, tenant_id))
+        return False
 
     def _tokens_for(self, origin, share, share_rate) -> bool:
         buckets, rate = self.targets.buckets, conf.get("RATE_LIMIT_PER_ORIGIN")
@@ -216,18 +287,23 @@ def claimable(
     now: datetime,
     targets: TargetLimits | None = None,
     max_in_flight: int | None = None,
+    served_queues: set | None = None,
 ) -> "Chosen":
     """Lock and return up to `limit` Candidates of `candidates()` (due tasks in claim order) that the targets have room for, marking the probes taken. Call inside the
     claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
-    running everywhere to that (the dispatcher's backpressure, from the same count).
+    running everywhere to that (the dispatcher's backpressure, from the same count), each tenant
+    within its share of it (Round.share_budget). With `served_queues`, only tasks of those queues:
+    work claimed for a queue no cluster serves would sit in the broker holding slots others need.
 
     Candidates are read unlocked and only the chosen rows are locked (SKIP LOCKED): a row taken
     meanwhile (cancelled, retried by hand) is simply not claimed this time.
     """
     targets = targets or DEFAULT
-    state = Round(now=now, targets=targets, at=now.timestamp())
+    state = Round(now=now, targets=targets, at=now.timestamp(), served_queues=served_queues)
     state.load()
     room = limit if max_in_flight is None else max_in_flight - state.in_flight
+    if max_in_flight is not None:
+        state.share_budget(max_in_flight)
     targets.full = room <= 0
     if targets.full:
         targets.saturated, targets.retry_in = True, None  # a lane narrowing wakes the dispatcher

@@ -7,6 +7,9 @@ With --dispatcher the cluster's main process also runs a dispatcher (leading or 
 like any `run_dispatcher`), in a thread started after every fork: one process less per
 machine, and its memory is mostly the pages it already shares with its workers.
 
+Its sentinel dies with it, and the sentinel's children with the sentinel (callbacks.delivery.orphans):
+a main process killed with SIGKILL leaves no cluster delivering behind a supervisor's restart.
+
 Each worker process starts its delivery side as soon as it is spawned, not at its first batch,
 so an idle worker reports itself alive (heartbeats) and its pool state from the start.
 """
@@ -26,7 +29,7 @@ from django_q.signals import post_spawn
 # The whole delivery engine (requests, urllib3, our modules) is imported with this command,
 # before the cluster forks, rather than by each worker on its first batch (see gc.freeze below).
 from callbacks.checks import NON_WEB_CHECKS
-from callbacks.delivery import crashsafe_queue, shutdown
+from callbacks.delivery import crashsafe_queue, orphans, shutdown
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.delivery.worker import get_worker
 
@@ -60,6 +63,7 @@ class Command(DjangoQCommand):
             )
         shutdown.prepare()
         crashsafe_queue.install()
+        orphans.install()  # after crashsafe_queue: it wraps the worker that one installs
         cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
 
         dispatcher_stop = threading.Event()

@@ -4,17 +4,18 @@ from callbacks import queues
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import Tenant
-from callbacks.services.queues import queue_pause, queue_purge, queue_resume
+from callbacks.services.queues import queue_create, queue_pause, queue_purge, queue_resume
 
 
 class Command(BaseCommand):
     help = (
-        "Queues: list them with their unfinished callbacks; pause (its callbacks wait, none is lost), "
-        "resume, or purge (cancel every callback waiting in it) one."
+        "Queues: list them with their unfinished callbacks; create (declare) one, so callbacks may name it "
+        "(start a cluster serving it: Q_CLUSTER_NAME=NAME manage.py qcluster); pause one (its callbacks "
+        "wait, none is lost), resume, or purge it (cancel every callback waiting in it)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["list", "pause", "resume", "purge"])
+        parser.add_argument("action", choices=["list", "create", "pause", "resume", "purge"])
         parser.add_argument("name", nargs="?", help="the queue (not for list)")
         parser.add_argument("--tenant", help="purge only this tenant's callbacks (its name)")
 
@@ -25,7 +26,10 @@ class Command(BaseCommand):
         if not name:
             raise CommandError(f"queue {action} needs a queue name")
         try:
-            if action == "purge":
+            if action == "create":
+                _state, created = queue_create(name=name, actor_type=ActorType.USER, actor="manage.py")
+                self.stdout.write(f"queue {name}: {'declared' if created else 'already declared'}")
+            elif action == "purge":
                 owner = self._tenant(tenant)
                 count = queue_purge(name=name, tenant=owner, actor_type=ActorType.USER, actor="manage.py")
                 self.stdout.write(f"queue {name}: {count} waiting callbacks cancelled")

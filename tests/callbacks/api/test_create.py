@@ -11,6 +11,7 @@ from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskStatus
 from callbacks.services import tasks as task_services
 from callbacks.services.tasks import task_create
 from callbacks.services.tenants import tenant_create
+from tests.factories import declare_queues
 
 URL = "/api/v1/callbacks/"
 
@@ -55,6 +56,7 @@ def test_defaults_are_filled_in_and_shown(api, tenant):
 
 
 def test_the_callers_values_are_kept(api):
+    declare_queues("bulk")
     create(
         api,
         url="HTTP://Example.COM:8080/Hook?q=1",

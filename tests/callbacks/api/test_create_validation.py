@@ -7,6 +7,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from callbacks.models import AuditLog, CallbackTask, TaskEvent
+from tests.factories import declare_queues
 
 URL = "/api/v1/callbacks/"
 VALID = {"url": "https://example.com/hook"}
@@ -177,6 +178,7 @@ def test_invalid_input_is_refused_naming_the_field(api, changes, field, reason):
 
 
 def test_every_listed_field_is_accepted_together(api):
+    declare_queues("fast_lane-1")
     """The counterpart of the table above: the same fields with valid values are stored."""
     payload = {
         "url": "https://example.com:8443/hook?x=1",

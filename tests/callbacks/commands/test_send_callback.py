@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from callbacks.models import AuditLog, CallbackTask
 from callbacks.services.tenants import tenant_create
+from tests.factories import declare_queues
 from tests.processes import service_env
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,7 @@ def send(*args) -> list[str]:
 
 
 def test_one_callback_with_every_option(tenant):
+    declare_queues("billing")
     (task_id,) = send(
         "https://hooks.example.com/paid",
         "--tenant",

@@ -1,6 +1,8 @@
-"""Queues: pause keeps tasks out of claims (and keeps them), resume, purge; API and command."""
+"""Queues: declared before use; pause keeps tasks out of claims (and keeps them), resume, purge; API and
+command."""
 
 from io import StringIO
+from unittest.mock import ANY
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,6 +14,12 @@ from callbacks.services.queues import queue_pause, queue_purge, queue_resume
 from tests.factories import make_task, make_tasks
 
 URL = "http://127.0.0.1:9/hook"
+
+
+@pytest.fixture(autouse=True)
+def bulk_queue(db):
+    """`bulk` declared, as the migration declares the queues in use (no audit row)."""
+    QueueState.objects.create(name="bulk")
 
 
 def claimed_ids():
@@ -153,3 +161,46 @@ def test_queue_command(tenant):
         call_command("queue", "pause")
     with pytest.raises(CommandError):
         call_command("queue", "purge", "bulk", "--tenant", "nobody")
+
+
+@pytest.mark.django_db
+def test_a_callback_naming_an_undeclared_queue_is_refused_naming_the_field(api):
+    response = api.post("/api/v1/callbacks/", {"url": URL, "queue": "nobody-serves-this"}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert set(response.json()["error"]["fields"]) == {"queue"}
+    batch = api.post(
+        "/api/v1/callbacks/batch/",
+        {"callbacks": [{"url": URL}, {"url": URL, "queue": "nobody-serves-this"}]},
+        format="json",
+    )
+    assert batch.status_code == 400
+    assert batch.json()["error"]["fields"] == {"callbacks": {"1": {"queue": [ANY]}}}
+    assert not CallbackTask.objects.exists()
+    assert api.post("/api/v1/callbacks/", {"url": URL, "queue": "bulk"}, format="json").status_code == 201
+    assert api.post("/api/v1/callbacks/", {"url": URL}, format="json").status_code == 201  # default
+
+
+@pytest.mark.django_db
+def test_a_schedule_naming_an_undeclared_queue_is_refused(api):
+    body = {"name": "n", "cron": "0 * * * *", "task_template": {"url": URL, "queue": "nobody-serves-this"}}
+
+    response = api.post("/api/v1/schedules/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"] == {"task_template": {"queue": [ANY]}}
+
+
+@pytest.mark.django_db
+def test_operators_declare_queues_with_the_command(api):
+    out = StringIO()
+    call_command("queue", "create", "reports", stdout=out)
+    call_command("queue", "create", "reports", stdout=out)
+
+    assert out.getvalue().splitlines() == ["queue reports: declared", "queue reports: already declared"]
+    assert AuditLog.objects.filter(action="queue.create", object_id="reports").count() == 1
+    assert api.post("/api/v1/callbacks/", {"url": URL, "queue": "reports"}, format="json").status_code == 201
+    with pytest.raises(CommandError, match="no such queue"):
+        call_command("queue", "pause", "unheard-of")
+    with pytest.raises(CommandError):
+        call_command("queue", "create", "Not A Queue!")

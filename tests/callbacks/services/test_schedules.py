@@ -12,10 +12,15 @@ from callbacks.domain import schedule as scheduling
 from callbacks.models import AuditLog, CallbackSchedule, CallbackTask, QueueState, TaskStatus
 from callbacks.services.schedules import fire_due, schedule_create, schedule_fire
 from callbacks.services.tasks import task_create
-from tests.factories import make_task
+from tests.factories import declare_queues, make_task
 
 URL = "http://127.0.0.1:9/hook"
 TEMPLATE = {"url": URL, "body": {"report": "daily"}, "priority": 7, "queue": "reports"}
+
+
+@pytest.fixture(autouse=True)
+def reports_queue(db):
+    declare_queues("reports")
 
 
 def new_schedule(tenant, *, cron="0 * * * *", due_seconds_ago=1.0, **fields):

@@ -211,3 +211,19 @@ def test_429_and_503_slow_the_origin_down_and_healthy_answers_bring_it_back(tena
     assert sent == [1, 2, 4, 8]
     assert state_of(ORIGIN_A).concurrency_limit is None
     assert state_of(ORIGIN_A).state == BreakerState.CLOSED
+
+
+def test_timeouts_of_attempts_given_less_than_the_floor_never_move_the_shared_breaker(
+    tenant, callbacks_settings
+):
+    """A tenant's 0.1 s timeouts to a healthy receiver are its own failures: they cannot open the
+    breaker every tenant calling that origin shares."""
+    callbacks_settings(BREAKER_TIMEOUT_FLOOR_SECONDS=1.0)
+    make_tasks(5, tenant=tenant, url=A, total_timeout_seconds=0.1, max_retries=10, run_at=past(1))
+
+    deliver(result("timeout", error="timed out after 0.1 s"))
+
+    assert not CircuitBreaker.objects.exists()
+    make_tasks(3, tenant=tenant, url=A, total_timeout_seconds=5, max_retries=10, run_at=past(1))
+    deliver(result("timeout", error="timed out after 5.0 s"))
+    assert state_of(ORIGIN_A).state == BreakerState.OPEN  # the receiver's own slowness still counts

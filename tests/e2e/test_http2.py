@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 import trustme
-from cryptography.fernet import Fernet
 
 from callbacks.models import CallbackTask, TaskExecution, TaskStatus
 from callbacks.services.certificates import client_certificate_set
@@ -27,12 +26,11 @@ def ca_bundle(tmp_path):
     return ca, path
 
 
-def test_a_mixed_batch_goes_over_each_receivers_protocol(api, tenant, service, ca_bundle, tmp_path, settings):
+def test_a_mixed_batch_goes_over_each_receivers_protocol(api, tenant, service, ca_bundle, tmp_path):
     ca, bundle = ca_bundle
-    # The service processes open the key this process seals.
-    sealing_key = Fernet.generate_key().decode()
-    settings.CALLBACKS_ENCRYPTION_KEYS = [sealing_key]
-    env = {"CALLBACKS_CA_BUNDLE": bundle, "CALLBACKS_ENCRYPTION_KEYS": sealing_key}
+    # The service processes are given this process's sealing keys (tests/processes.py), so they open
+    # the client key sealed here.
+    env = {"CALLBACKS_CA_BUNDLE": bundle}
     client_ca = trustme.CA()
     certificate, key = client_pem(client_ca)
     client_certificate_set(tenant=tenant, certificate=certificate, key=key, actor_type="user", actor="ops")

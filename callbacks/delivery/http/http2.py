@@ -22,6 +22,10 @@ What holds for HTTP/1.1 holds here, by the same code where it can:
 - no redirect is followed (a 3xx is returned like any answer), and headers HTTP/2 forbids
   (hop-by-hop: Connection, Keep-Alive, Transfer-Encoding, Upgrade...) are never sent.
 
+A receiver retiring the connection (GOAWAY) sends later attempts to a new one; a stream it says it did
+not process (above the GOAWAY's last stream, or reset with REFUSED_STREAM) is sent again on another
+connection rather than failed.
+
 Threads: a reader thread per connection receives frames and hands them to the streams; every
 thread touches the h2 state machine and the socket only under the connection's lock, so the TLS
 socket is never read and written at once. The socket is non-blocking after the handshake.
@@ -67,6 +71,9 @@ MAX_HEADER_LIST_SIZE = 64 * 1024
 WAIT_STEP = 0.25
 # A write the receiver does not take within this fails the connection (its frames are half sent).
 WRITE_STALL_SECONDS = 10.0
+# A stream the receiver refused unprocessed is sent again on another connection this many times:
+# a receiver retiring its connections (GOAWAY after so many requests) costs the attempt nothing.
+REFUSED_STREAM_RETRIES = 2
 # An origin found to speak HTTP/1.1 only is offered HTTP/2 again after this long (it may have
 # been upgraded since); an HTTP/2 origin is re-learnt whenever a new connection is opened to it.
 HTTP11_MEMORY_SECONDS = 3600.0
@@ -94,6 +101,11 @@ class TlsStreamError(StreamError):
 
     def again(self) -> "TlsStreamError":
         return TlsStreamError(self.reason)
+
+
+class StreamRefused(StreamError):
+    """The receiver said it did not process the stream: numbered above the last one its GOAWAY
+    accepts, or reset with REFUSED_STREAM. Safe to send again, on another connection."""
 
 
 class ConnectionFull(Exception):
@@ -371,13 +383,16 @@ class Http2Connection:
             elif isinstance(event, h2.events.StreamEnded) and stream is not None:
                 stream.ended = True
             elif isinstance(event, h2.events.StreamReset) and stream is not None:
-                stream.error = StreamError(f"stream reset by the receiver ({_error_name(event.error_code)})")
+                kind = (
+                    StreamRefused if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM else StreamError
+                )
+                stream.error = kind(f"stream reset by the receiver ({_error_name(event.error_code)})")
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self._goaway = True
                 last = event.last_stream_id or 0
                 for other in self._streams.values():
                     if other.id > last and not other.ended:
-                        other.error = StreamError("the receiver refused the stream (GOAWAY)")
+                        other.error = StreamRefused("the receiver refused the stream (GOAWAY)")
 
     def _fail_locked(self, error: StreamError) -> None:
         self._failure = self._failure or error
@@ -441,7 +456,9 @@ class Http2Transport:
         if self._speaks_http11(origin):
             return None
         connect_timeout = timeout[0] if isinstance(timeout, tuple) else timeout
-        # A stream the receiver allows, on a connection of the origin's (a new one when all are full).
+        # A stream the receiver allows, on a connection of the origin's (a new one when all are full,
+        # or when the receiver refused the stream on the one it was sent on).
+        refusals = 0
         while True:
             connection = self._connection(origin, request, connect_timeout, adapter.max_retries)
             if connection is None:
@@ -450,6 +467,10 @@ class Http2Transport:
                 return self._exchange(adapter, request, parts, origin, connection)
             except ConnectionFull:
                 continue
+            except StreamRefused as exc:
+                refusals += 1
+                if refusals > REFUSED_STREAM_RETRIES:
+                    raise requests.ConnectionError(exc, request=request) from exc
 
     def _exchange(self, adapter, request, parts, origin, connection):
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
@@ -466,6 +487,8 @@ class Http2Transport:
             )
         except TlsStreamError as exc:
             raise requests.exceptions.SSLError(exc, request=request) from exc
+        except StreamRefused:
+            raise
         except StreamError as exc:
             raise requests.ConnectionError(exc, request=request) from exc
         raw = HTTPResponse(

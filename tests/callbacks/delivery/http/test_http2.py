@@ -3,8 +3,13 @@ receivers on 127.0.0.1 holding certificates of a test CA; HTTP/1.1-only receiver
 the deadline, the body cap, no redirects and the SSRF guard as on HTTP/1.1."""
 
 import socket
+import ssl
 import threading
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
 import pytest
 
 from callbacks.delivery import http, worker
@@ -198,3 +203,94 @@ def test_the_workers_gauges_split_connections_and_requests_by_protocol(tls_recei
     assert exported["http2"]["streams"] == 2
     assert gauges[("active", "2")] == 1 and gauges[("active", "1.1")] == 1
     assert in_flight == {"1.1": 1, "2": 2}
+
+
+class RetiringReceiver:
+    """An HTTP/2 receiver (h2 over Python's ssl) that retires its first connection as servers do
+    after so many requests: once two streams are open on it, it answers the first and sends a
+    GOAWAY accepting that one alone; every later connection answers whatever it gets. `received`
+    counts the requests each connection got, in the order the connections came."""
+
+    def __init__(self, server_cert):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_cert.configure_cert(context)
+        context.set_alpn_protocols(["h2"])
+        self._context = context
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.received: list[int] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/hook"
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            self.received.append(0)
+            thread = threading.Thread(target=self._serve, args=(client, len(self.received) - 1), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, client, index):
+        try:
+            self._exchange(client, index)
+        except (OSError, h2.exceptions.ProtocolError):
+            pass  # the client left (it closes the retired connection once nothing is left on it)
+
+    def _exchange(self, client, index):
+        with client, self._context.wrap_socket(client, server_side=True) as tls:
+            conn = h2.connection.H2Connection(
+                h2.config.H2Configuration(client_side=False, header_encoding=None)
+            )
+            conn.initiate_connection()
+            tls.sendall(conn.data_to_send())
+            pending = []
+            while data := tls.recv(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        self.received[index] += 1
+                        pending.append(event.stream_id)
+                if index > 0 or self.received[index] == 1:
+                    for stream_id in pending:
+                        self._answer(conn, stream_id)
+                    pending.clear()
+                elif len(pending) == 2:
+                    self._answer(conn, pending[0])
+                    conn.close_connection(last_stream_id=pending[0])
+                    pending.clear()
+                tls.sendall(conn.data_to_send())
+
+    @staticmethod
+    def _answer(conn, stream_id):
+        conn.send_headers(stream_id, [(b":status", b"200"), (b"content-length", b"2")])
+        conn.send_data(stream_id, b"ok", end_stream=True)
+
+    def close(self):
+        self._listener.close()
+
+
+def test_a_stream_the_receiver_refused_with_goaway_is_sent_again_on_a_new_connection(
+    test_ca, trusting_test_ca
+):
+    receiver = RetiringReceiver(test_ca[1])
+    try:
+        assert send(receiver.url()).http_version == "2"  # the first connection's first stream
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # The refused stream was never processed: it went again, on a second connection, and succeeded.
+        assert [r.status_code for r in results] == [200, 200]
+        assert receiver.received == [3, 1]
+    finally:
+        forget_pools()
+        receiver.close()

@@ -84,7 +84,8 @@ class SenderShares:
     themselves and are not replaced. Hence a process may briefly have up to twice its slots in flight
     (the shares, beside what a tenant started while it was alone here), never more.
 
-    A snapshot: sends ending meanwhile only leave more room than it says."""
+    A snapshot of what each tenant holds (sends ending meanwhile only leave more room than it says);
+    the free slots are read again at each step."""
 
     def __init__(self, lane_runs, *, limit: int, used: int):
         self.free = max(0, limit - used)
@@ -269,6 +270,9 @@ class DeliveryWorker:
             return [], None
 
     def _take_slots(self, lane: LaneRun, shares: SenderShares, want: int) -> int:
+        # Sends end while the driver steps its lanes (by the hundred a second to a fast receiver):
+        # the slots they free are taken in this same pass, not at the next one.
+        shares.free = max(0, self._slots.limit - self._slots.used)
         taken = max(0, min(want, shares.room(lane.tenant_id)))
         self._slots.take(taken)
         shares.took(lane.tenant_id, taken)

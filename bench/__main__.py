@@ -14,8 +14,8 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - lag: callbacks due evenly over a minute at half capacity; due-to-sent lag;
 - history: throughput with millions of past attempts in the table against an empty one;
 - flood: one origin with a large backlog at the default per-origin limit (claims skipping it);
-- fairness: one tenant's 100,000 urgent callbacks to a slow receiver beside another's steady 50/s to a
-  fast one; the second tenant's lag (bench/fairness.py);
+- fairness: one tenant's 100,000 urgent callbacks to a slow receiver, then to 64, beside another's steady
+  50/s to a fast one, at the defaults; the second tenant's lag (bench/fairness.py);
 - origins: the defaults, one origin and 64, beside the bare loop and the Celery peer (bench/origins.py);
 - http2: HTTP/2 against HTTP/1.1 to the same TLS receiver, one origin and 16, callbacks/s and CPU per
   callback (bench/http2.py);

@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connection
@@ -62,11 +63,50 @@ class Slots:
             self.used -= 1
             self._changed.notify()
 
+    def take(self, count: int) -> None:
+        """Take `count` slots whether or not they are free (SenderShares says when a tenant may)."""
+        with self._changed:
+            self.used += count
+
     def resize(self, limit: int) -> None:
         with self._changed:
             if limit != self.limit:
                 self.limit = limit
                 self._changed.notify_all()
+
+
+class SenderShares:
+    """How a process's sender slots are shared among the tenants of its lanes, as one pass of the lane
+    driver sees them. Each tenant with a lane here has an equal share of the slots. A tenant within
+    its share may always start its sends, even while others' sends fill the process; a tenant at or
+    over its share starts none while another tenant's lane waits here. So one tenant's volume or slow
+    receivers never make another's callbacks wait for a thread: its sends beyond its share end by
+    themselves and are not replaced. Hence a process may briefly have up to twice its slots in flight
+    (the shares, beside what a tenant started while it was alone here), never more.
+
+    A snapshot of what each tenant holds (sends ending meanwhile only leave more room than it says);
+    the free slots are read again at each step."""
+
+    def __init__(self, lane_runs, *, limit: int, used: int):
+        self.free = max(0, limit - used)
+        self.held: Counter = Counter()
+        self.waiting = set()  # tenants whose lanes want slots: first tasks, or room to refill
+        for lane in lane_runs:
+            self.held[lane.tenant_id] += lane.in_flight
+            if lane.first or lane.free():
+                self.waiting.add(lane.tenant_id)
+        self.share = math.ceil(limit / max(1, len(self.held)))
+
+    def room(self, tenant_id) -> int:
+        """How many sends a lane of this tenant may start now."""
+        own = max(0, self.share - self.held[tenant_id])
+        if self.waiting - {tenant_id}:
+            return own
+        return max(self.free, own)
+
+    def took(self, tenant_id, count: int) -> None:
+        self.held[tenant_id] += count
+        self.free = max(0, self.free - count)
 
 
 # A free slot of a lane waits this long for others to free up before it is refilled on its own: one
@@ -83,8 +123,9 @@ class LaneRun:
     width only narrows. A lane granted a rate also starts no more than its token bucket holds (it
     begins empty: the leader's claim paid for the first tasks). Guarded by the worker's lock."""
 
-    def __init__(self, token: str, task_ids: list, rate: float | None = None):
+    def __init__(self, token: str, task_ids: list, rate: float | None = None, tenant_id=None):
         self.token = token
+        self.tenant_id = tenant_id
         self.first = list(task_ids)
         self.width = len(task_ids)
         self.in_flight = 0
@@ -170,12 +211,14 @@ class DeliveryWorker:
         self._lane_driver.start()
 
     # --- the django-q2 task's side: lanes ----------------------------------------------
-    def deliver_lane(self, token: str, task_ids: list, rate: float | None = None) -> int:
+    def deliver_lane(
+        self, token: str, task_ids: list, rate: float | None = None, tenant_id: str | None = None
+    ) -> int:
         """Take a lane the leader granted. The lane driver sends its first tasks, then refills it as
         its sends end, until it narrows to nothing; this returns at once, so the django-q2 worker
         process keeps taking lanes while they run."""
         with self._state:
-            self._lanes[token] = LaneRun(token, task_ids, rate)
+            self._lanes[token] = LaneRun(token, task_ids, rate, tenant_id)
             self._state.notify_all()
         return len(task_ids)
 
@@ -184,10 +227,12 @@ class DeliveryWorker:
         tasks as process slots free up, refills them, ends them."""
         failures = 0
         while not self._closed.is_set():
-            work = self._lanes_ready()
+            work, shares = self._lanes_ready()
             try:
-                for lane in work:
-                    self._step(lane)
+                # Each step is a statement: the lanes of tenants holding fewest slots go first, so a
+                # tenant's one lane does not wait behind the steps of another's many.
+                for lane in sorted(work, key=lambda lane: shares.held[lane.tenant_id]):
+                    self._step(lane, shares)
                 failures = 0
             except Exception:
                 # The database is away or something unforeseen: the lanes expire and their tasks'
@@ -198,16 +243,17 @@ class DeliveryWorker:
                 time.sleep(min(5.0, 0.1 * 2**failures))
         connection.close()
 
-    def _lanes_ready(self) -> list[LaneRun]:
-        """Wait until some lane has work: first tasks and a free process slot, room to refill, or
-        (stopping) something to give back."""
+    def _lanes_ready(self) -> tuple[list[LaneRun], SenderShares | None]:
+        """Wait until some lane has work: first tasks and a slot its tenant may take, room to refill,
+        or (stopping) something to give back."""
         with self._state:
             while not self._closed.is_set():
                 now = time.monotonic()
                 stopping = self.is_stopping()
-                has_slot = self._slots.used < self._slots.limit
+                shares = SenderShares(self._lanes.values(), limit=self._slots.limit, used=self._slots.used)
                 ready, soonest = [], 0.2
                 for lane in self._lanes.values():
+                    has_slot = shares.room(lane.tenant_id) > 0
                     if lane.first:
                         if stopping or has_slot:
                             ready.append(lane)
@@ -218,21 +264,27 @@ class DeliveryWorker:
                     elif wait is not None:
                         soonest = min(soonest, wait)
                 if ready:
-                    return ready
+                    return ready, shares
                 # No lanes: sleep until one is delivered (deliver_lane notifies), not on a timer.
                 self._state.wait(soonest if self._lanes else None)
-            return []
+            return [], None
 
-    def _step(self, lane: LaneRun) -> None:
+    def _take_slots(self, lane: LaneRun, shares: SenderShares, want: int) -> int:
+        # Sends end while the driver steps its lanes (by the hundred a second to a fast receiver):
+        # the slots they free are taken in this same pass, not at the next one.
+        shares.free = max(0, self._slots.limit - self._slots.used)
+        taken = max(0, min(want, shares.room(lane.tenant_id)))
+        self._slots.take(taken)
+        shares.took(lane.tenant_id, taken)
+        return taken
+
+    def _step(self, lane: LaneRun, shares: SenderShares) -> None:
         if lane.first:
-            self._start_first(lane)
+            self._start_first(lane, shares)
             return
         now = time.monotonic()
         taking = not self.is_stopping() and not lane.expired(now)
-        taken = 0
-        if taking:
-            while taken < lane.may_start(now) and self._slots.acquire(blocking=False):
-                taken += 1
+        taken = self._take_slots(lane, shares, lane.may_start(now)) if taking else 0
         try:
             refill = lanes.refill(
                 token=lane.token, want=taken, in_flight=lane.in_flight, taking=taking, now=timezone.now()
@@ -264,8 +316,8 @@ class DeliveryWorker:
             )
         return cached[0]
 
-    def _start_first(self, lane: LaneRun) -> None:
-        """The tasks the leader claimed for the lane, as many as process slots are free."""
+    def _start_first(self, lane: LaneRun, shares: SenderShares) -> None:
+        """The tasks the leader claimed for the lane, as many as its tenant may take slots."""
         if self.is_stopping():
             # What was not started goes back to the queue at once.
             with self._state:
@@ -273,9 +325,7 @@ class DeliveryWorker:
                 lane.width = lane.in_flight
             leases.release_claimed(token=lane.token, task_ids=remaining, note="worker stopping; given back")
             return
-        taken = 0
-        while taken < len(lane.first) and self._slots.acquire(blocking=False):
-            taken += 1
+        taken = self._take_slots(lane, shares, len(lane.first))
         chunk = lane.first[:taken]
         try:
             tasks = leases.start_claimed(token=lane.token, task_ids=chunk)

@@ -5,13 +5,25 @@
   API in its load balancer and /readyz/delivery names the queue. A queue nobody declared is refused.
 - Callbacks with a 0.1 s timeout to a receiver shared with another tenant: the other tenant's
   callbacks are not held by a breaker they opened.
+- A flood of every-second schedules: refused beyond the quota and the shortest interval, and another
+  tenant's schedule fires every time, on time.
 """
 
 import time
+from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, TaskExecution, TaskStatus
+from callbacks.models import (
+    AuditLog,
+    BreakerState,
+    CallbackSchedule,
+    CallbackTask,
+    CircuitBreaker,
+    TaskExecution,
+    TaskStatus,
+)
 from callbacks.services.queues import queue_create
 from tests.e2e.helpers import create_callbacks, wait_for_cluster
 from tests.processes import wait_until
@@ -88,3 +100,54 @@ def test_one_tenants_tiny_timeouts_do_not_hold_anothers_callbacks_to_a_shared_re
         f"\nthe other tenant's 20 callbacks delivered {time.monotonic() - started:.2f} s after registration"
     )
     assert not CircuitBreaker.objects.exclude(state=BreakerState.CLOSED).exists()
+
+
+def post_schedule(api, name: str, cron: str, url: str):
+    return api.post(
+        "/api/v1/schedules/", {"name": name, "cron": cron, "task_template": {"url": url}}, format="json"
+    )
+
+
+def test_a_flood_of_schedules_is_refused_and_another_tenants_schedule_fires_every_time_on_time(
+    api, tenant, other_api, service, settings
+):
+    # The limits are checked by the API in this process, scaled down so the other tenant's schedule
+    # shows several fires within the test: 4 schedules at least 2 s apart allow the flooder the fire
+    # rate the shipped 100 schedules at least 60 s apart do (about 2 a second). The test settings
+    # lower the interval to 1 s for older tests.
+    settings.CALLBACKS = {**settings.CALLBACKS, "SCHEDULES_PER_TENANT": 4, "SCHEDULE_MIN_INTERVAL_SECONDS": 2}
+    service("dispatcher", ["run_dispatcher"])
+    service("workers", ["qcluster"])
+    wait_for_cluster()
+    with Receiver() as flooded, Receiver() as theirs:
+        flood = [post_schedule(api, f"each-{n}", "* * * * * *", flooded.url) for n in range(400)]
+        flood += [post_schedule(api, f"flood-{n}", "*/2 * * * * *", flooded.url) for n in range(400)]
+        refused = Counter(
+            (response.status_code, *sorted(response.json()["error"]["fields"]))
+            for response in flood
+            if response.status_code != 201
+        )
+        assert refused == {(400, "cron"): 400, (400, "schedules"): 396}
+        assert CallbackSchedule.objects.filter(tenant=tenant).count() == 4
+
+        created = post_schedule(other_api, "theirs", "*/2 * * * * *", theirs.url + "/tick")
+        assert created.status_code == 201, created.content
+        schedule = created.json()
+        first_fire = datetime.fromisoformat(schedule["next_fire_at"].replace("Z", "+00:00"))
+        theirs.wait_for(6, timeout=60)  # ~11 s of fires beside the flooder's
+
+    fires = list(
+        CallbackTask.objects.filter(schedule_id=schedule["id"])
+        .order_by("run_at")
+        .values_list("run_at", "created_at")
+    )
+    # Every fire, none skipped, each made on time (a leader behind on a flood's fires makes them late,
+    # then, past the misfire grace, skips them as missed).
+    assert [run_at for run_at, _created in fires] == [
+        first_fire + timedelta(seconds=2 * n) for n in range(len(fires))
+    ]
+    late = [
+        (run_at, created_at) for run_at, created_at in fires if created_at - run_at > timedelta(seconds=1.5)
+    ]
+    assert not late, f"fires made more than 1.5 s after their time: {late}"
+    assert not AuditLog.objects.filter(action="schedule.missed", object_id=schedule["id"]).exists()

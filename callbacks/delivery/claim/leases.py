@@ -26,13 +26,15 @@ from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
 
 @dataclass(frozen=True)
 class Claim:
-    """One lane's claim: its token, its queue, its first tasks, and the rate it may start more at."""
+    """One lane's claim: its token, its queue, its first tasks, the rate it may start more at, and
+    its tenant (a worker shares its sender threads among the tenants of its lanes)."""
 
     token: str
     queue: str
     task_ids: list
     due_at: list  # datetimes, parallel to task_ids, for the due-to-sent lag
     rate: float | None = None
+    tenant_id: str | None = None
 
 
 class LaneGrant(NamedTuple):
@@ -52,6 +54,7 @@ def claim_due(
     now: datetime | None = None,
     targets: limits.TargetLimits | None = None,
     max_in_flight: int | None = None,
+    sendable: int | None = None,
     served_queues: set | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` due tasks, highest priority first, then oldest due, as lanes: one claim
@@ -59,7 +62,8 @@ def claim_due(
 
     Only what the targets have room for (limits: per-origin concurrency and rate, circuit
     breakers), and with `max_in_flight` only as many as keep the slots held everywhere under it
-    (each tenant within its share); with `served_queues` only tasks of queues a live cluster serves;
+    (each tenant within its share, and within `sendable`, what the workers can send at once);
+    with `served_queues` only tasks of queues a live cluster serves;
     `targets` is the caller's memory of rate buckets (the dispatcher's).
     SKIP LOCKED lets several claimers run without waiting on each other's rows (PostgreSQL);
     on SQLite the transaction's write lock serialises claims.
@@ -77,6 +81,7 @@ def claim_due(
             now=now,
             targets=targets,
             max_in_flight=max_in_flight,
+            sendable=sendable,
             served_queues=served_queues,
         )
         if not chosen.rows:
@@ -98,6 +103,7 @@ def claim_due(
             task_ids=[row.id for row in rows],
             due_at=[row.due_at for row in rows],
             rate=rate,
+            tenant_id=str(rows[0].tenant_id),
         )
         for token, rows, _refills, rate in groups
     ]

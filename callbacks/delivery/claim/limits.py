@@ -152,14 +152,21 @@ class Round:
         """The origin's concurrency limit now: the installation's, or less while it is slowed down."""
         return min(self.origin_limit, self.gate.slowed.get(origin, self.origin_limit))
 
-    def share_budget(self, max_in_flight: int) -> None:
+    def share_budget(self, max_in_flight: int, *, sendable: int | None = None) -> None:
         """Each tenant with due work or slots held may hold an equal share of the outstanding budget:
         however many, however urgent (priority) or however slow its callbacks, one tenant cannot take
         the slots another's callbacks need. A tenant over its share (it took the budget while alone)
-        gets nothing more until its lanes end (LANE_SECONDS) and give the slots back."""
+        gets nothing more until its lanes end (LANE_SECONDS) and give the slots back.
+
+        Nor more than `sendable`, what the workers can send at once (their sender threads): the
+        budget is larger so that lanes wait in the workers while others send, but slots of one
+        tenant beyond every thread only wait, and while alone a tenant must leave room in the budget
+        for the next tenant's callbacks to be claimed at once, not when its own sends end."""
         due = self.targets.tenants_due(self.at, now=self.now, served_queues=self.served_queues)
         tenants = due | {tenant for tenant, slots in self.by_tenant.items() if slots > 0}
         self.tenant_cap = max(1, ceil(max_in_flight / max(1, len(tenants))))
+        if sendable:
+            self.tenant_cap = min(self.tenant_cap, sendable)
         self.closed_tenants = {tenant for tenant, slots in self.by_tenant.items() if slots >= self.tenant_cap}
         waiting = any(self.by_tenant[tenant] < self.tenant_cap for tenant in due)
         over = {tenant for tenant, slots in self.by_tenant.items() if slots > self.tenant_cap}
@@ -287,12 +294,13 @@ def claimable(
     now: datetime,
     targets: TargetLimits | None = None,
     max_in_flight: int | None = None,
+    sendable: int | None = None,
     served_queues: set | None = None,
 ) -> "Chosen":
     """Lock and return up to `limit` Candidates of `candidates()` (due tasks in claim order) that the targets have room for, marking the probes taken. Call inside the
     claim's transaction. With `max_in_flight`, no more than brings the callbacks queued or
     running everywhere to that (the dispatcher's backpressure, from the same count), each tenant
-    within its share of it (Round.share_budget). With `served_queues`, only tasks of those queues:
+    within its share of it and within `sendable` (Round.share_budget). With `served_queues`, only tasks of those queues:
     work claimed for a queue no cluster serves would sit in the broker holding slots others need.
 
     Candidates are read unlocked and only the chosen rows are locked (SKIP LOCKED): a row taken
@@ -303,7 +311,7 @@ def claimable(
     state.load()
     room = limit if max_in_flight is None else max_in_flight - state.in_flight
     if max_in_flight is not None:
-        state.share_budget(max_in_flight)
+        state.share_budget(max_in_flight, sendable=sendable)
     targets.full = room <= 0
     if targets.full:
         targets.saturated, targets.retry_in = True, None  # a lane narrowing wakes the dispatcher

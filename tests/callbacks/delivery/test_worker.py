@@ -1,5 +1,6 @@
 """The worker in-process: real database, real receiver, the real thread pool and recorder."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,8 +11,9 @@ from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker, LaneRun, dispatch_lag_seconds
 from callbacks.models import CallbackTask, GoneUrl, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.gone import gone_url_clear
+from callbacks.services.tenants import tenant_create
 from tests.factories import make_task, make_tasks
-from tests.receivers import Reply
+from tests.receivers import Receiver, Reply
 
 
 @pytest.fixture
@@ -300,3 +302,35 @@ def test_one_record_the_database_refuses_holds_up_no_other(tenant, receiver, mon
     stripped = TaskExecution.objects.get(task=bad)
     assert (stripped.outcome, stripped.status_code, stripped.response_headers) == ("success", 200, {})
     assert "stored without the response" in stripped.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tenant_filling_every_sender_slot_does_not_make_anothers_lane_wait(tenant, receiver):
+    """One tenant's sends hang on a slow receiver and hold all of the process's slots; another
+    tenant's lane, delivered to the same process, is sent at once, not after them."""
+    other = tenant_create(name="globex").tenant
+    release = threading.Event()
+    # Held until released, well within the attempts' own timeout: their slots stay taken.
+    receiver.respond = lambda request: (release.wait(60), Reply())[1]
+    worker = DeliveryWorker(concurrency=4, flush_seconds=0.01, name="test-worker")
+    try:
+        make_tasks(8, tenant=tenant, url=receiver.url + "/slow", total_timeout_seconds=90)
+        for claim in leases.claim_due(limit=1000):
+            worker.deliver_lane(claim.token, claim.task_ids, claim.rate, claim.tenant_id)
+        receiver.wait_for(4)  # every slot of the process holds one of the first tenant's sends
+        with Receiver() as fast:
+            theirs = make_task(tenant=other, url=fast.url)
+            (claim,) = leases.claim_due(limit=1000)
+            assert claim.task_ids == [theirs.id]
+            worker.deliver_lane(claim.token, claim.task_ids, claim.rate, claim.tenant_id)
+
+            fast.wait_for(1, timeout=10)
+            assert not release.is_set() and len(receiver.received) == 4  # none of the first's ended
+            release.set()
+            assert worker.wait_idle(timeout=30)
+        # The first tenant's sends beyond its share were not replaced while the other's lane waited,
+        # and all of them went out in the end.
+        assert CallbackTask.objects.filter(status=TaskStatus.SUCCEEDED).count() == 9
+    finally:
+        release.set()
+        worker.shutdown(timeout=10)

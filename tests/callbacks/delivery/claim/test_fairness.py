@@ -48,6 +48,22 @@ def test_a_tenant_over_its_share_gets_nothing_more_while_another_waits(tenant, o
     assert claimed_tenants(second) == {other_api.tenant.id: 4}
 
 
+def test_a_tenant_alone_holds_no_more_than_the_workers_can_send(tenant, other_api, callbacks_settings):
+    """The budget is twice what the workers send at once; alone, a tenant takes only the half they
+    can send, so the next tenant's callbacks are claimed at once, not after its sends end."""
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=1000)
+    targets = limits.TargetLimits()
+    make_tasks(30, tenant=tenant, url=A, priority=9, run_at=past(2))
+    first = leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets)
+    assert claimed_tenants(first) == {tenant.id: 5}
+
+    make_tasks(3, tenant=other_api.tenant, url=B, run_at=past(1))
+    targets.due_tenants_at = None  # read the tenants with due work again now
+    second = leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets)
+
+    assert claimed_tenants(second) == {other_api.tenant.id: 3}
+
+
 def test_queues_no_live_cluster_serves_are_not_claimed(tenant, callbacks_settings):
     QueueState.objects.create(name="unserved")
     make_tasks(3, tenant=tenant, url=A, queue="unserved", priority=9, run_at=past(1))

@@ -32,7 +32,7 @@ import sys
 from datetime import datetime
 
 from bench import fairness, http2, idle, lag, origins, scenarios
-from bench.harness import ROOT, Harness, print_table
+from bench.harness import ROOT, prepared_harness, print_table
 
 SCENARIOS = [
     "throughput",
@@ -63,20 +63,14 @@ def run(args) -> list:
         "http2": http2.http2,
         "idle": idle.idle,
     }
-    h = Harness(name="bench")
-    h.make_database()
     rows = []
-    try:
-        h.setup_django()
+    with prepared_harness("bench") as h:
         for name in args.scenarios.split(","):
             name = name.strip()
             if name not in functions:
                 sys.exit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
             print(f"... {name}", file=sys.stderr, flush=True)
             rows.extend(functions[name](h, args))
-    finally:
-        h.stop_all()
-        h.drop_database()
     return rows
 
 

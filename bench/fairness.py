@@ -21,7 +21,7 @@ As a scenario of `make bench` it is `fairness(h, args)`; on its own:
 import argparse
 import sys
 
-from bench.harness import ROOT, Harness, percentile, print_table
+from bench.harness import ROOT, Harness, percentile, prepared_harness, print_table
 from bench.isolation import steady_load
 from bench.origins import start_at_defaults
 from bench.scenarios import clear_run, warm_up
@@ -122,14 +122,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    h = Harness(name="fairness")
-    h.make_database()
-    try:
-        h.setup_django()
+    with prepared_harness("fairness") as h:
         rows = fairness(h, args)
-    finally:
-        h.stop_all()
-        h.drop_database()
     print_table(rows, title="fairness")
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,6 +42,20 @@ def print_table(rows, *, title: str = "") -> None:
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+@contextmanager
+def prepared_harness(name: str):
+    """A Harness with a fresh migrated database of its own and Django set up on it; afterwards every
+    process it started is stopped and the database dropped, whatever happened."""
+    h = Harness(name=name)
+    h.make_database()
+    try:
+        h.setup_django()
+        yield h
+    finally:
+        h.stop_all()
+        h.drop_database()
 
 
 class Harness:

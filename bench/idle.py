@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.harness import ROOT, Harness, cpu_seconds, percentile, print_table, tree
+from bench.harness import ROOT, Harness, cpu_seconds, percentile, prepared_harness, print_table, tree
 from bench.profile import postgres_backends
 from bench.scenarios import clear_run
 
@@ -212,15 +212,9 @@ def main():
     parser.add_argument("--brokers", default="orm,redis")
     parser.add_argument("--processes", type=int, default=2, help="django-q2 worker processes")
     args = parser.parse_args()
-    h = Harness(name="idle")
-    h.make_database()
     rows = []
-    try:
-        h.setup_django()
+    with prepared_harness("idle") as h:
         rows = idle(h, args)
-    finally:
-        h.stop_all()
-        h.drop_database()
     print_table(rows)
 
 

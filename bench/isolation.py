@@ -23,7 +23,7 @@ import platform
 import time
 from datetime import datetime
 
-from bench.harness import Harness, percentile
+from bench.harness import Harness, percentile, prepared_harness
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
@@ -147,11 +147,8 @@ def main():
     parser.add_argument("--unprotected", action="store_true", help="also run without the per-origin limit")
     args = parser.parse_args()
 
-    h = Harness(name="isolation")
-    h.make_database()
     rows = []
-    try:
-        h.setup_django()
+    with prepared_harness("isolation") as h:
         rows.append(row("healthy host alone", condition(h, args, slow=False, protected=True)))
         rows.append(row("beside a hanging host", condition(h, args, slow=True, protected=True)))
         if args.unprotected:
@@ -161,9 +158,6 @@ def main():
                     condition(h, args, slow=True, protected=False),
                 )
             )
-    finally:
-        h.stop_all()
-        h.drop_database()
     print()
     print(
         f"# slow-host isolation — {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores, "

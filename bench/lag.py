@@ -17,7 +17,7 @@ import argparse
 import sys
 from datetime import timedelta
 
-from bench.harness import ROOT, Harness, percentile, print_table
+from bench.harness import ROOT, Harness, percentile, prepared_harness, print_table
 from bench.scenarios import clear_run, pipeline_run, start_service, warm_up
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
@@ -90,11 +90,8 @@ def main():
     parser.add_argument("--seconds", dest="lag_seconds", type=float, default=60.0, help="the window")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    h = Harness(name="lag")
-    h.make_database()
     rows = []
-    try:
-        h.setup_django()
+    with prepared_harness("lag") as h:
         if not args.rate:
             measured = pipeline_run(h, count=args.count, processes=args.processes)
             h.capacity = measured["rate"]
@@ -108,9 +105,6 @@ def main():
                 )
             )
         rows.extend(lag(h, args))
-    finally:
-        h.stop_all()
-        h.drop_database()
     print_table(rows)
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import Harness, cpu_seconds, tree
+from bench.harness import cpu_seconds, prepared_harness, tree
 from bench.scenarios import start_service, warm_up
 
 # Django, django_q and the project's modules are imported inside the functions that use them: they
@@ -87,10 +87,7 @@ def main():
     )
     args = parser.parse_args()
 
-    h = Harness(name="profile")
-    h.make_database()
-    try:
-        h.setup_django()
+    with prepared_harness("profile") as h:
         from django.db.models import Max
         from django.utils import timezone
 
@@ -185,9 +182,6 @@ def main():
             print("statements by server time (pg_stat_statements):")
             for calls, rows, ms, query in top:
                 print(f"  {ms:9.0f} ms {calls:7} calls {rows:8} rows  {query}")
-    finally:
-        h.stop_all()
-        h.drop_database()
 
 
 if __name__ == "__main__":

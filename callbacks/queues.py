@@ -45,10 +45,10 @@ def served_queues(*, now: datetime, within_seconds: float) -> set[str] | None:
     cluster's queue); None when no worker is alive at all (nothing is delivered then, for anyone)."""
     since = now - timedelta(seconds=within_seconds)
     infos = Heartbeat.objects.filter(role="worker", seen_at__gte=since).values_list("info", flat=True)
-    live = [info or {} for info in infos]
+    live = [info if isinstance(info, dict) else {} for info in infos]
     if not live:
         return None
-    return {info.get("queue", DEFAULT_QUEUE) for info in live}
+    return {info.get("queue") or DEFAULT_QUEUE for info in live}
 
 
 def queue_list(*, tenant=None) -> list[dict]:
@@ -108,11 +108,9 @@ def served_here() -> str:
 def _load_operator_queues() -> frozenset[str]:
     own = {"default", served_here()}
     try:
-        infos = Heartbeat.objects.filter(
-            role="worker",  # the role delivery.instruments.heartbeats gives worker processes
-            seen_at__gte=timezone.now() - OPERATOR_QUEUE_MEMORY,
-        ).values_list("info", flat=True)
-        seen = {info.get("queue") for info in infos if isinstance(info, dict)}
+        seen = (
+            served_queues(now=timezone.now(), within_seconds=OPERATOR_QUEUE_MEMORY.total_seconds()) or set()
+        )
         declared = set(QueueState.objects.values_list("name", flat=True))
     except Exception:  # the database is away: keep labelling with what was known
         return _operator_queues.names | own

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from django.db.models import Min, OuterRef, QuerySet, Subquery
+from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
@@ -79,6 +79,67 @@ def task_get(*, tenant: Tenant, task_id) -> CallbackTask:
 def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
     """The task's attempts, oldest first."""
     return TaskExecution.objects.filter(task=task).order_by("attempt", "started_at", "id")
+
+
+def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[CallbackTask]:
+    """Tasks matching what an operator or tenant typed: an id or the start of one, a fragment of the URL
+    (a host, a path), a business id or a trace id."""
+    term = term.strip()
+    if not term:
+        return queryset
+    match = Q(business_id=term) | Q(trace_id=term) | Q(url__contains=term)
+    prefix = term.lower().replace("-", "")
+    if 0 < len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
+        # An id's first characters: a range of the primary key, which its index answers.
+        low = uuid.UUID(prefix.ljust(32, "0"))
+        high = uuid.UUID(prefix.ljust(32, "f"))
+        match |= Q(pk__gte=low, pk__lte=high)
+    return queryset.filter(match)
+
+
+def task_timeline(*, task: CallbackTask) -> dict:
+    """The task's attempts on one time line: when each started and ended, the wait before it (since the
+    task became due for the first, since the previous attempt ended for the others) and why it ended;
+    then what comes next. `position` places each attempt along the whole span, 0 to 100."""
+    from datetime import timedelta
+
+    from callbacks.domain.vocabulary import FINAL_STATUSES, OUTCOME_MEANINGS, OUTCOME_TONES, STATUS_MEANINGS
+
+    attempts, previous_end = [], task.run_at
+    for execution in execution_list(task=task):
+        ended = execution.started_at + timedelta(milliseconds=execution.duration_ms or 0)
+        attempts.append(
+            {
+                "execution": execution,
+                "started_at": execution.started_at,
+                "ended_at": ended,
+                "wait_seconds": max((execution.started_at - previous_end).total_seconds(), 0.0),
+                "why": OUTCOME_MEANINGS.get(execution.outcome, execution.outcome),
+                "tone": OUTCOME_TONES.get(execution.outcome, "retry"),
+            }
+        )
+        previous_end = max(previous_end, ended)
+    start = task.run_at
+    end = task.next_attempt_at if task.status not in FINAL_STATUSES and task.next_attempt_at else previous_end
+    end = max(end, previous_end, start)
+    whole = (end - start).total_seconds() or 1.0
+    for item in attempts:
+        item["position"] = round(100 * (item["started_at"] - start).total_seconds() / whole, 2)
+    upcoming = None
+    if task.status not in FINAL_STATUSES and task.next_attempt_at:
+        upcoming = {
+            "at": task.next_attempt_at,
+            "wait_seconds": max((task.next_attempt_at - previous_end).total_seconds(), 0.0),
+            "position": round(100 * (task.next_attempt_at - start).total_seconds() / whole, 2),
+        }
+    return {
+        "attempts": attempts,
+        "upcoming": upcoming,
+        "start": start,
+        "end": end,
+        "status": task.status,
+        "status_meaning": STATUS_MEANINGS.get(task.status, ""),
+    }
 
 
 # What a tenant is shown of an origin's failures: the errors of its own callbacks only. A breaker is

@@ -202,6 +202,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Dates and times with seconds and the zone everywhere the console shows one.
+FORMAT_MODULE_PATH = ["taskcenter.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # whitenoise warns about a missing one: bootstrap creates it

@@ -1,13 +1,12 @@
 """Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters."""
 
 import json
-import uuid
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -33,7 +32,9 @@ from callbacks.admin.filters import (
 from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
+from callbacks.selectors import task_search, task_timeline
 from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
+from callbacks.templatetags import console
 
 # Shown on the page; the full body (up to 1 MB) is in the API's executions endpoint.
 BODY_SHOWN = 2000
@@ -112,13 +113,16 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     list_filter = (StatusFilter, QueueFilter, TenantFilter, OriginFilter, CreatedFilter)
     list_select_related = ("tenant",)
     search_fields = ("business_id",)  # the search box; get_search_results does the matching
-    search_help_text = "An exact task id, business_id or trace_id."
+    search_help_text = (
+        "A task id or its first characters, part of the URL or host, a business_id or trace_id."
+    )
     ordering = ("-created_at",)
     actions = ("retry_now", "cancel", "replay_dead")
     inlines = (ExecutionInline, EventInline)
     change_list_template = "admin/callbacks/callbacktask/change_list.html"
     fieldsets = (
-        (None, {"fields": ("id", "tenant", "status", "method", "url", "origin", "queue", "priority")}),
+        (None, {"fields": ("id", "tenant", "status_value", "method", "url", "origin", "queue", "priority")}),
+        ("Timeline", {"fields": ("timeline",)}),
         ("Request", {"fields": ("headers_masked", "body_format", "body_shown")}),
         (
             "Progress",
@@ -168,7 +172,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    readonly_fields = ("headers_masked", "body_shown")
+    readonly_fields = ("status_value", "timeline", "headers_masked", "body_shown")
 
     @admin.display(description="id", ordering="id")
     def short_id(self, task):
@@ -177,11 +181,15 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     # The API's values ("http_5xx"), not the choices' labels ("Http 5Xx"): what operators search logs for.
     @admin.display(description="status", ordering="status")
     def status_value(self, task):
-        return task.status
+        return console.status_badge(task.status)
 
     @admin.display(description="last outcome", ordering="last_outcome")
     def outcome_value(self, task):
-        return task.last_outcome or "-"
+        return console.outcome_badge(task.last_outcome, task.last_status_code)
+
+    @admin.display(description="attempts over time")
+    def timeline(self, task):
+        return render_to_string("console/timeline.html", {"timeline": task_timeline(task=task)})
 
     @admin.display(description="headers")
     def headers_masked(self, task):
@@ -198,16 +206,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         return _pre(_short(body, BODY_SHOWN * 5))
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        # Exact matches only: a LIKE over every task would scan the whole table.
-        match = Q(business_id=term) | Q(trace_id=term)
-        try:
-            match |= Q(pk=uuid.UUID(term))
-        except ValueError:
-            pass
-        return queryset.filter(match), False
+        return task_search(queryset, search_term), False
 
     # --- actions: each calls a service, one message with counts and refusals -------------------------
 

@@ -88,3 +88,45 @@ class ActorType(models.TextChoices):
     USER = "user", "operator"  # a person: the admin, a management command, the operators' API
     TENANT = "tenant", "tenant (API)"  # a calling system, through its API key
     SYSTEM = "system", "system"  # the service itself: schedule fires, failure notifications
+
+
+# What each status and outcome means, in the words the console shows beside a badge.
+STATUS_MEANINGS = {
+    TaskStatus.SCHEDULED: "waiting for its due time",
+    TaskStatus.QUEUED: "handed to a worker, not started yet",
+    TaskStatus.RUNNING: "being sent now",
+    TaskStatus.RETRYING: "an attempt failed; waiting for the next one",
+    TaskStatus.SUCCEEDED: "delivered",
+    TaskStatus.FAILED: "refused by the receiver with an answer that is not retried",
+    TaskStatus.DEAD: "retries exhausted: a dead letter, to be replayed by hand",
+    TaskStatus.CANCELLED: "cancelled before it was delivered",
+}
+
+OUTCOME_MEANINGS = {
+    Outcome.SUCCESS: "the receiver accepted it",
+    Outcome.HTTP_3XX: "the receiver answered a redirect, which is never followed",
+    Outcome.HTTP_4XX: "the receiver refused it (4xx)",
+    Outcome.HTTP_5XX: "the receiver failed (5xx)",
+    Outcome.HTTP_UNEXPECTED: "a status code the callback's success statuses do not accept",
+    Outcome.TIMEOUT: "no complete answer within the timeout",
+    Outcome.CONNECTION: "the connection could not be made or was lost",
+    Outcome.TLS: "the TLS handshake or certificate check failed",
+    Outcome.SSRF_BLOCKED: "the address is internal: the SSRF guard refused to connect",
+    Outcome.WHITELIST_DENIED: "the URL is not on the tenant's whitelist",
+    Outcome.TOO_LARGE: "the answer was larger than the service reads",
+    Outcome.GONE: "the receiver answered 410 Gone for this URL: no more callbacks go to it",
+    Outcome.INTERRUPTED: "the worker sending it stopped before the attempt ended",
+    Outcome.ERROR: "an error inside the service; the attempt was recorded",
+}
+
+# The colour family of each outcome's badge: delivered, refused for good, worth another try.
+OUTCOME_TONES = {
+    Outcome.SUCCESS: "good",
+    Outcome.HTTP_3XX: "bad",
+    Outcome.HTTP_4XX: "bad",
+    Outcome.HTTP_UNEXPECTED: "bad",
+    Outcome.SSRF_BLOCKED: "bad",
+    Outcome.WHITELIST_DENIED: "bad",
+    Outcome.TOO_LARGE: "bad",
+    Outcome.GONE: "bad",
+}

@@ -109,7 +109,7 @@ def test_retry_now_on_a_dead_task_and_see_it_delivered(operator, tenant, receive
 
     assert receiver.received[0].headers["x-callback-task-id"] == str(task.pk)
     operator.goto(f"/admin/callbacks/callbacktask/{task.pk}/change/")
-    expect(operator.locator(".field-status .readonly")).to_have_text("Succeeded")
+    expect(operator.locator(".field-status_value .readonly")).to_have_text("succeeded")
     # The one attempt it was granted, and the status history that led there.
     expect(operator.locator("#executions-group td.field-outcome")).to_have_text(["Success"])
     expect(operator.locator("#executions-group td.field-status_code")).to_have_text(["200"])

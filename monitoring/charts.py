@@ -1,22 +1,34 @@
-"""Server-side SVG charts for the operator dashboard: no JavaScript, no CDN, nothing to vendor.
+"""Server-side SVG charts for the operator pages: no CDN, nothing to vendor, readable without
+JavaScript.
 
 line_chart draws series over time with axes, ticks, a legend and gaps where a value is missing
 (a minute without attempts has no latency, which is not a latency of 0). bar_chart stacks
-counts per slot (error classes). Both return markup safe to put in a template.
+counts per slot (error classes). Each time slot carries a hover target whose <title> gives the
+slot's time and every series' value there, so each point reveals its figures on hover (the
+browser's own tooltip; callbacks/static/console/refresh.js shows it at once). The SVG scales to
+the width of its box (viewBox, no fixed size). Both return markup safe to put in a template.
 """
 
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from monitoring import formatting
+
 PALETTE = ("#2a7ab0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6cc0", "#7f8c8d", "#d4a017", "#16a085")
-WIDTH, HEIGHT = 640, 240
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 12, 28, 46
+# The drawing's own units; the page scales it to its box. Fonts are sized so that text stays
+# legible at about half this width (a phone).
+WIDTH, HEIGHT = 600, 270
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 52, 14, 30, 52
+FONT, TITLE_FONT = 12, 14
 X_TICKS = 6
 Y_TICKS = 5
+# Up to this many slots a line's points are marked; beyond, the marks would merge into the line.
+MARKED_POINTS = 60
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,16 @@ class _Frame:
         return MARGIN_LEFT + self.plot_width * index / (self.count - 1)
 
     def y(self, value: float) -> float:
-        return MARGIN_TOP + self.plot_height * (1 - value / self.y_max)
+        return MARGIN_TOP + self.plot_height * (1 - min(value, self.y_max) / self.y_max)
+
+    def slot(self, index: int) -> tuple[float, float]:
+        """The x range a line chart's hover target covers around point `index`."""
+        if self.count <= 1:
+            return MARGIN_LEFT, self.plot_width
+        half = self.plot_width / (self.count - 1) / 2
+        left = max(MARGIN_LEFT, self.x(index) - half)
+        right = min(MARGIN_LEFT + self.plot_width, self.x(index) + half)
+        return left, right - left
 
 
 def nice_max(value: float) -> float:
@@ -62,28 +83,29 @@ def nice_max(value: float) -> float:
     return 10 * power
 
 
-def format_number(value: float) -> str:
-    if value >= 1000:
-        return f"{value / 1000:g}k"
-    return f"{value:.3g}" if value < 10 else f"{value:.0f}"
-
-
 def line_chart(
     *, title: str, times: list[datetime], series: list[Series], unit: str = "", y_max: float | None = None
 ) -> SafeString:
     values = [v for s in series for v in s.values if v is not None]
     frame = _Frame(count=len(times), y_max=y_max or nice_max(max(values, default=0)))
     parts = _axes(frame, title, times, unit)
+    marked = len(times) <= MARKED_POINTS
     for color, one in zip(_colors(), series, strict=False):
         for run in _runs(one.values):
-            points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in run)
-            if len(run) == 1:
-                i, v = run[0]
-                parts.append(f'<circle cx="{frame.x(i):.1f}" cy="{frame.y(v):.1f}" r="2.5" fill="{color}"/>')
-            else:
+            if len(run) > 1:
+                points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in run)
                 parts.append(
                     f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{points}"/>'
                 )
+            if marked or len(run) == 1:
+                parts += [
+                    f'<circle cx="{frame.x(i):.1f}" cy="{frame.y(v):.1f}" r="2.5" fill="{color}"/>'
+                    for i, v in run
+                ]
+    for index in range(len(times)):
+        left, width = frame.slot(index)
+        figures = [(s.name, s.values[index]) for s in series]
+        parts.append(_hover_target(left, width, frame, _slot_text(times, index, figures, unit)))
     parts += _legend(frame, [s.name for s in series])
     return _svg(frame, title, parts, points=len(values))
 
@@ -93,7 +115,7 @@ def bar_chart(
 ) -> SafeString:
     totals = [sum(values[i] or 0 for values in stacks.values()) for i in range(len(times))]
     frame = _Frame(count=len(times), y_max=nice_max(max(totals, default=0)))
-    parts = _axes(frame, title, times, unit)
+    parts = _axes(frame, title, times, unit, bars=True)
     slot = frame.plot_width / max(len(times), 1)
     bar = max(slot * 0.7, 1.0)
     base = [0.0] * len(times)
@@ -106,19 +128,38 @@ def bar_chart(
             y = frame.y(top)
             height = frame.y(base[i]) - y
             parts.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{height:.1f}" fill="{color}">'
-                f"<title>{escape(name)}: {value:g}</title></rect>"
+                f'<rect class="bar" data-name="{escape(name)}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
+                f'height="{height:.1f}" fill="{color}"/>'
             )
             base[i] = top
+    for index in range(len(times)):
+        figures = [(name, values[index]) for name, values in stacks.items() if values[index]]
+        text = _slot_text(times, index, figures or [("total", 0)], unit)
+        parts.append(_hover_target(MARGIN_LEFT + slot * index, slot, frame, text))
     parts += _legend(frame, list(stacks))
     return _svg(frame, title, parts, points=sum(1 for total in totals if total))
 
 
-def _axes(frame: _Frame, title: str, times: list[datetime], unit: str) -> list[str]:
+def _hover_target(left: float, width: float, frame: _Frame, text: str) -> str:
+    return (
+        f'<rect class="slot" x="{left:.1f}" y="{MARGIN_TOP}" width="{width:.1f}" '
+        f'height="{frame.plot_height}" fill="#000" fill-opacity="0"><title>{escape(text)}</title></rect>'
+    )
+
+
+def _slot_text(times: list[datetime], index: int, figures: list[tuple[str, float | None]], unit: str) -> str:
+    moment = timezone.localtime(times[index])
+    when = f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}"
+    return when + "\n" + "\n".join(f"{name}: {formatting.by_unit(value, unit)}" for name, value in figures)
+
+
+def _axes(frame: _Frame, title: str, times: list[datetime], unit: str, *, bars=False) -> list[str]:
     left, right = MARGIN_LEFT, frame.width - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, frame.height - MARGIN_BOTTOM
+    label = f"{title} ({unit})" if unit else title
     parts = [
-        f'<text class="title" x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+        f'<text class="title" x="{left}" y="18" font-size="{TITLE_FONT}" font-weight="bold">'
+        f"{escape(label)}</text>",
         f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>',
     ]
@@ -129,18 +170,15 @@ def _axes(frame: _Frame, title: str, times: list[datetime], unit: str) -> list[s
             f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#ddd" stroke-width="0.5"/>'
         )
         parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{format_number(value)}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="{FONT}" text-anchor="end">'
+            f"{formatting.axis(value)}</text>"
         )
-    if unit:
-        parts.append(
-            f'<text x="12" y="{(top + bottom) / 2:.0f}" font-size="10" text-anchor="middle" '
-            f'transform="rotate(-90 12 {(top + bottom) / 2:.0f})">{escape(unit)}</text>'
-        )
+    slot = frame.plot_width / max(len(times), 1)
     for index in _tick_indexes(len(times)):
-        x = frame.x(index)
+        x = MARGIN_LEFT + slot * (index + 0.5) if bars else frame.x(index)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#888"/>')
         parts.append(
-            f'<text x="{x:.1f}" y="{bottom + 16}" font-size="10" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{bottom + 17}" font-size="{FONT}" text-anchor="middle">'
             f"{escape(_time_label(times, index))}</text>"
         )
     return parts
@@ -155,16 +193,19 @@ def _tick_indexes(count: int) -> list[int]:
 
 def _time_label(times: list[datetime], index: int) -> str:
     span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0
-    return f"{times[index]:%m-%d %H:%M}" if span > 86400 else f"{times[index]:%H:%M}"
+    moment = timezone.localtime(times[index])
+    return f"{moment:%m-%d %H:%M}" if span > 86400 else f"{moment:%H:%M}"
 
 
 def _legend(frame: _Frame, names: list[str]) -> list[str]:
     parts, x = [], MARGIN_LEFT
     y = frame.height - 10
     for color, name in zip(_colors(), names, strict=False):
-        parts.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text class="legend" x="{x + 14}" y="{y + 1}" font-size="11">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
+        parts.append(f'<rect x="{x}" y="{y - 9}" width="11" height="11" fill="{color}"/>')
+        parts.append(
+            f'<text class="legend" x="{x + 15}" y="{y + 1}" font-size="{FONT}">{escape(name)}</text>'
+        )
+        x += 26 + 7 * len(name)
     return parts
 
 
@@ -192,7 +233,7 @@ def _svg(frame: _Frame, title: str, parts: list[str], *, points: int) -> SafeStr
     body = "".join(parts)
     return mark_safe(  # every text above went through escape()
         f'<svg class="tc-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width} {frame.height}" '
-        f'width="{frame.width}" height="{frame.height}" role="img" aria-label="{escape(title)}" '
+        f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{escape(title)}" '
         f'data-points="{points}" font-family="sans-serif">'
         f'<rect width="{frame.width}" height="{frame.height}" fill="#fff"/>{body}</svg>'
     )

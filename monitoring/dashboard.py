@@ -1,23 +1,34 @@
-"""The operator dashboard (/admin/dashboard/): delivery charts over a window, queue depth, breakers, processes.
+"""The operator dashboard (/admin/dashboard/): delivery charts over a window, what waits and why,
+breakers, processes; narrowed to a tenant, a queue or an origin.
 
 The figures come from the roll-ups (monitoring.selectors) and a few small queries, cached for
-CACHE_SECONDS per window: several operators watching the page cost one aggregation, not one each.
+CACHE_SECONDS per window and filters: several operators watching the page cost one aggregation,
+not one each. The page refreshes itself every REFRESH_SECONDS (callbacks/static/console/refresh.js
+swaps the regions marked data-refresh in place); without JavaScript it is a plain page with
+links, a form and a refresh link.
 """
 
 from collections import defaultdict
 from datetime import timedelta
+from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
 from django.core.cache import cache
 from django.db.models import Count
 from django.template.response import TemplateResponse
 
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
-from monitoring import heartbeats, selectors
+from callbacks.labels import host_of
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
+from callbacks.queues import declared_queues
+from callbacks.services.breakers import breaker_list
+from monitoring import backlog, heartbeats, selectors
 from monitoring.charts import Series, bar_chart, line_chart
+from monitoring.origins import OriginField, known_origins, origin_page_url
 
 CACHE_SECONDS = 10
+REFRESH_SECONDS = 10
 # window -> (span, step). Steps of whole hours read hour roll-ups (cheap over days); shorter windows
 # read minute rows, a few hundred of them at most.
 WINDOWS = {
@@ -31,18 +42,50 @@ DEFAULT_WINDOW = "1h"
 BREAKERS_SHOWN = 20
 
 
-def dashboard_data(window: str) -> dict:
-    """Everything the page shows for one window, from the cache when it is fresh."""
-    return cache.get_or_set(f"tc-dashboard:{window}", lambda: _compute(window), CACHE_SECONDS)
+class DashboardFilters(forms.Form):
+    """What the page is narrowed to; a bad value is named with its reason and left out."""
+
+    tenant = forms.ModelChoiceField(Tenant.objects.order_by("name"), required=False, empty_label="every tenant")
+    queue = forms.ChoiceField(required=False)
+    origin = OriginField(
+        required=False,
+        widget=forms.TextInput(attrs={"list": "tc-origins", "placeholder": "every origin", "size": 34}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].choices = [("", "every queue"), *((name, name) for name in declared_queues())]
+
+    def chosen(self) -> dict:
+        """The valid filters: {"tenant": Tenant | None, "queue": str, "origin": str}."""
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {
+            "tenant": cleaned.get("tenant"),
+            "queue": cleaned.get("queue") or "",
+            "origin": cleaned.get("origin") or "",
+        }
 
 
-def _compute(window: str) -> dict:
+def dashboard_data(window: str, *, tenant=None, queue: str = "", origin: str = "") -> dict:
+    """Everything the page shows for one window and filters, from the cache when it is fresh."""
+    key = f"tc-dashboard:{window}:{getattr(tenant, 'pk', '') or ''}:{queue}:{origin}"
+    return cache.get_or_set(
+        key, lambda: _compute(window, tenant=tenant, queue=queue, origin=origin), CACHE_SECONDS
+    )
+
+
+def _compute(window: str, *, tenant, queue: str, origin: str) -> dict:
     span, step = WINDOWS[window]
+    # Roll-ups count attempts by host (callbacks.labels.host_of), not by scheme and port.
+    host = host_of(origin) if origin else None
+    narrowed = {"tenant": tenant, "queue": queue or None, "host": host}
     return {
-        "summary": selectors.stats(window=span),
-        "points": selectors.timeseries(window=span, step=step),
-        "depth": _queue_depth(),
-        "breakers": _breakers(),
+        "summary": selectors.stats(window=span, **narrowed),
+        "points": selectors.timeseries(window=span, step=step, **narrowed),
+        "depth": _queue_depth(tenant=tenant, queue=queue, origin=origin),
+        "backlog": backlog.backlog(tenant=tenant, queue=queue, origin=origin),
+        "breakers": _breakers(tenant=tenant, origin=origin),
         "processes": {
             role: [
                 {"name": beat.name, "seen_at": beat.seen_at, "started_at": beat.started_at, "info": beat.info}
@@ -53,14 +96,16 @@ def _compute(window: str) -> dict:
     }
 
 
-def _queue_depth() -> dict:
+def _queue_depth(*, tenant, queue: str, origin: str) -> dict:
     """Unfinished tasks by queue and status: the partial indexes of the claim and the reaper cover these."""
-    rows = (
-        CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
-        .values("queue", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    tasks = CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
+    if tenant is not None:
+        tasks = tasks.filter(tenant=tenant)
+    if queue:
+        tasks = tasks.filter(queue=queue)
+    if origin:
+        tasks = tasks.filter(origin=origin)
+    rows = tasks.values("queue", "status").annotate(n=Count("id")).order_by()
     by_queue = defaultdict(lambda: dict.fromkeys(UNFINISHED_STATUSES, 0))
     totals = dict.fromkeys(UNFINISHED_STATUSES, 0)
     for row in rows:
@@ -72,57 +117,68 @@ def _queue_depth() -> dict:
             {"name": name, "counts": list(counts.values())} for name, counts in sorted(by_queue.items())
         ],
         "totals": list(totals.values()),
+        "in_flight": sum(n for status, n in totals.items() if status in ("queued", "running")),
     }
 
 
-def _breakers() -> dict:
-    counts = dict(CircuitBreaker.objects.values_list("state").annotate(n=Count("id")).order_by())
-    not_closed = CircuitBreaker.objects.exclude(state=BreakerState.CLOSED).order_by("-opened_at")
-    return {
-        "counts": {state: counts.get(state, 0) for state in BreakerState.values},
-        "not_closed": list(
-            not_closed.values("id", "origin", "state", "consecutive_failures", "opened_at", "next_probe_at")[
-                :BREAKERS_SHOWN
-            ]
-        ),
-    }
+def _breakers(*, tenant, origin: str) -> dict:
+    breakers = breaker_list(tenant=tenant)
+    if origin:
+        breakers = breakers.filter(origin=origin)
+    counts = dict(breakers.order_by().values_list("state").annotate(n=Count("id")))
+    not_closed = breakers.exclude(state=BreakerState.CLOSED).order_by("-opened_at")
+    rows = list(
+        not_closed.values("id", "origin", "state", "consecutive_failures", "opened_at", "next_probe_at")[
+            :BREAKERS_SHOWN
+        ]
+    )
+    for row in rows:
+        row["page"] = origin_page_url(row["origin"])
+    return {"counts": {state: counts.get(state, 0) for state in BreakerState.values}, "not_closed": rows}
 
 
 def charts(points: list[dict]) -> list:
-    times = [point["start"] for point in points]
+    return [throughput_chart(points), latency_chart(points), success_chart(points), errors_chart(points)]
+
+
+def throughput_chart(points: list[dict]):
+    return line_chart(
+        title="Throughput",
+        times=[p["start"] for p in points],
+        series=[Series("attempts/s", [p["qps"] for p in points])],
+        unit="attempts/s",
+    )
+
+
+def latency_chart(points: list[dict]):
+    return line_chart(
+        title="Latency percentiles",
+        times=[p["start"] for p in points],
+        series=[Series(name, [p[name] for p in points]) for name in ("p50", "p95", "p99")],
+        unit="ms",
+    )
+
+
+def success_chart(points: list[dict]):
+    return line_chart(
+        title="Success rate",
+        times=[p["start"] for p in points],
+        series=[
+            Series("success", [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points])
+        ],
+        unit="%",
+        y_max=100,
+    )
+
+
+def errors_chart(points: list[dict]):
     error_classes = sorted({name for point in points for name in point["errors"]})
-    return [
-        line_chart(
-            title="Throughput",
-            times=times,
-            series=[Series("attempts/s", [p["qps"] for p in points])],
-            unit="attempts/s",
-        ),
-        line_chart(
-            title="Latency percentiles",
-            times=times,
-            series=[Series(name, [p[name] for p in points]) for name in ("p50", "p95", "p99")],
-            unit="ms",
-        ),
-        line_chart(
-            title="Success rate",
-            times=times,
-            series=[
-                Series(
-                    "success %",
-                    [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points],
-                )
-            ],
-            unit="%",
-            y_max=100,
-        ),
-        bar_chart(
-            title="Errors by class",
-            times=times,
-            stacks={name: [p["errors"].get(name, 0) for p in points] for name in error_classes},
-            unit="attempts",
-        ),
-    ]
+    return bar_chart(
+        title="Errors by class",
+        times=[p["start"] for p in points],
+        stacks={name: [p["errors"].get(name, 0) for p in points] for name in error_classes},
+        unit="attempts",
+    )
 
 
 def dashboard_view(request):
@@ -130,15 +186,25 @@ def dashboard_view(request):
     window = request.GET.get("window", DEFAULT_WINDOW)
     if window not in WINDOWS:
         window = DEFAULT_WINDOW
-    data = dashboard_data(window)
+    form = DashboardFilters(request.GET or None)
+    chosen = form.chosen()
+    data = dashboard_data(window, **chosen)
+    query = {name: getattr(value, "pk", value) for name, value in chosen.items() if value}
     context = {
         **admin.site.each_context(request),
         "title": "Delivery dashboard",
+        "form": form,
+        "filtered": bool(query),
+        "host": host_of(chosen["origin"]) if chosen["origin"] else "",
+        "origin_page": origin_page_url(chosen["origin"]) if chosen["origin"] else "",
+        "origins": known_origins(),
         "window": window,
-        "windows": list(WINDOWS),
+        "windows": [(name, "?" + urlencode({**query, "window": name})) for name in WINDOWS],
+        "here": "?" + urlencode({**query, "window": window}),
         "step_seconds": int(WINDOWS[window][1].total_seconds()),
         "charts": charts(data["points"]),
         "cache_seconds": CACHE_SECONDS,
+        "refresh_seconds": REFRESH_SECONDS,
         **data,
     }
     return TemplateResponse(request, "admin/monitoring/dashboard.html", context)

@@ -8,10 +8,13 @@ from callbacks.api import docs
 from callbacks.api.errors import UnknownApiPathApi
 from callbacks.api.middleware import NOT_FOUND_URL_NAME
 from monitoring.dashboard import dashboard_view
+from monitoring.origin_page import origin_view, origins_view
 
 urlpatterns = [
     # Before the admin's own URLs, which would take "dashboard/" for an app label.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path("admin/origins/", admin.site.admin_view(origins_view), name="admin-origins"),
+    path("admin/origins/<str:origin>/", admin.site.admin_view(origin_view), name="admin-origin"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("callbacks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

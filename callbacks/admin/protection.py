@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.html import format_html
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, adopt, run_each
 from callbacks.admin.filters import TenantFilter
@@ -22,6 +23,7 @@ from callbacks.services.whitelist import (
     whitelist_entry_update,
 )
 from callbacks.whitelist import url_allowed
+from monitoring.origins import origin_page_url
 
 PATTERN_FIELDS = ("host", "scheme", "port", "path_prefix")
 
@@ -147,7 +149,9 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
         "next_probe_at",
         "effective_concurrency_limit",
         "updated_at",
+        "origin_page",
     )
+    readonly_fields = ("origin_page",)
     list_filter = ("state",)
     search_fields = ("origin",)
     ordering = ("origin",)
@@ -161,6 +165,11 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
         """The configured limit, or what is left of it while the origin is slowed down (429, 503)."""
         limit = breaker_concurrency(breaker)
         return f"{limit} (slowed down)" if breaker.concurrency_limit is not None else limit
+
+    @admin.display(description="origin page")
+    def origin_page(self, breaker):
+        """Limits, in-flight work, latest attempts and charts of the breaker's origin."""
+        return format_html('<a href="{}">limits, in flight, attempts</a>', origin_page_url(breaker.origin))
 
     @admin.action(description="Reset (close the breaker)", permissions=["reset"])
     def reset(self, request, queryset):

@@ -35,6 +35,7 @@ from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus,
 from callbacks.selectors import task_search, task_timeline
 from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
 from callbacks.templatetags import console
+from monitoring.origins import origin_page_url
 
 # Shown on the page; the full body (up to 1 MB) is in the API's executions endpoint.
 BODY_SHOWN = 2000
@@ -101,7 +102,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         "status_value",
         "tenant",
         "method",
-        "origin",
+        "origin_link",
         "queue",
         "priority",
         "attempts",
@@ -182,6 +183,10 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_value(self, task):
         return console.status_badge(task.status)
+
+    @admin.display(description="origin", ordering="origin")
+    def origin_link(self, task):
+        return format_html('<a href="{}">{}</a>', origin_page_url(task.origin), task.origin)
 
     @admin.display(description="last outcome", ordering="last_outcome")
     def outcome_value(self, task):

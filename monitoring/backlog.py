@@ -63,12 +63,7 @@ def backlog(
         tasks = tasks.filter(queue=queue)
     if origin:
         tasks = tasks.filter(origin=origin)
-    rows = (
-        tasks.annotate(reason=_reason(now))
-        .values(by, "reason")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = tasks.annotate(reason=_reason(now)).values(by, "reason").annotate(n=Count("id")).order_by()
     groups: dict = defaultdict(lambda: defaultdict(int))
     for row in rows:
         groups[row[by]][row["reason"]] += row["n"]
@@ -93,9 +88,7 @@ def _summary(counts: dict) -> dict:
 
 def _reason(now: datetime) -> Case:
     state = limits_now(now=now)
-    served = queues.served_queues(
-        now=now, within_seconds=SERVED_WITHIN_BEATS * conf.get("HEARTBEAT_SECONDS")
-    )
+    served = queues.served_queues(now=now, within_seconds=SERVED_WITHIN_BEATS * conf.get("HEARTBEAT_SECONDS"))
     at_limit = [Q(origin__in=sorted(state.closed_origins - state.gate.blocked))] + [
         Q(origin=origin, tenant_id=tenant_id) for origin, tenant_id in state.closed_shares
     ]

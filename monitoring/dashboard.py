@@ -45,7 +45,9 @@ BREAKERS_SHOWN = 20
 class DashboardFilters(forms.Form):
     """What the page is narrowed to; a bad value is named with its reason and left out."""
 
-    tenant = forms.ModelChoiceField(Tenant.objects.order_by("name"), required=False, empty_label="every tenant")
+    tenant = forms.ModelChoiceField(
+        Tenant.objects.order_by("name"), required=False, empty_label="every tenant"
+    )
     queue = forms.ChoiceField(required=False)
     origin = OriginField(
         required=False,
@@ -164,7 +166,9 @@ def success_chart(points: list[dict]):
         title="Success rate",
         times=[p["start"] for p in points],
         series=[
-            Series("success", [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points])
+            Series(
+                "success", [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points]
+            )
         ],
         unit="%",
         y_max=100,

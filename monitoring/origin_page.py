@@ -243,9 +243,7 @@ def origins_view(request):
     origins = known_origins()
     state = backlog.limits_now(now=now)
     waiting = {group["name"]: group for group in backlog.backlog(now=now, by="origin")["groups"]}
-    breakers = {
-        breaker.origin: breaker for breaker in CircuitBreaker.objects.filter(origin__in=origins)
-    }
+    breakers = {breaker.origin: breaker for breaker in CircuitBreaker.objects.filter(origin__in=origins)}
     leased = dict(
         CallbackTask.objects.filter(status__in=LEASED_STATUSES, origin__in=origins)
         .values_list("origin")
@@ -264,7 +262,9 @@ def origins_view(request):
         }
         for origin in origins
     ]
-    rows.sort(key=lambda row: (row["breaker"] is None or row["breaker"].state == BreakerState.CLOSED, row["origin"]))
+    rows.sort(
+        key=lambda row: (row["breaker"] is None or row["breaker"].state == BreakerState.CLOSED, row["origin"])
+    )
     context = {
         **admin.site.each_context(request),
         "title": "Receiver origins",

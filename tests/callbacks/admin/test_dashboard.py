@@ -1,4 +1,5 @@
-"""The dashboard page: charts from the roll-ups, queue depth, breakers, processes, the window selector, caching."""
+"""The dashboard page: charts from the roll-ups, what waits and why, queue depth, breakers, processes,
+the window selector and filters, caching."""
 
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from callbacks.delivery.instruments import heartbeats
 from callbacks.delivery.instruments.rollups import rollup_add
 from callbacks.models import BreakerState, CircuitBreaker, TaskExecution, TaskStatus
-from tests.factories import make_task
+from tests.factories import declare_queues, make_task
 
 pytestmark = pytest.mark.django_db
 URL = reverse("admin-dashboard")
@@ -99,3 +100,69 @@ def test_figures_are_cached_briefly(admin_client, tenant):
     assert admin_client.get(URL, {"window": "15m"}).context["summary"]["count"] == 1  # from the cache
     cache.clear()
     assert admin_client.get(URL, {"window": "15m"}).context["summary"]["count"] == 2
+
+
+def test_filters_narrow_the_figures_to_a_tenant_a_queue_and_an_origin(admin_client, tenant, other_api):
+    declare_queues("billing")
+    mine = make_task(tenant=tenant, url="https://a.example.com/", queue="billing")
+    theirs = make_task(tenant=other_api.tenant, url="https://b.example.com/")
+    record_attempts(mine, [("success", 200)] * 3)
+    record_attempts(theirs, [("success", 200)] * 5)
+
+    def count(**filters):
+        cache.clear()
+        return admin_client.get(URL, {"window": "15m", **filters}).context["summary"]["count"]
+
+    assert count() == 8
+    assert count(tenant=str(tenant.pk)) == 3
+    assert count(queue="billing") == 3
+    assert count(origin="https://b.example.com:443") == 5
+    assert count(origin="https://b.example.com/some/path") == 5  # a URL names its origin
+
+
+def test_a_bad_filter_is_named_with_its_reason(admin_client):
+    response = admin_client.get(URL, {"origin": "b.example.com", "queue": "nowhere"})
+
+    form = response.context["form"]
+    assert "scheme://host:port" in form.errors["origin"][0]
+    assert "nowhere" in form.errors["queue"][0]
+    assert response.context["summary"]["filters"] == {"tenant": None, "queue": None, "host": None}
+    html = response.content.decode()
+    assert "origin: Write an origin as scheme://host:port" in html
+
+
+def test_held_apart_from_waiting_for_its_time(admin_client, tenant):
+    CircuitBreaker.objects.create(
+        origin="https://down.example.com:443",
+        state=BreakerState.OPEN,
+        next_probe_at=timezone.now() + timedelta(minutes=5),
+    )
+    make_task(tenant=tenant, url="https://down.example.com/")
+    make_task(tenant=tenant, url="https://a.example.com/", run_at=timezone.now() + timedelta(hours=2))
+    make_task(tenant=tenant, url="https://a.example.com/")
+
+    response = admin_client.get(URL)
+
+    backlog = response.context["backlog"]
+    assert (backlog["ready"], backlog["held"], backlog["waiting"]) == (1, 1, 1)
+    html = response.content.decode()
+    assert 'data-reason="breaker open"' in html
+
+
+def test_the_breaker_table_links_to_the_origin_page(admin_client):
+    CircuitBreaker.objects.create(origin="https://down.example.com:443", state=BreakerState.OPEN)
+
+    html = admin_client.get(URL).content.decode()
+
+    assert 'href="/admin/origins/https_3A_2F_2Fdown.example.com_3A443/"' in html
+
+
+def test_figures_are_formatted_for_people(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/")
+    record_attempts(task, [("success", 200)] * 1200 + [("http_5xx", 503)] * 10)
+
+    html = admin_client.get(URL, {"window": "15m"}).content.decode()
+
+    assert "<b>1,210</b>" in html
+    assert "<b>99.2 %</b>" in html
+    assert "0.000" not in html

@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import host_of
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
+from callbacks.models import BreakerState, CallbackTask, Tenant
 from callbacks.queues import declared_queues
 from callbacks.services.breakers import breaker_list
 from monitoring import backlog, heartbeats, selectors

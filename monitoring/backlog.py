@@ -54,7 +54,8 @@ def backlog(
 ) -> dict:
     """Unfinished tasks not yet claimed, counted by why they wait, in total and per queue (or per
     origin, `by`): {"ready", "held", "waiting", "reasons": {reason: n}, "groups": [{"name", "ready",
-    "held", "waiting", "reasons"}]}, "held" being the sum of HELD_REASONS."""
+    "held", "waiting", "reasons"}]}, "held" being the sum of HELD_REASONS ("held_because" lists
+    the reasons that hold any)."""
     now = now or timezone.now()
     tasks = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES)
     if tenant is not None:
@@ -83,6 +84,7 @@ def _summary(counts: dict) -> dict:
         "waiting": counts.get(WAITING, 0),
         "held": sum(counts.get(reason, 0) for reason in HELD_REASONS),
         "reasons": {reason: counts.get(reason, 0) for reason in HELD_REASONS},
+        "held_because": [(reason, counts[reason]) for reason in HELD_REASONS if counts.get(reason)],
     }
 
 

@@ -20,12 +20,12 @@ from django.utils.safestring import SafeString, mark_safe
 from monitoring import formatting
 
 PALETTE = ("#2a7ab0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6cc0", "#7f8c8d", "#d4a017", "#16a085")
-# The drawing's own units; the page scales it to its box. Fonts are sized so that text stays
-# legible at about half this width (a phone).
-WIDTH, HEIGHT = 600, 270
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 52, 14, 30, 52
-FONT, TITLE_FONT = 12, 14
-X_TICKS = 6
+# The drawing's own units; the page scales it to its box (about 560 px wide two a row at 1440 px,
+# 360 px on a phone). Fonts are sized so that text stays legible at the phone's scale.
+WIDTH, HEIGHT = 520, 250
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 50, 16, 30, 56
+FONT, TITLE_FONT = 14, 15
+X_TICKS = 5
 Y_TICKS = 5
 # Up to this many slots a line's points are marked; beyond, the marks would merge into the line.
 MARKED_POINTS = 60
@@ -177,9 +177,12 @@ def _axes(frame: _Frame, title: str, times: list[datetime], unit: str, *, bars=F
     for index in _tick_indexes(len(times)):
         x = MARGIN_LEFT + slot * (index + 0.5) if bars else frame.x(index)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#888"/>')
+        label = _time_label(times, index)
+        # A label at the right edge ends there rather than spilling out of the drawing.
+        anchor = "end" if x + FONT * 0.3 * len(label) > frame.width - 2 else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{bottom + 17}" font-size="{FONT}" text-anchor="middle">'
-            f"{escape(_time_label(times, index))}</text>"
+            f'<text x="{x:.1f}" y="{bottom + 18}" font-size="{FONT}" text-anchor="{anchor}">'
+            f"{escape(label)}</text>"
         )
     return parts
 
@@ -205,7 +208,7 @@ def _legend(frame: _Frame, names: list[str]) -> list[str]:
         parts.append(
             f'<text class="legend" x="{x + 15}" y="{y + 1}" font-size="{FONT}">{escape(name)}</text>'
         )
-        x += 26 + 7 * len(name)
+        x += 30 + 8 * len(name)
     return parts
 
 
@@ -230,6 +233,12 @@ def _colors():
 
 
 def _svg(frame: _Frame, title: str, parts: list[str], *, points: int) -> SafeString:
+    if not points:
+        parts.append(
+            f'<text class="empty" x="{MARGIN_LEFT + frame.plot_width / 2:.0f}" '
+            f'y="{MARGIN_TOP + frame.plot_height / 2:.0f}" font-size="{FONT}" fill="#888" '
+            f'text-anchor="middle">nothing in this window</text>'
+        )
     body = "".join(parts)
     return mark_safe(  # every text above went through escape()
         f'<svg class="tc-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width} {frame.height}" '

@@ -62,6 +62,10 @@ class DashboardFilters(forms.Form):
         """The valid filters: {"tenant": Tenant | None, "queue": str, "origin": str}."""
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
+        if cleaned.get("origin"):
+            # Shown as the engine writes it: what was typed may have been any URL of the origin.
+            self.data = self.data.copy()
+            self.data["origin"] = cleaned["origin"]
         return {
             "tenant": cleaned.get("tenant"),
             "queue": cleaned.get("queue") or "",

@@ -86,4 +86,5 @@ def test_empty_data_still_draws_axes():
 
     assert root.findall("svg:polyline", NS) == []
     assert root.get("data-points") == "0"
+    assert "nothing in this window" in [t.text for t in root.findall("svg:text", NS)]
     assert root.findall("svg:line", NS)

@@ -56,6 +56,8 @@ def backlog(
     origin, `by`): {"ready", "held", "waiting", "reasons": {reason: n}, "groups": [{"name", "ready",
     "held", "waiting", "reasons"}]}, "held" being the sum of HELD_REASONS ("held_because" lists
     the reasons that hold any)."""
+    if by not in ("queue", "origin"):
+        raise ValueError(f"backlog groups by queue or origin, not {by!r}")
     now = now or timezone.now()
     tasks = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES)
     if tenant is not None:

@@ -25,7 +25,8 @@ PALETTE = ("#2a7ab0", "#e07b39", "#3a9d5d", "#c0392b", "#8e6cc0", "#7f8c8d", "#d
 WIDTH, HEIGHT = 520, 250
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 50, 16, 30, 56
 FONT, TITLE_FONT = 14, 15
-X_TICKS = 5
+X_TICKS = 6  # at most; fewer when the labels are long (dates over several days)
+LABEL_GAP = 18
 Y_TICKS = 5
 # Up to this many slots a line's points are marked; beyond, the marks would merge into the line.
 MARKED_POINTS = 60
@@ -174,12 +175,15 @@ def _axes(frame: _Frame, title: str, times: list[datetime], unit: str, *, bars=F
             f"{formatting.axis(value)}</text>"
         )
     slot = frame.plot_width / max(len(times), 1)
-    for index in _tick_indexes(len(times)):
+    # Every label of a chart has the same length: as many as fit side by side with a gap.
+    label_width = _text_width(len(_time_label(times, 0))) if times else 0
+    fits = int(frame.plot_width // (label_width + LABEL_GAP))
+    for index in _tick_indexes(len(times), most=max(2, min(X_TICKS, fits))):
         x = MARGIN_LEFT + slot * (index + 0.5) if bars else frame.x(index)
         parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#888"/>')
         label = _time_label(times, index)
         # A label at the right edge ends there rather than spilling out of the drawing.
-        anchor = "end" if x + FONT * 0.3 * len(label) > frame.width - 2 else "middle"
+        anchor = "end" if x + _text_width(len(label)) / 2 > frame.width - 2 else "middle"
         parts.append(
             f'<text x="{x:.1f}" y="{bottom + 18}" font-size="{FONT}" text-anchor="{anchor}">'
             f"{escape(label)}</text>"
@@ -187,11 +191,17 @@ def _axes(frame: _Frame, title: str, times: list[datetime], unit: str, *, bars=F
     return parts
 
 
-def _tick_indexes(count: int) -> list[int]:
+def _tick_indexes(count: int, *, most: int = X_TICKS) -> list[int]:
+    """Evenly spaced ticks from the first slot, no more than `most`."""
     if count <= 0:
         return []
-    step = max(1, math.ceil((count - 1) / (X_TICKS - 1))) if count > 1 else 1
+    step = max(1, math.ceil((count - 1) / (most - 1))) if count > 1 else 1
     return list(range(0, count, step))
+
+
+def _text_width(characters: int) -> float:
+    """About how wide a label of this many characters is (digits and punctuation of sans-serif)."""
+    return characters * FONT * 0.6
 
 
 def _time_label(times: list[datetime], index: int) -> str:

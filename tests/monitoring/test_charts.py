@@ -88,3 +88,14 @@ def test_empty_data_still_draws_axes():
     assert root.get("data-points") == "0"
     assert "nothing in this window" in [t.text for t in root.findall("svg:text", NS)]
     assert root.findall("svg:line", NS)
+
+
+def test_time_labels_do_not_run_into_each_other_over_days():
+    days = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=6 * n) for n in range(29)]
+    root = parse(line_chart(title="QPS", times=days, series=[Series("qps", [1.0] * 29)]))
+
+    labels = [t for t in root.findall("svg:text", NS) if t.text and t.text.startswith("01-")]
+    assert len(labels) >= 3
+    xs = [float(t.get("x")) for t in labels]
+    width = len(labels[0].text) * 14 * 0.6  # charts.FONT, about 0.6 em a character
+    assert all(b - a > width for a, b in zip(xs, xs[1:], strict=False))

@@ -96,6 +96,11 @@ def test_time_labels_do_not_run_into_each_other_over_days():
 
     labels = [t for t in root.findall("svg:text", NS) if t.text and t.text.startswith("01-")]
     assert len(labels) >= 3
-    xs = [float(t.get("x")) for t in labels]
     width = len(labels[0].text) * 14 * 0.6  # charts.FONT, about 0.6 em a character
-    assert all(b - a > width for a, b in zip(xs, xs[1:], strict=False))
+    spans = []
+    for label in labels:
+        x = float(label.get("x"))
+        left = x - width if label.get("text-anchor") == "end" else x - width / 2
+        spans.append((left, left + width))
+    assert all(right < next_left for (_, right), (next_left, _) in zip(spans, spans[1:], strict=False))
+    assert spans[-1][1] <= WIDTH

@@ -9,7 +9,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from callbacks.models import BreakerState, CircuitBreaker, Lane, TaskStatus
+from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Lane, TaskStatus
+from monitoring import dashboard
 from tests.browser.helpers import screenshot
 from tests.browser.operator_pages import DESKTOP, PHONE, log_in, new_page, rising_load
 from tests.factories import make_execution, make_task
@@ -149,4 +150,26 @@ def test_not_for_anyone_but_staff(browser, live_server, slowed_origin, django_us
     expect(page.locator(".errornote")).to_be_visible()  # the admin does not let a non-staff user in
     page.goto("/admin/origins/")
     assert "/admin/login/" in page.url
+    page.context.close()
+
+
+def test_the_page_refreshes_in_place(browser, live_server, slowed_origin, monkeypatch):
+    monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
+    monkeypatch.setattr(dashboard, "CACHE_SECONDS", 0)
+    page = log_in(new_page(browser, live_server, DESKTOP))
+    page.goto("/admin/origins/https_3A_2F_2Fhooks.example.com_3A443/")
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    attempts = page.locator("#tc-attempts tbody tr")
+    expect(attempts).to_have_count(5)
+
+    task = CallbackTask.objects.filter(origin=ORIGIN, status=TaskStatus.RUNNING).get()
+    make_execution(task=task, attempt=6, outcome="success", status_code=200)
+    CircuitBreaker.objects.filter(origin=ORIGIN).update(state=BreakerState.CLOSED, concurrency_limit=None)
+
+    expect(attempts).to_have_count(6)
+    expect(attempts.first).to_contain_text("success 200")
+    expect(page.locator("[data-figure='breaker']")).to_contain_text("closed")
+    expect(page.locator("#tc-limits [data-limit='concurrency']")).to_have_text("16 in flight")
+    assert navigations == []
     page.context.close()

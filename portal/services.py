@@ -20,13 +20,14 @@ def portal_link_create(
     """A new link to the tenant's portal, working for `hours` (links.DEFAULT_HOURS when None), and its
     token, which only this return value holds."""
     hours = links.clean_hours(hours)
-    if not tenant.is_active:
-        raise ApplicationError(
-            f"Tenant {tenant.name!r} is deactivated: its portal cannot be opened.", code="tenant_inactive"
-        )
     token, digest = links.new_token()
     now = timezone.now()
     with transaction.atomic():
+        # Read again and locked: a deactivation a moment ago, or under way, wins.
+        if not Tenant.objects.select_for_update().filter(pk=tenant.pk, is_active=True).exists():
+            raise ApplicationError(
+                f"Tenant {tenant.name!r} is deactivated: its portal cannot be opened.", code="tenant_inactive"
+            )
         link = PortalLink.objects.create(
             tenant=tenant,
             digest=digest,

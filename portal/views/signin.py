@@ -28,8 +28,9 @@ def signin_view(request, token):
         response = redirect("portal:tasks")
     else:
         response = TemplateResponse(request, "portal/signin.html", {"link": link, "tenant": link.tenant})
-    # The token is in this page's address: it must not travel on in a Referer header.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in this page's address: it must never travel to another site in a Referer header.
+    # Not "no-referrer": browsers then send "Origin: null" with the form, which CSRF checks refuse.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -26,7 +26,7 @@ def test_opening_a_link_asks_first_and_starts_no_session(a):
     response = client.get(reverse("portal:signin", args=[token]))
     assert response.status_code == 200
     assert "Sign in to the callbacks portal of acme" in response.content.decode()
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     # A link scanner's GET neither signs in nor counts as a use.
     assert client.get(TASKS).status_code == 403
     link.refresh_from_db()

@@ -8,6 +8,7 @@ revoked or expired, or a tenant deactivated, ends the session at its next reques
 import functools
 
 from django.http import Http404
+from django.middleware.csrf import rotate_token
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 
@@ -24,6 +25,7 @@ def sign_in(request, link: PortalLink) -> None:
     """A fresh session bound to the link: whatever the browser's session held before (an operator's
     admin login, another tenant's portal) is dropped, and the session key changes (no fixation)."""
     request.session.flush()
+    rotate_token(request)  # as Django's login() does: a CSRF token planted before sign-in is worthless after
     request.session[LINK_KEY] = link.pk
     request.session[TENANT_KEY] = str(link.tenant_id)
     # The cookie dies with the link; the check below ends the session earlier if it is revoked.

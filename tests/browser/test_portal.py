@@ -262,3 +262,17 @@ def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acm
     expect(admin.locator(".messagelist")).to_contain_text("Revoked: 1")
     tenant_side.click(".tc-portal-nav >> text=Schedules")
     expect(tenant_side.locator("h1")).to_have_text("Your portal session has ended")
+
+
+def test_whitelist_and_gone_urls(open_context, acme):
+    page = sign_in(open_context(), acme.tenant)
+    page.click(".tc-portal-nav >> text=URL whitelist")
+    expect(page.locator("#tc-whitelist tbody tr")).to_have_count(1)
+    expect(page.locator("#tc-whitelist")).to_contain_text("acme.example.com")
+    screenshot(page, "portal-whitelist")
+    page.click(".tc-portal-nav >> text=Gone URLs")
+    expect(page.locator("#tc-gone tbody tr[data-gone]")).to_have_count(1)
+    screenshot(page, "portal-gone")
+    page.click("#tc-gone input[value='Clear']")
+    expect(page.locator(".messagelist")).to_contain_text("is called again from now on")
+    expect(page.locator("#tc-gone tbody tr[data-gone]")).to_have_count(0)

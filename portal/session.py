@@ -7,7 +7,6 @@ revoked or expired, or a tenant deactivated, ends the session at its next reques
 
 import functools
 
-from django.http import Http404
 from django.middleware.csrf import rotate_token
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
@@ -19,6 +18,7 @@ from portal.selectors import portal_link_active
 LINK_KEY = "portal.link"
 TENANT_KEY = "portal.tenant"
 ENDED_TEMPLATE = "portal/ended.html"
+NOT_FOUND_TEMPLATE = "portal/not_found.html"
 
 
 def sign_in(request, link: PortalLink) -> None:
@@ -39,7 +39,7 @@ def sign_out(request) -> None:
 def tenant_view(view):
     """The view called as view(request, tenant, ...) for a valid portal session, with request.portal_link
     set; a page saying the session ended (403) otherwise. A row of another tenant, which the tenant-scoped
-    selectors report as missing, is a 404."""
+    selectors report as missing, is a 404 page, the same as for an id that never existed."""
 
     @never_cache
     @functools.wraps(view)
@@ -56,6 +56,7 @@ def tenant_view(view):
         try:
             return view(request, link.tenant, *args, **kwargs)
         except NotFoundError as exc:
-            raise Http404(exc.message) from None
+            context = {"tenant": link.tenant, "portal_link": link, "message": exc.message}
+            return TemplateResponse(request, NOT_FOUND_TEMPLATE, context, status=404)
 
     return wrapper

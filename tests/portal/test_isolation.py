@@ -110,3 +110,11 @@ def test_the_portal_never_lists_another_tenants_links(portal, a, b):
     assert other.get(reverse("portal:tasks")).status_code == 200
     assert portal.get(reverse("portal:tasks")).status_code == 200
     assert PortalLink.objects.filter(tenant=b.tenant).count() == 1
+
+
+def test_the_404_is_the_portals_own_page_and_says_nothing_of_the_owner(portal, b):
+    response = portal.get(reverse("portal:task", args=[b.tasks[TaskStatus.DEAD].pk]))
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "No such callback." in page and "Task Center callbacks — acme" in page
+    assert "globex" not in page

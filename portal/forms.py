@@ -24,7 +24,10 @@ class TaskFilterForm(forms.Form):
         label="Search",
         help_text="a task id or its first characters, part of the URL or host, a business id or trace id",
     )
-    status = forms.ChoiceField(required=False, choices=[("", "any status"), *TaskStatus.choices])
+    # The API's values (dead, retrying), as the badges spell them.
+    status = forms.ChoiceField(
+        required=False, choices=[("", "any status"), *((s.value, s.value) for s in TaskStatus)]
+    )
     queue = forms.CharField(required=False, max_length=64)
     created = forms.ChoiceField(
         required=False,
@@ -32,11 +35,6 @@ class TaskFilterForm(forms.Form):
         choices=[("", "any time"), *((key, f"last {key}") for key in CREATED_WINDOWS)],
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE, widget=forms.HiddenInput)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The API's values (http_5xx, dead), as the badges spell them.
-        self.fields["status"].choices = [("", "any status"), *((s.value, s.value) for s in TaskStatus)]
 
     def filters(self) -> dict:
         data = self.cleaned_data

@@ -52,6 +52,10 @@ def test_a_bad_filter_names_the_field_and_lists_nothing(portal, a):
     assert rows(response) == set()
     assert "Status: Select a valid choice" in page
     assert "Created: Select a valid choice" in page
+    assert (
+        "page: Ensure this value is less than or equal to 200."
+        in portal.get(TASKS, {"page": "201"}).content.decode()
+    )
 
 
 def test_pages_go_on_without_counting(portal, a, django_assert_max_num_queries):

@@ -248,6 +248,7 @@ def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acm
 
     tenant_side = open_context()
     tenant_side.goto(url)
+    screenshot(tenant_side, "portal-signin")
     tenant_side.click("input[value='Sign in']")
     expect(tenant_side.locator("#site-name")).to_have_text("Task Center callbacks — acme")
 
@@ -260,6 +261,7 @@ def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acm
     expect(admin.locator(".messagelist")).to_contain_text("Revoked: 1")
     tenant_side.click(".tc-portal-nav >> text=Schedules")
     expect(tenant_side.locator("h1")).to_have_text("Your portal session has ended")
+    screenshot(tenant_side, "portal-ended")
 
 
 def test_whitelist_and_gone_urls(open_context, acme):

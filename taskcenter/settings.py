@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     # Before django_q: our `qcluster` command (graceful shutdown) takes the place of django-q2's.
     "callbacks",
     "monitoring",
+    "portal",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # the API docs' JavaScript served by us, not from a CDN

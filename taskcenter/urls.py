@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/docs/", docs.RedocPage.as_view(url_name="schema"), name="api-docs"),
     path("api/docs/swagger/", docs.SwaggerPage.as_view(url_name="schema"), name="api-docs-swagger"),
     path("api/docs/redoc.standalone.js", docs.redoc_bundle, name="api-docs-redoc-bundle"),
+    # The tenants' portal: signed in with a link an operator gives, never with an admin login.
+    path("portal/", include("portal.urls")),
     path("", include("monitoring.urls")),
     # Last: whatever under /api/ matched nothing above answers the API's JSON 404.
     re_path(r"^api/", UnknownApiPathApi.as_view(), name=NOT_FOUND_URL_NAME),

@@ -181,6 +181,8 @@ class TenantAdmin(admin.ModelAdmin):
     ordering = ("name",)
     form = TenantChangeForm
     inlines = (ApiKeyInline,)
+    # With a button making a sign-in link to the tenant's portal (served by portal.admin).
+    change_form_template = "admin/callbacks/tenant/change_form.html"
     actions = (
         "rotate_api_key",
         "rotate_signing_secret",

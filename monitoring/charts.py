@@ -256,3 +256,50 @@ def _svg(frame: _Frame, title: str, parts: list[str], *, points: int) -> SafeStr
         f'data-points="{points}" font-family="sans-serif">'
         f'<rect width="{frame.width}" height="{frame.height}" fill="#fff"/>{body}</svg>'
     )
+
+
+def delivery_charts(points: list[dict]) -> list:
+    """The four charts of delivery every console page shows, from monitoring.selectors.timeseries points."""
+    return [throughput_chart(points), latency_chart(points), success_chart(points), errors_chart(points)]
+
+
+def throughput_chart(points: list[dict]):
+    return line_chart(
+        title="Throughput",
+        times=[p["start"] for p in points],
+        series=[Series("attempts/s", [p["qps"] for p in points])],
+        unit="attempts/s",
+    )
+
+
+def latency_chart(points: list[dict]):
+    return line_chart(
+        title="Latency percentiles",
+        times=[p["start"] for p in points],
+        series=[Series(name, [p[name] for p in points]) for name in ("p50", "p95", "p99")],
+        unit="ms",
+    )
+
+
+def success_chart(points: list[dict]):
+    return line_chart(
+        title="Success rate",
+        times=[p["start"] for p in points],
+        series=[
+            Series(
+                "success", [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points]
+            )
+        ],
+        unit="%",
+        y_max=100,
+    )
+
+
+def errors_chart(points: list[dict]):
+    error_classes = sorted({name for point in points for name in point["errors"]})
+    return bar_chart(
+        title="Errors by class",
+        times=[p["start"] for p in points],
+        stacks={name: [p["errors"].get(name, 0) for p in points] for name in error_classes},
+        unit="attempts",
+    )

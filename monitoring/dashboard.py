@@ -24,7 +24,7 @@ from callbacks.models import BreakerState, CallbackTask, Tenant
 from callbacks.queues import declared_queues
 from callbacks.services.breakers import breaker_list
 from monitoring import backlog, heartbeats, selectors
-from monitoring.charts import Series, bar_chart, line_chart
+from monitoring.charts import delivery_charts
 from monitoring.origins import OriginField, known_origins, origin_page_url
 
 CACHE_SECONDS = 10
@@ -143,52 +143,6 @@ def _breakers(*, tenant, origin: str) -> dict:
     return {"counts": {state: counts.get(state, 0) for state in BreakerState.values}, "not_closed": rows}
 
 
-def charts(points: list[dict]) -> list:
-    return [throughput_chart(points), latency_chart(points), success_chart(points), errors_chart(points)]
-
-
-def throughput_chart(points: list[dict]):
-    return line_chart(
-        title="Throughput",
-        times=[p["start"] for p in points],
-        series=[Series("attempts/s", [p["qps"] for p in points])],
-        unit="attempts/s",
-    )
-
-
-def latency_chart(points: list[dict]):
-    return line_chart(
-        title="Latency percentiles",
-        times=[p["start"] for p in points],
-        series=[Series(name, [p[name] for p in points]) for name in ("p50", "p95", "p99")],
-        unit="ms",
-    )
-
-
-def success_chart(points: list[dict]):
-    return line_chart(
-        title="Success rate",
-        times=[p["start"] for p in points],
-        series=[
-            Series(
-                "success", [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points]
-            )
-        ],
-        unit="%",
-        y_max=100,
-    )
-
-
-def errors_chart(points: list[dict]):
-    error_classes = sorted({name for point in points for name in point["errors"]})
-    return bar_chart(
-        title="Errors by class",
-        times=[p["start"] for p in points],
-        stacks={name: [p["errors"].get(name, 0) for p in points] for name in error_classes},
-        unit="attempts",
-    )
-
-
 def dashboard_view(request):
     """Wrapped in admin.site.admin_view in taskcenter/urls.py: staff only, never cached by browsers."""
     window = request.GET.get("window", DEFAULT_WINDOW)
@@ -210,7 +164,7 @@ def dashboard_view(request):
         "windows": [(name, "?" + urlencode({**query, "window": name})) for name in WINDOWS],
         "here": "?" + urlencode({**query, "window": window}),
         "step_seconds": int(WINDOWS[window][1].total_seconds()),
-        "charts": charts(data["points"]),
+        "charts": delivery_charts(data["points"]),
         "cache_seconds": CACHE_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         **data,

@@ -32,7 +32,7 @@ from callbacks.models import (
     Tenant,
 )
 from callbacks.services.notifications import BREAKER_OPENED, NOTIFICATION_PREFIX
-from monitoring import backlog, dashboard, selectors
+from monitoring import backlog, charts, dashboard, selectors
 from monitoring.origins import OriginField, known_origins, origin_page_url, parse_origin
 
 ATTEMPTS_SHOWN = 50
@@ -219,10 +219,10 @@ def origin_view(request, origin: str):
         "here": f"?window={window}",
         "step_seconds": int(dashboard.WINDOWS[window][1].total_seconds()),
         "charts": [
-            dashboard.success_chart(points),
-            dashboard.latency_chart(points),
-            dashboard.throughput_chart(points),
-            dashboard.errors_chart(points),
+            charts.success_chart(points),
+            charts.latency_chart(points),
+            charts.throughput_chart(points),
+            charts.errors_chart(points),
         ],
         "cache_seconds": dashboard.CACHE_SECONDS,
         "refresh_seconds": dashboard.REFRESH_SECONDS,

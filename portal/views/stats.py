@@ -4,7 +4,7 @@ attempts only, drawn by monitoring.charts as on the operators' dashboard."""
 from datetime import timedelta
 
 from monitoring import selectors
-from monitoring.charts import Series, bar_chart, line_chart
+from monitoring.charts import delivery_charts
 from portal.session import tenant_view
 from portal.views.common import page
 
@@ -32,43 +32,6 @@ def stats_view(request, tenant):
         "step_seconds": int(step.total_seconds()),
         # The installation's worker pool (summary["pool"]) is the operators' business, not shown here.
         "summary": {key: value for key, value in summary.items() if key != "pool"},
-        "charts": charts(points),
+        "charts": delivery_charts(points),
     }
     return page(request, "portal/stats.html", context, nav="stats")
-
-
-def charts(points: list[dict]) -> list:
-    times = [point["start"] for point in points]
-    error_classes = sorted({name for point in points for name in point["errors"]})
-    return [
-        line_chart(
-            title="Throughput",
-            times=times,
-            series=[Series("attempts/s", [p["qps"] for p in points])],
-            unit="attempts/s",
-        ),
-        line_chart(
-            title="Latency percentiles",
-            times=times,
-            series=[Series(name, [p[name] for p in points]) for name in ("p50", "p95", "p99")],
-            unit="ms",
-        ),
-        line_chart(
-            title="Success rate",
-            times=times,
-            series=[
-                Series(
-                    "success %",
-                    [None if p["success_rate"] is None else p["success_rate"] * 100 for p in points],
-                )
-            ],
-            unit="%",
-            y_max=100,
-        ),
-        bar_chart(
-            title="Errors by class",
-            times=times,
-            stacks={name: [p["errors"].get(name, 0) for p in points] for name in error_classes},
-            unit="attempts",
-        ),
-    ]

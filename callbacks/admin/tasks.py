@@ -25,6 +25,7 @@ from callbacks.admin.filters import (
     OriginFilter,
     OutcomeFilter,
     QueueFilter,
+    ScheduleFilter,
     StartedFilter,
     StatusFilter,
     TenantFilter,
@@ -110,7 +111,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "created_at",
     )
-    list_filter = (StatusFilter, QueueFilter, TenantFilter, OriginFilter, CreatedFilter)
+    list_filter = (StatusFilter, QueueFilter, TenantFilter, OriginFilter, CreatedFilter, ScheduleFilter)
     list_select_related = ("tenant",)
     search_fields = ("business_id",)  # the search box; get_search_results does the matching
     search_help_text = (

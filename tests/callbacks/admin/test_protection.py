@@ -134,7 +134,12 @@ def test_a_tenant_not_enforcing_its_whitelist_passes_it_and_says_so_once(admin_c
     response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": f"https://{PUBLIC}/x"})
 
     html = response.content.decode()
-    assert _checks(response) == {"URL rules": "passed", "whitelist": "passed", "gone": "passed", "SSRF guard": "passed"}
+    assert _checks(response) == {
+        "URL rules": "passed",
+        "whitelist": "passed",
+        "gone": "passed",
+        "SSRF guard": "passed",
+    }
     assert f"Allowed: https://{PUBLIC}/x" in html
     assert "Denied" not in html and "Refused" not in html
     assert "does not enforce its whitelist, so the whitelist accepts every URL" in html

@@ -71,7 +71,7 @@ class WhitelistEntryForm(forms.ModelForm):
 class CheckUrlForm(forms.Form):
     tenant = forms.ModelChoiceField(Tenant.objects.order_by("name"))
     # Longer than any URL accepted: the URL rules' own check says what is wrong with a long one.
-    url = forms.CharField(max_length=10_000, widget=forms.TextInput(attrs={"size": 80}))
+    url = forms.CharField(label="URL", max_length=10_000, widget=forms.TextInput(attrs={"size": 80}))
 
 
 @admin.register(UrlWhitelistEntry)

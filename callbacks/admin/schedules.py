@@ -1,9 +1,12 @@
 """Cron schedules (edited through services.schedules; fire now, pause, resume; the callbacks they fired)
 and the declared queues (declare, pause, resume)."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -60,12 +63,21 @@ def _flat(problems, prefix: str = "") -> list[str]:
     return [f"{prefix}{problems}"]
 
 
+class TemplateField(forms.JSONField):
+    """The template indented, one field a line, so it is edited rather than deciphered."""
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 class ScheduleForm(forms.ModelForm):
     """Checks what services.schedules would check (cron, minimum interval, time zone, template and its
     URL rules, quota, unique name) and shows each refusal on its field; the admin saves through the
     service afterwards."""
 
-    task_template = forms.JSONField(
+    task_template = TemplateField(
         widget=forms.Textarea(attrs={"rows": 10, "cols": 90, "class": "tc-json-input"}),
         help_text=format_html(
             "the callback each fire registers, as the API takes it (url, method, headers, body, "

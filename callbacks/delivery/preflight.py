@@ -89,13 +89,12 @@ def _url_rules(url: str) -> Check:
 def _whitelist(tenant, url: str, entry_count: int) -> Check:
     reason = denial_reason(enabled_patterns(tenant), url)
     if not tenant.enforce_whitelist:
-        would = "would allow it" if reason is None else f"would not ({reason})"
-        return Check(
-            "whitelist",
-            PASSED,
-            f"not enforced: {tenant.name} may call every URL; its {entry_count} enabled "
-            f"entr{'y' if entry_count == 1 else 'ies'} {would}",
-        )
+        if entry_count == 0:
+            would = "it has no enabled entries"
+        else:
+            entries = f"{entry_count} enabled entr{'y' if entry_count == 1 else 'ies'}"
+            would = f"enforced, its {entries} would " + ("allow this URL" if reason is None else "refuse it")
+        return Check("whitelist", PASSED, f"not enforced: {tenant.name} may call every URL ({would})")
     if reason is None:
         return Check("whitelist", PASSED, "enforced, and an enabled entry allows this URL")
     return Check("whitelist", REFUSED, f"enforced: {reason}")

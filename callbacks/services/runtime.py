@@ -97,8 +97,17 @@ def runtime_settings_in_force() -> list[SettingInForce]:
                 configured=settings.CALLBACKS[key],
                 configured_source=configured_source,
                 environment_variable=variable,
-                bounds=spec.range_text(),
+                bounds=_bounds(spec),
                 overridden_at=override.updated_at if override else None,
             )
         )
     return rows
+
+
+def _bounds(spec) -> str:
+    """ "0 to 1000000" rather than the "1e+06" of a general number format."""
+    shown = [
+        "no limit" if bound is None else str(int(bound)) if float(bound).is_integer() else f"{bound}"
+        for bound in (spec.minimum, spec.maximum)
+    ]
+    return f"{shown[0]} to {shown[1]}"

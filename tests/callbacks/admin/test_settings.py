@@ -33,7 +33,8 @@ def test_every_run_time_key_is_listed_with_its_value_source_and_bounds(admin_cli
     assert rows["MAX_RETRIES"].configured == settings.CALLBACKS["MAX_RETRIES"]
     assert (rows["CONNECT_TIMEOUT"].value, rows["CONNECT_TIMEOUT"].source) == (4.0, "environment")
     assert rows["BACKOFF_MULTIPLIER"].source == "default"
-    assert rows["MAX_RETRIES"].bounds == "must be between 0 and 20"
+    assert rows["MAX_RETRIES"].bounds == "0 to 20"
+    assert rows["DISPATCH_MAX_OUTSTANDING"].bounds == "0 to 1000000"
     html = response.content.decode()
     assert "0 runtime settings" not in html
     assert html.count('<tr id="tc-setting-') == len(RUNTIME_KEYS)

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.forms.fields import InvalidJSONInput
+from django.forms.models import construct_instance
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -108,8 +109,10 @@ class ScheduleForm(forms.ModelForm):
             service_errors_on_fields(self, exc)
         return cleaned
 
-    def validate_unique(self):
-        """The service says it (on the name field) in its own words."""
+    def _post_clean(self):
+        # Only the instance the admin expects; the model's own checks (its unique name constraint) would
+        # repeat the service's refusals in other words.
+        self.instance = construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
 
     def service_data(self) -> dict:
         names = FORM_FIELDS if self.instance._state.adding else self.changed_data

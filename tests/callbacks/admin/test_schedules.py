@@ -51,6 +51,9 @@ def _errors(response) -> dict:
 
 
 def test_a_schedule_is_added_through_the_service(admin_client, tenant):
+    form = admin_client.get(ADD).content.decode()
+    assert 'name="task_template"' in form and 'id="tc-fire-now"' not in form
+
     response = admin_client.post(
         ADD,
         {
@@ -121,13 +124,11 @@ def test_a_cron_firing_more_often_than_the_minimum_interval_is_refused(admin_cli
 
 def test_adding_past_the_quota_or_with_a_taken_name_is_refused(admin_client, tenant, schedule, settings):
     taken = admin_client.post(ADD, {**_form(schedule), "tenant": tenant.pk})
-    assert "the tenant has a schedule of this name already" in " ".join(_errors(taken)["name"])
+    assert _errors(taken) == {"name": ["the tenant has a schedule of this name already"]}
 
     settings.CALLBACKS = {**settings.CALLBACKS, "SCHEDULES_PER_TENANT": 1}
     full = admin_client.post(ADD, {**_form(schedule, name="other"), "tenant": tenant.pk})
-    assert "at most 1 schedules per tenant" in " ".join(
-        _errors(full)[None] if None in _errors(full) else _errors(full)["__all__"]
-    )
+    assert _errors(full) == {"__all__": ["schedules: at most 1 schedules per tenant; delete one first"]}
     assert CallbackSchedule.objects.count() == 1
 
 
@@ -249,3 +250,17 @@ def test_a_viewer_sees_the_schedule_but_cannot_change_or_fire_it(client, schedul
     assert client.get(ADD).status_code == 403
     assert not CallbackTask.objects.exists()
     assert CallbackSchedule.objects.get(pk=schedule.pk).cron == "30 2 * * *"
+
+
+def test_a_refusal_only_the_save_meets_is_reported_and_nothing_is_saved(
+    admin_client, tenant, schedule, monkeypatch
+):
+    """Another schedule took the name between the form's check and the save: the service refuses, the
+    admin's transaction is rolled back, and the operator is told why."""
+    monkeypatch.setattr("callbacks.admin.schedules.schedule_check", lambda **kwargs: {})
+
+    response = admin_client.post(ADD, {**_form(schedule), "tenant": tenant.pk}, follow=True)
+
+    assert "Not saved: name: the tenant has a schedule of this name already" in response.content.decode()
+    assert CallbackSchedule.objects.count() == 1
+    assert not AuditLog.objects.filter(action="schedule.create", actor="admin").exists()

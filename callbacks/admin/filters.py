@@ -102,6 +102,21 @@ class ScheduleFilter(ExactFilter):
         return super().queryset(request, queryset)
 
 
+class ScheduleStateFilter(admin.SimpleListFilter):
+    """Active or paused in words, rather than "paused: yes/no"."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("paused", "paused")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "paused"):
+            return queryset.filter(paused=self.value() == "paused")
+        return queryset
+
+
 def _is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)

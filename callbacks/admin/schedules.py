@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from callbacks.admin.common import BigTableAdmin, ReadOnlyAdmin, actor, adopt, run_each
-from callbacks.admin.filters import TenantFilter
+from callbacks.admin.filters import ScheduleStateFilter, TenantFilter
 from callbacks.domain.callback import clean_queue_name
 from callbacks.domain.schedule import next_runs
 from callbacks.domain.vocabulary import ActorType
@@ -147,7 +147,7 @@ class CallbackScheduleAdmin(BigTableAdmin):
         "last_fired_at",
         "fired_link",
     )
-    list_filter = ("paused", TenantFilter)
+    list_filter = (ScheduleStateFilter, TenantFilter)
     list_select_related = ("tenant",)
     search_fields = ("name",)
     ordering = ("tenant__name", "name")

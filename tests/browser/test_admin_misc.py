@@ -119,6 +119,7 @@ def test_fire_now_then_the_page_lists_the_callback_and_links_the_filtered_task_l
 
     operator.goto("/admin/callbacks/callbackschedule/")
     expect(operator.locator("td.field-state .tc-badge")).to_have_text(["paused"])
+    screenshot(operator, "schedule-list")
 
 
 def _one_line(locator) -> None:

@@ -200,6 +200,9 @@ def test_the_list_says_active_or_paused_in_words(admin_client, tenant, schedule)
 
     assert '<span class="tc-badge tc-schedule-active">active</span>' in html
     assert '<span class="tc-badge tc-schedule-paused">paused</span>' in html
+    paused = admin_client.get(LIST, {"state": "paused"}).context["cl"].result_list
+    active = admin_client.get(LIST, {"state": "active"}).context["cl"].result_list
+    assert ([s.name for s in paused], [s.name for s in active]) == (["held"], ["nightly"])
 
 
 def test_the_page_lists_the_callbacks_it_fired_newest_first_and_links_the_filtered_list(

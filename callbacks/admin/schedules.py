@@ -153,6 +153,7 @@ class CallbackScheduleAdmin(BigTableAdmin):
     ordering = ("tenant__name", "name")
     actions = ("fire_now", "pause", "resume")
     change_form_template = "admin/callbacks/callbackschedule/change_form.html"
+    change_list_template = "admin/callbacks/callbackschedule/change_list.html"
     readonly_fields = (
         "id",
         "state",

@@ -124,7 +124,7 @@ class CallbackTask(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="tasks",
-        db_index=False,  # task_schedule_idx: only the tasks that have one
+        db_index=False,  # task_schedule_created_idx: only the tasks that have one
     )
 
     # Policy, resolved at creation (task > tenant > installation), so a later change of
@@ -203,7 +203,13 @@ class CallbackTask(models.Model):
             models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
             models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
             models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
-            models.Index(fields=["schedule"], name="task_schedule_idx", condition=Q(schedule__isnull=False)),
+            # A schedule's callbacks newest first (its admin page, the task list filtered by it); the
+            # leading column serves the foreign key's lookups too.
+            models.Index(
+                fields=["schedule", "-created_at"],
+                name="task_schedule_created_idx",
+                condition=Q(schedule__isnull=False),
+            ),
             # Ordering keys: the earliest unfinished task of a key goes first.
             models.Index(
                 fields=["tenant", "ordering_key", "created_at"],

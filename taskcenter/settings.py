@@ -423,7 +423,8 @@ Q_CLUSTER = {
     # where it expires after 3 s): 2 s instead of django-q2's 0.5 s, as the saving was most of an
     # idle sentinel's CPU; a killed worker process is replaced within this.
     "guard_cycle": 2.0,
-    "label": "Django Q",
+    # The admin heading of django-q2's own tables, shown to superusers only (callbacks.admin.broker).
+    "label": "Broker internals",
     # Q_CLUSTER_NAME=<queue> makes a cluster serve that queue; django-q2 1.11 then requires this key
     # (KeyError at import without it). Per-queue capacity comes from that process's environment.
     "ALT_CLUSTERS": {},

@@ -1,6 +1,7 @@
 """List filters as SimpleListFilter classes. Choices that come from a big table are cached briefly:
 a DISTINCT over millions of tasks is worth doing once a minute, not on every page view."""
 
+import uuid
 from datetime import timedelta
 
 from django.contrib import admin
@@ -8,7 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from callbacks.domain.vocabulary import ActorType
-from callbacks.models import AuditLog, CallbackTask, Outcome, TaskStatus, Tenant
+from callbacks.models import AuditLog, CallbackSchedule, CallbackTask, Outcome, TaskStatus, Tenant
 
 CHOICES_CACHE_SECONDS = 60
 MAX_CHOICES = 50
@@ -76,6 +77,52 @@ class TenantFilter(ExactFilter):
         return [
             (str(pk), name) for pk, name in Tenant.objects.order_by("name").values_list("pk", "name")[:200]
         ]
+
+
+class ScheduleFilter(ExactFilter):
+    """The callbacks one schedule fired (linked from the schedule's page): any schedule's id works in
+    the URL; the choices list the first schedules by tenant and name, and the chosen one."""
+
+    title = "schedule"
+    parameter_name = "schedule"
+    field = "schedule_id"
+
+    def lookups(self, request, model_admin):
+        schedules = CallbackSchedule.objects.select_related("tenant").order_by("tenant__name", "name")
+        choices = [(str(s.pk), f"{s.tenant.name}: {s.name}") for s in schedules[:MAX_CHOICES]]
+        chosen = self.value()
+        if chosen and chosen not in {pk for pk, _ in choices}:
+            picked = schedules.filter(pk=chosen).first() if _is_uuid(chosen) else None
+            choices.append((chosen, f"{picked.tenant.name}: {picked.name}" if picked else chosen))
+        return choices
+
+    def queryset(self, request, queryset):
+        if self.value() and not _is_uuid(self.value()):
+            return queryset.none()  # no schedule has such an id
+        return super().queryset(request, queryset)
+
+
+class ScheduleStateFilter(admin.SimpleListFilter):
+    """Active or paused in words, rather than "paused: yes/no"."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active"), ("paused", "paused")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "paused"):
+            return queryset.filter(paused=self.value() == "paused")
+        return queryset
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 class CreatedFilter(admin.SimpleListFilter):

@@ -10,8 +10,9 @@ from django.utils.html import format_html
 
 from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, adopt, run_each
 from callbacks.admin.filters import TenantFilter
+from callbacks.delivery.preflight import url_verdict
 from callbacks.domain.vocabulary import ActorType
-from callbacks.domain.whitelist import entry_matches, validate_pattern
+from callbacks.domain.whitelist import validate_pattern
 from callbacks.errors import ApplicationError
 from callbacks.models import CircuitBreaker, GoneUrl, Tenant, UrlWhitelistEntry
 from callbacks.services.breakers import breaker_concurrency, breaker_reset
@@ -22,7 +23,6 @@ from callbacks.services.whitelist import (
     whitelist_entry_delete,
     whitelist_entry_update,
 )
-from callbacks.whitelist import url_allowed
 from monitoring.origins import origin_page_url
 
 PATTERN_FIELDS = ("host", "scheme", "port", "path_prefix")
@@ -72,7 +72,8 @@ class WhitelistEntryForm(forms.ModelForm):
 
 class CheckUrlForm(forms.Form):
     tenant = forms.ModelChoiceField(Tenant.objects.order_by("name"))
-    url = forms.CharField(max_length=2000, widget=forms.TextInput(attrs={"size": 80}))
+    # Longer than any URL accepted: the URL rules' own check says what is wrong with a long one.
+    url = forms.CharField(label="URL", max_length=10_000, widget=forms.TextInput(attrs={"size": 80}))
 
 
 @admin.register(UrlWhitelistEntry)
@@ -113,7 +114,7 @@ class UrlWhitelistEntryAdmin(admin.ModelAdmin):
         return [path("check/", view, name="callbacks_urlwhitelistentry_check"), *super().get_urls()]
 
     def check_view(self, request):
-        """Would this tenant be allowed to call this URL, and which entry lets it?"""
+        """Would a callback of this tenant to this URL go out? Each check delivery makes, and the verdict."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = CheckUrlForm(request.GET or None)
@@ -125,16 +126,7 @@ class UrlWhitelistEntryAdmin(admin.ModelAdmin):
         }
         if form.is_valid():
             tenant, url = form.cleaned_data["tenant"], form.cleaned_data["url"].strip()
-            entries = list(tenant.whitelist.filter(enabled=True).order_by("host"))
-            context.update(
-                checked=True,
-                tenant=tenant,
-                url=url,
-                allowed=url_allowed(tenant=tenant, url=url),
-                matching=[entry for entry in entries if entry_matches(entry, url)],
-                enforced=tenant.enforce_whitelist,
-                entry_count=len(entries),
-            )
+            context.update(checked=True, tenant=tenant, result=url_verdict(tenant=tenant, url=url))
         return TemplateResponse(request, "admin/callbacks/urlwhitelistentry/check.html", context)
 
 

@@ -1,7 +1,10 @@
 """The audit log (read-only) and run-time settings (saved through services.runtime)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 
 from callbacks import conf
 from callbacks.admin.common import ReadOnlyAdmin, actor, add_service_errors, pretty_json
@@ -10,7 +13,7 @@ from callbacks.domain.policy import clean_runtime_changes
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
 from callbacks.models import AuditLog, RuntimeSetting
-from callbacks.services.runtime import runtime_settings_update
+from callbacks.services.runtime import runtime_settings_in_force, runtime_settings_update
 
 
 @admin.register(AuditLog)
@@ -76,11 +79,13 @@ class RuntimeSettingForm(forms.ModelForm):
 
 @admin.register(RuntimeSetting)
 class RuntimeSettingAdmin(admin.ModelAdmin):
-    """Overrides of settings.CALLBACKS that every process picks up within seconds, no restart."""
+    """Overrides of settings.CALLBACKS that every process picks up within seconds, no restart. The list
+    is every run-time key with its value in force and where it comes from, set or reset in place."""
 
     form = RuntimeSettingForm
     list_display = ("key", "value", "updated_at")
     ordering = ("key",)
+    change_list_template = "admin/callbacks/runtimesetting/in_force.html"
 
     def get_readonly_fields(self, request, obj=None):
         return ("key", "updated_at") if obj is not None else ("updated_at",)
@@ -96,3 +101,49 @@ class RuntimeSettingAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         changes = {key: None for key in queryset.values_list("key", flat=True)}
         runtime_settings_update(changes=changes, actor_type=ActorType.USER, actor=actor(request))
+
+    def changelist_view(self, request, extra_context=None):
+        """Every key, not only the overridden ones (a list of rows would say "0 runtime settings")."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        errors, submitted = {}, {}
+        if request.method == "POST":
+            key, operation = request.POST.get("key", ""), request.POST.get("operation")
+            value = None if operation == "reset" else request.POST.get("value", "").strip()
+            if not self._may(request, operation):
+                raise PermissionDenied
+            try:
+                runtime_settings_update(changes={key: value}, actor_type=ActorType.USER, actor=actor(request))
+            except ApplicationError as exc:
+                errors = {name: "; ".join(_texts(problems)) for name, problems in exc.fields.items()}
+                submitted = {key: value}
+            else:
+                done = (
+                    f"{key} reset: the configured value applies" if value is None else f"{key} set to {value}"
+                )
+                self.message_user(request, f"{done} (every process within seconds).", messages.SUCCESS)
+                return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Run-time settings",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "rows": [
+                (row, errors.get(row.key), submitted.get(row.key, "")) for row in runtime_settings_in_force()
+            ],
+            "may_set": self._may(request, "set"),
+            "may_reset": self._may(request, "reset"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.change_list_template, context, status=400 if errors else 200)
+
+    def _may(self, request, operation) -> bool:
+        if operation == "reset":
+            return self.has_delete_permission(request)
+        if operation == "set":
+            return self.has_add_permission(request) and self.has_change_permission(request)
+        return False
+
+
+def _texts(problems) -> list[str]:
+    return [str(problem) for problem in problems] if isinstance(problems, list | tuple) else [str(problems)]

@@ -25,10 +25,12 @@ from callbacks.admin.filters import (
     OriginFilter,
     OutcomeFilter,
     QueueFilter,
+    ScheduleFilter,
     StartedFilter,
     StatusFilter,
     TenantFilter,
 )
+from callbacks.domain import moments
 from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
@@ -111,7 +113,7 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "created_at",
     )
-    list_filter = (StatusFilter, QueueFilter, TenantFilter, OriginFilter, CreatedFilter)
+    list_filter = (StatusFilter, QueueFilter, TenantFilter, OriginFilter, CreatedFilter, ScheduleFilter)
     list_select_related = ("tenant",)
     search_fields = ("business_id",)  # the search box; get_search_results does the matching
     search_help_text = (
@@ -293,21 +295,43 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:callbacks_callbacktask_changelist") + "?status=scheduled"
                 )
-            context["count"] = dead_letters(tenant=tenant, since=since).count()
+            dead = dead_letters(tenant=tenant, since=since)
+            count = dead.count()
+            listed = list(dead.select_related("tenant").order_by("-finished_at", "-id")[:REPLAY_LISTED])
+            context.update(
+                count=count,
+                tasks=listed,
+                more=count - len(listed),
+                # An age ("6h") is fixed when listed, so the replay covers the window the operator saw.
+                since_value=since.isoformat() if since else "",
+            )
         return TemplateResponse(request, "admin/callbacks/callbacktask/replay_dead.html", context)
+
+
+# Dead letters listed on the replay page before the operator confirms; the count covers them all.
+REPLAY_LISTED = 50
 
 
 class ReplayForm(forms.Form):
     tenant = forms.ModelChoiceField(
         Tenant.objects.order_by("name"), required=False, empty_label="every tenant"
     )
-    since = forms.DateTimeField(
-        required=False, help_text="only tasks that died at or after this time (YYYY-MM-DD HH:MM, UTC)"
+    since = forms.CharField(
+        required=False,
+        help_text="only tasks that died at or after this: an age like 30m, 6h or 2d, or a time "
+        "(YYYY-MM-DD HH:MM, UTC unless it has an offset)",
+        widget=forms.TextInput(attrs={"placeholder": "6h", "size": 24}),
     )
 
     def clean_since(self):
-        since = self.cleaned_data["since"]
-        if since is not None and since > timezone.now():
+        text = self.cleaned_data["since"].strip()
+        if not text:
+            return None
+        try:
+            since = moments.parse_since(text, naive_as_utc=True)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if since > timezone.now():
             raise forms.ValidationError("This is in the future: no task has died then yet.")
         return since
 

@@ -1,4 +1,4 @@
-"""Writes on cron schedules: create, update, delete, pause, resume, and the dispatcher's fire.
+"""Writes on cron schedules: create, update, delete, pause, resume, fire now, and the dispatcher's fire.
 
 Firing happens in the leading dispatcher's step (`fire_due`): each due schedule creates one task from its
 template and advances `next_fire_at` in the same transaction, conditional on the value it read, so a
@@ -19,7 +19,7 @@ from callbacks import conf
 from callbacks.domain import schedule as schedule_rules
 from callbacks.domain.vocabulary import ActorType
 from callbacks.errors import ApplicationError
-from callbacks.models import CallbackSchedule, MissedPolicy, Tenant
+from callbacks.models import CallbackSchedule, CallbackTask, MissedPolicy, Tenant
 from callbacks.queues import DEFAULT_QUEUE
 from callbacks.services.audit import audit_record
 from callbacks.services.queues import queue_check
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 EDITABLE = ("name", "cron", "timezone", "task_template", "missed_policy", "paused")
 SCHEDULER_ACTOR = "scheduler"
 FIRE_BATCH = 100
+NAME_TAKEN = "the tenant has a schedule of this name already"
 
 
 def fire_due(*, now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
@@ -85,13 +86,8 @@ def schedule_create(*, tenant: Tenant, data: dict, actor_type: str, actor: str) 
     with transaction.atomic():
         # The tenant's row locked: two creations at once cannot both take the last place.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-        quota = conf.get("SCHEDULES_PER_TENANT")
-        if CallbackSchedule.objects.filter(tenant=tenant).count() >= quota:
-            raise ApplicationError(
-                "Invalid input.",
-                code="schedule_quota",
-                fields={"schedules": [f"at most {quota} schedules per tenant; delete one first"]},
-            )
+        if CallbackSchedule.objects.filter(tenant=tenant).count() >= conf.get("SCHEDULES_PER_TENANT"):
+            raise _quota_error()
         _save_unique(schedule, force_insert=True)
         audit_record(
             actor_type=actor_type,
@@ -104,6 +100,24 @@ def schedule_create(*, tenant: Tenant, data: dict, actor_type: str, actor: str) 
         )
         transaction.on_commit(notify_dispatcher)
     return schedule
+
+
+def schedule_check(*, tenant: Tenant, data: dict, schedule: CallbackSchedule | None = None) -> dict:
+    """The checks schedule_create (no `schedule`) or schedule_update would make on `data`, writing
+    nothing: for forms that show every refusal on its field before anything is saved. The values
+    cleaned, or ApplicationError naming the fields."""
+    values = _validated(data)
+    if schedule is None and CallbackSchedule.objects.filter(tenant=tenant).count() >= conf.get(
+        "SCHEDULES_PER_TENANT"
+    ):
+        raise _quota_error()
+    name = values.get("name")
+    taken = CallbackSchedule.objects.filter(tenant=tenant, name=name)
+    if schedule is not None:
+        taken = taken.exclude(pk=schedule.pk)
+    if name is not None and taken.exists():
+        raise ApplicationError("Invalid input.", fields={"name": [NAME_TAKEN]})
+    return values
 
 
 def schedule_update(
@@ -167,6 +181,30 @@ def schedule_resume(*, schedule: CallbackSchedule, actor_type: str, actor: str) 
     return schedule_update(schedule=schedule, data={"paused": False}, actor_type=actor_type, actor=actor)
 
 
+def schedule_fire_now(*, schedule: CallbackSchedule, actor_type: str, actor: str) -> CallbackTask:
+    """One task from the template, due now, besides the cron's fires: the next fire stays where it
+    is. Unlike a timed fire, which skips a refused template quietly, a refusal (the template no
+    longer valid, its URL off the tenant's whitelist, its queue gone) is raised to the caller."""
+    now = timezone.now()
+    with transaction.atomic():
+        task, _created = task_create(
+            tenant=schedule.tenant,
+            data=_fire_data(schedule, run_at=now),
+            actor_type=actor_type,
+            actor=actor,
+        )
+        audit_record(
+            actor_type=actor_type,
+            actor=actor,
+            tenant=schedule.tenant,
+            action="schedule.fire_now",
+            obj=schedule,
+            before=None,
+            after={"task_id": str(task.pk)},
+        )
+    return task
+
+
 def schedule_fire(*, schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     """Carry out one fire plan for a schedule locked by the caller: at most one task, and the
     schedule advanced only if nobody advanced it first (the whole fire is undone otherwise)."""
@@ -191,14 +229,12 @@ def schedule_fire(*, schedule: CallbackSchedule, plan: schedule_rules.FirePlan, 
 
 def _create_fire_task(schedule: CallbackSchedule, plan: schedule_rules.FirePlan, now: datetime) -> int:
     try:
-        data = schedule_rules.validate_template(schedule.task_template)
+        data = _fire_data(schedule, run_at=now if plan.catch_up else plan.fire_at)
     except ApplicationError as exc:
         # The template was valid when saved; a rule changed since (e.g. the SSRF guard). Skip this
         # fire rather than retry it every step.
         logger.warning("schedule %s: template no longer valid, fire skipped: %s", schedule.id, exc.fields)
         return 0
-    data["run_at"] = now if plan.catch_up else plan.fire_at
-    data["schedule"] = schedule
     # The same fire never makes two tasks, whatever happens between creating and advancing.
     data["idempotency_key"] = f"schedule:{schedule.id}:{plan.fire_at.isoformat()}"
     try:
@@ -213,6 +249,14 @@ def _create_fire_task(schedule: CallbackSchedule, plan: schedule_rules.FirePlan,
         logger.warning("schedule %s: fire refused, skipped: %s", schedule.id, exc.message)
         return 0
     return 1 if created else 0
+
+
+def _fire_data(schedule: CallbackSchedule, *, run_at: datetime) -> dict:
+    """The callback one fire of `schedule` registers; ApplicationError when its template is refused."""
+    data = schedule_rules.validate_template(schedule.task_template)
+    data["run_at"] = run_at
+    data["schedule"] = schedule
+    return data
 
 
 def _audit_missed(schedule: CallbackSchedule, plan: schedule_rules.FirePlan) -> None:
@@ -288,6 +332,15 @@ def _paused(value) -> bool:
     return value
 
 
+def _quota_error() -> ApplicationError:
+    quota = conf.get("SCHEDULES_PER_TENANT")
+    return ApplicationError(
+        "Invalid input.",
+        code="schedule_quota",
+        fields={"schedules": [f"at most {quota} schedules per tenant; delete one first"]},
+    )
+
+
 def _first_fire(schedule: CallbackSchedule, now: datetime) -> datetime | None:
     if schedule.paused:
         return None
@@ -299,9 +352,7 @@ def _save_unique(schedule: CallbackSchedule, **kwargs) -> None:
         with transaction.atomic():
             schedule.save(**kwargs)
     except IntegrityError:
-        raise ApplicationError(
-            "Invalid input.", fields={"name": ["the tenant has a schedule of this name already"]}
-        ) from None
+        raise ApplicationError("Invalid input.", fields={"name": [NAME_TAKEN]}) from None
 
 
 def _audit_state(schedule: CallbackSchedule) -> dict:

@@ -1,19 +1,12 @@
 """manage.py replay_dead [--tenant NAME] [--since ISO|Nh|Nd] [--dry-run]: send dead letters again."""
 
-import re
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
+from callbacks.domain import moments
 from callbacks.domain.vocabulary import ActorType
 from callbacks.models import Tenant
 from callbacks.services.tasks import REPLAY_BATCH, dead_letters, task_replay_dead
-
-_AGO = re.compile(r"^(\d+)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 class Command(BaseCommand):
@@ -67,17 +60,7 @@ def _tenant(name: str | None) -> Tenant | None:
 
 def parse_since(text: str):
     """An ISO 8601 time with an offset, or an age (30m, 6h, 2d) counted back from now."""
-    match = _AGO.match(text.strip())
-    if match:
-        return timezone.now() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        moment = parse_datetime(text.strip())
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise CommandError(
-            f"--since {text!r}: give an ISO 8601 time (2030-01-01T09:00:00+00:00) or an age like 6h or 2d"
-        )
-    if timezone.is_naive(moment):
-        raise CommandError(f"--since {text!r}: include a UTC offset, e.g. {text}+00:00")
-    return moment
+        return moments.parse_since(text)
+    except ValueError as exc:
+        raise CommandError(f"--since {text!r}: {exc}") from None

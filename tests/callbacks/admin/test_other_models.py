@@ -158,5 +158,6 @@ def test_admin_index_links_the_console_pages(admin_client):
         "/admin/dashboard/",
         reverse("admin:callbacks_callbacktask_replay_dead"),
         reverse("admin:callbacks_urlwhitelistentry_check"),
+        reverse("admin:callbacks_runtimesetting_changelist"),
     ):
         assert f'href="{url}"' in html

@@ -96,39 +96,117 @@ def test_edit_and_delete_go_through_the_service(admin_client, tenant):
     assert AuditLog.objects.filter(action="whitelist.remove", actor="admin").exists()
 
 
+PUBLIC = "93.184.215.14"  # a public address: judged without DNS, never connected to
+
+
+def _checks(response) -> dict:
+    return {check.name: check.result for check in response.context["result"].checks}
+
+
 @pytest.mark.parametrize(
-    ("url", "allowed", "matches"),
+    ("url", "verdict", "whitelist", "matches"),
     [
-        ("https://api.example.com/hooks/paid", True, ["https://api.example.com/hooks"]),
-        ("https://api.example.com/other", False, []),
-        ("https://api.example.com:8443/hooks", False, []),
-        ("https://evil.test/hooks", False, []),
+        (f"https://{PUBLIC}/hooks/paid", "Allowed", "passed", [f"https://{PUBLIC}/hooks"]),
+        (f"https://{PUBLIC}/other", "Refused", "refused", []),
+        (f"https://{PUBLIC}:8443/hooks", "Refused", "refused", []),
+        ("https://evil.test/hooks", "Refused", "refused", []),
     ],
 )
-def test_check_page_says_allowed_or_denied_and_which_entry_matches(
-    admin_client, tenant, url, allowed, matches
+def test_check_page_gives_the_whitelist_verdict_of_an_enforcing_tenant_and_the_matching_entry(
+    admin_client, tenant, url, verdict, whitelist, matches
 ):
+    tenant.enforce_whitelist = True
+    tenant.save()
     whitelist_entry_create(
-        tenant=tenant,
-        host="api.example.com",
-        scheme="https",
-        path_prefix="/hooks",
-        actor_type="user",
-        actor="x",
+        tenant=tenant, host=PUBLIC, scheme="https", path_prefix="/hooks", actor_type="user", actor="x"
     )
 
     response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": url})
 
-    assert response.context["allowed"] is allowed
-    assert [str(entry) for entry in response.context["matching"]] == matches
-    verdict = "Allowed" if allowed else "Denied"
-    assert f"{verdict}: {url}" in response.content.decode()
+    assert _checks(response)["whitelist"] == whitelist
+    assert [str(entry) for entry in response.context["result"].matching] == matches
+    html = response.content.decode()
+    assert f"{verdict}: {url}" in html
+    assert "enforces its whitelist" in html and "accepts every URL" not in html
 
 
-def test_check_page_says_whether_the_tenant_enforces_it(admin_client, tenant):
-    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": "https://x.example.com/"})
+def test_a_tenant_not_enforcing_its_whitelist_passes_it_and_says_so_once(admin_client, tenant):
+    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": f"https://{PUBLIC}/x"})
 
-    assert "does not enforce its whitelist" in response.content.decode()
+    html = response.content.decode()
+    assert _checks(response) == {
+        "URL rules": "passed",
+        "whitelist": "passed",
+        "gone": "passed",
+        "SSRF guard": "passed",
+    }
+    assert f"Allowed: https://{PUBLIC}/x" in html
+    assert "Denied" not in html and "Refused" not in html
+    assert "does not enforce its whitelist, so the whitelist accepts every URL" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://10.1.2.3/hook", "a private address"),
+        ("http://169.254.169.254/latest/meta-data/", "a cloud metadata address"),
+        ("http://localhost:8000/", "loopback"),
+        ("http://127.0.0.1:8000/", "a loopback address"),
+    ],
+)
+def test_internal_addresses_are_refused_by_the_ssrf_guard_whatever_the_whitelist(
+    admin_client, tenant, settings, url, reason
+):
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": []}
+
+    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": url})
+
+    checks = {check.name: check for check in response.context["result"].checks}
+    assert checks["SSRF guard"].result == "refused" and reason in checks["SSRF guard"].detail
+    assert checks["URL rules"].result == "passed" and checks["whitelist"].result == "passed"
+    assert f"Refused: {url}" in response.content.decode()
+
+
+def test_an_address_the_installation_exempts_is_allowed_and_the_setting_named(admin_client, tenant, settings):
+    from ipaddress import ip_network
+
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": [ip_network("10.0.0.0/8")]}
+
+    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": "http://10.1.2.3/hook"})
+
+    guard = [check for check in response.context["result"].checks if check.name == "SSRF guard"][0]
+    assert guard.result == "passed" and "CALLBACKS_ALLOWED_NETWORKS" in guard.detail
+    # The metadata address stays refused, whatever is exempt.
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": [ip_network("0.0.0.0/0")]}
+    metadata = admin_client.get(CHECK, {"tenant": tenant.pk, "url": "http://169.254.169.254/"})
+    assert metadata.context["result"].verdict == "refused"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://files.example.com/x", "only http and https"),
+        ("https://user:pw@hooks.example.com/", "credentials in the URL"),
+        ("https://hooks.example.com/" + "a" * 2000, "at most 2000 characters"),
+    ],
+)
+def test_url_rules_refuse_and_the_later_checks_are_not_made(admin_client, tenant, url, reason):
+    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": url})
+
+    checks = response.context["result"].checks
+    assert (checks[0].name, checks[0].result) == ("URL rules", "refused") and reason in checks[0].detail
+    assert {check.result for check in checks[1:]} == {"not checked"}
+    assert "Refused: " in response.content.decode()
+
+
+def test_a_url_gone_for_the_tenant_is_refused(admin_client, tenant):
+    url = f"https://{PUBLIC}/gone"
+    gone_url_mark(tenant_id=tenant.pk, url=url, task_id=None, notify=False)
+
+    response = admin_client.get(CHECK, {"tenant": tenant.pk, "url": url})
+
+    assert _checks(response)["gone"] == "refused"
+    assert response.context["result"].verdict == "refused"
 
 
 def test_breakers_list_and_reset(admin_client, tenant):

@@ -9,8 +9,15 @@ from django.utils import timezone
 
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.domain import schedule as scheduling
+from callbacks.errors import ApplicationError
 from callbacks.models import AuditLog, CallbackSchedule, CallbackTask, QueueState, TaskStatus
-from callbacks.services.schedules import fire_due, schedule_create, schedule_fire
+from callbacks.services.schedules import (
+    fire_due,
+    schedule_check,
+    schedule_create,
+    schedule_fire,
+    schedule_fire_now,
+)
 from callbacks.services.tasks import task_create
 from tests.factories import declare_queues, make_task
 
@@ -231,3 +238,59 @@ def test_due_tasks_held_back_do_not_make_the_dispatcher_spin(tenant, settings):
     make_task(tenant=tenant, url=URL, ordering_key="k")  # due, waiting behind `first`
 
     assert Dispatcher(name="test")._sleep_seconds() == 2.0
+
+
+# --- fire now and the checks a form makes first -----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_fire_now_creates_one_task_due_now_and_leaves_the_timing_alone(tenant):
+    schedule = new_schedule(tenant, due_seconds_ago=-3600)  # next fire in an hour
+    before = (schedule.next_fire_at, schedule.last_fired_at)
+
+    task = schedule_fire_now(schedule=schedule, actor_type="user", actor="ops")
+
+    assert CallbackTask.objects.get() == task
+    assert (task.schedule_id, task.url, task.priority, task.queue) == (schedule.pk, URL, 7, "reports")
+    assert abs((task.run_at - timezone.now()).total_seconds()) < 5
+    schedule.refresh_from_db()
+    assert (schedule.next_fire_at, schedule.last_fired_at) == before
+    assert AuditLog.objects.filter(action="schedule.fire_now", actor="ops").count() == 1
+    # A second press is a second callback: nothing keys the manual fires together.
+    schedule_fire_now(schedule=schedule, actor_type="user", actor="ops")
+    assert CallbackTask.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_fire_now_raises_what_a_timed_fire_would_skip(tenant):
+    schedule = new_schedule(tenant)
+    QueueState.objects.filter(name="reports").delete()
+
+    with pytest.raises(ApplicationError) as refused:
+        schedule_fire_now(schedule=schedule, actor_type="user", actor="ops")
+
+    assert "queue" in str(refused.value.fields)
+    assert not CallbackTask.objects.exists()
+    assert not AuditLog.objects.filter(action="schedule.fire_now").exists()
+
+
+@pytest.mark.django_db
+def test_schedule_check_refuses_what_create_and_update_refuse_and_writes_nothing(tenant, settings):
+    schedule = new_schedule(tenant, name="hourly")
+    rows = list(CallbackSchedule.objects.values())
+    audits = AuditLog.objects.count()
+
+    with pytest.raises(ApplicationError) as bad:
+        schedule_check(tenant=tenant, data={"cron": "not a cron", "timezone": "Nowhere/Else"})
+    assert set(bad.value.fields) == {"cron", "timezone"}
+    with pytest.raises(ApplicationError) as taken:
+        schedule_check(tenant=tenant, data={"name": "hourly", "cron": "0 * * * *", "task_template": TEMPLATE})
+    assert "name" in taken.value.fields
+    # Its own name is no clash when a schedule is edited.
+    schedule_check(tenant=tenant, data={"name": "hourly"}, schedule=schedule)
+    settings.CALLBACKS = {**settings.CALLBACKS, "SCHEDULES_PER_TENANT": 1}
+    with pytest.raises(ApplicationError) as full:
+        schedule_check(tenant=tenant, data={"name": "other", "cron": "0 * * * *", "task_template": TEMPLATE})
+    assert full.value.code == "schedule_quota"
+    assert list(CallbackSchedule.objects.values()) == rows
+    assert AuditLog.objects.count() == audits

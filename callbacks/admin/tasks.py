@@ -1,5 +1,6 @@
 """Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters."""
 
+import functools
 import json
 
 from django import forms
@@ -29,6 +30,8 @@ from callbacks.admin.filters import (
     StatusFilter,
     TenantFilter,
 )
+from callbacks.admin.send_test import send_test_view
+from callbacks.admin.task_actions import TaskActionViews
 from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
 from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus, Tenant
@@ -54,10 +57,9 @@ class ExecutionInline(ReadOnlyInline):
     ordering = ("attempt", "started_at")
     fields = readonly_fields = (
         "attempt",
-        "started_at",
+        "started",
         "duration",
-        "outcome",
-        "status_code",
+        "outcome_value",
         "http_version",
         "error",
         "request_headers_masked",
@@ -65,9 +67,18 @@ class ExecutionInline(ReadOnlyInline):
         "response_body_shown",
     )
 
-    @admin.display(description="ms")
+    # Attempts are milliseconds apart when a receiver answers fast: their times show the milliseconds.
+    @admin.display(description="started", ordering="started_at")
+    def started(self, execution):
+        return console.precise(execution.started_at)
+
+    @admin.display(description="took")
     def duration(self, execution):
-        return "-" if execution.duration_ms is None else f"{execution.duration_ms:.1f}"
+        return "-" if execution.duration_ms is None else f"{execution.duration_ms:.1f} ms"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_value(self, execution):
+        return console.outcome_badge(execution.outcome, execution.status_code)
 
     @admin.display(description="request headers")
     def request_headers_masked(self, execution):
@@ -89,24 +100,37 @@ class EventInline(ReadOnlyInline):
     model = TaskEvent
     verbose_name_plural = "status history"
     ordering = ("at", "id")
-    fields = readonly_fields = ("at", "from_status", "to_status", "note")
+    fields = readonly_fields = ("when", "from_status_value", "to_status_value", "note")
+
+    @admin.display(description="at")
+    def when(self, event):
+        return console.precise(event.at)
+
+    @admin.display(description="from")
+    def from_status_value(self, event):
+        return console.status_badge(event.from_status)
+
+    @admin.display(description="to")
+    def to_status_value(self, event):
+        return console.status_badge(event.to_status)
 
 
 @admin.register(CallbackTask)
-class CallbackTaskAdmin(ReadOnlyAdmin):
-    """Tasks change only through actions (services); the detail page is read-only."""
+class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
+    """Tasks change only through actions (services); the detail page is read-only, with the buttons of
+    the actions that apply to the task."""
 
+    # What fits 1440 px beside the filters: the outcome's badge carries the last status code, and the
+    # priority is on the task's page.
     list_display = (
         "short_id",
         "status_value",
         "tenant",
-        "method",
+        "method_value",
         "origin",
         "queue",
-        "priority",
         "attempts",
         "outcome_value",
-        "last_status_code",
         "next_attempt_at",
         "created_at",
     )
@@ -120,17 +144,31 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     actions = ("retry_now", "cancel", "replay_dead")
     inlines = (ExecutionInline, EventInline)
     change_list_template = "admin/callbacks/callbacktask/change_list.html"
+    change_form_template = "admin/callbacks/callbacktask/change_form.html"
     fieldsets = (
-        (None, {"fields": ("id", "tenant", "status_value", "method", "url", "origin", "queue", "priority")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "tenant",
+                    "status_value",
+                    "method_value",
+                    "url",
+                    "origin",
+                    "queue",
+                    "priority",
+                )
+            },
+        ),
         ("Timeline", {"fields": ("timeline",)}),
-        ("Request", {"fields": ("headers_masked", "body_format", "body_shown")}),
+        ("Request", {"fields": ("headers_masked", "body_format_value", "body_shown")}),
         (
             "Progress",
             {
                 "fields": (
                     "attempts",
-                    "last_outcome",
-                    "last_status_code",
+                    "last_outcome_value",
                     "last_error",
                     "run_at",
                     "next_attempt_at",
@@ -172,7 +210,15 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    readonly_fields = ("status_value", "timeline", "headers_masked", "body_shown")
+    readonly_fields = (
+        "status_value",
+        "method_value",
+        "body_format_value",
+        "last_outcome_value",
+        "timeline",
+        "headers_masked",
+        "body_shown",
+    )
 
     @admin.display(description="id", ordering="id")
     def short_id(self, task):
@@ -183,9 +229,19 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     def status_value(self, task):
         return console.status_badge(task.status)
 
+    @admin.display(description="method", ordering="method")
+    def method_value(self, task):
+        return task.method
+
+    @admin.display(description="body format")
+    def body_format_value(self, task):
+        return task.body_format
+
     @admin.display(description="last outcome", ordering="last_outcome")
     def outcome_value(self, task):
         return console.outcome_badge(task.last_outcome, task.last_status_code)
+
+    last_outcome_value = outcome_value
 
     @admin.display(description="attempts over time")
     def timeline(self, task):
@@ -210,8 +266,19 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     # --- actions: each calls a service, one message with counts and refusals -------------------------
 
-    def has_operate_permission(self, request):
-        return request.user.has_perm("callbacks.change_callbacktask")
+    def changelist_view(self, request, extra_context=None):
+        # The list needs the width: without the app menu beside it (the breadcrumbs lead back) its
+        # columns fit 1440 px next to the filters.
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["task_actions"] = self.task_actions(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A task is made by sending one: the test page, through the service every callback goes through.
+        return HttpResponseRedirect(reverse("admin:callbacks_callbacktask_send_test"))
 
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
@@ -263,8 +330,11 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.replay_dead_view)
+        send_test = self.admin_site.admin_view(functools.partial(send_test_view, self))
         return [
             path("replay-dead/", view, name="callbacks_callbacktask_replay_dead"),
+            path("send-test/", send_test, name="callbacks_callbacktask_send_test"),
+            *self.task_action_urls(),
             *super().get_urls(),
         ]
 
@@ -314,10 +384,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "task_link",
         "tenant",
         "attempt",
-        "started_at",
+        "started",
         "duration",
         "outcome_value",
-        "status_code",
         "http_version",
         "error_short",
     )
@@ -328,9 +397,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "task_link",
         "tenant",
         "attempt",
-        "started_at",
-        "duration_ms",
-        "outcome",
+        "started",
+        "duration",
+        "outcome_value",
         "status_code",
         "http_version",
         "error",
@@ -344,12 +413,17 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = (
         "task_link",
+        "started",
+        "duration",
+        "outcome_value",
         "request_headers_masked",
         "response_headers_masked",
         "response_body_shown",
     )
 
+    started = ExecutionInline.started
     duration = ExecutionInline.duration
+    outcome_value = ExecutionInline.outcome_value
     request_headers_masked = ExecutionInline.request_headers_masked
     response_headers_masked = ExecutionInline.response_headers_masked
     response_body_shown = ExecutionInline.response_body_shown
@@ -358,10 +432,6 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     def task_link(self, execution):
         url = reverse("admin:callbacks_callbacktask_change", args=[execution.task_id])
         return format_html('<a href="{}">{}</a>', url, str(execution.task_id)[:8])
-
-    @admin.display(description="outcome", ordering="outcome")
-    def outcome_value(self, execution):
-        return execution.outcome
 
     @admin.display(description="error")
     def error_short(self, execution):

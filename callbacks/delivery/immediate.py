@@ -45,12 +45,14 @@ def create_and_send(create, *, worker: str) -> Sent:
         started = leases.start_claimed(token=token, task_ids=[task.pk])
         if not started:  # cancelled in the moment since the claim
             return Sent(task=task, execution=None)
-        [applied] = outcomes.record(
+        outcomes.record(
             [outcomes.Finished(task=started[0], token=token, result=_send(started[0], token), worker=worker)]
         )
     finally:
         lanes.end(token)
-    return Sent(task=applied.task, execution=applied.execution)
+    # As recorded: the task in the state the retry policy decided, the attempt's row as stored.
+    task = CallbackTask.objects.select_related("tenant").get(pk=task.pk)
+    return Sent(task=task, execution=task.executions.filter(attempt=started[0].attempts).first())
 
 
 def _send(task: CallbackTask, token: str) -> results.AttemptResult:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from callbacks.admin.common import CappedPaginator
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus, UrlWhitelistEntry
-from callbacks.services.tenants import tenant_create
+from callbacks.services.tenants import tenant_create, tenant_deactivate
 from tests.factories import make_execution, make_task
 
 pytestmark = pytest.mark.django_db
@@ -611,3 +611,26 @@ def test_a_test_callback_is_created_by_the_service_sent_at_once_and_shown(admin_
     assert shown.context["execution"].status_code == 200
     assert ">success 200</span>" in html and task_url(task) in html
     assert shown.context["form"]["url"].value() == receiver.url + "/t"  # ready to send again
+
+
+@pytest.mark.django_db(transaction=True)  # the sender thread reads the whitelist from a connection of its own
+def test_a_test_callback_to_a_whitelisted_url_is_sent(admin_client, tenant, receiver):
+    tenant.enforce_whitelist = True
+    tenant.save()
+    UrlWhitelistEntry.objects.create(
+        tenant=tenant, host="127.0.0.1", port=receiver.port, path_prefix="/allowed"
+    )
+
+    _send(admin_client, tenant, url=receiver.url + "/allowed/hook")
+
+    assert CallbackTask.objects.get().status == TaskStatus.SUCCEEDED
+    assert [r.path for r in receiver.received] == ["/allowed/hook"]
+
+
+def test_a_deactivated_tenant_is_not_offered(admin_client, tenant):
+    tenant_deactivate(tenant=tenant, actor_type="user", actor="admin")
+
+    response = _send(admin_client, tenant, url="https://a.example.com/")
+
+    assert "Select a valid choice" in " ".join(response.context["form"].errors["tenant"])
+    assert not CallbackTask.objects.exists()

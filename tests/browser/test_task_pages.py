@@ -374,3 +374,33 @@ def test_a_user_who_may_only_look_sees_no_buttons(page, tenant):
     expect(page.locator(".tc-task-action")).to_have_count(0)
     page.goto(LIST)
     expect(page.locator("#tc-send-test-link")).to_have_count(0)
+
+
+def test_the_attempts_list_and_page_show_values_badges_and_milliseconds(operator, tenant):
+    task = make_task(tenant=tenant, url="https://hooks.example.com/orders", status=TaskStatus.RETRYING)
+    started = timezone.now() - timedelta(seconds=40)
+    make_execution(
+        task=task,
+        attempt=1,
+        outcome="connection",
+        status_code=None,
+        started_at=started,
+        error="connection refused",
+    )
+    make_execution(task=task, attempt=2, started_at=started + timedelta(seconds=20), http_version="1.1")
+
+    operator.goto("/admin/callbacks/taskexecution/")
+
+    expect(operator.locator("td.field-outcome_value .tc-badge")).to_have_text(["http_5xx 503", "connection"])
+    times = operator.locator("td.field-started").all_inner_texts()
+    assert all(MILLISECONDS.fullmatch(t.strip()) for t in times), times
+    filters = operator.locator("#changelist-filter").inner_text()
+    assert "http_5xx" in filters and "Http 5Xx" not in filters
+    assert_fits(operator, "#changelist .results")
+    screenshot(operator, "attempt-list")
+
+    operator.locator("th.field-id a").first.click()
+
+    expect(operator.locator(".field-outcome_value .tc-badge")).to_have_text("http_5xx 503")
+    assert MILLISECONDS.fullmatch(operator.locator(".field-started .readonly").inner_text().strip())
+    screenshot(operator, "attempt-page")

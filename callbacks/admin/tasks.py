@@ -1,4 +1,5 @@
-"""Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters."""
+"""Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters,
+send a test one."""
 
 import functools
 import json
@@ -264,7 +265,7 @@ class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
     def get_search_results(self, request, queryset, search_term):
         return task_search(queryset, search_term), False
 
-    # --- actions: each calls a service, one message with counts and refusals -------------------------
+    # --- pages: the list, a task's page with its buttons, the add page ------------------------------
 
     def changelist_view(self, request, extra_context=None):
         # The list needs the width: without the app menu beside it (the breadcrumbs lead back) its
@@ -279,6 +280,8 @@ class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         # A task is made by sending one: the test page, through the service every callback goes through.
         return HttpResponseRedirect(reverse("admin:callbacks_callbacktask_send_test"))
+
+    # --- actions: each calls a service, one message with counts and refusals -------------------------
 
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):

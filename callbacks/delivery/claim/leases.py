@@ -110,8 +110,8 @@ def claim_due(
 
 
 def claim_task(*, task_id, now: datetime | None = None) -> str | None:
-    """Claim one claimable task by id, whatever the limits leave, as a lane of its own (one slot, no
-    refills); returns its token, or None when the task is not claimable now (claimed by another,
+    """Claim one claimable task by id, whatever the limits and its origin's breaker say (an operator
+    asked for this attempt now), as a lane of its own (one slot, no refills); returns its token, or None when the task is not claimable now (claimed by another,
     cancelled, finished, its queue paused, its tenant deactivated, waiting behind its ordering key).
 
     For an attempt made at once (delivery/immediate.py): the lane counts in its origin's slots while

@@ -36,12 +36,17 @@ class ExactFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _values(choices) -> list[tuple[str, str]]:
+    # Offered as the API spells them ("http_5xx"), not as the choices' labels ("Http 5Xx").
+    return [(value, value) for value in choices.values]
+
+
 class StatusFilter(ExactFilter):
     title = "status"
     parameter_name = field = "status"
 
     def lookups(self, request, model_admin):
-        return TaskStatus.choices
+        return _values(TaskStatus)
 
 
 class OutcomeFilter(ExactFilter):
@@ -49,7 +54,7 @@ class OutcomeFilter(ExactFilter):
     parameter_name = field = "outcome"
 
     def lookups(self, request, model_admin):
-        return Outcome.choices
+        return _values(Outcome)
 
 
 class QueueFilter(ExactFilter):

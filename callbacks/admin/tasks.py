@@ -1,5 +1,7 @@
-"""Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters."""
+"""Callback tasks and their attempts: find what happened to a callback, retry it, cancel it, replay dead letters,
+send a test one."""
 
+import functools
 import json
 
 from django import forms
@@ -30,6 +32,8 @@ from callbacks.admin.filters import (
     StatusFilter,
     TenantFilter,
 )
+from callbacks.admin.send_test import send_test_view
+from callbacks.admin.task_actions import TaskActionViews
 from callbacks.domain import moments
 from callbacks.domain.vocabulary import ActorType
 from callbacks.masking import mask_headers, mask_text
@@ -57,10 +61,9 @@ class ExecutionInline(ReadOnlyInline):
     ordering = ("attempt", "started_at")
     fields = readonly_fields = (
         "attempt",
-        "started_at",
+        "started",
         "duration",
-        "outcome",
-        "status_code",
+        "outcome_value",
         "http_version",
         "error",
         "request_headers_masked",
@@ -68,9 +71,18 @@ class ExecutionInline(ReadOnlyInline):
         "response_body_shown",
     )
 
-    @admin.display(description="ms")
+    # Attempts are milliseconds apart when a receiver answers fast: their times show the milliseconds.
+    @admin.display(description="started", ordering="started_at")
+    def started(self, execution):
+        return console.precise(execution.started_at)
+
+    @admin.display(description="took")
     def duration(self, execution):
-        return "-" if execution.duration_ms is None else f"{execution.duration_ms:.1f}"
+        return "-" if execution.duration_ms is None else f"{execution.duration_ms:.1f} ms"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_value(self, execution):
+        return console.outcome_badge(execution.outcome, execution.status_code)
 
     @admin.display(description="request headers")
     def request_headers_masked(self, execution):
@@ -92,24 +104,37 @@ class EventInline(ReadOnlyInline):
     model = TaskEvent
     verbose_name_plural = "status history"
     ordering = ("at", "id")
-    fields = readonly_fields = ("at", "from_status", "to_status", "note")
+    fields = readonly_fields = ("when", "from_status_value", "to_status_value", "note")
+
+    @admin.display(description="at")
+    def when(self, event):
+        return console.precise(event.at)
+
+    @admin.display(description="from")
+    def from_status_value(self, event):
+        return console.status_badge(event.from_status)
+
+    @admin.display(description="to")
+    def to_status_value(self, event):
+        return console.status_badge(event.to_status)
 
 
 @admin.register(CallbackTask)
-class CallbackTaskAdmin(ReadOnlyAdmin):
-    """Tasks change only through actions (services); the detail page is read-only."""
+class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
+    """Tasks change only through actions (services); the detail page is read-only, with the buttons of
+    the actions that apply to the task."""
 
+    # What fits 1440 px beside the filters: the outcome's badge carries the last status code, and the
+    # priority is on the task's page.
     list_display = (
         "short_id",
         "status_value",
         "tenant",
-        "method",
+        "method_value",
         "origin_link",
         "queue",
-        "priority",
         "attempts",
         "outcome_value",
-        "last_status_code",
         "next_attempt_at",
         "created_at",
     )
@@ -123,17 +148,31 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     actions = ("retry_now", "cancel", "replay_dead")
     inlines = (ExecutionInline, EventInline)
     change_list_template = "admin/callbacks/callbacktask/change_list.html"
+    change_form_template = "admin/callbacks/callbacktask/change_form.html"
     fieldsets = (
-        (None, {"fields": ("id", "tenant", "status_value", "method", "url", "origin", "queue", "priority")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "tenant",
+                    "status_value",
+                    "method_value",
+                    "url",
+                    "origin",
+                    "queue",
+                    "priority",
+                )
+            },
+        ),
         ("Timeline", {"fields": ("timeline",)}),
-        ("Request", {"fields": ("headers_masked", "body_format", "body_shown")}),
+        ("Request", {"fields": ("headers_masked", "body_format_value", "body_shown")}),
         (
             "Progress",
             {
                 "fields": (
                     "attempts",
-                    "last_outcome",
-                    "last_status_code",
+                    "last_outcome_value",
                     "last_error",
                     "run_at",
                     "next_attempt_at",
@@ -175,7 +214,15 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    readonly_fields = ("status_value", "timeline", "headers_masked", "body_shown")
+    readonly_fields = (
+        "status_value",
+        "method_value",
+        "body_format_value",
+        "last_outcome_value",
+        "timeline",
+        "headers_masked",
+        "body_shown",
+    )
 
     @admin.display(description="id", ordering="id")
     def short_id(self, task):
@@ -190,9 +237,19 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     def origin_link(self, task):
         return format_html('<a href="{}">{}</a>', origin_page_url(task.origin), task.origin)
 
+    @admin.display(description="method", ordering="method")
+    def method_value(self, task):
+        return task.method
+
+    @admin.display(description="body format")
+    def body_format_value(self, task):
+        return task.body_format
+
     @admin.display(description="last outcome", ordering="last_outcome")
     def outcome_value(self, task):
         return console.outcome_badge(task.last_outcome, task.last_status_code)
+
+    last_outcome_value = outcome_value
 
     @admin.display(description="attempts over time")
     def timeline(self, task):
@@ -215,10 +272,23 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
     def get_search_results(self, request, queryset, search_term):
         return task_search(queryset, search_term), False
 
-    # --- actions: each calls a service, one message with counts and refusals -------------------------
+    # --- pages: the list, a task's page with its buttons, the add page ------------------------------
 
-    def has_operate_permission(self, request):
-        return request.user.has_perm("callbacks.change_callbacktask")
+    def changelist_view(self, request, extra_context=None):
+        # The list needs the width: without the app menu beside it (the breadcrumbs lead back) its
+        # columns fit 1440 px next to the filters.
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["task_actions"] = self.task_actions(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A task is made by sending one: the test page, through the service every callback goes through.
+        return HttpResponseRedirect(reverse("admin:callbacks_callbacktask_send_test"))
+
+    # --- actions: each calls a service, one message with counts and refusals -------------------------
 
     @admin.action(description="Retry now", permissions=["operate"])
     def retry_now(self, request, queryset):
@@ -270,8 +340,11 @@ class CallbackTaskAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.replay_dead_view)
+        send_test = self.admin_site.admin_view(functools.partial(send_test_view, self))
         return [
             path("replay-dead/", view, name="callbacks_callbacktask_replay_dead"),
+            path("send-test/", send_test, name="callbacks_callbacktask_send_test"),
+            *self.task_action_urls(),
             *super().get_urls(),
         ]
 
@@ -343,10 +416,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "task_link",
         "tenant",
         "attempt",
-        "started_at",
+        "started",
         "duration",
         "outcome_value",
-        "status_code",
         "http_version",
         "error_short",
     )
@@ -357,9 +429,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         "task_link",
         "tenant",
         "attempt",
-        "started_at",
-        "duration_ms",
-        "outcome",
+        "started",
+        "duration",
+        "outcome_value",
         "status_code",
         "http_version",
         "error",
@@ -373,12 +445,17 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = (
         "task_link",
+        "started",
+        "duration",
+        "outcome_value",
         "request_headers_masked",
         "response_headers_masked",
         "response_body_shown",
     )
 
+    started = ExecutionInline.started
     duration = ExecutionInline.duration
+    outcome_value = ExecutionInline.outcome_value
     request_headers_masked = ExecutionInline.request_headers_masked
     response_headers_masked = ExecutionInline.response_headers_masked
     response_body_shown = ExecutionInline.response_body_shown
@@ -387,10 +464,6 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     def task_link(self, execution):
         url = reverse("admin:callbacks_callbacktask_change", args=[execution.task_id])
         return format_html('<a href="{}">{}</a>', url, str(execution.task_id)[:8])
-
-    @admin.display(description="outcome", ordering="outcome")
-    def outcome_value(self, execution):
-        return execution.outcome
 
     @admin.display(description="error")
     def error_short(self, execution):

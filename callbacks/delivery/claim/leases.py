@@ -109,6 +109,32 @@ def claim_due(
     ]
 
 
+def claim_task(*, task_id, now: datetime | None = None) -> str | None:
+    """Claim one claimable task by id, whatever the limits and its origin's breaker say (an operator
+    asked for this attempt now), as a lane of its own (one slot, no refills); returns its token, or None when the task is not claimable now (claimed by another,
+    cancelled, finished, its queue paused, its tenant deactivated, waiting behind its ordering key).
+
+    For an attempt made at once (delivery/immediate.py): the lane counts in its origin's slots while
+    it lives, so the leader's other claims see it as they see any lane."""
+    now = now or timezone.now()
+    lease_until = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))
+    with transaction.atomic():
+        row = (
+            claimable_tasks(now)
+            .filter(pk=task_id)
+            .select_for_update(skip_locked=True, of=("self",))
+            .only("id", "queue", "origin", "tenant_id", "status")
+            .first()
+        )
+        if row is None:
+            return None
+        grant = LaneGrant(new_token(), [row], False, None)
+        lanes.grant([grant], now=now)
+        _mark_queued([grant], lease_until=lease_until, now=now)
+        TaskEvent.objects.create(task_id=row.id, at=now, from_status=row.status, to_status=TaskStatus.QUEUED)
+    return grant.token
+
+
 def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
     """The claimed tasks `queued` under their lane's token; on PostgreSQL in one statement."""
     if connection.vendor != "postgresql":

@@ -1,18 +1,21 @@
 """The tasks list, its filters, search and cheap paging; the detail page; retry, cancel and replay actions."""
 
+import logging
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from callbacks.admin.common import CappedPaginator
-from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus
-from callbacks.services.tenants import tenant_create
+from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskExecution, TaskStatus, UrlWhitelistEntry
+from callbacks.services.tenants import tenant_create, tenant_deactivate
 from tests.factories import make_execution, make_task
 
 pytestmark = pytest.mark.django_db
@@ -332,3 +335,302 @@ def test_executions_show_the_protocol_of_each_attempt(admin_client, tenant):
         reverse("admin:callbacks_callbacktask_change", args=[task.pk])
     ).content.decode()
     assert "field-http_version" in task_page
+
+
+# --- the API's values, not the choices' labels -----------------------------------------------------
+
+
+def test_list_and_filters_show_the_apis_values_not_title_cased_labels(admin_client, tenant):
+    make_task(
+        tenant=tenant,
+        url="https://a.example.com/",
+        method="PATCH",
+        status=TaskStatus.RETRYING,
+        last_outcome="http_5xx",
+        last_status_code=503,
+    )
+
+    html = admin_client.get(LIST).content.decode()
+
+    assert '<td class="field-method_value">PATCH</td>' in html
+    assert "http_5xx 503" in html and 'href="?status=retrying"' in html
+    for label in (">Patch<", ">Retrying<", "Http 5Xx", ">Dead<", ">Scheduled<"):
+        assert label not in html, label
+    assert 'class="tc-legend"' in html  # the status legend above the list
+
+
+def test_a_tasks_page_and_its_attempts_show_values_badges_and_milliseconds(admin_client, tenant):
+    task = make_task(
+        tenant=tenant,
+        url="https://a.example.com/",
+        body_format="json",
+        status=TaskStatus.DEAD,
+        last_outcome="http_5xx",
+        last_status_code=503,
+    )
+    execution = make_execution(task=task, attempt=1, started_at=timezone.now().replace(microsecond=250_000))
+    TaskEvent.objects.create(task=task, from_status="running", to_status="dead", note="retries exhausted")
+
+    html = admin_client.get(reverse("admin:callbacks_callbacktask_change", args=[task.pk])).content.decode()
+
+    assert re.search(r'field-method_value.*?<div class="readonly">POST</div>', html, re.S)
+    assert re.search(r'field-body_format_value.*?<div class="readonly">json</div>', html, re.S)
+    assert re.search(r'<td class="field-started">\s*<p>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.250 UTC</p>', html)
+    assert re.search(
+        r'<td class="field-outcome_value">\s*<p><span class="tc-badge[^>]*>http_5xx 503</span>', html
+    )
+    assert ">Json<" not in html and ">Post<" not in html and "Http 5Xx" not in html
+
+    listing = admin_client.get(reverse("admin:callbacks_taskexecution_changelist")).content.decode()
+    assert 'href="?outcome=http_5xx"' in listing and "Http 5Xx" not in listing
+    assert re.search(r"\d\d:\d\d:\d\d\.250 UTC", listing)
+    detail = admin_client.get(reverse("admin:callbacks_taskexecution_change", args=[execution.pk]))
+    assert re.search(r"field-outcome_value.*?>http_5xx 503</span>", detail.content.decode(), re.S)
+
+
+# --- the buttons on a task's page ------------------------------------------------------------------
+
+
+def task_url(task, action="change"):
+    return reverse(f"admin:callbacks_callbacktask_{action}", args=[task.pk])
+
+
+@pytest.mark.parametrize(
+    ("status", "buttons"),
+    [
+        (TaskStatus.SCHEDULED, {"cancel"}),
+        (TaskStatus.QUEUED, {"cancel"}),
+        (TaskStatus.RUNNING, {"cancel"}),
+        (TaskStatus.RETRYING, {"retry", "cancel"}),
+        (TaskStatus.FAILED, {"retry"}),
+        (TaskStatus.DEAD, {"retry", "replay"}),
+        (TaskStatus.SUCCEEDED, set()),
+        (TaskStatus.CANCELLED, set()),
+    ],
+)
+def test_a_tasks_page_shows_the_buttons_its_status_allows(admin_client, tenant, status, buttons):
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=status)
+
+    html = admin_client.get(task_url(task)).content.decode()
+
+    assert set(re.findall(r'id="tc-(retry|cancel|replay)"', html)) == buttons
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    """Staff who may look at tasks, not act on them."""
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_callbacktask", "view_tenant"]))
+    client.force_login(user)
+    return client
+
+
+def test_staff_without_change_permission_see_no_buttons_and_are_refused(viewer, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD, attempts=4)
+
+    page = viewer.get(task_url(task))
+
+    assert page.status_code == 200
+    assert "tc-task-action" not in page.content.decode()
+    assert viewer.post(task_url(task, "retry")).status_code == 403
+    assert viewer.get(task_url(task, "cancel")).status_code == 403
+    assert viewer.post(task_url(task, "cancel"), {"confirm": "yes"}).status_code == 403
+    assert viewer.post(task_url(task, "replay"), {"confirm": "yes"}).status_code == 403
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD
+    assert not AuditLog.objects.exists()
+
+
+def test_staff_with_change_permission_may_act(viewer, tenant, django_user_model):
+    user = django_user_model.objects.get(username="viewer")
+    user.user_permissions.add(Permission.objects.get(codename="change_callbacktask"))
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD, attempts=4)
+
+    assert 'id="tc-retry"' in viewer.get(task_url(task)).content.decode()
+    response = viewer.post(task_url(task, "retry"))
+
+    assert response.status_code == 302 and response["Location"] == task_url(task)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SCHEDULED
+    assert AuditLog.objects.get(action="task.retry").actor == "viewer"
+
+
+def test_retry_acts_only_on_post(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.DEAD)
+
+    assert admin_client.get(task_url(task, "retry")).status_code == 405
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD
+
+
+def test_retry_reports_the_services_refusal_on_the_task_page(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.SUCCEEDED)
+
+    response = admin_client.post(task_url(task, "retry"), follow=True)
+
+    assert response.redirect_chain == [(task_url(task), 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        "Refused: The task is succeeded; only failed, dead or retrying tasks can be retried."
+    ]
+
+
+def test_cancel_asks_first_and_cancels_on_yes(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/")
+
+    asked = admin_client.get(task_url(task, "cancel"))
+    not_confirmed = admin_client.post(task_url(task, "cancel"))
+
+    assert asked.templates[0].name == "admin/callbacks/callbacktask/action_confirmation.html"
+    assert "Cancel this callback?" in asked.content.decode()
+    assert not_confirmed.status_code == 200  # the question again, nothing done
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SCHEDULED
+
+    done = admin_client.post(task_url(task, "cancel"), {"confirm": "yes"}, follow=True)
+
+    assert "Cancelled: the task will not be sent again." in [str(m) for m in done.context["messages"]]
+    task.refresh_from_db()
+    assert task.status == TaskStatus.CANCELLED
+    assert AuditLog.objects.get(action="task.cancel").actor == "admin"
+
+
+def test_replay_of_a_task_that_is_no_longer_dead_is_refused(admin_client, tenant):
+    task = make_task(tenant=tenant, url="https://a.example.com/", status=TaskStatus.SUCCEEDED)
+
+    response = admin_client.post(task_url(task, "replay"), {"confirm": "yes"}, follow=True)
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Refused: The task is succeeded; only dead tasks can be replayed."
+    ]
+    assert not AuditLog.objects.exists()
+
+
+def test_an_action_on_a_task_that_does_not_exist_leads_back_to_the_index(admin_client):
+    response = admin_client.post(reverse("admin:callbacks_callbacktask_retry", args=[uuid.uuid4()]))
+
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+
+
+# --- the add page and the test callback -------------------------------------------------------------
+
+SEND_TEST = reverse("admin:callbacks_callbacktask_send_test")
+
+
+def test_the_add_page_leads_to_the_test_callback_page_without_logging_an_error(admin_client, caplog):
+    with caplog.at_level(logging.WARNING):
+        response = admin_client.get(reverse("admin:callbacks_callbacktask_add"))
+
+    assert response.status_code == 302 and response["Location"] == SEND_TEST
+    assert caplog.records == []
+    assert admin_client.get(SEND_TEST).status_code == 200
+
+
+def test_the_test_callback_page_needs_the_add_permission(viewer, tenant):
+    assert viewer.get(SEND_TEST).status_code == 403
+    assert viewer.post(SEND_TEST, {"tenant": tenant.pk, "url": "https://a.example.com/"}).status_code == 403
+    assert "tc-send-test-link" not in viewer.get(LIST).content.decode()
+    tenant_page = viewer.get(reverse("admin:callbacks_tenant_change", args=[tenant.pk]))
+    assert tenant_page.status_code == 200 and "tc-send-test-link" not in tenant_page.content.decode()
+    assert not CallbackTask.objects.exists()
+
+
+def test_the_tenant_and_task_lists_link_the_test_callback_page(admin_client, tenant):
+    tenant_page = admin_client.get(
+        reverse("admin:callbacks_tenant_change", args=[tenant.pk])
+    ).content.decode()
+
+    assert f'href="{SEND_TEST}?tenant={tenant.pk}"' in tenant_page
+    assert f'href="{SEND_TEST}"' in admin_client.get(LIST).content.decode()
+    preselected = admin_client.get(SEND_TEST, {"tenant": tenant.pk})
+    assert preselected.context["form"]["tenant"].value() == str(tenant.pk)
+
+
+def _send(client, owner, **fields):
+    data = {
+        "tenant": owner.pk,
+        "url": "https://a.example.com/",
+        "method": "POST",
+        "body_format": "json",
+        "body": "",
+    }
+    return client.post(SEND_TEST, {**data, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"body": "{not json"}, "body", "not valid JSON"),
+        ({"body_format": "form", "body": "[1, 2]"}, "body", "a form body must be an object"),
+        ({"body_format": "xml", "body": "<a><b></a>"}, "body", "not well-formed XML"),
+        ({"url": "ftp://a.example.com/"}, "url", "only http and https"),
+        ({"url": "https://user:pw@a.example.com/"}, "url", "credentials"),
+        ({"url": "http://169.254.169.254/latest/meta-data"}, "url", "169.254.169.254"),
+        ({"url": "http://localhost:8080/"}, "url", "loopback name"),
+        ({"method": "TRACE"}, "method", "Select a valid choice"),
+        ({"tenant": str(uuid.uuid4())}, "tenant", "Select a valid choice"),
+    ],
+)
+def test_invalid_test_callbacks_name_the_field_and_the_reason_and_store_nothing(
+    admin_client, tenant, settings, fields, field, reason
+):
+    # The SSRF guard as in production: nothing non-public is exempt, loopback included.
+    settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": [], "ALLOW_PRIVATE_NETWORKS": False}
+
+    response = _send(admin_client, tenant, **fields)
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert reason.lower() in " ".join(errors[field]).lower(), errors
+    assert not CallbackTask.objects.exists() and not AuditLog.objects.exists()
+
+
+def test_a_url_off_the_tenants_whitelist_is_refused_and_stores_nothing(admin_client, tenant):
+    tenant.enforce_whitelist = True
+    tenant.save()
+    UrlWhitelistEntry.objects.create(tenant=tenant, host="allowed.example.com")
+
+    response = _send(admin_client, tenant, url="https://other.example.com/hook")
+
+    assert "whitelist" in " ".join(response.context["form"].errors["url"])
+    assert not CallbackTask.objects.exists()
+
+
+def test_a_test_callback_is_created_by_the_service_sent_at_once_and_shown(admin_client, tenant, receiver):
+    response = _send(admin_client, tenant, url=receiver.url + "/t", method="PUT", body='{"a": [1, 2]}')
+
+    task = CallbackTask.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"{SEND_TEST}?sent={task.pk}"
+    [received] = receiver.received
+    assert (received.method, received.path, received.body) == ("PUT", "/t", b'{"a":[1,2]}')
+    assert task.status == TaskStatus.SUCCEEDED and task.attempts == 1
+    assert AuditLog.objects.get(action="task.create").actor == "admin"
+
+    shown = admin_client.get(response["Location"])
+
+    html = shown.content.decode()
+    assert shown.context["execution"].status_code == 200
+    assert ">success 200</span>" in html and task_url(task) in html
+    assert shown.context["form"]["url"].value() == receiver.url + "/t"  # ready to send again
+
+
+@pytest.mark.django_db(transaction=True)  # the sender thread reads the whitelist from a connection of its own
+def test_a_test_callback_to_a_whitelisted_url_is_sent(admin_client, tenant, receiver):
+    tenant.enforce_whitelist = True
+    tenant.save()
+    UrlWhitelistEntry.objects.create(
+        tenant=tenant, host="127.0.0.1", port=receiver.port, path_prefix="/allowed"
+    )
+
+    _send(admin_client, tenant, url=receiver.url + "/allowed/hook")
+
+    assert CallbackTask.objects.get().status == TaskStatus.SUCCEEDED
+    assert [r.path for r in receiver.received] == ["/allowed/hook"]
+
+
+def test_a_deactivated_tenant_is_not_offered(admin_client, tenant):
+    tenant_deactivate(tenant=tenant, actor_type="user", actor="admin")
+
+    response = _send(admin_client, tenant, url="https://a.example.com/")
+
+    assert "Select a valid choice" in " ".join(response.context["form"].errors["tenant"])
+    assert not CallbackTask.objects.exists()

@@ -133,9 +133,12 @@ def test_the_index_shows_the_console_links_readably_and_broker_internals_to_a_su
     links = operator.locator("#tc-console-links li > a")
     assert links.all_inner_texts() == [
         "Delivery dashboard",
+        "Receiver origins",
         "Replay dead letters",
         "Would this URL be allowed?",
         "Run-time settings",
+        "Send test callback",
+        "Portal sign-in links",
         "Schedules",
     ]
     for index in range(links.count()):
@@ -149,7 +152,7 @@ def test_the_index_shows_the_console_links_readably_and_broker_internals_to_a_su
 
 
 def test_a_staff_member_sees_no_broker_table_and_cannot_open_one(staff):
-    expect(staff.locator("#tc-console-links li")).to_have_count(5)
+    expect(staff.locator("#tc-console-links li")).to_have_count(8)
     expect(staff.locator(".app-callbacks")).to_be_visible()
     assert staff.locator(".app-django_q").count() == 0
     assert "Broker internals" not in staff.content() and "Django Q" not in staff.content()

@@ -101,7 +101,7 @@ if MONITORING_TOKEN and len(MONITORING_TOKEN) < 16:
 MONITORING_ALLOWED_NETWORKS = env_networks("MONITORING_ALLOWED_NETWORKS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "taskcenter.admin.ConsoleAdminConfig",  # django.contrib.admin with the console's app order
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

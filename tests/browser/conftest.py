@@ -13,6 +13,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import sync_playwright
 
+from tests.browser.helpers import WIDE, offline_context
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -44,12 +46,29 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+def open_page(browser, live_server):
+    """`open_page(viewport, **context options)`: a page in a context of its own that reaches this machine
+    only; every context is closed after the test, which fails if any page asked for another host."""
+    contexts = []
+
+    def open_(viewport=WIDE, **options):
+        context = offline_context(browser, live_server.url, viewport=viewport, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.outside = context.outside
+        return page
+
+    yield open_
+    outside = [url for context in contexts for url in context.outside]
+    for context in contexts:
+        context.close()
+    assert outside == [], f"pages asked for addresses off this machine: {outside}"
+
+
+@pytest.fixture
+def page(open_page):
+    """A page at the operators' width (1440 px)."""
+    return open_page()
 
 
 @pytest.fixture

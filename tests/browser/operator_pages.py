@@ -5,7 +5,6 @@ attempts the dashboard and origin pages chart (written to the roll-ups as the re
 `page.outside` lists the requests refused (a test asserts it stays empty)."""
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -18,29 +17,11 @@ DESKTOP = (1440, 1000)
 PHONE = (390, 844)
 
 
-def new_page(browser, live_server, size, *, javascript=True, mobile=False):
+def new_page(open_page, size, *, javascript=True, mobile=False):
     width, height = size
-    base = live_server.url.replace("://localhost:", "://127.0.0.1:")
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        base_url=base,
-        java_script_enabled=javascript,
-        is_mobile=mobile,
-        has_touch=mobile,
+    return open_page(
+        {"width": width, "height": height}, java_script_enabled=javascript, is_mobile=mobile, has_touch=mobile
     )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.outside = []
-
-    def only_local(route):
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            page.outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
-    return page
 
 
 def log_in(page, username="operator"):

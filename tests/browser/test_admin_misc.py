@@ -3,7 +3,6 @@ callbacks fired), the index's console links and the broker tables (superuser and
 run-time settings and the replay page. Screenshots go to tests/artifacts/."""
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,29 +17,6 @@ from tests.browser.helpers import screenshot
 from tests.factories import make_task
 
 pytestmark = pytest.mark.browser
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-@pytest.fixture
-def page(browser, live_server):
-    """The conftest's page at 1440 px wide; any request that would leave 127.0.0.1 is aborted."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    outside = []
-
-    def only_loopback(route):
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    page = context.new_page()
-    yield page
-    context.close()
-    assert outside == [], f"requests outside 127.0.0.1: {outside}"
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def test_dashboard_shows_charts_with_data(operator, tenant):
 
     operator.click("text=Delivery dashboard")
     operator.click(".tc-windows >> text=15m")
+    operator.wait_for_url("**window=15m**")
 
     charts = operator.locator("svg.tc-chart")
     assert charts.count() == 4

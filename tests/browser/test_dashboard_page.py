@@ -27,16 +27,16 @@ def fresh_cache():
 
 
 @pytest.fixture
-def desktop(browser, live_server, db):
-    page = log_in(new_page(browser, live_server, DESKTOP))
+def desktop(open_page, db):
+    page = log_in(new_page(open_page, DESKTOP))
     yield page
     assert page.outside == []
     page.context.close()
 
 
 @pytest.fixture
-def phone(browser, live_server, db):
-    page = log_in(new_page(browser, live_server, PHONE, mobile=True))
+def phone(open_page, db):
+    page = log_in(new_page(open_page, PHONE, mobile=True))
     yield page
     assert page.outside == []
     page.context.close()
@@ -201,8 +201,8 @@ def test_usable_on_a_phone(phone, traffic):
     screenshot(phone, "dashboard-phone")
 
 
-def test_works_without_javascript(browser, live_server, traffic):
-    page = log_in(new_page(browser, live_server, DESKTOP, javascript=False))
+def test_works_without_javascript(open_page, traffic):
+    page = log_in(new_page(open_page, DESKTOP, javascript=False))
     page.goto("/admin/dashboard/?window=15m")
     assert page.locator("button.tc-pause").count() == 0
     expect(figure(page, "attempts")).to_have_text("240")

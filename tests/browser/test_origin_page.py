@@ -63,8 +63,8 @@ def slowed_origin(tenant, settings):
     return breaker
 
 
-def test_the_page_shows_breaker_limits_in_flight_and_attempts(browser, live_server, slowed_origin):
-    page = log_in(new_page(browser, live_server, DESKTOP))
+def test_the_page_shows_breaker_limits_in_flight_and_attempts(open_page, slowed_origin):
+    page = log_in(new_page(open_page, DESKTOP))
     # From the breakers' admin list, by its link field.
     page.goto("/admin/callbacks/circuitbreaker/")
     page.get_by_role("link", name="limits, in flight, attempts").click()
@@ -99,8 +99,8 @@ def test_the_page_shows_breaker_limits_in_flight_and_attempts(browser, live_serv
     page.context.close()
 
 
-def test_the_page_on_a_phone(browser, live_server, slowed_origin):
-    page = log_in(new_page(browser, live_server, PHONE, mobile=True))
+def test_the_page_on_a_phone(open_page, slowed_origin):
+    page = log_in(new_page(open_page, PHONE, mobile=True))
     page.goto("/admin/origins/https_3A_2F_2Fhooks.example.com_3A443/")
     expect(page.locator("#tc-limits")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
@@ -108,9 +108,9 @@ def test_the_page_on_a_phone(browser, live_server, slowed_origin):
     page.context.close()
 
 
-def test_the_origins_list_finds_one(browser, live_server, slowed_origin, tenant):
+def test_the_origins_list_finds_one(open_page, slowed_origin, tenant):
     make_task(tenant=tenant, url="https://fine.example.com/x")
-    page = log_in(new_page(browser, live_server, DESKTOP))
+    page = log_in(new_page(open_page, DESKTOP))
     page.goto("/admin/")
     page.get_by_role("link", name="Receiver origins").click()
     rows = page.locator("#tc-origins tbody tr")
@@ -129,16 +129,16 @@ def test_the_origins_list_finds_one(browser, live_server, slowed_origin, tenant)
     page.context.close()
 
 
-def test_a_task_in_the_list_links_to_its_origin(browser, live_server, slowed_origin):
-    page = log_in(new_page(browser, live_server, DESKTOP))
+def test_a_task_in_the_list_links_to_its_origin(open_page, slowed_origin):
+    page = log_in(new_page(open_page, DESKTOP))
     page.goto("/admin/callbacks/callbacktask/")
     page.locator("td.field-origin_link a").first.click()
     expect(page.locator("h1")).to_have_text(f"Origin {ORIGIN}")
     page.context.close()
 
 
-def test_not_for_anyone_but_staff(browser, live_server, slowed_origin, django_user_model):
-    page = new_page(browser, live_server, DESKTOP)
+def test_not_for_anyone_but_staff(open_page, slowed_origin, django_user_model):
+    page = new_page(open_page, DESKTOP)
     page.goto("/admin/origins/https_3A_2F_2Fhooks.example.com_3A443/")
     assert "/admin/login/" in page.url
     expect(page.locator("body")).not_to_contain_text("HTTP 503")
@@ -153,10 +153,10 @@ def test_not_for_anyone_but_staff(browser, live_server, slowed_origin, django_us
     page.context.close()
 
 
-def test_the_page_refreshes_in_place(browser, live_server, slowed_origin, monkeypatch):
+def test_the_page_refreshes_in_place(open_page, slowed_origin, monkeypatch):
     monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
     monkeypatch.setattr(dashboard, "CACHE_SECONDS", 0)
-    page = log_in(new_page(browser, live_server, DESKTOP))
+    page = log_in(new_page(open_page, DESKTOP))
     page.goto("/admin/origins/https_3A_2F_2Fhooks.example.com_3A443/")
     navigations = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))

@@ -4,7 +4,6 @@ stats. Screenshots go to tests/artifacts/portal-*.png and admin-portal-link*.png
 
 import re
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,46 +16,16 @@ from callbacks.domain.vocabulary import TaskStatus
 from callbacks.models import CallbackTask, TaskExecution
 from portal.services import portal_link_create
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import screenshot
+from tests.browser.helpers import PHONE, screenshot
 from tests.factories import make_execution, make_task
 from tests.portal.data import populate
 
 pytestmark = pytest.mark.browser
 
-WIDE = {"width": 1440, "height": 1000}
-PHONE = {"width": 390, "height": 844}
-
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
     cache.clear()
-
-
-@pytest.fixture
-def open_context(browser, live_server):
-    """New browser contexts on the live server that can reach nothing but 127.0.0.1."""
-    contexts = []
-    blocked = []
-
-    def only_loopback(route):
-        host = urlsplit(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    def make(viewport=WIDE):
-        context = browser.new_context(viewport=viewport, base_url=live_server.url)
-        context.set_default_timeout(15_000)
-        context.route("**/*", only_loopback)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert blocked == [], f"pages asked for outside addresses: {blocked}"
 
 
 @pytest.fixture
@@ -75,7 +44,7 @@ def sign_in(page, tenant):
     return page
 
 
-def test_tasks_list_with_filters(open_context, acme):
+def test_tasks_list_with_filters(open_page, acme):
     for n in range(6):
         make_task(
             tenant=acme.tenant,
@@ -86,7 +55,7 @@ def test_tasks_list_with_filters(open_context, acme):
             last_status_code=200,
             business_id=f"order-{n}",
         )
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     expect(page.locator("#site-name")).to_have_text("Task Center callbacks — acme")
     rows = page.locator("#tc-tasks tbody tr")
     expect(rows).to_have_count(10)
@@ -105,9 +74,9 @@ def test_tasks_list_with_filters(open_context, acme):
     expect(rows.first).to_contain_text("orders/3")
 
 
-def test_task_page_and_retry(open_context, acme):
+def test_task_page_and_retry(open_page, acme):
     task = acme.tasks[TaskStatus.DEAD]
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     page.click(f"tr[data-task='{task.pk}'] .tc-id a")
     expect(page.locator("h1")).to_contain_text(str(task.pk))
     expect(page.locator("#tc-timeline .tc-attempt")).to_have_count(4)
@@ -121,9 +90,9 @@ def test_task_page_and_retry(open_context, acme):
     assert task.status == TaskStatus.SCHEDULED
 
 
-def test_cancel_asks_first(open_context, acme):
+def test_cancel_asks_first(open_page, acme):
     task = acme.tasks[TaskStatus.SCHEDULED]
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     page.goto(f"/portal/tasks/{task.pk}/")
     page.click("text=Cancel…")
     expect(page.locator("h1")).to_have_text("Cancel this callback?")
@@ -131,7 +100,7 @@ def test_cancel_asks_first(open_context, acme):
     expect(page.locator("h1 .tc-badge")).to_have_text("cancelled")
 
 
-def test_replay_confirmation_lists_the_dead_letters(open_context, acme):
+def test_replay_confirmation_lists_the_dead_letters(open_page, acme):
     for n in range(4):
         dead = make_task(
             tenant=acme.tenant,
@@ -146,7 +115,7 @@ def test_replay_confirmation_lists_the_dead_letters(open_context, acme):
     CallbackTask.objects.filter(pk=acme.tasks[TaskStatus.DEAD].pk).update(
         finished_at=timezone.now() - timedelta(days=2)
     )
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     page.click(".tc-portal-nav >> text=Replay dead letters")
     page.fill("#id_since", "6h")
     page.click("input[value='Show them']")
@@ -159,7 +128,7 @@ def test_replay_confirmation_lists_the_dead_letters(open_context, acme):
     assert CallbackTask.objects.filter(tenant=acme.tenant, status="dead").count() == 1
 
 
-def test_stats_charts(open_context, acme):
+def test_stats_charts(open_page, acme):
     task = make_task(tenant=acme.tenant, url="https://hooks.acme.example.com/paid")
     now = timezone.now()
     executions = []
@@ -184,7 +153,7 @@ def test_stats_charts(open_context, acme):
                 )
             )
     rollup_add(executions=executions, tasks={task.id: task})
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     page.click(".tc-portal-nav >> text=Stats")
     charts = page.locator("svg.tc-chart")
     expect(charts).to_have_count(4)
@@ -193,7 +162,7 @@ def test_stats_charts(open_context, acme):
     screenshot(page, "portal-stats")
 
 
-def test_schedules_with_next_runs(open_context, acme):
+def test_schedules_with_next_runs(open_page, acme):
     from callbacks.domain.vocabulary import ActorType
     from callbacks.services.schedules import schedule_create
 
@@ -208,7 +177,7 @@ def test_schedules_with_next_runs(open_context, acme):
         actor_type=ActorType.TENANT,
         actor="test",
     )
-    page = sign_in(open_context(), acme.tenant)
+    page = sign_in(open_page(), acme.tenant)
     page.click(".tc-portal-nav >> text=Schedules")
     expect(page.locator("#tc-schedules tbody tr")).to_have_count(2)
     screenshot(page, "portal-schedules")
@@ -217,8 +186,8 @@ def test_schedules_with_next_runs(open_context, acme):
     screenshot(page, "portal-schedule-page")
 
 
-def test_readable_on_a_phone(open_context, acme):
-    page = sign_in(open_context(PHONE), acme.tenant)
+def test_readable_on_a_phone(open_page, acme):
+    page = sign_in(open_page(PHONE), acme.tenant)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page is {width} px wide on a {PHONE['width']} px screen"
     screenshot(page, "portal-phone-tasks")
@@ -227,9 +196,9 @@ def test_readable_on_a_phone(open_context, acme):
     screenshot(page, "portal-phone-task-page")
 
 
-def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acme):
+def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_page, acme):
     get_user_model().objects.create_superuser("operator", "ops@example.com", PASSWORD)
-    admin = open_context()
+    admin = open_page()
     admin.goto("/admin/login/")
     admin.fill("#id_username", "operator")
     admin.fill("#id_password", PASSWORD)
@@ -246,7 +215,7 @@ def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acm
     assert re.fullmatch(r"http://[^/]+/portal/login/[^/]+/", url)
     screenshot(admin, "admin-portal-link")
 
-    tenant_side = open_context()
+    tenant_side = open_page()
     tenant_side.goto(url)
     screenshot(tenant_side, "portal-signin")
     tenant_side.click("input[value='Sign in']")
@@ -264,8 +233,8 @@ def test_operator_makes_a_link_on_the_tenant_page_and_it_works(open_context, acm
     screenshot(tenant_side, "portal-ended")
 
 
-def test_whitelist_and_gone_urls(open_context, acme):
-    page = sign_in(open_context(), acme.tenant)
+def test_whitelist_and_gone_urls(open_page, acme):
+    page = sign_in(open_page(), acme.tenant)
     page.click(".tc-portal-nav >> text=URL whitelist")
     expect(page.locator("#tc-whitelist tbody tr")).to_have_count(1)
     expect(page.locator("#tc-whitelist")).to_contain_text("acme.example.com")

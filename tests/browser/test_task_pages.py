@@ -5,7 +5,6 @@ Screenshots go to tests/artifacts/."""
 import json
 import re
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import cache
@@ -20,32 +19,14 @@ from tests.factories import make_execution, make_task
 from tests.receivers import Receiver, Reply
 
 pytestmark = pytest.mark.browser
-WIDTH = 1440
 LIST = "/admin/callbacks/callbacktask/"
 SEND_TEST = LIST + "send-test/"
-LOOPBACK = {"127.0.0.1", "localhost"}  # the live server answers on localhost
 MILLISECONDS = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC")
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
     cache.clear()  # filter choices are cached briefly; each test sees its own data
-
-
-@pytest.fixture
-def page(browser, live_server):
-    """The operators' width, and nothing fetched from anywhere but this machine."""
-    context = browser.new_context(viewport={"width": WIDTH, "height": 1000}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if urlsplit(route.request.url).hostname in LOOPBACK else route.abort()
-        ),
-    )
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def task_page(task) -> str:

@@ -232,6 +232,31 @@ class CallbackTask(models.Model):
         return self.status in FINAL_STATUSES
 
 
+class TaskSearchPath(models.Model):
+    """A task's path and query (its URL after the origin, lower-cased), for search by a fragment of it
+    (callbacks.selectors.task_search). Written once when the task is made, never updated: its trigram
+    index (migration 0009_task_search, PostgreSQL only) costs one insert per task, where the same index
+    on the task's row would be written again at each of its status updates (none of them is HOT)."""
+
+    task = models.OneToOneField(CallbackTask, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    path = models.CharField(max_length=MAX_URL_LENGTH, blank=True)
+
+    def __str__(self):
+        return self.path
+
+
+class TaskOrigin(models.Model):
+    """Every origin tasks were made for, once: search by a fragment of a host reads these few rows
+    (thousands where tasks are millions), then the tasks of the origins found through
+    task_origin_status_idx. A host's trigrams (".com", "api.") are shared by most tasks, so a trigram
+    index over every task's host would read most of itself for each search."""
+
+    origin = models.CharField(max_length=300, primary_key=True)
+
+    def __str__(self):
+        return self.origin
+
+
 class GoneUrl(models.Model):
     """A URL that answered 410 Gone to one of the tenant's callbacks: the tenant's later callbacks to it
     end `gone` without being sent, until the tenant or an operator clears it."""

@@ -3,11 +3,12 @@
 import uuid
 from datetime import datetime
 
-from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
 from callbacks.domain.certificates import EXPIRY_WARNING
+from callbacks.domain.urls import url_origin, url_path_and_query
 from callbacks.errors import NotFoundError
 from callbacks.models import (
     CallbackSchedule,
@@ -15,6 +16,8 @@ from callbacks.models import (
     GoneUrl,
     TaskEvent,
     TaskExecution,
+    TaskOrigin,
+    TaskSearchPath,
     Tenant,
     TenantApiKey,
     UrlWhitelistEntry,
@@ -81,20 +84,59 @@ def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
     return TaskExecution.objects.filter(task=task).order_by("attempt", "started_at", "id")
 
 
+# Trigrams are three characters: a shorter fragment would read the whole trigram index, so one or two
+# characters match an id's start or a whole business or trace id, never a part of a URL.
+MIN_URL_FRAGMENT = 3
+
+
 def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[CallbackTask]:
-    """Tasks matching what an operator or tenant typed: an id or the start of one, a fragment of the URL
-    (a host, a path), a business id or a trace id."""
+    """The tasks of `queryset` matching what an operator or tenant typed: an id or its first characters,
+    a whole business id or trace id, or (from three characters on, whatever the case) a part of the
+    URL's origin ("shop-42.example"), a part of what follows it ("/orders/17?x=1"), or a whole URL.
+
+    Each kind is looked up through an index of its own and the ids are put together (UNION ALL) before
+    `queryset` filters them, since one OR over the columns would scan the table. Without a tenant in
+    `queryset` (the operator's list), the whole-id kinds walk the (tenant, business_id) and (tenant,
+    trace_id) indexes once per tenant. Host fragments are matched in TaskOrigin, paths through the
+    trigram index of TaskSearchPath (PostgreSQL): neither is written when a task's status changes. The
+    cost grows with the rows a term matches over every tenant: "/webhooks", in most URLs, is slow on a
+    big table."""
     term = term.strip()
     if not term:
         return queryset
-    match = Q(business_id=term) | Q(trace_id=term) | Q(url__contains=term)
+    tasks = queryset.order_by()
+    every_tenant = Tenant.objects.values("pk")
+    matches = [
+        tasks.filter(tenant__in=every_tenant, business_id=term).values("pk"),
+        tasks.filter(tenant__in=every_tenant, trace_id=term).values("pk"),
+    ]
     prefix = term.lower().replace("-", "")
     if 0 < len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
         # An id's first characters: a range of the primary key, which its index answers.
         low = uuid.UUID(prefix.ljust(32, "0"))
         high = uuid.UUID(prefix.ljust(32, "f"))
-        match |= Q(pk__gte=low, pk__lte=high)
-    return queryset.filter(match)
+        matches.append(tasks.filter(pk__gte=low, pk__lte=high).values("pk"))
+    if len(term) >= MIN_URL_FRAGMENT:
+        matches += _url_matches(tasks, term)
+    return queryset.filter(pk__in=matches[0].union(*matches[1:], all=True))
+
+
+def _url_matches(tasks: QuerySet[CallbackTask], term: str) -> list[QuerySet]:
+    fragment = term.lower()
+    origins = TaskOrigin.objects.filter(origin__contains=fragment).values("origin")
+    found = [
+        tasks.filter(origin__in=origins).values("pk"),
+        TaskSearchPath.objects.filter(path__contains=fragment).values("task_id"),
+    ]
+    if "://" in term:
+        # A whole URL, or its start: its origin, and what follows it from the start.
+        try:
+            origin = url_origin(term)
+        except ValueError:
+            return found
+        starts = TaskSearchPath.objects.filter(path__startswith=url_path_and_query(term).lower())
+        found.append(tasks.filter(origin=origin, pk__in=starts.values("task_id")).values("pk"))
+    return found
 
 
 def task_timeline(*, task: CallbackTask) -> dict:

@@ -7,6 +7,8 @@ import django.db.models.deletion
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
+from callbacks.domain.urls import url_path_and_query
+
 INDEX = "task_search_path_trgm_idx"
 
 
@@ -17,14 +19,28 @@ def fill_and_index(apps, schema_editor):
     schema_editor.execute(
         "INSERT INTO callbacks_taskorigin (origin) SELECT DISTINCT origin FROM callbacks_callbacktask"
     )
+    if schema_editor.connection.vendor != "postgresql":
+        fill_paths_in_python(apps)
+        return
     schema_editor.execute(
         "INSERT INTO callbacks_tasksearchpath (task_id, path) "
         "SELECT id, lower(coalesce(substring(url from '^[^:]*://[^/?#]*(.*)$'), '')) FROM callbacks_callbacktask"
     )
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {INDEX} ON callbacks_tasksearchpath USING gin (path gin_trgm_ops)"
-        )
+    schema_editor.execute(
+        f"CREATE INDEX IF NOT EXISTS {INDEX} ON callbacks_tasksearchpath USING gin (path gin_trgm_ops)"
+    )
+
+
+def fill_paths_in_python(apps):
+    task_model = apps.get_model("callbacks", "CallbackTask")
+    path_model = apps.get_model("callbacks", "TaskSearchPath")
+    rows = []
+    for pk, url in task_model.objects.values_list("pk", "url").iterator(chunk_size=2000):
+        rows.append(path_model(task_id=pk, path=url_path_and_query(url).lower()))
+        if len(rows) == 2000:
+            path_model.objects.bulk_create(rows)
+            rows = []
+    path_model.objects.bulk_create(rows)
 
 
 def drop_index(apps, schema_editor):

@@ -232,6 +232,21 @@ def task_search_entries_create(*, tasks: list[CallbackTask]) -> None:
     )
 
 
+def task_search_entries_backfill(*, batch_size: int = 1000) -> int:
+    """Write the search rows of the tasks that have none, in batches by id: tasks the previous release
+    made while an upgrade to this one ran (its migration wrote those of the tasks already there). Returns
+    how many tasks it wrote them for."""
+    done, last = 0, None
+    while True:
+        tasks = CallbackTask.objects.exclude(pk__in=TaskSearchPath.objects.values("task_id")).order_by("pk")
+        batch = list((tasks.filter(pk__gt=last) if last else tasks).only("pk", "url", "origin")[:batch_size])
+        if not batch:
+            return done
+        with transaction.atomic():
+            task_search_entries_create(tasks=batch)
+        done, last = done + len(batch), batch[-1].pk
+
+
 @contextlib.contextmanager
 def _creation_span(name: str, *, tenant: Tenant, tasks: list[CallbackTask], parent: str | None = None):
     """When traces are exported, a span around the insert, and the tasks of its trace continue from it

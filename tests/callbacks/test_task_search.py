@@ -226,3 +226,41 @@ def test_the_trigram_index_exists_on_postgresql():
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'task_search_path_trgm_idx'")
         (definition,) = cursor.fetchone()
     assert "gin (path gin_trgm_ops)" in definition
+
+
+def test_the_backfill_writes_the_rows_of_tasks_made_without_them(tenant, wanted):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    fields = model_fields(wanted)
+    bare = [
+        CallbackTask.objects.create(
+            **{
+                **fields,
+                "url": f"https://old-{n}.example.net/p/{n}",
+                "origin": f"https://old-{n}.example.net:443",
+            }
+        )
+        for n in range(3)
+    ]
+    assert found(CallbackTask.objects.all(), "old-1.example") == set()
+    out = StringIO()
+
+    call_command("search_backfill", "--batch-size", "2", stdout=out)
+
+    assert out.getvalue().strip() == "wrote the search rows of 3 tasks"
+    assert found(CallbackTask.objects.all(), "old-1.example") == {bare[1].pk}
+    assert found(CallbackTask.objects.all(), "/p/2") == {bare[2].pk}
+    assert found(CallbackTask.objects.all(), "shop-42.example") == {wanted.pk}
+    call_command("search_backfill", stdout=out)
+    assert out.getvalue().strip().endswith("wrote the search rows of 0 tasks")
+
+
+def model_fields(task) -> dict:
+    """A task's column values but its id, for a copy made directly (without the services' search rows)."""
+    return {
+        field.attname: getattr(task, field.attname)
+        for field in CallbackTask._meta.concrete_fields
+        if field.attname != "id"
+    }

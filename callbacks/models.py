@@ -200,8 +200,12 @@ class CallbackTask(models.Model):
             ),
             models.Index(fields=["tenant", "-created_at"], name="task_tenant_created_idx"),
             models.Index(fields=["tenant", "status"], name="task_tenant_status_idx"),
-            models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
-            models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
+            # A business or trace id is looked up whole, by a tenant or across every tenant (the operator's
+            # search): keyed by the id alone, without the tasks that have none (most of them may not, and
+            # their updates then skip these indexes). Another tenant's tasks with the same id are read too
+            # and filtered out: ids are rarely shared between tenants.
+            models.Index(fields=["business_id"], name="task_business_idx", condition=~Q(business_id="")),
+            models.Index(fields=["trace_id"], name="task_trace_idx", condition=~Q(trace_id="")),
             models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
             models.Index(fields=["schedule"], name="task_schedule_idx", condition=Q(schedule__isnull=False)),
             # Ordering keys: the earliest unfinished task of a key goes first.

@@ -95,21 +95,16 @@ def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[Callbac
     URL's origin ("shop-42.example"), a part of what follows it ("/orders/17?x=1"), or a whole URL.
 
     Each kind is looked up through an index of its own and the ids are put together (UNION ALL) before
-    `queryset` filters them, since one OR over the columns would scan the table. Without a tenant in
-    `queryset` (the operator's list), the whole-id kinds walk the (tenant, business_id) and (tenant,
-    trace_id) indexes once per tenant. Host fragments are matched in TaskOrigin, paths through the
-    trigram index of TaskSearchPath (PostgreSQL): neither is written when a task's status changes. The
-    cost grows with the rows a term matches over every tenant: "/webhooks", in most URLs, is slow on a
-    big table."""
+    `queryset` filters them, since one OR over the columns would scan the table: ids through the primary
+    key, business and trace ids through task_business_idx and task_trace_idx (whichever the tenant),
+    host fragments in TaskOrigin, paths through the trigram index of TaskSearchPath (PostgreSQL); neither
+    of these two is written when a task's status changes. The cost grows with the rows a term matches over
+    every tenant: "/webhooks", in most URLs, is slow on a big table."""
     term = term.strip()
     if not term:
         return queryset
     tasks = queryset.order_by()
-    every_tenant = Tenant.objects.values("pk")
-    matches = [
-        tasks.filter(tenant__in=every_tenant, business_id=term).values("pk"),
-        tasks.filter(tenant__in=every_tenant, trace_id=term).values("pk"),
-    ]
+    matches = [tasks.filter(business_id=term).values("pk"), tasks.filter(trace_id=term).values("pk")]
     prefix = term.lower().replace("-", "")
     if 0 < len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
         # An id's first characters: a range of the primary key, which its index answers.

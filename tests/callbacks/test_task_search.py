@@ -183,8 +183,8 @@ def plan(queryset) -> str:
     [
         ("host", "task_origin_status_idx"),
         ("path", "task_search_path_trgm_idx"),
-        ("business id", "task_tenant_business_idx"),
-        ("trace id", "task_tenant_trace_idx"),
+        ("business id", "task_business_idx"),
+        ("trace id", "task_trace_idx"),
         ("id prefix", "callbacks_callbacktask_pkey"),
     ],
 )

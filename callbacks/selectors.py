@@ -85,14 +85,18 @@ def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
 
 
 # Trigrams are three characters: a shorter fragment would read the whole trigram index, so one or two
-# characters match an id's start or a whole business or trace id, never a part of a URL.
+# characters match a whole business or trace id only, never a part of a URL.
 MIN_URL_FRAGMENT = 3
+# An id's first four hex digits narrow a million tasks to about fifteen; one would match a sixteenth of
+# them, to be sorted for a page that says nothing. The list shows eight.
+MIN_ID_PREFIX = 4
 
 
 def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[CallbackTask]:
-    """The tasks of `queryset` matching what an operator or tenant typed: an id or its first characters,
-    a whole business id or trace id, or (from three characters on, whatever the case) a part of the
-    URL's origin ("shop-42.example"), a part of what follows it ("/orders/17?x=1"), or a whole URL.
+    """The tasks of `queryset` matching what an operator or tenant typed: an id or its first characters
+    (four or more), a whole business id or trace id, or (from three characters on, whatever the case) a
+    part of the URL's origin ("shop-42.example"), a part of what follows it ("/orders/17?x=1"), or a
+    whole URL.
 
     Each kind is looked up through an index of its own and the ids are put together (UNION ALL) before
     `queryset` filters them, since one OR over the columns would scan the table: ids through the primary
@@ -106,7 +110,7 @@ def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[Callbac
     tasks = queryset.order_by()
     matches = [tasks.filter(business_id=term).values("pk"), tasks.filter(trace_id=term).values("pk")]
     prefix = term.lower().replace("-", "")
-    if 0 < len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
+    if MIN_ID_PREFIX <= len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
         # An id's first characters: a range of the primary key, which its index answers.
         low = uuid.UUID(prefix.ljust(32, "0"))
         high = uuid.UUID(prefix.ljust(32, "f"))

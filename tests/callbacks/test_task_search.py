@@ -90,17 +90,24 @@ def test_a_blank_term_leaves_the_queryset_as_it_is(wanted, others):
     assert found(CallbackTask.objects.all(), "  ") == {wanted.pk, *(task.pk for task in others)}
 
 
-def test_one_or_two_characters_match_an_id_start_or_a_whole_label_never_part_of_a_url(tenant):
-    by_id = make_task(tenant=tenant, url="https://x.example.com/", id=uuid.UUID("ab" + "0" * 30))
+def test_one_or_two_characters_match_a_whole_label_only(tenant):
     by_label = make_task(
         tenant=tenant, url="https://y.example.com/", business_id="ab", id=uuid.UUID("cd" + "0" * 30)
     )
+    make_task(tenant=tenant, url="https://x.example.com/", id=uuid.UUID("ab" + "0" * 30))
     in_url = make_task(tenant=tenant, url="https://ab.example.com/ab?ab=ab", id=uuid.UUID("ef" + "0" * 30))
 
-    assert found(CallbackTask.objects.all(), "ab") == {by_id.pk, by_label.pk}
+    assert found(CallbackTask.objects.all(), "ab") == {by_label.pk}
     assert found(CallbackTask.objects.all(), "b.") == set()
     # From three characters on, the URL counts too.
     assert found(CallbackTask.objects.all(), "ab.") == {in_url.pk}
+
+
+def test_an_id_prefix_counts_from_four_hex_digits(tenant):
+    task = make_task(tenant=tenant, url="https://x.example.com/", id=uuid.UUID("abcd" + "0" * 28))
+
+    assert found(CallbackTask.objects.all(), "abc") == set()
+    assert found(CallbackTask.objects.all(), "ABCD") == {task.pk}
 
 
 def test_a_tenants_queryset_never_returns_another_tenants_task(tenant, wanted):

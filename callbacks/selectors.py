@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from callbacks import keys
 from callbacks.domain.certificates import EXPIRY_WARNING
-from callbacks.domain.urls import url_origin, url_path_and_query
+from callbacks.domain.urls import url_origin
 from callbacks.errors import NotFoundError
 from callbacks.models import (
     CallbackSchedule,
@@ -128,13 +128,12 @@ def _url_matches(tasks: QuerySet[CallbackTask], term: str) -> list[QuerySet]:
         TaskSearchPath.objects.filter(path__contains=fragment).values("task_id"),
     ]
     if "://" in term:
-        # A whole URL, or its start: its origin, and what follows it from the start.
+        # A whole URL, or its start: the tasks of its origin (task_origin_status_idx), whose URL starts so.
         try:
             origin = url_origin(term)
         except ValueError:
             return found
-        starts = TaskSearchPath.objects.filter(path__startswith=url_path_and_query(term).lower())
-        found.append(tasks.filter(origin=origin, pk__in=starts.values("task_id")).values("pk"))
+        found.append(tasks.filter(origin=origin, url__istartswith=term).values("pk"))
     return found
 
 

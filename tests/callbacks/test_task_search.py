@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from callbacks.models import CallbackTask, TaskOrigin, TaskSearchPath
 from callbacks.selectors import task_search
@@ -173,14 +174,25 @@ def many(tenant):
     return tasks
 
 
-def plan(queryset) -> str:
-    """EXPLAIN of the admin's page query, with sequential scans made the planner's last resort: a scan
-    of a big table is then in the plan only when no index can answer the query."""
-    sql, params = queryset.order_by("-created_at", "-pk")[:50].query.sql_with_params()
+def explain(sql: str, params) -> str:
+    """EXPLAIN with sequential scans made the planner's last resort: a scan of a big table is then in
+    the plan only when no index can answer the query."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def plan(queryset) -> str:
+    """The plan of the admin's page query, as explain() gives it."""
+    return explain(*queryset.order_by("-created_at", "-pk")[:50].query.sql_with_params())
+
+
+def search_plans(queryset, term) -> str:
+    """The plans of every query a search runs: the lookups task_search makes, then the page's."""
+    with CaptureQueriesContext(connection) as lookups:
+        found = task_search(queryset, term)
+    return "\n".join([*(explain(query["sql"], None) for query in lookups.captured_queries), plan(found)])
 
 
 @postgres
@@ -206,7 +218,7 @@ def test_each_kind_is_read_through_its_index(tenant, many, kind, index, scoped):
     }[kind]
     queryset = CallbackTask.objects.filter(tenant=task.tenant) if scoped else CallbackTask.objects.all()
 
-    explained = plan(task_search(queryset, term))
+    explained = search_plans(queryset, term)
 
     # Within one tenant of 150 tasks the planner may rather read the tenant's tasks than the origin's.
     tenant_indexes = (
@@ -271,3 +283,17 @@ def model_fields(task) -> dict:
         for field in CallbackTask._meta.concrete_fields
         if field.attname != "id"
     }
+
+
+def test_lookups_finding_many_tasks_are_put_together_in_the_database(tenant, monkeypatch):
+    from callbacks import selectors
+
+    tasks = [
+        make_task(tenant=tenant, url=f"https://many.example.com/p/{n}", business_id="many") for n in range(3)
+    ]
+    monkeypatch.setattr(selectors, "FEW_IDS", 2)
+
+    searched = task_search(CallbackTask.objects.all(), "many")
+
+    assert " UNION ALL " in str(searched.query)
+    assert set(searched.values_list("pk", flat=True)) == {task.pk for task in tasks}

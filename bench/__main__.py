@@ -20,7 +20,9 @@ with like on a shared, noisy machine (bench/scenarios.py, bench/lag.py):
 - http2: HTTP/2 against HTTP/1.1 to the same TLS receiver, one origin and 16, callbacks/s and CPU per
   callback (bench/http2.py);
 - idle: web + dispatcher + cluster with nothing due, CPU per process and PostgreSQL's, on the ORM
-  broker and on Redis, and the wake-up latency from idle (bench/idle.py).
+  broker and on Redis, and the wake-up latency from idle (bench/idle.py);
+- search: task search on 1,000,000 tasks, each kind of term, the operator's list and one tenant's, with
+  the update cost of the index design not taken beside it (bench/search.py).
 
     python -m bench [--count 20000] [--scenarios throughput,inflight,latency,cpu,lag,history]
 """
@@ -31,7 +33,7 @@ import platform
 import sys
 from datetime import datetime
 
-from bench import fairness, http2, idle, lag, origins, scenarios
+from bench import fairness, http2, idle, lag, origins, scenarios, search
 from bench.harness import ROOT, prepared_harness, print_table
 
 SCENARIOS = [
@@ -46,6 +48,7 @@ SCENARIOS = [
     "origins",
     "http2",
     "idle",
+    "search",
 ]
 
 
@@ -62,6 +65,7 @@ def run(args) -> list:
         "origins": origins.origins,
         "http2": http2.http2,
         "idle": idle.idle,
+        "search": search.search,
     }
     rows = []
     with prepared_harness("bench") as h:
@@ -97,6 +101,7 @@ def main():
     )
     origins.add_arguments(parser)
     fairness.add_arguments(parser)
+    search.add_arguments(parser)
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="the idle scenario's window")
     parser.add_argument("--wakeups", type=int, default=5, help="wake-up samples per broker (idle scenario)")
     parser.add_argument("--brokers", default="orm,redis", help="brokers of the idle scenario")

@@ -28,7 +28,7 @@ def clear_run(url: str) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("callbacks_taskevent", "callbacks_taskexecution"):
+        for table in ("callbacks_taskevent", "callbacks_taskexecution", "callbacks_tasksearchpath"):
             cursor.execute(
                 f"DELETE FROM {table} WHERE task_id IN (SELECT id FROM callbacks_callbacktask WHERE url = %s)",
                 [url],

@@ -200,8 +200,12 @@ class CallbackTask(models.Model):
             ),
             models.Index(fields=["tenant", "-created_at"], name="task_tenant_created_idx"),
             models.Index(fields=["tenant", "status"], name="task_tenant_status_idx"),
-            models.Index(fields=["tenant", "business_id"], name="task_tenant_business_idx"),
-            models.Index(fields=["tenant", "trace_id"], name="task_tenant_trace_idx"),
+            # A business or trace id is looked up whole, by a tenant or across every tenant (the operator's
+            # search): keyed by the id alone, without the tasks that have none (most of them may not, and
+            # their updates then skip these indexes). Another tenant's tasks with the same id are read too
+            # and filtered out: ids are rarely shared between tenants.
+            models.Index(fields=["business_id"], name="task_business_idx", condition=~Q(business_id="")),
+            models.Index(fields=["trace_id"], name="task_trace_idx", condition=~Q(trace_id="")),
             models.Index(fields=["origin", "status"], name="task_origin_status_idx"),
             # A schedule's callbacks newest first (its admin page, the task list filtered by it); the
             # leading column serves the foreign key's lookups too.
@@ -236,6 +240,31 @@ class CallbackTask(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class TaskSearchPath(models.Model):
+    """A task's path and query (its URL after the origin, lower-cased), for search by a fragment of it
+    (callbacks.selectors.task_search). Written once when the task is made, never updated: its trigram
+    index (migration 0010_task_search, PostgreSQL only) costs one insert per task, where the same index
+    on the task's row would be written again at each of its status updates (none of them is HOT)."""
+
+    task = models.OneToOneField(CallbackTask, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    path = models.CharField(max_length=MAX_URL_LENGTH, blank=True)
+
+    def __str__(self):
+        return self.path
+
+
+class TaskOrigin(models.Model):
+    """Every origin tasks were made for, once: search by a fragment of a host reads these few rows
+    (thousands where tasks are millions), then the tasks of the origins found through
+    task_origin_status_idx. A host's trigrams (".com", "api.") are shared by most tasks, so a trigram
+    index over every task's host would read most of itself for each search."""
+
+    origin = models.CharField(max_length=300, primary_key=True)
+
+    def __str__(self):
+        return self.origin
 
 
 class GoneUrl(models.Model):

@@ -3,11 +3,12 @@
 import uuid
 from datetime import datetime
 
-from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
 from callbacks.domain.certificates import EXPIRY_WARNING
+from callbacks.domain.urls import url_origin
 from callbacks.errors import NotFoundError
 from callbacks.models import (
     CallbackSchedule,
@@ -15,6 +16,8 @@ from callbacks.models import (
     GoneUrl,
     TaskEvent,
     TaskExecution,
+    TaskOrigin,
+    TaskSearchPath,
     Tenant,
     TenantApiKey,
     UrlWhitelistEntry,
@@ -81,20 +84,74 @@ def execution_list(*, task: CallbackTask) -> QuerySet[TaskExecution]:
     return TaskExecution.objects.filter(task=task).order_by("attempt", "started_at", "id")
 
 
+# Trigrams are three characters: a shorter fragment would read the whole trigram index, so one or two
+# characters match a whole business or trace id only, never a part of a URL.
+MIN_URL_FRAGMENT = 3
+# An id's first four hex digits narrow a million tasks to about fifteen; one would match a sixteenth of
+# them, to be sorted for a page that says nothing. The list shows eight.
+MIN_ID_PREFIX = 4
+
+
 def task_search(queryset: QuerySet[CallbackTask], term: str) -> QuerySet[CallbackTask]:
-    """Tasks matching what an operator or tenant typed: an id or the start of one, a fragment of the URL
-    (a host, a path), a business id or a trace id."""
+    """The tasks of `queryset` matching what an operator or tenant typed: an id or its first characters
+    (four or more), a whole business id or trace id, or (from three characters on, whatever the case) a
+    part of the URL's origin ("shop-42.example"), a part of what follows it ("/orders/17?x=1"), or a
+    whole URL.
+
+    Each kind is looked up through an index of its own and the ids found are put together before
+    `queryset` filters them, since one OR over the columns would scan the table: ids through the primary
+    key, business and trace ids through task_business_idx and task_trace_idx (whichever the tenant),
+    host fragments in TaskOrigin, paths through the trigram index of TaskSearchPath (PostgreSQL); neither
+    of these two is written when a task's status changes. The cost grows with the rows a term matches over
+    every tenant: "/webhooks", in most URLs, is slow on a big table."""
     term = term.strip()
     if not term:
         return queryset
-    match = Q(business_id=term) | Q(trace_id=term) | Q(url__contains=term)
+    tasks = queryset.order_by()
+    matches = [tasks.filter(business_id=term).values("pk"), tasks.filter(trace_id=term).values("pk")]
     prefix = term.lower().replace("-", "")
-    if 0 < len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
+    if MIN_ID_PREFIX <= len(prefix) <= 32 and all(c in "0123456789abcdef" for c in prefix):
         # An id's first characters: a range of the primary key, which its index answers.
         low = uuid.UUID(prefix.ljust(32, "0"))
         high = uuid.UUID(prefix.ljust(32, "f"))
-        match |= Q(pk__gte=low, pk__lte=high)
-    return queryset.filter(match)
+        matches.append(tasks.filter(pk__gte=low, pk__lte=high).values("pk"))
+    if len(term) >= MIN_URL_FRAGMENT:
+        matches += _url_matches(tasks, term)
+    return queryset.filter(pk__in=_ids_or_union(matches))
+
+
+# A term matching up to this many tasks per kind is looked up kind by kind and the tasks named by id.
+FEW_IDS = 1000
+
+
+def _ids_or_union(matches: list[QuerySet]):
+    """The ids the lookups find, when each finds a few (one query each, all short), else their UNION ALL
+    as a subquery. Named ids keep the page's query small: given the union, PostgreSQL plans parallel
+    workers for it, whose start (15-20 ms) costs several times the lookups themselves."""
+    ids = []
+    for match in matches:
+        found = list(match.values_list(match.query.values_select[0], flat=True)[: FEW_IDS + 1])
+        if len(found) > FEW_IDS:
+            return matches[0].union(*matches[1:], all=True)
+        ids += found
+    return ids
+
+
+def _url_matches(tasks: QuerySet[CallbackTask], term: str) -> list[QuerySet]:
+    fragment = term.lower()
+    origins = TaskOrigin.objects.filter(origin__contains=fragment).values("origin")
+    found = [
+        tasks.filter(origin__in=origins).values("pk"),
+        TaskSearchPath.objects.filter(path__contains=fragment).values("task_id"),
+    ]
+    if "://" in term:
+        # A whole URL, or its start: the tasks of its origin (task_origin_status_idx), whose URL starts so.
+        try:
+            origin = url_origin(term)
+        except ValueError:
+            return found
+        found.append(tasks.filter(origin=origin, url__istartswith=term).values("pk"))
+    return found
 
 
 def task_timeline(*, task: CallbackTask) -> dict:

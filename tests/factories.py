@@ -15,7 +15,7 @@ from django.utils import timezone
 from callbacks.domain.vocabulary import FINAL_STATUSES
 from callbacks.models import CallbackTask, Outcome, TaskExecution, TaskStatus
 from callbacks.services.queues import queue_create
-from callbacks.services.tasks import task_create
+from callbacks.services.tasks import task_create, task_search_entries_create
 
 
 def make_task(*, tenant, url, **overrides) -> CallbackTask:
@@ -43,7 +43,9 @@ def make_task(*, tenant, url, **overrides) -> CallbackTask:
         "trace_id": "trace-1",
     }
     fields.update(overrides)
-    return CallbackTask.objects.create(**fields)
+    task = CallbackTask.objects.create(**fields)
+    task_search_entries_create(tasks=[task])  # as the services do: URL fragments find it
+    return task
 
 
 def make_tasks(count: int, **kwargs) -> list[CallbackTask]:
@@ -134,7 +136,9 @@ def make_monitored_task(
         "trace_id": "trace-1",
     }
     fields.update(overrides)
-    return CallbackTask.objects.create(**fields)
+    task = CallbackTask.objects.create(**fields)
+    task_search_entries_create(tasks=[task])  # as the services do: URL fragments find it
+    return task
 
 
 def make_attempts(*, task, count: int, seed: int, started_at=None, spread_seconds: float = 150) -> list:

@@ -142,7 +142,8 @@ class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
     list_select_related = ("tenant",)
     search_fields = ("business_id",)  # the search box; get_search_results does the matching
     search_help_text = (
-        "A task id or its first characters, part of the URL or host, a business_id or trace_id."
+        "A task id or its first characters (four or more); a whole business_id or trace_id; from three "
+        "characters on, part of the host or of the path and query, or a whole URL (any case)."
     )
     ordering = ("-created_at",)
     actions = ("retry_now", "cancel", "replay_dead")

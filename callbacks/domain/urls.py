@@ -66,6 +66,14 @@ def url_origin(url: str) -> str:
     return f"{scheme}://{host}:{parts.port or DEFAULT_PORTS[scheme]}"
 
 
+def url_path_and_query(url: str) -> str:
+    """What follows the origin in a URL: its path, query and fragment as written ("" for none). The
+    migration that made TaskSearchPath computed the same in SQL (0010_task_search)."""
+    rest = url.partition("://")[2]
+    ends = [index for index in (rest.find(mark) for mark in "/?#") if index >= 0]
+    return rest[min(ends) :] if ends else ""
+
+
 @functools.lru_cache(maxsize=4096)
 def sendable_url(url: str) -> str:
     """The URL as it is sent: its host name normalised, so that what is connected to and named in Host

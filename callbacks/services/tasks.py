@@ -18,10 +18,10 @@ from callbacks.domain import encoding, tracecontext
 from callbacks.domain.bounds import MAX_BATCH
 from callbacks.domain.callback import clean_callback, request_fingerprint
 from callbacks.domain.statuses import DEFAULT as DEFAULT_SUCCESS_STATUSES
-from callbacks.domain.urls import url_origin
+from callbacks.domain.urls import url_origin, url_path_and_query
 from callbacks.domain.vocabulary import RETRYABLE_STATUSES, UNFINISHED_STATUSES, ActorType
 from callbacks.errors import ApplicationError, ConflictError
-from callbacks.models import CallbackTask, TaskEvent, TaskStatus, Tenant
+from callbacks.models import CallbackTask, TaskEvent, TaskOrigin, TaskSearchPath, TaskStatus, Tenant
 from callbacks.queues import DEFAULT_QUEUE, undeclared_queues
 from callbacks.services.audit import audit_record
 from callbacks.services.queues import UNKNOWN_QUEUE
@@ -56,6 +56,7 @@ def task_create(
             # A savepoint, so that losing the race for the key leaves the outer transaction usable.
             with transaction.atomic(), _creation_span("callback create", tenant=tenant, tasks=[task]):
                 task.save(force_insert=True)
+                task_search_entries_create(tasks=[task])
         except IntegrityError:
             if key is None:
                 raise
@@ -216,7 +217,34 @@ def _batch_insert(
     # _clean_batch has checked every field; full_clean would add a query per row for the key constraint.
     with _creation_span("callback create_batch", tenant=tenant, tasks=new_tasks, parent=traceparent):
         CallbackTask.objects.bulk_create(new_tasks)
+        task_search_entries_create(tasks=new_tasks)
     return tasks, new_tasks
+
+
+def task_search_entries_create(*, tasks: list[CallbackTask]) -> None:
+    """What task_search looks URL fragments up in, once: a task's URL never changes."""
+    TaskSearchPath.objects.bulk_create(
+        [TaskSearchPath(task=task, path=url_path_and_query(task.url).lower()) for task in tasks]
+    )
+    TaskOrigin.objects.bulk_create(
+        [TaskOrigin(origin=origin) for origin in sorted({task.origin for task in tasks})],
+        ignore_conflicts=True,
+    )
+
+
+def task_search_entries_backfill(*, batch_size: int = 1000) -> int:
+    """Write the search rows of the tasks that have none, in batches by id: tasks the previous release
+    made while an upgrade to this one ran (its migration wrote those of the tasks already there). Returns
+    how many tasks it wrote them for."""
+    done, last = 0, None
+    while True:
+        tasks = CallbackTask.objects.exclude(pk__in=TaskSearchPath.objects.values("task_id")).order_by("pk")
+        batch = list((tasks.filter(pk__gt=last) if last else tasks).only("pk", "url", "origin")[:batch_size])
+        if not batch:
+            return done
+        with transaction.atomic():
+            task_search_entries_create(tasks=batch)
+        done, last = done + len(batch), batch[-1].pk
 
 
 @contextlib.contextmanager

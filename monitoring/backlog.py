@@ -49,6 +49,17 @@ def limits_now(*, now: datetime) -> Round:
     return state
 
 
+def narrowed(tasks, tenant=None, queue: str = "", origin: str = ""):
+    """Tasks of one tenant, queue and origin, each when given: the console's filters."""
+    if tenant is not None:
+        tasks = tasks.filter(tenant=tenant)
+    if queue:
+        tasks = tasks.filter(queue=queue)
+    if origin:
+        tasks = tasks.filter(origin=origin)
+    return tasks
+
+
 def backlog(
     *, now: datetime | None = None, tenant=None, queue: str = "", origin: str = "", by: str = "queue"
 ) -> dict:
@@ -59,13 +70,7 @@ def backlog(
     if by not in ("queue", "origin"):
         raise ValueError(f"backlog groups by queue or origin, not {by!r}")
     now = now or timezone.now()
-    tasks = CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES)
-    if tenant is not None:
-        tasks = tasks.filter(tenant=tenant)
-    if queue:
-        tasks = tasks.filter(queue=queue)
-    if origin:
-        tasks = tasks.filter(origin=origin)
+    tasks = narrowed(CallbackTask.objects.filter(status__in=CLAIMABLE_STATUSES), tenant, queue, origin)
     rows = tasks.annotate(reason=_reason(now)).values(by, "reason").annotate(n=Count("id")).order_by()
     groups: dict = defaultdict(lambda: defaultdict(int))
     for row in rows:

@@ -104,13 +104,9 @@ def _compute(window: str, *, tenant, queue: str, origin: str) -> dict:
 
 def _queue_depth(*, tenant, queue: str, origin: str) -> dict:
     """Unfinished tasks by queue and status: the partial indexes of the claim and the reaper cover these."""
-    tasks = CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES)
-    if tenant is not None:
-        tasks = tasks.filter(tenant=tenant)
-    if queue:
-        tasks = tasks.filter(queue=queue)
-    if origin:
-        tasks = tasks.filter(origin=origin)
+    tasks = backlog.narrowed(
+        CallbackTask.objects.filter(status__in=UNFINISHED_STATUSES), tenant, queue, origin
+    )
     rows = tasks.values("queue", "status").annotate(n=Count("id")).order_by()
     by_queue = defaultdict(lambda: dict.fromkeys(UNFINISHED_STATUSES, 0))
     totals = dict.fromkeys(UNFINISHED_STATUSES, 0)

@@ -2,7 +2,6 @@
 send a test one."""
 
 import functools
-import json
 
 from django import forms
 from django.contrib import admin, messages
@@ -42,13 +41,6 @@ from callbacks.selectors import task_search, task_timeline
 from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
 from callbacks.templatetags import console
 from monitoring.origins import origin_page_url
-
-# Shown on the page; the full body (up to 1 MB) is in the API's executions endpoint.
-BODY_SHOWN = 2000
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 def _pre(text: str):
@@ -94,7 +86,7 @@ class ExecutionInline(ReadOnlyInline):
 
     @admin.display(description="response body")
     def response_body_shown(self, execution):
-        body = _short(mask_text(execution.response_body), BODY_SHOWN)
+        body = console.shortened(mask_text(execution.response_body))
         if execution.response_truncated:
             body += "\n[truncated when stored]"
         return _pre(body)
@@ -262,13 +254,7 @@ class CallbackTaskAdmin(TaskActionViews, ReadOnlyAdmin):
 
     @admin.display(description="body")
     def body_shown(self, task):
-        body = task.payload
-        if task.body_format == "json" and body:
-            try:
-                body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-            except ValueError:
-                pass
-        return _pre(_short(body, BODY_SHOWN * 5))
+        return _pre(console.readable_body(task))
 
     def get_search_results(self, request, queryset, search_term):
         return task_search(queryset, search_term), False
@@ -468,4 +454,4 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="error")
     def error_short(self, execution):
-        return _short(execution.error, 80)
+        return console.shortened(execution.error, 80)

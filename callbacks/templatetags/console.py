@@ -1,6 +1,7 @@
 """The console's small pieces, shared by the admin and the tenant portal: status and outcome badges,
 times to the millisecond, and readable durations."""
 
+import json
 from datetime import datetime
 
 from django import template
@@ -10,6 +11,9 @@ from django.utils.html import format_html
 from callbacks.domain.vocabulary import OUTCOME_MEANINGS, OUTCOME_TONES, STATUS_MEANINGS, TaskStatus
 
 register = template.Library()
+
+# How much of a body a page shows; the whole body (up to 1 MB) is in the API's executions endpoint.
+BODY_SHOWN = 2000
 
 
 @register.simple_tag
@@ -74,3 +78,19 @@ def span(seconds: float | None) -> str:
             rest = (whole % size) // smaller_size
             return f"{whole // size} {unit}" + (f" {rest} {smaller}" if rest else "")
     return f"{seconds:.0f} s"
+
+
+def shortened(text: str, limit: int = BODY_SHOWN) -> str:
+    """The text's first `limit` characters, saying how many more there are."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def readable_body(task, limit: int = BODY_SHOWN * 5) -> str:
+    """A callback's body as a person reads it: JSON indented (the wire bytes are kept as sent), shortened."""
+    body = task.payload
+    if task.body_format == "json" and body:
+        try:
+            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    return shortened(body, limit)

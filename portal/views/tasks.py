@@ -1,8 +1,6 @@
 """The tenant's callbacks: the list with search and filters, one callback's page, retry, cancel, and the
 replay of dead letters. Every row comes through a tenant-scoped selector."""
 
-import json
-
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -12,12 +10,12 @@ from callbacks.errors import ApplicationError
 from callbacks.masking import mask_headers, mask_text
 from callbacks.selectors import event_list, execution_list, task_get, task_list, task_search, task_timeline
 from callbacks.services.tasks import dead_letters, task_cancel, task_replay_dead, task_retry
+from callbacks.templatetags.console import readable_body, shortened
 from portal.forms import ReplayConfirmForm, ReplayForm, TaskFilterForm
 from portal.session import tenant_view
 from portal.views.common import page, page_links, post_only, pretty_json, rows_of_page
 
-# As the admin shows them: the full response body (up to 1 MB) is in the API's executions endpoint.
-BODY_SHOWN = 2000
+# Dead letters listed on the replay page before the tenant confirms.
 REPLAY_LISTED = 100
 
 
@@ -43,7 +41,7 @@ def task_view(request, tenant, task_id):
     context = {
         "task": task,
         "headers": pretty_json(mask_headers(task.headers)),
-        "body": _body(task),
+        "body": readable_body(task),
         "timeline": task_timeline(task=task),
         "attempts": [_attempt(execution) for execution in execution_list(task=task)],
         "events": list(event_list(task=task)),
@@ -59,13 +57,7 @@ def task_retry_view(request, tenant, task_id):
     refused = post_only(request)
     if refused:
         return refused
-    try:
-        task_retry(task=task, actor_type=ActorType.TENANT, actor=request.portal_link.actor)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "The callback is scheduled to be sent again now.")
-    return redirect("portal:task", task_id=task.pk)
+    return _act_on(request, task, task_retry, done="The callback is scheduled to be sent again now.")
 
 
 @tenant_view
@@ -74,12 +66,17 @@ def task_cancel_view(request, tenant, task_id):
     task = task_get(tenant=tenant, task_id=task_id)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
         return page(request, "portal/cancel_confirm.html", {"task": task}, nav="tasks")
+    return _act_on(request, task, task_cancel, done="The callback is cancelled.")
+
+
+def _act_on(request, task, service, *, done: str):
+    """Run a task service as the tenant; its refusal (a 409 and the like) or `done` shown on the task's page."""
     try:
-        task_cancel(task=task, actor_type=ActorType.TENANT, actor=request.portal_link.actor)
+        service(task=task, actor_type=ActorType.TENANT, actor=request.portal_link.actor)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "The callback is cancelled.")
+        messages.success(request, done)
     return redirect("portal:task", task_id=task.pk)
 
 
@@ -122,23 +119,9 @@ def _replay(request, tenant):
     return redirect(reverse("portal:tasks") + f"?status={TaskStatus.SCHEDULED}")
 
 
-def _short(text: str, limit: int = BODY_SHOWN) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
-
-
-def _body(task) -> str:
-    body = task.payload
-    if task.body_format == "json" and body:
-        try:
-            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
-    return _short(body, BODY_SHOWN * 5)
-
-
 def _attempt(execution) -> dict:
     """One attempt as sent and answered, with secrets masked as everywhere they are shown."""
-    body = _short(mask_text(execution.response_body))
+    body = shortened(mask_text(execution.response_body))
     if execution.response_truncated:
         body += "\n[truncated when stored]"
     return {

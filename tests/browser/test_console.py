@@ -4,7 +4,6 @@ it delivered, add whitelist entries. Screenshots go to tests/artifacts/."""
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -16,11 +15,6 @@ from tests.browser.helpers import screenshot
 from tests.factories import make_task
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()  # the dashboard and filter choices are cached briefly; each test sees its own data
 
 
 def test_login_lands_on_the_index_with_the_console_links(operator):

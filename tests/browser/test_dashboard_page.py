@@ -19,13 +19,6 @@ from tests.factories import declare_queues, make_task
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def desktop(open_page, db):
     page = log_in(new_page(open_page, DESKTOP))

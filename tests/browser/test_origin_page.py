@@ -5,7 +5,6 @@ and charts; staff only. Screenshots go to tests/artifacts/."""
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,13 +16,6 @@ from tests.factories import make_execution, make_task
 
 pytestmark = pytest.mark.browser
 ORIGIN = "https://hooks.example.com:443"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

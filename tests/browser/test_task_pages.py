@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.browser
 LIST = "/admin/callbacks/callbacktask/"
 SEND_TEST = LIST + "send-test/"
 MILLISECONDS = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC")
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()  # filter choices are cached briefly; each test sees its own data
 
 
 def task_page(task) -> str:

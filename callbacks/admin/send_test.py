@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from callbacks import whitelist
 from callbacks.admin.common import actor, add_service_errors
-from callbacks.delivery import immediate
 from callbacks.delivery.instruments.heartbeats import process_name
 from callbacks.domain import encoding
 from callbacks.domain.bounds import MAX_URL_LENGTH
@@ -101,6 +100,10 @@ def send_test_view(model_admin, request):
     if request.method == "POST":
         form = SendTestForm(request.POST)
         if form.is_valid():
+            # Imported here: every web process loads the admin at start, and the engine (its HTTP
+            # stack, its metrics files) only when an operator sends a test callback.
+            from callbacks.delivery import immediate
+
             try:
                 result = immediate.create_and_send(
                     lambda: _create(form, request), worker=f"admin {process_name()}"

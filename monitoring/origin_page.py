@@ -8,6 +8,7 @@ admin.site.admin_view.
 """
 
 import json
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
@@ -81,44 +82,63 @@ def limits(origin: str, *, now, breaker: CircuitBreaker | None) -> dict:
     }
 
 
+# A breaker.opened notification is made after the opening commits: within this of it.
+NOTIFICATION_WITHIN = timedelta(minutes=1)
+
+
 def breaker_history(origin: str, breaker: CircuitBreaker | None) -> list[dict]:
-    """Newest first: operators' changes (the audit log) and the openings told to tenants (the
-    breaker.opened notifications, one entry per opening whatever the number of tenants told)."""
+    """Newest first: the breaker's rows of the audit log (each opening, written by the engine, and
+    operators' resets), each opening with the tenants told of it (its breaker.opened notifications,
+    made just after it)."""
     entries = []
     if breaker is not None:
         for row in AuditLog.objects.filter(object_type="circuitbreaker", object_id=str(breaker.pk)).order_by(
             "-at"
         )[:HISTORY_SHOWN]:
+            opening = row.action == "breaker.opened"
             entries.append(
                 {
                     "at": row.at,
                     "what": row.action,
-                    "who": f"{row.actor} ({row.actor_type})",
-                    "detail": _change(row.before, row.after),
+                    "who": "the engine" if opening else f"{row.actor} ({row.actor_type})",
+                    "detail": _opened(row.after or {}) if opening else _change(row.before, row.after),
+                    "told": [],
                 }
             )
-    openings: dict = {}
+    openings = [entry for entry in entries if entry["what"] == "breaker.opened"]
     # Through task_tenant_business_idx: the tenants are few, their notifications fewer.
     notified = CallbackTask.objects.filter(
         tenant_id__in=Tenant.objects.values("pk"),
         business_id=f"{NOTIFICATION_PREFIX}{BREAKER_OPENED}",
         payload__contains=f'"origin":{json.dumps(origin, ensure_ascii=False)}',
     ).select_related("tenant")
+    untracked: dict = {}
     for task in notified.order_by("-created_at")[:HISTORY_SHOWN]:
-        data = _event_data(task.payload)
-        entry = openings.setdefault(
-            data.get("opened_at") or task.created_at.isoformat(),
-            {
-                "at": task.created_at,
-                "what": "breaker.opened",
-                "who": "the engine",
-                "detail": _opened(data),
-                "told": [],
-            },
-        )
-        entry["told"].append({"tenant": task.tenant.name, "status": task.status, "task_id": task.pk})
-    entries += openings.values()
+        told = {"tenant": task.tenant.name, "status": task.status, "task_id": task.pk}
+        entry = _opening_told(openings, task.created_at)
+        if entry is None:  # an opening from before the engine wrote them to the audit log
+            data = _event_data(task.payload)
+            entry = untracked.setdefault(
+                data.get("opened_at") or task.created_at.isoformat(),
+                {
+                    "at": task.created_at,
+                    "what": "breaker.opened",
+                    "who": "the engine",
+                    "detail": _opened(data),
+                    "told": [],
+                },
+            )
+        entry["told"].append(told)
+    entries += untracked.values()
     return sorted(entries, key=lambda entry: entry["at"], reverse=True)[:HISTORY_SHOWN]
+
+
+def _opening_told(openings: list[dict], notified_at):
+    """The opening a notification made at `notified_at` tells of: the latest one at most a minute before."""
+    for entry in openings:  # newest first
+        if entry["at"] <= notified_at <= entry["at"] + NOTIFICATION_WITHIN:
+            return entry
+    return None
 
 
 def _event_data(payload: str) -> dict:

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Lane, TaskStatus
+from callbacks.models import AuditLog, BreakerState, CallbackTask, CircuitBreaker, Lane, TaskStatus
 from callbacks.services.breakers import breaker_reset
 from callbacks.services.notifications import BREAKER_OPENED, NOTIFICATION_PREFIX
 from monitoring.origins import origin_page_url, parse_origin
@@ -164,3 +164,30 @@ def test_breakers_and_tasks_in_the_admin_link_to_the_page(admin_client, tenant):
         ).content.decode()
     )
     assert page in admin_client.get(reverse("admin:callbacks_callbacktask_changelist")).content.decode()
+
+
+def test_openings_the_engine_recorded_carry_the_tenants_told_of_them(
+    tenant, settings, django_capture_on_commit_callbacks
+):
+    """Failures open the breaker through the engine's own recording; the tenant's notification of that
+    opening is shown with it, not as a second opening."""
+    from monitoring.origin_page import breaker_history
+    from tests.callbacks.delivery.attempts import ORIGIN_A
+    from tests.callbacks.delivery.breaker.breakers import open_breaker
+
+    settings.CALLBACKS = {
+        **settings.CALLBACKS,
+        "BREAKER_FAILURE_THRESHOLD": 3,
+        "MAX_CONCURRENCY_PER_ORIGIN": 100,
+    }
+    tenant.notification_url = "https://tenant.example.com/notifications"
+    tenant.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        open_breaker(tenant, now=timezone.now())
+    breaker = CircuitBreaker.objects.get(origin=ORIGIN_A)
+
+    assert AuditLog.objects.filter(action="breaker.opened", object_id=str(breaker.pk)).count() == 1
+    (opening,) = breaker_history(ORIGIN_A, breaker)
+    assert (opening["what"], opening["who"]) == ("breaker.opened", "the engine")
+    assert "after 3 failures in a row" in opening["detail"]
+    assert [told["tenant"] for told in opening["told"]] == [tenant.name]

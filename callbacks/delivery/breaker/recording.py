@@ -21,8 +21,9 @@ from callbacks.delivery.breaker.machine import (
     verdict,
 )
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
-from callbacks.domain.vocabulary import Outcome
+from callbacks.domain.vocabulary import ActorType, Outcome
 from callbacks.models import BreakerState, CallbackTask, CircuitBreaker, Tenant
+from callbacks.services.audit import audit_record
 from callbacks.services.notifications import notify_breaker_opened
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,17 @@ def _apply(signals: dict[str, list[Signal]], *, now: datetime) -> list[CircuitBr
         if advance(breaker, signals[breaker.origin], now=now, configured=configured)
     ]
     CircuitBreaker.objects.bulk_update(breakers, CircuitBreaker.STATE_FIELDS)
+    # The breaker's history (its origin page): an opening is rare, so a row each costs nothing.
+    for breaker in opened:
+        audit_record(
+            actor_type=ActorType.SYSTEM,
+            actor="engine",
+            tenant=None,
+            action="breaker.opened",
+            obj=breaker,
+            before=None,
+            after={"state": breaker.state, "open_count": breaker.open_count, **_describe(breaker)},
+        )
     return opened
 
 

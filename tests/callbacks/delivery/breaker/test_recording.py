@@ -8,7 +8,7 @@ from django.utils import timezone
 from callbacks.delivery.breaker import recording
 from callbacks.delivery.claim import leases
 from callbacks.delivery.instruments.metrics import BREAKER_OPENINGS_TOTAL
-from callbacks.models import BreakerState, CallbackTask, CircuitBreaker
+from callbacks.models import AuditLog, BreakerState, CallbackTask, CircuitBreaker
 from tests.callbacks.delivery.attempts import (
     FAIL,
     OK,
@@ -128,6 +128,12 @@ def test_a_failed_probe_reopens_for_longer_up_to_the_cap(tenant):
 
     assert periods == [60.0, 100.0, 100.0]
     assert state_of(ORIGIN_A).open_count == 4
+    # Each opening is in the breaker's history, by the engine; the failures that did not open it are not.
+    openings = AuditLog.objects.filter(object_type="circuitbreaker", object_id=str(state_of(ORIGIN_A).pk))
+    assert list(openings.values_list("action", "actor_type", flat=False).distinct()) == [
+        ("breaker.opened", "system")
+    ]
+    assert [row.after["open_count"] for row in openings.order_by("at", "id")] == [1, 2, 3, 4]
 
 
 def test_a_probe_that_ends_without_a_verdict_lets_another_probe_go(tenant):

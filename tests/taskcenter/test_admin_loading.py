@@ -2,6 +2,7 @@
 the processes that serve no page (run_dispatcher, qcluster) never import them, nor what only the
 console's pages use (the HTTP client of the test callback, in the dispatcher)."""
 
+import json
 import subprocess
 import sys
 
@@ -10,15 +11,16 @@ import pytest
 from tests.processes import ROOT, service_env
 
 START_AS_MANAGE_PY = (
-    "import sys, django\n"
-    "from taskcenter.bootstrap import prepare\n"
-    "prepare()\n"
-    "django.setup()\n"
+    "import json, sys, django\nfrom taskcenter.bootstrap import prepare\nprepare()\ndjango.setup()\n"
 )
 
 
 def _loaded(tmp_path, code: str, names: tuple) -> list:
-    probe = START_AS_MANAGE_PY + code + f"\nprint([name for name in {names!r} if name in sys.modules])\n"
+    probe = (
+        START_AS_MANAGE_PY
+        + code
+        + f"\nprint(json.dumps([name for name in {names!r} if name in sys.modules]))\n"
+    )
     finished = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
@@ -28,7 +30,7 @@ def _loaded(tmp_path, code: str, names: tuple) -> list:
         timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
-    return eval(finished.stdout.strip().splitlines()[-1])  # noqa: S307 - our own probe's list of names
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.django_db

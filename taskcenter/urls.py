@@ -10,6 +10,9 @@ from callbacks.api.middleware import NOT_FOUND_URL_NAME
 from monitoring.dashboard import dashboard_view
 from monitoring.origin_page import origin_view, origins_view
 
+# The apps' admin modules, here rather than when Django starts (taskcenter.admin).
+admin.autodiscover()
+
 urlpatterns = [
     # Before the admin's own URLs, which would take "dashboard/" for an app label.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),

@@ -165,9 +165,10 @@ class Harness:
         wakes the dispatcher. With a list of URLs, the tasks take them in turn; the run's tenant's
         unless `tenant` is given."""
         from django.db import connection
+        from django.utils import timezone
 
         from callbacks.models import CallbackTask
-        from callbacks.wakeup import notify_dispatcher
+        from callbacks.wakeup import notify_due
 
         urls = [url] if isinstance(url, str) else url
         origins = ["{0.scheme}://{0.hostname}:{0.port}".format(urlsplit(one)) for one in urls]
@@ -196,7 +197,8 @@ class Harness:
             for index, due in enumerate(due_times)
         ]
         CallbackTask.objects.bulk_create(tasks, batch_size=2000)
-        notify_dispatcher()
+        now = timezone.now()
+        notify_due({task.origin for task in tasks if task.next_attempt_at <= now})  # as task_create does
         connection.close()
         return [task.id for task in tasks]
 

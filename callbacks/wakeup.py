@@ -28,6 +28,13 @@ from psycopg import sql
 logger = logging.getLogger(__name__)
 
 CHANNEL = "callbacks_due"
+# On CHANNEL, "due:<origin>" says tasks to that origin were created due now ("due:*": to many), so
+# that a worker's lane of that origin with nothing to send takes them (callbacks.delivery.worker);
+# every other payload, and these too, only wake the dispatcher.
+DUE_PREFIX = "due:"
+ANY_ORIGIN = "*"
+# More origins than this in one transaction are announced as one "due:*".
+_ORIGINS_NAMED = 16
 
 
 def notify_dispatcher() -> None:
@@ -35,6 +42,27 @@ def notify_dispatcher() -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
+def notify_due(origins) -> None:
+    """Tasks to these origins are due now: wake the dispatcher and any lane of theirs waiting for work."""
+    if connection.vendor != "postgresql":
+        return
+    origins = set(origins)
+    if not origins:
+        return notify_dispatcher()
+    if len(origins) > _ORIGINS_NAMED:
+        origins = {ANY_ORIGIN}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, %s || origin) FROM unnest(%s::text[]) AS origin",
+            [CHANNEL, DUE_PREFIX, sorted(origins)],
+        )
+
+
+def due_origins(payloads) -> set[str]:
+    """The origins named by "due:" wake-ups among these payloads (ANY_ORIGIN for every one)."""
+    return {payload[len(DUE_PREFIX) :] for payload in payloads if payload.startswith(DUE_PREFIX)}
 
 
 def notify(channel: str, key: str, *, using: str = "default") -> None:
@@ -97,30 +125,38 @@ class PostgresListener:
         """Sleep until a wake-up arrives or `timeout`; True when woken for our key, or when the
         connection was lost (what was sent meanwhile is missed: look now). Waiting on the socket
         rather than in psycopg's 0.1 s slices (see `received`) was half an idle pusher's CPU."""
+        payloads = self.payloads(timeout)
+        return payloads is None or self.key in payloads
+
+    def payloads(self, timeout: float, *, interrupt: int | None = None) -> list[str] | None:
+        """The payloads of the wake-ups that arrive within `timeout` (whatever their key), or none
+        once the file descriptor `interrupt` is readable; None when the connection was lost, so that
+        what was sent meanwhile is looked for at once."""
         conn = self._listening()
         if conn is None:
             time.sleep(timeout)
-            return False
+            return []
         try:
-            return self.key in received(conn, timeout)
+            return received(conn, timeout, interrupt=interrupt)
         except (psycopg.Error, OSError):
-            self.close()  # made again at the next drain
-            return True
+            self.close()  # made again at the next look
+            return None
 
     def close(self) -> None:
         close_quietly(self._conn)
         self._conn = None
 
 
-def received(conn: psycopg.Connection, timeout: float) -> list[str]:
+def received(conn: psycopg.Connection, timeout: float, *, interrupt: int | None = None) -> list[str]:
     """The payloads of the notifications that arrive on a listening connection within `timeout`
     (none: nothing came). Raises psycopg.Error or OSError when the connection is gone.
 
     A select() on the socket rather than psycopg's notifies(timeout), which wakes every 0.1 s to
     check for signals. A socket readable with nothing to read is the server closing the
     connection (psycopg sees that only when it is used) or a stray wake: a statement tells which."""
-    readable, _, _ = select.select([conn.fileno()], [], [], timeout)
-    if not readable:
+    watched = [conn.fileno()] if interrupt is None else [conn.fileno(), interrupt]
+    readable, _, _ = select.select(watched, [], [], timeout)
+    if conn.fileno() not in readable:
         return []
     payloads = [notification.payload for notification in conn.notifies(timeout=0)]
     if not payloads:

@@ -333,6 +333,10 @@ CALLBACKS = {
     # whose worker vanished (renewed every third of the lease) frees its slots after LANE_LEASE_SECONDS.
     "LANE_LEASE_SECONDS": _setting("LANE_LEASE_SECONDS", 10.0),
     "LANE_SECONDS": _setting("LANE_SECONDS", 5.0),
+    # A lane whose key has nothing due keeps its slots this long (PostgreSQL: it is woken by the
+    # creation of a task to its origin, and at its key's next due time), so a steady stream to one
+    # receiver starts from the lane rather than through the leader and the broker; 0 turns it off.
+    "LANE_LINGER_SECONDS": _setting("LANE_LINGER_SECONDS", 1.0),
     # Worker side: finished attempts are written in bulk at least this often.
     "RECORD_FLUSH_SECONDS": _setting("RECORD_FLUSH_SECONDS", 0.05),
     # Circuit breakers per target origin (callbacks.delivery.breaker): consecutive failures

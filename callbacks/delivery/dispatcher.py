@@ -154,8 +154,8 @@ class Dispatcher:
             limit=conf.get("DISPATCH_BATCH"),
             now=now,
             targets=self.targets,
-            max_in_flight=self._max_outstanding(),
-            sendable=self._sendable(),
+            max_in_flight=lanes.budget(),
+            sendable=lanes.sendable(),
             # Not for queues no live cluster serves: their work would sit in the broker holding
             # slots and budget others need (it waits, due, and /readyz/delivery names the queue).
             served_queues=queues.served_queues(
@@ -168,13 +168,6 @@ class Dispatcher:
             claimed += len(claim.task_ids)
         return claimed
 
-    def _sendable(self) -> int:
-        """Callbacks the workers can have in flight at once: processes x their sender slots."""
-        return conf.get("WORKER_PROCESSES") * conf.get("CONCURRENCY")
-
-    def _max_outstanding(self) -> int:
-        return conf.get("DISPATCH_MAX_OUTSTANDING") or 2 * self._sendable()
-
     def _enqueue(self, claim: leases.Claim) -> None:
         """One lane, one django-q2 task: its worker sends the lane's first tasks and refills it."""
         broker = self._brokers.get(claim.queue)
@@ -183,7 +176,9 @@ class Dispatcher:
         ids = [str(task_id) for task_id in claim.task_ids]
         try:
             with _dispatch_span(claim):
-                async_task(DELIVER_FUNC, claim.token, ids, claim.rate, claim.tenant_id, broker=broker)
+                async_task(
+                    DELIVER_FUNC, claim.token, ids, claim.rate, claim.tenant_id, claim.origin, broker=broker
+                )
             metrics.DISPATCHED_TOTAL.labels(metrics.queue_label(claim.queue)).inc(len(ids))
         except Exception:
             # Broker away: give the work back now rather than when the lease runs out.

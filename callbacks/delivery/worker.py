@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from callbacks import bulk, conf, queues, tracing
+from callbacks import bulk, conf, queues, tracing, wakeup
 from callbacks.delivery import executor, http, outcomes, results, shutdown
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats, metrics, multiproc
@@ -112,6 +112,8 @@ class SenderShares:
 # A free slot of a lane waits this long for others to free up before it is refilled on its own: one
 # refill statement for several slots, yet a slow receiver's slots are not left idle.
 REFILL_PAUSE = 0.01
+# The lane listener's longest wait on its connection (shutdown interrupts it through a pipe).
+_LISTEN_SLICE = 5.0
 # How long the lane driver keeps a tenant's row; a rotated signing secret keeps the previous one
 # valid for its overlap, so a few seconds on the old one harm no receiver.
 TENANT_SECONDS = 2.0
@@ -123,9 +125,12 @@ class LaneRun:
     width only narrows. A lane granted a rate also starts no more than its token bucket holds (it
     begins empty: the leader's claim paid for the first tasks). Guarded by the worker's lock."""
 
-    def __init__(self, token: str, task_ids: list, rate: float | None = None, tenant_id=None):
+    def __init__(
+        self, token: str, task_ids: list, rate: float | None = None, tenant_id=None, origin: str | None = None
+    ):
         self.token = token
         self.tenant_id = tenant_id
+        self.origin = origin
         self.first = list(task_ids)
         self.width = len(task_ids)
         self.in_flight = 0
@@ -133,6 +138,11 @@ class LaneRun:
         self.free_since: float | None = None
         self.rate = rate
         self._tokens, self._tokens_at = 0.0, self.started
+        # Lingering: since when its refills find nothing of its key due (None: they do), when the next
+        # task of its key falls due, and whether a task to its origin was created since its last refill.
+        self.dry_since: float | None = None
+        self.wake_at: float | None = None
+        self.woken = False
 
     def tokens(self, now: float) -> float:
         if self.rate is None:
@@ -156,11 +166,27 @@ class LaneRun:
         """Its time is up: it takes no more tasks and narrows to what it has out."""
         return now - self.started >= conf.get("LANE_SECONDS")
 
-    def due_in(self, now: float) -> float | None:
+    def lingering(self) -> bool:
+        return self.dry_since is not None
+
+    def linger_ends(self, linger: float) -> float:
+        """When a lingering lane gives its slots up: its linger is over, or its time."""
+        return min(self.dry_since + linger, self.started + conf.get("LANE_SECONDS"))
+
+    def due_in(self, now: float, linger: float = 0.0) -> float | None:
         """Seconds until this lane wants a refill (0: now), None while it has no room."""
         if self.first or self.width == 0:
             return None
-        if not self.in_flight or self.free() >= max(1, self.width // 2):
+        if self.lingering():
+            # Nothing of its key was due: sends ending bring nothing new; a creation to its origin,
+            # its key's next due time or the linger's end (which ends it) does.
+            if not self.free():
+                return None
+            wake = self.linger_ends(linger)
+            if self.wake_at is not None:
+                wake = min(wake, self.wake_at)
+            wait = 0.0 if self.woken else max(0.0, wake - now)
+        elif not self.in_flight or self.free() >= max(1, self.width // 2):
             wait = 0.0
         elif self.free_since is None:
             return None
@@ -205,22 +231,63 @@ class DeliveryWorker:
         self._heard_gone: set = set()
         self._stopping = threading.Event()
         self._closed = threading.Event()
+        # Lanes linger only where creations can wake them: PostgreSQL's NOTIFY.
+        self._hears_creations = connection.vendor == "postgresql"
         self._recorder = threading.Thread(target=self._record_loop, name="callback-recorder", daemon=True)
         self._recorder.start()
         self._lane_driver = threading.Thread(target=self._drive_lanes, name="lane-driver", daemon=True)
         self._lane_driver.start()
+        if self._hears_creations:
+            # Written to at shutdown: the listener's wait ends at once and it closes its connection.
+            self._listener_stop = os.pipe()
+            self._listener = threading.Thread(target=self._listen_for_due, name="lane-listener", daemon=True)
+            self._listener.start()
 
     # --- the django-q2 task's side: lanes ----------------------------------------------
     def deliver_lane(
-        self, token: str, task_ids: list, rate: float | None = None, tenant_id: str | None = None
+        self,
+        token: str,
+        task_ids: list,
+        rate: float | None = None,
+        tenant_id: str | None = None,
+        origin: str | None = None,
     ) -> int:
         """Take a lane the leader granted. The lane driver sends its first tasks, then refills it as
         its sends end, until it narrows to nothing; this returns at once, so the django-q2 worker
         process keeps taking lanes while they run."""
         with self._state:
-            self._lanes[token] = LaneRun(token, task_ids, rate, tenant_id)
+            self._lanes[token] = LaneRun(token, task_ids, rate, tenant_id, origin)
             self._state.notify_all()
         return len(task_ids)
+
+    def _linger_seconds(self) -> float:
+        """How long a lane with nothing due keeps its slots here (0: it narrows at once)."""
+        return conf.get("LANE_LINGER_SECONDS") if self._hears_creations else 0.0
+
+    def _listen_for_due(self) -> None:
+        """A connection of its own LISTENs for tasks created due now (callbacks.wakeup.notify_due) and
+        wakes the lingering lanes of their origins; the lane driver refills them at once. A wake-up
+        lost while the connection is remade costs at most the linger: the lane then ends, and the
+        leader claims what it left."""
+        listener = wakeup.PostgresListener(wakeup.CHANNEL, "")
+        while not self._closed.is_set():
+            payloads = listener.payloads(_LISTEN_SLICE, interrupt=self._listener_stop[0])
+            if payloads == []:
+                continue
+            origins = {wakeup.ANY_ORIGIN} if payloads is None else wakeup.due_origins(payloads)
+            if not origins:
+                continue
+            with self._state:
+                woken = [
+                    lane
+                    for lane in self._lanes.values()
+                    if lane.origin in origins or wakeup.ANY_ORIGIN in origins or lane.origin is None
+                ]
+                for lane in woken:
+                    lane.woken = True
+                if woken:
+                    self._state.notify_all()
+        listener.close()
 
     def _drive_lanes(self) -> None:
         """One thread (one database connection) for every lane of the process: starts their first
@@ -252,13 +319,14 @@ class DeliveryWorker:
                 stopping = self.is_stopping()
                 shares = SenderShares(self._lanes.values(), limit=self._slots.limit, used=self._slots.used)
                 ready, soonest = [], 0.2
+                linger = self._linger_seconds()
                 for lane in self._lanes.values():
                     has_slot = shares.room(lane.tenant_id) > 0
                     if lane.first:
                         if stopping or has_slot:
                             ready.append(lane)
                         continue
-                    wait = 0.0 if stopping and not lane.in_flight else lane.due_in(now)
+                    wait = 0.0 if stopping and not lane.in_flight else lane.due_in(now, linger)
                     if wait == 0.0 and (stopping or has_slot or lane.expired(now)):
                         ready.append(lane)
                     elif wait is not None:
@@ -285,9 +353,21 @@ class DeliveryWorker:
         now = time.monotonic()
         taking = not self.is_stopping() and not lane.expired(now)
         taken = self._take_slots(lane, shares, lane.may_start(now)) if taking else 0
+        # A lane with nothing of its key due keeps its width for what comes next, until its linger
+        # is over (then this refill narrows it as any dry refill does).
+        linger = self._linger_seconds()
+        keep = lane.width if linger and not (lane.lingering() and now >= lane.linger_ends(linger)) else 0
+        with self._state:
+            lane.woken = False  # a creation heard from here on wakes it again
+            in_flight = lane.in_flight
         try:
             refill = lanes.refill(
-                token=lane.token, want=taken, in_flight=lane.in_flight, taking=taking, now=timezone.now()
+                token=lane.token,
+                want=taken,
+                in_flight=in_flight,
+                taking=taking,
+                now=timezone.now(),
+                keep=keep,
             )
         except BaseException:
             self._give_back_slots(taken)
@@ -299,6 +379,12 @@ class DeliveryWorker:
             lane.spend(len(refill.tasks), now)
             lane.width = refill.width
             lane.free_since = None
+            if taken and not refill.tasks and refill.width > in_flight:
+                # Nothing of its key was due and it kept its slots: it lingers.
+                lane.dry_since = lane.dry_since or now
+                lane.wake_at = _monotonic_at(refill.next_due, now)
+            else:
+                lane.dry_since = lane.wake_at = None
             if lane.width == 0:
                 self._lanes.pop(lane.token, None)
                 self._state.notify_all()
@@ -569,15 +655,19 @@ class DeliveryWorker:
 
     # --- lifecycle ----------------------------------------------------------------------
     def wait_idle(self, timeout: float) -> bool:
-        """Block until every lane has ended, nothing is in flight and everything sent is recorded."""
+        """Block until every lane has ended or lingers with nothing to send, nothing is in flight and
+        everything sent is recorded."""
         deadline = time.monotonic() + timeout
         with self._state:
-            while self._lanes or self._active or self._unrecorded:
+            while self._working_lanes() or self._active or self._unrecorded:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._state.wait(remaining)
         return True
+
+    def _working_lanes(self) -> list[LaneRun]:
+        return [lane for lane in self._lanes.values() if not (lane.lingering() and not lane.in_flight)]
 
     def _wait_for_lanes_to_end(self, *, timeout: float) -> None:
         """Stopping, the lane driver ends each lane once nothing of it is in flight; a lane it could
@@ -607,9 +697,19 @@ class DeliveryWorker:
         self._finished.put(_WAKE)
         self._recorder.join(timeout=5)
         self._lane_driver.join(timeout=5)
+        if self._hears_creations:
+            os.write(self._listener_stop[1], b"\0")
+            self._listener.join(timeout=5)
         multiproc.process_exited()
         # A forked worker leaves without atexit handlers: its last attempts' spans go out now.
         tracing.flush()
+
+
+def _monotonic_at(moment, now: float) -> float | None:
+    """A database time (the next due task) on this process's monotonic clock."""
+    if moment is None:
+        return None
+    return now + (moment - timezone.now()).total_seconds()
 
 
 def _answered_gone(result) -> bool:

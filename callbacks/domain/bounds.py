@@ -103,6 +103,9 @@ SETTINGS = {
         float, 2, 600, "a lane its worker stopped renewing frees its slots after this"
     ),
     "LANE_SECONDS": Bound(float, 0.1, 3600, "how long a lane keeps taking tasks before its slots go back"),
+    "LANE_LINGER_SECONDS": Bound(
+        float, 0, 60, "how long a lane with nothing due keeps its slots for what its key brings next"
+    ),
     "RECORD_FLUSH_SECONDS": Bound(float, 0.001, 5, "finished attempts are written at least this often"),
     "MAX_CONCURRENCY_PER_ORIGIN": Bound(int, 1, 100000, "callbacks in flight per target origin"),
     "RATE_LIMIT_PER_ORIGIN": Bound(float, 0, 100000, "requests per second per origin (0: off)"),

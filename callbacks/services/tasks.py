@@ -25,7 +25,7 @@ from callbacks.models import CallbackTask, TaskEvent, TaskOrigin, TaskSearchPath
 from callbacks.queues import DEFAULT_QUEUE, undeclared_queues
 from callbacks.services.audit import audit_record
 from callbacks.services.queues import UNKNOWN_QUEUE
-from callbacks.wakeup import notify_dispatcher
+from callbacks.wakeup import notify_dispatcher, notify_due
 
 
 def task_create(
@@ -462,9 +462,13 @@ def resolve_policy(*, tenant: Tenant, data: dict) -> dict:
 def _notify_if_due_soon(tasks: list[CallbackTask]) -> None:
     # Every creation wakes the dispatcher, delayed ones too: it then computes its sleep again, so a task
     # due before the time it meant to wake at is not late, whatever poll interval its process runs with.
-    # One NOTIFY per transaction, and the dispatcher serves all pending ones with one step.
-    if tasks:
-        transaction.on_commit(notify_dispatcher)
+    # The origins of those due now are named, so that a lane of theirs waiting for work takes them
+    # (callbacks.delivery.worker). The dispatcher serves all pending wake-ups with one step.
+    if not tasks:
+        return
+    now = timezone.now()
+    origins = {task.origin for task in tasks if task.next_attempt_at <= now and not task.ordering_key}
+    transaction.on_commit(lambda: notify_due(origins))
 
 
 def _audit_state(task: CallbackTask) -> dict:

@@ -54,6 +54,23 @@ def test_a_postgres_listener_that_lost_its_connection_listens_again():
         listener.close()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN needs PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_tasks_due_now_name_their_origins_and_many_are_named_as_one():
+    listener = wakeup.PostgresListener(wakeup.CHANNEL, "")
+    listener.drain()
+    try:
+        few = ["http://a.test:80", "http://b.test:80"]
+        wakeup.notify_due(few)
+        assert wakeup.due_origins(listener.payloads(LONG)) == set(few)
+        wakeup.notify_due(f"http://h{n}.test:80" for n in range(17))
+        assert wakeup.due_origins(listener.payloads(LONG)) == {wakeup.ANY_ORIGIN}
+        wakeup.notify_due([])  # nothing due now: the dispatcher is still woken, no lane is
+        assert listener.payloads(LONG) == [""]
+    finally:
+        listener.close()
+
+
 def test_a_pipe_listener_waiting_in_another_thread_is_woken(tmp_path):
     listener = wakeup.PipeListener(tmp_path / "w.fifo")
     listener.drain()

@@ -71,6 +71,16 @@ def in_use(*, now: datetime):
     )
 
 
+def sendable() -> int:
+    """Callbacks the workers can have in flight at once: processes x their sender slots."""
+    return conf.get("WORKER_PROCESSES") * conf.get("CONCURRENCY")
+
+
+def budget() -> int:
+    """The slots the leader grants in all: DISPATCH_MAX_OUTSTANDING, else twice what the workers can send."""
+    return conf.get("DISPATCH_MAX_OUTSTANDING") or 2 * sendable()
+
+
 # Fewer tasks than this per lane are not worth spreading over more worker processes.
 SPREAD_AT = 8
 
@@ -147,25 +157,35 @@ def expire(*, now: datetime) -> int:
 
 class Refill:
     """What one refill gave the lane: tasks to send now (their tenant not loaded: the worker keeps
-    the lane's; `url_gone` set) and its width from now on (0: the lane has ended)."""
+    the lane's; `url_gone` set), its width from now on (0: the lane has ended) and, when it kept
+    slots with nothing to send (`keep`), when the next task of its key falls due within the
+    linger (None: none does)."""
 
-    __slots__ = ("tasks", "width")
+    __slots__ = ("tasks", "width", "next_due")
 
-    def __init__(self, tasks, width):
-        self.tasks, self.width = tasks, width
+    def __init__(self, tasks, width, next_due=None):
+        self.tasks, self.width, self.next_due = tasks, width, next_due
 
 
-def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime) -> Refill:
+def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime, keep: int = 0) -> Refill:
     """Start up to `want` more due tasks of the lane (fewer if its width, the origin's limit or the
     tenant's share leaves less room beside the lane's `in_flight`), and narrow the lane to what it
     holds when it has nothing more to send or `taking` is False (its time is up, its worker is
     stopping). Renews the lane's lease.
 
+    With `keep`, a lane that has nothing more to send lingers: it keeps up to `keep` slots (no more
+    than the limits in force leave it) for what its key brings next, unless the leader has granted its
+    whole budget, a task of another key (tenant, queue, ordering) waits due for the same origin, its
+    breaker is not closed or its queue is paused; then it narrows as without. Lingering, it is told when its key's next task falls due
+    before `now + LANE_LINGER_SECONDS`.
+
     Only the lane's own worker (one thread) changes its row, and the leader only reads it, so the
     row needs no lock. On PostgreSQL all of it is one statement (_REFILL_SQL), one round trip where
     the ORM's form below takes seven: a refill runs every few callbacks."""
     if connection.vendor == "postgresql":
-        return _refill_postgres(token=token, want=want, in_flight=in_flight, taking=taking, now=now)
+        return _refill_postgres(
+            token=token, want=want, in_flight=in_flight, taking=taking, now=now, keep=keep
+        )
     with transaction.atomic():
         lane = Lane.objects.select_related("tenant").filter(token=token, expires_at__gt=now).first()
         if lane is None:
@@ -175,8 +195,17 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
         tasks = _start_due(lane, want, now=now) if want else []
         gone.flag(tasks)
         held = in_flight + len(tasks)
-        dry = len(tasks) < want or not taking or not lane.refills
-        width = min(lane.width, held if dry else max(held, allowed))
+        next_due = None
+        if not taking or not lane.refills:
+            width = held
+        elif len(tasks) < want:
+            kept = min(keep, allowed) if keep and _may_linger(lane, now=now) else 0
+            width = max(held, kept)
+            if width > held:
+                next_due = _next_due(lane, now=now)
+        else:
+            width = max(held, allowed)
+        width = min(lane.width, width)
         if width == 0:
             lane.delete()
         else:
@@ -185,7 +214,40 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
             )
         if width < lane.width:
             wakeup.notify_dispatcher()  # slots came free: the leader may grant them elsewhere
-    return Refill(tasks, width)
+    return Refill(tasks, width, next_due)
+
+
+def _may_linger(lane: Lane, *, now: datetime) -> bool:
+    """Whether a lane with nothing of its key due may keep its slots: the leader has not granted its
+    whole budget, no other key's task waits due for its origin (the slots are theirs first), its
+    breaker is closed and its queue not paused. (The ORM's form of _REFILL_SQL's `lingers`.)"""
+    granted = Lane.objects.filter(expires_at__gt=now).aggregate(slots=Sum("width"))["slots"] or 0
+    if granted >= budget():
+        return False
+    if QueueState.objects.filter(name=lane.queue, paused=True).exists():
+        return False
+    if CircuitBreaker.objects.filter(origin=lane.origin).exclude(state=BreakerState.CLOSED).exists():
+        return False
+    own_key = Q(tenant_id=lane.tenant_id, queue=lane.queue, ordering_key="")
+    return not claimable_tasks(now).filter(origin=lane.origin).exclude(own_key).exists()
+
+
+def _next_due(lane: Lane, *, now: datetime) -> datetime | None:
+    """When the lane's key's next task falls due, within the linger."""
+    horizon = now + timedelta(seconds=conf.get("LANE_LINGER_SECONDS"))
+    return (
+        claimable_tasks(horizon)
+        .filter(
+            origin=lane.origin,
+            tenant_id=lane.tenant_id,
+            queue=lane.queue,
+            ordering_key="",
+            next_attempt_at__gt=now,
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
 def _allowed(lane: Lane, *, now: datetime) -> int:
@@ -282,6 +344,27 @@ picked AS (
     ORDER BY level.rank, p.next_attempt_at, p.due_at
     LIMIT (SELECT want FROM room)
 ),
+-- May a lane with nothing of its key due keep its slots? Not while the leader has granted its whole
+-- budget (due work elsewhere may be waiting for it), nor while a task of another key waits due for its
+-- origin (each priority level a range scan of the due part of task_origin_claim_idx), nor while its
+-- breaker is not closed or its queue paused. Read only when the refill came back short.
+lingers AS (
+    SELECT (SELECT COALESCE(SUM(o.width), 0) FROM {_LANES} o WHERE o.expires_at > %(now)s) < %(budget)s
+       AND NOT EXISTS (SELECT 1 FROM {QueueState._meta.db_table} q WHERE q.name = room.queue AND q.paused)
+       AND NOT EXISTS (
+           SELECT 1 FROM {CircuitBreaker._meta.db_table} b
+           WHERE b.origin = room.origin AND b.state <> '{BreakerState.CLOSED}')
+       AND NOT EXISTS (
+           SELECT 1 FROM unnest(%(levels)s::int[]) AS level(priority)
+           CROSS JOIN LATERAL (
+               SELECT 1 FROM {_TASKS} t
+               WHERE t.origin = room.origin AND t.priority = level.priority
+                 AND t.status IN ({_CLAIMABLE}) AND t.next_attempt_at <= %(now)s
+                 AND (t.tenant_id <> room.tenant_id OR t.queue <> room.queue OR t.ordering_key <> '')
+               LIMIT 1
+           ) other) AS ok
+    FROM room
+),
 started AS (
     UPDATE {_TASKS} AS t
     SET status = '{TaskStatus.RUNNING}', attempts = t.attempts + 1, locked_by = %(token)s,
@@ -296,8 +379,11 @@ history AS (
     FROM started JOIN picked ON picked.id = started.id
 ),
 sized AS (
-    SELECT room.token, room.width AS was, LEAST(room.width, CASE
-        WHEN s.n < room.want OR NOT %(taking)s OR NOT room.refills THEN %(in_flight)s + s.n
+    SELECT room.token, room.width AS was, %(in_flight)s + s.n AS held,
+           s.n < room.want AND %(taking)s AND room.refills AS dry, LEAST(room.width, CASE
+        WHEN NOT %(taking)s OR NOT room.refills THEN %(in_flight)s + s.n
+        WHEN s.n < room.want THEN GREATEST(%(in_flight)s + s.n,
+            CASE WHEN %(keep)s > 0 AND (SELECT ok FROM lingers) THEN LEAST(%(keep)s, room.allowed) ELSE 0 END)
         ELSE GREATEST(%(in_flight)s + s.n, room.allowed) END) AS width
     FROM room CROSS JOIN (SELECT count(*) AS n FROM started) s
 ),
@@ -312,30 +398,48 @@ woken AS (
     SELECT pg_notify('{wakeup.CHANNEL}', '') FROM sized WHERE sized.width < sized.was
 )
 SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken,
+       CASE WHEN sized.dry AND sized.width > sized.held THEN (
+           SELECT min(n.next_attempt_at) FROM room
+           CROSS JOIN unnest(%(levels)s::int[]) AS level(priority)
+           CROSS JOIN LATERAL (
+               SELECT t.next_attempt_at FROM {_TASKS} t
+               WHERE t.origin = room.origin AND t.priority = level.priority
+                 AND t.status IN ({_CLAIMABLE})
+                 AND t.next_attempt_at > %(now)s AND t.next_attempt_at <= %(horizon)s
+                 AND t.tenant_id = room.tenant_id AND t.queue = room.queue AND t.ordering_key = ''
+               ORDER BY t.next_attempt_at
+               LIMIT 1
+           ) n) END AS next_due,
        {gone.URL_GONE_SQL.format(task="started")}, {_STARTED_COLUMNS}
 FROM sized LEFT JOIN started ON true
 """
 _LEVELS = list(range(MAX_PRIORITY, -1, -1))
 
 
-def _refill_postgres(*, token: str, want: int, in_flight: int, taking: bool, now: datetime) -> Refill:
+def _refill_postgres(
+    *, token: str, want: int, in_flight: int, taking: bool, now: datetime, keep: int
+) -> Refill:
     params = {
         "token": token,
         "want": want,
         "in_flight": in_flight,
         "taking": taking,
+        "keep": keep,
         "now": now,
+        "horizon": now + timedelta(seconds=conf.get("LANE_LINGER_SECONDS")),
         "limit": conf.get("MAX_CONCURRENCY_PER_ORIGIN"),  # settings.CALLBACKS unless a row overrides it
         "levels": _LEVELS,
+        "budget": budget(),
         "margin": float(conf.get("RUNNING_LEASE_MARGIN_SECONDS")),
         "running_lease": float(conf.get("RUNNING_LEASE_SECONDS")),
         "lease": float(conf.get("LANE_LEASE_SECONDS")),
     }
-    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=3)
+    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=4)
     if not rows:
         return Refill([], 0)  # expired: its slots may be another lane's already
+    width, _woken, next_due = rows[0][0][:3]
     return Refill(
-        gone.flagged([(extra[2:], task) for extra, task in rows if task is not None]), rows[0][0][0]
+        gone.flagged([(extra[3:], task) for extra, task in rows if task is not None]), width, next_due
     )
 
 

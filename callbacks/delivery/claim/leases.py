@@ -35,6 +35,7 @@ class Claim:
     due_at: list  # datetimes, parallel to task_ids, for the due-to-sent lag
     rate: float | None = None
     tenant_id: str | None = None
+    origin: str | None = None
 
 
 class LaneGrant(NamedTuple):
@@ -104,6 +105,7 @@ def claim_due(
             due_at=[row.due_at for row in rows],
             rate=rate,
             tenant_id=str(rows[0].tenant_id),
+            origin=rows[0].origin,
         )
         for token, rows, _refills, rate in groups
     ]

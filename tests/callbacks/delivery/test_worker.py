@@ -4,15 +4,18 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.delivery.claim import leases
 from callbacks.delivery.worker import DeliveryWorker, LaneRun, dispatch_lag_seconds
-from callbacks.models import CallbackTask, GoneUrl, TaskEvent, TaskExecution, TaskStatus
+from callbacks.models import CallbackTask, GoneUrl, Lane, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.gone import gone_url_clear
+from callbacks.services.tasks import task_create
 from callbacks.services.tenants import tenant_create
 from tests.factories import make_task, make_tasks
+from tests.processes import wait_until
 from tests.receivers import Receiver, Reply
 
 
@@ -334,3 +337,62 @@ def test_a_tenant_filling_every_sender_slot_does_not_make_anothers_lane_wait(ten
     finally:
         release.set()
         worker.shutdown(timeout=10)
+
+
+def start_lane(worker, claim):
+    worker.deliver_lane(claim.token, claim.task_ids, claim.rate, claim.tenant_id, claim.origin)
+
+
+def succeeded(ids) -> int:
+    return CallbackTask.objects.filter(id__in=ids, status=TaskStatus.SUCCEEDED).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_with_nothing_due_takes_the_next_callback_created_for_its_origin(
+    tenant, receiver, worker, callbacks_settings
+):
+    """No dispatcher runs here: only the lane can send a callback created after its first ones. It does
+    where creations wake it (PostgreSQL's NOTIFY); elsewhere it ends at once and leaves it to the leader."""
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_LINGER_SECONDS=30)
+    first = make_tasks(2, tenant=tenant, url=receiver.url)
+    (claim,) = leases.claim_due(limit=10)
+    start_lane(worker, claim)
+    wait_until(lambda: succeeded([task.id for task in first]) == 2, timeout=10, message="the first two")
+
+    task, _created = task_create(tenant=tenant, data={"url": receiver.url + "/next"})
+
+    if connection.vendor == "postgresql":
+        wait_until(lambda: succeeded([task.id]), timeout=10, message="the lane to send the new callback")
+        events = TaskEvent.objects.filter(task=task).order_by("at", "id").values_list("to_status", flat=True)
+        assert list(events) == ["scheduled", "running", "succeeded"]  # never queued: not the leader's
+        assert Lane.objects.get(token=claim.token).width == 2  # still lingering, at its width
+    else:
+        assert worker.wait_idle(timeout=10)
+        assert not Lane.objects.filter(token=claim.token).exists()
+        assert CallbackTask.objects.get(id=task.id).status == TaskStatus.SCHEDULED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lingering_lane_starts_its_keys_next_task_when_it_falls_due_and_ends_after_the_linger(
+    tenant, receiver, worker, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_LINGER_SECONDS=1.5)
+    first = make_task(tenant=tenant, url=receiver.url)
+    (claim,) = leases.claim_due(limit=10)
+    # Made directly, as a retry falling due is: no creation wakes the lane, its due time does.
+    later = make_task(
+        tenant=tenant, url=receiver.url + "/later", run_at=timezone.now() + timedelta(seconds=0.5)
+    )
+    start_lane(worker, claim)
+
+    if connection.vendor == "postgresql":
+        wait_until(lambda: succeeded([first.id, later.id]) == 2, timeout=10, message="both callbacks")
+        (sent_later,) = [request for request in receiver.received if request.path == "/later"]
+        assert sent_later.at >= later.next_attempt_at.timestamp()
+    # Nothing more of its key: the lane ends once its linger is over, and its slots are the leader's.
+    wait_until(
+        lambda: not Lane.objects.filter(token=claim.token).exists(), timeout=10, message="the lane to end"
+    )
+    if connection.vendor != "postgresql":
+        assert succeeded([later.id]) == 0
+        assert [c.task_ids for c in leases.claim_due(limit=10, now=later.next_attempt_at)] == [[later.id]]

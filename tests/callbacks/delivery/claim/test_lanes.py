@@ -28,9 +28,9 @@ def the_lane(claimed) -> Lane:
     return Lane.objects.get(token=token)
 
 
-def refill(lane, *, want, in_flight, taking=True, now=None):
+def refill(lane, *, want, in_flight, taking=True, now=None, keep=0):
     return lanes.refill(
-        token=lane.token, want=want, in_flight=in_flight, taking=taking, now=now or timezone.now()
+        token=lane.token, want=want, in_flight=in_flight, taking=taking, now=now or timezone.now(), keep=keep
     )
 
 
@@ -96,6 +96,69 @@ def test_a_dry_refill_narrows_the_lane_and_an_empty_one_ends(tenant, callbacks_s
     assert len(claim()) == 0  # 4 tasks (of 5) claimed or started; nothing due is left
     assert refill(lane, want=1, in_flight=0).width == 0
     assert not Lane.objects.filter(token=lane.token).exists()
+
+
+def test_a_dry_refill_that_may_linger_keeps_the_lanes_slots_and_says_when_its_key_is_due_next(
+    tenant, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_LINGER_SECONDS=1.0)
+    make_tasks(2, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())  # both slots of the origin
+    now = timezone.now()
+    soon = make_task(tenant=tenant, url=A, run_at=now + timedelta(milliseconds=400))
+    make_task(tenant=tenant, url=A, run_at=now + timedelta(seconds=5))  # past the linger
+
+    got = refill(lane, want=2, in_flight=0, now=now, keep=2)
+
+    assert (got.tasks, got.width) == ([], 2)
+    assert Lane.objects.get(token=lane.token).width == 2
+    assert got.next_due == soon.next_attempt_at
+    assert claim(now=soon.next_attempt_at) == []  # the slots are still the lane's: the leader has none
+    later = refill(lane, want=2, in_flight=0, now=soon.next_attempt_at, keep=2)
+    assert [task.id for task in later.tasks] == [soon.id] and later.width == 2
+    assert refill(lane, want=2, in_flight=1).width == 1  # without keep: narrowed as before
+
+
+def test_a_lane_does_not_linger_while_another_keys_task_waits_for_its_origin(
+    tenant, other_api, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
+    make_tasks(2, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())  # every slot of the origin
+    waiting = make_task(tenant=other_api.tenant, url=A, run_at=past(1))
+
+    got = refill(lane, want=2, in_flight=0, keep=2)
+
+    assert (got.tasks, got.width, got.next_due) == ([], 0, None)
+    assert [task_id for task_id, _token in claim()] == [waiting.id]
+
+
+def test_a_lane_does_not_linger_once_the_leader_has_granted_its_whole_budget(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4, DISPATCH_MAX_OUTSTANDING=4)
+    make_tasks(2, tenant=tenant, url=A, run_at=past(1))
+    make_tasks(2, tenant=tenant, url=B, run_at=past(1))
+    first, second = (Lane.objects.get(token=token) for token in sorted({token for _id, token in claim()}))
+
+    assert refill(first, want=2, in_flight=0, keep=2).width == 0  # 4 of 4 granted: it gives its 2 back
+    assert refill(second, want=2, in_flight=0, keep=2).width == 2  # 2 of 4 now: it may linger
+
+
+@pytest.mark.parametrize("hold", ["breaker", "paused", "lowered"])
+def test_a_lingering_lane_keeps_no_more_than_the_limits_in_force_leave_it(tenant, callbacks_settings, hold):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4)
+    make_tasks(4, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+    if hold == "breaker":
+        CircuitBreaker.objects.create(origin=lane.origin, state=BreakerState.OPEN)
+    elif hold == "paused":
+        QueueState.objects.create(name="default", paused=True)
+    else:
+        lower_the_setting()
+
+    got = refill(lane, want=4, in_flight=1, keep=4)
+
+    assert got.tasks == []
+    assert got.width == {"breaker": 1, "paused": 1, "lowered": 3}[hold]
 
 
 def test_a_lane_never_widens_and_gives_back_when_its_time_is_up(tenant, callbacks_settings):

@@ -133,7 +133,7 @@ def test_a_key_repeated_with_a_different_request_refuses_the_batch(api, tenant):
 
 def test_a_batch_wakes_the_dispatcher_once(api, django_capture_on_commit_callbacks, monkeypatch):
     calls = []
-    monkeypatch.setattr(task_services, "notify_dispatcher", lambda: calls.append("wake"))
+    monkeypatch.setattr(task_services, "notify_due", lambda origins: calls.append(sorted(origins)))
     with django_capture_on_commit_callbacks(execute=True):
         api.post(URL, {"callbacks": [item(n) for n in range(5)]}, format="json")
-    assert calls == ["wake"]
+    assert calls == [["https://example.com:443"]]  # one wake-up, naming the origin they go to

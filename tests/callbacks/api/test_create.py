@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from callbacks import wakeup
 from callbacks.models import AuditLog, CallbackTask, TaskEvent, TaskStatus
 from callbacks.services import tasks as task_services
 from callbacks.services.tasks import task_create
@@ -285,18 +284,18 @@ def test_a_task_value_beyond_an_inherited_bound_moves_the_bound(api):
 
 
 # Every creation wakes the dispatcher, delayed ones too: it then computes its sleep again, so a
-# task due before the time it meant to wake at is not late.
+# task due before the time it meant to wake at is not late. One due now names its origin, for a lane
+# of that origin waiting for work.
 @pytest.mark.parametrize("extra", [{}, {"delay_seconds": 1}, {"delay_seconds": 60}])
 def test_the_dispatcher_is_woken_after_commit(api, django_capture_on_commit_callbacks, monkeypatch, extra):
     calls = []
-    monkeypatch.setattr(wakeup, "notify_dispatcher", lambda: calls.append("wake"))
-    monkeypatch.setattr(task_services, "notify_dispatcher", lambda: calls.append("wake"))
+    monkeypatch.setattr(task_services, "notify_due", lambda origins: calls.append(sorted(origins)))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         create(api, **extra)
     assert calls == []  # nothing before the commit
     for callback in callbacks:
         callback()
-    assert calls == ["wake"]
+    assert calls == [[] if extra else ["https://example.com:443"]]
 
 
 def test_the_status_starts_scheduled(api):

@@ -138,9 +138,12 @@ class LaneRun:
         self.free_since: float | None = None
         self.rate = rate
         self._tokens, self._tokens_at = 0.0, self.started
-        # Lingering: since when its refills find nothing of its key due (None: they do), when the next
-        # task of its key falls due, and whether a task to its origin was created since its last refill.
-        self.dry_since: float | None = None
+        # Lingering: its last refill came back short and kept its slots (`waiting`), when that was,
+        # since when its refills find nothing at all (None: the last found some), when the next task of
+        # its key falls due, and whether a task to its origin was created since its last refill.
+        self.waiting = False
+        self.short_at = 0.0
+        self.idle_since: float | None = None
         self.wake_at: float | None = None
         self.woken = False
 
@@ -166,25 +169,26 @@ class LaneRun:
         """Its time is up: it takes no more tasks and narrows to what it has out."""
         return now - self.started >= conf.get("LANE_SECONDS")
 
-    def lingering(self) -> bool:
-        return self.dry_since is not None
-
     def linger_ends(self, linger: float) -> float:
-        """When a lingering lane gives its slots up: its linger is over, or its time."""
-        return min(self.dry_since + linger, self.started + conf.get("LANE_SECONDS"))
+        """When a waiting lane gives its slots up: a linger after its refills last found a task, or its
+        time."""
+        idle_since = self.short_at if self.idle_since is None else self.idle_since
+        return min(idle_since + linger, self.started + conf.get("LANE_SECONDS"))
 
     def due_in(self, now: float, linger: float = 0.0) -> float | None:
         """Seconds until this lane wants a refill (0: now), None while it has no room."""
         if self.first or self.width == 0:
             return None
-        if self.lingering():
-            # Nothing of its key was due: sends ending bring nothing new; a creation to its origin,
-            # its key's next due time or the linger's end (which ends it) does.
+        if self.waiting:
+            # Nothing more of its key was due: sends ending bring nothing new; a creation to its
+            # origin, its key's next due time or the linger's end (which ends it) does.
             if not self.free():
                 return None
             wake = self.linger_ends(linger)
             if self.wake_at is not None:
-                wake = min(wake, self.wake_at)
+                # Tasks falling due one by one (a backlog spread over time) are taken a pause's worth
+                # at a time, not a statement each.
+                wake = min(wake, max(self.wake_at, self.short_at + REFILL_PAUSE))
             wait = 0.0 if self.woken else max(0.0, wake - now)
         elif not self.in_flight or self.free() >= max(1, self.width // 2):
             wait = 0.0
@@ -356,7 +360,7 @@ class DeliveryWorker:
         # A lane with nothing of its key due keeps its width for what comes next, until its linger
         # is over (then this refill narrows it as any dry refill does).
         linger = self._linger_seconds()
-        keep = lane.width if linger and not (lane.lingering() and now >= lane.linger_ends(linger)) else 0
+        keep = lane.width if linger and not (lane.waiting and now >= lane.linger_ends(linger)) else 0
         with self._state:
             lane.woken = False  # a creation heard from here on wakes it again
             in_flight = lane.in_flight
@@ -379,12 +383,14 @@ class DeliveryWorker:
             lane.spend(len(refill.tasks), now)
             lane.width = refill.width
             lane.free_since = None
-            if taken and not refill.tasks and refill.width > in_flight:
-                # Nothing of its key was due and it kept its slots: it lingers.
-                lane.dry_since = lane.dry_since or now
+            got = len(refill.tasks)
+            if taken and got < taken and refill.width > in_flight + got:
+                # Fewer of its key due than it had room for, and it kept its slots: it lingers.
+                lane.waiting, lane.short_at = True, now
+                lane.idle_since = None if got else (lane.idle_since or now)
                 lane.wake_at = _monotonic_at(refill.next_due, now)
             else:
-                lane.dry_since = lane.wake_at = None
+                lane.waiting, lane.idle_since, lane.wake_at = False, None, None
             if lane.width == 0:
                 self._lanes.pop(lane.token, None)
                 self._state.notify_all()
@@ -667,7 +673,7 @@ class DeliveryWorker:
         return True
 
     def _working_lanes(self) -> list[LaneRun]:
-        return [lane for lane in self._lanes.values() if not (lane.lingering() and not lane.in_flight)]
+        return [lane for lane in self._lanes.values() if not (lane.waiting and not lane.in_flight)]
 
     def _wait_for_lanes_to_end(self, *, timeout: float) -> None:
         """Stopping, the lane driver ends each lane once nothing of it is in flight; a lane it could

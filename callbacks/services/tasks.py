@@ -344,7 +344,8 @@ def task_retry(*, task: CallbackTask, actor_type: str = ActorType.TENANT, actor:
         }
         _conditional_update(current, from_status=current.status, changes=changes)
         _record_change(current, before, at=now, action="task.retry", actor_type=actor_type, actor=actor)
-        transaction.on_commit(notify_dispatcher)
+        origins = set() if current.ordering_key else {current.origin}
+        transaction.on_commit(lambda: notify_due(origins))  # due now: a lane of its origin may take it
     return current
 
 
@@ -573,7 +574,8 @@ def _replay_batch(ids: list, *, actor_type: str, actor: str) -> int:
                     "ids": [str(t.pk) for t in group],
                 },
             )
-        transaction.on_commit(notify_dispatcher)
+        origins = {task.origin for task in tasks if not task.ordering_key}
+        transaction.on_commit(lambda: notify_due(origins))  # due now: a lane of theirs may take them
     return updated
 
 

@@ -130,13 +130,13 @@ def test_retry_wakes_the_dispatcher_after_commit(
 ):
     task = make_task_in_state(tenant=tenant, status=TaskStatus.FAILED, attempts=1)
     calls = []
-    monkeypatch.setattr(task_services, "notify_dispatcher", lambda: calls.append("wake"))
+    monkeypatch.setattr(task_services, "notify_due", lambda origins: calls.append(sorted(origins)))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         retry(api, task)
     assert calls == []
     for callback in callbacks:
         callback()
-    assert calls == ["wake"]
+    assert calls == [[task.origin]]  # due now: named for a lane of its origin
 
 
 def test_a_retried_task_can_be_cancelled_again(api, tenant):

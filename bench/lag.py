@@ -2,8 +2,8 @@
 
 Callbacks due evenly over a window (60 s by default), all inserted before the window opens, at
 about half the measured capacity: the due-to-sent lag (TaskExecution.started_at of the first
-attempt minus the task's run_at) at p50/p90/p99/max. Goal: p50 under 100 ms, p99 under 1 s, so that
-run_at is honoured to the second.
+attempt minus the task's run_at) at p50/p90/p99/max, at the defaults (one origin, 20 in flight) and
+with the per-origin limit lifted. Goal: p50 under 50 ms, p99 under 250 ms.
 
 As a scenario of `make bench` it is `lag(h, args)` (rows like bench.scenarios'); on its own:
 
@@ -23,17 +23,18 @@ from bench.scenarios import clear_run, pipeline_run, start_service, warm_up
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
 
-GOAL = "p50 < 100 ms, p99 < 1 s"
+GOAL = "p50 < 50 ms, p99 < 250 ms"
 
 
-def lag_run(h: Harness, *, rate: float, seconds: float, processes: int) -> dict:
+def lag_run(h: Harness, *, rate: float, seconds: float, processes: int, defaults: bool = False) -> dict:
+    """With `defaults`, at the service's own limits (one origin: 20 in flight); else lifted."""
     from django.utils import timezone
 
     from callbacks.models import TaskExecution
 
     count = max(1, round(rate * seconds))
     sink = h.start_sink()
-    start_service(h, processes)
+    start_service(h, processes, defaults=defaults)
     warm_up(h, sink.url)
     # The window opens once the insert is surely over, so inserting does not load the dispatcher.
     opens = timezone.now() + timedelta(seconds=max(5.0, count / 5000))
@@ -63,20 +64,23 @@ def lag(h: Harness, args) -> list:
     capacity = getattr(h, "capacity", None)
     rate = capacity / 2 if capacity else (args.rate or 200)
     seconds = getattr(args, "lag_seconds", 60.0)
-    result = lag_run(h, rate=rate, seconds=seconds, processes=args.processes)
-    note = f"{result['sent']:,}/{result['count']:,} sent, {result['early']} before their time" + (
-        "" if result["finished"] else " (TIMED OUT)"
-    )
-    return [
-        (
-            f"lag: {result['count']:,} callbacks due evenly over {seconds:.0f} s ({rate:,.0f}/s)",
-            f"p50 {result['p50']:,.0f} ms, p90 {result['p90']:,.0f} ms, p99 {result['p99']:,.0f} ms, "
-            f"max {result['max']:,.0f} ms",
-            note,
-            "due -> first attempt started",
-            GOAL,
+    rows = []
+    for defaults, what in ((True, "at the defaults"), (False, "limit lifted")):
+        result = lag_run(h, rate=rate, seconds=seconds, processes=args.processes, defaults=defaults)
+        note = f"{result['sent']:,}/{result['count']:,} sent, {result['early']} before their time" + (
+            "" if result["finished"] else " (TIMED OUT)"
         )
-    ]
+        rows.append(
+            (
+                f"lag, {what}: {result['count']:,} callbacks due evenly over {seconds:.0f} s ({rate:,.0f}/s)",
+                f"p50 {result['p50']:,.0f} ms, p90 {result['p90']:,.0f} ms, p99 {result['p99']:,.0f} ms, "
+                f"max {result['max']:,.0f} ms",
+                note,
+                "due -> first attempt started",
+                GOAL,
+            )
+        )
+    return rows
 
 
 def main():

@@ -45,6 +45,32 @@ def test_the_limit_is_exact_across_worker_processes_and_slots_are_reused_at_once
     assert claimed_by_the_leader() < count / 4
 
 
+def test_a_steady_stream_to_one_receiver_is_started_by_its_lingering_lane_not_the_leader(
+    api, receiver, service
+):
+    """Callbacks created one at a time, each once the one before was received: the lane runs dry
+    between two. Its one slot is the origin's whole limit, so the leader cannot claim the next one; the
+    lane, woken by the creation's NOTIFY naming its origin, starts it itself."""
+    count = 20
+    env = {
+        "CALLBACKS_WORKER_PROCESSES": 2,
+        "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": 1,
+        "CALLBACKS_LANE_SECONDS": 120,  # one lane for the whole stream, however slow the machine
+    }
+    service("dispatcher", ["run_dispatcher"], **env)
+    service("workers", ["qcluster"], **env)
+
+    for sent in range(1, count + 1):
+        create_callbacks(api, 1, receiver.url + "/hook")
+        receiver.wait_for(sent, timeout=30)
+    wait_until(lambda: unfinished() == 0, timeout=30, message="every callback to end final")
+
+    assert receiver.max_in_flight == 1
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+    # The first went through the leader; without lingering every one would have.
+    assert claimed_by_the_leader() <= 2
+
+
 def test_a_killed_workers_slots_come_back_and_the_limit_holds(api, receiver, service):
     limit = 6
     receiver.respond = Reply(delay=0.05)

@@ -148,12 +148,10 @@ def test_a_lingering_lane_keeps_no_more_than_the_limits_in_force_leave_it(tenant
     callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4)
     make_tasks(4, tenant=tenant, url=A, run_at=past(1))
     lane = the_lane(claim())
-    if hold == "breaker":
-        CircuitBreaker.objects.create(origin=lane.origin, state=BreakerState.OPEN)
-    elif hold == "paused":
-        QueueState.objects.create(name="default", paused=True)
-    else:
+    if hold == "lowered":
         lower_the_setting()
+    else:
+        hold_back(lane, hold)
 
     got = refill(lane, want=4, in_flight=1, keep=4)
 
@@ -170,6 +168,14 @@ def test_a_lane_never_widens_and_gives_back_when_its_time_is_up(tenant, callback
     got = refill(lane, want=3, in_flight=1, taking=False)
     assert (got.tasks, got.width) == ([], 1)  # what is still out, no more
     assert len(claim()) == 2  # the two slots given back are the leader's to grant again
+
+
+def hold_back(lane, hold):
+    """What stops a lane's refills: its origin's breaker open, or its queue paused."""
+    if hold == "breaker":
+        CircuitBreaker.objects.create(origin=lane.origin, state=BreakerState.OPEN)
+    else:
+        QueueState.objects.create(name="default", paused=True)
 
 
 def lower_the_setting():
@@ -214,10 +220,7 @@ def test_an_open_breaker_or_a_paused_queue_stops_refills(tenant, callbacks_setti
     callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
     make_tasks(10, tenant=tenant, url=A, run_at=past(1))
     lane = the_lane(claim())
-    if hold == "breaker":
-        CircuitBreaker.objects.create(origin=lane.origin, state=BreakerState.OPEN)
-    else:
-        QueueState.objects.create(name="default", paused=True)
+    hold_back(lane, hold)
 
     got = refill(lane, want=2, in_flight=0)
 

@@ -60,10 +60,15 @@ receivers:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends nodejs golang-go; }
 
+# pytest-xdist workers, each a file at a time (the tests of a file share its receivers, Redis database and
+# module fixtures). The end-to-end and browser tests mostly wait on processes they started, so three
+# workers keep two cores busy. PYTEST_WORKERS=0 runs the tests in one process (docs/development.md).
+PYTEST_WORKERS ?= 3
+
 test: setup-dev lint browser promtool receivers
 	$(PY) manage.py check --fail-level ERROR
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup-dev
 	$(PY) -m bench $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from callbacks.models import CallbackTask, Lane, TaskEvent, TaskExecution, TaskStatus
-from tests.e2e.helpers import create_callbacks, unfinished, worker_sending
+from tests.e2e.helpers import create_callbacks, unfinished, wait_for_cluster, worker_sending
 from tests.processes import wait_until
 from tests.receivers import Reply
 
@@ -120,6 +120,8 @@ def test_a_rate_limit_holds_while_its_lane_refills(api, receiver, service):
     env = {"CALLBACKS_WORKER_PROCESSES": 2, "CALLBACKS_RATE_LIMIT_PER_ORIGIN": rate}
     service("dispatcher", ["run_dispatcher"], **env)
     service("workers", ["qcluster"], **env)
+    # The workers up first: one still starting (slow on a busy machine) takes its first lane late.
+    wait_for_cluster()
 
     create_callbacks(api, count, receiver.url + "/hook")
     wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")

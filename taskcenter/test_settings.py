@@ -8,6 +8,13 @@ import os
 
 os.environ.setdefault("CALLBACKS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("CALLBACKS_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+# Under pytest-xdist each worker process gets an installation directory of its own: the SQLite test
+# database, the file cache, the metrics files, the wake-up fifos and the dispatcher's lock live there,
+# and the tests running beside it in other workers must not see them. The workers inherit the
+# controller's environment, PROMETHEUS_MULTIPROC_DIR included, so that one is set here too.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["CALLBACKS_VAR_DIR"] = os.path.join(os.environ["CALLBACKS_VAR_DIR"], worker)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(os.environ["CALLBACKS_VAR_DIR"], "prometheus")
 
 # pytest imports this module before Django sets up: it is the test run's entry point, so it
 # prepares the installation (var/test) the way manage.py does for the service.

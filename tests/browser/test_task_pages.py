@@ -197,6 +197,8 @@ def test_cancel_asks_on_a_page_first_then_cancels(operator, tenant):
     other = make_task(tenant=tenant, url="https://hooks.example.com/")
     operator.goto(task_page(other))
     operator.click("#tc-cancel")
+    # The question page loaded, its styles too: a click while they still move the link can miss it.
+    operator.wait_for_url(f"**{LIST}{other.pk}/cancel/")
     operator.click("text=No, take me back")
     operator.wait_for_url(f"**{task_page(other)}")
     assert CallbackTask.objects.get(pk=other.pk).status == TaskStatus.SCHEDULED

@@ -28,7 +28,15 @@ def test_a_killed_workers_running_callbacks_are_back_within_seconds(api, receive
     # `running` for a minute and a half after their worker died.
     receiver.respond = Reply(hang=True)
     service("dispatcher", ["run_dispatcher"])
-    workers = service("workers", ["qcluster"], CALLBACKS_WORKER_PROCESSES=1, CALLBACKS_HEARTBEAT_SECONDS=0.2)
+    # The retries hang too, and are still in flight when the workers stop: shutdown is not under test
+    # here (tests/e2e/test_shutdown.py), so they are not waited for the default 25 s.
+    workers = service(
+        "workers",
+        ["qcluster"],
+        CALLBACKS_WORKER_PROCESSES=1,
+        CALLBACKS_HEARTBEAT_SECONDS=0.2,
+        CALLBACKS_SHUTDOWN_GRACE_SECONDS=1,
+    )
     create_callbacks(api, 5, receiver.url, timeout={"connect_seconds": 1, "total_seconds": 60}, max_retries=3)
     pid = wait_until(
         lambda: worker_sending(workers, at_least=5), timeout=60, message="the worker sending all five"

@@ -12,10 +12,12 @@ import signal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Sum
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from callbacks.models import CallbackTask, TaskEvent, TaskExecution, TaskStatus
-from tests.e2e.helpers import create_callbacks, unfinished, worker_sending
+from callbacks.models import CallbackTask, Lane, TaskEvent, TaskExecution, TaskStatus
+from tests.e2e.helpers import create_callbacks, unfinished, wait_for_cluster, worker_sending
 from tests.processes import wait_until
 from tests.receivers import Reply
 
@@ -24,6 +26,12 @@ pytestmark = [pytest.mark.e2e]
 
 def claimed_by_the_leader() -> int:
     return TaskEvent.objects.filter(to_status=TaskStatus.QUEUED).count()
+
+
+def lane_slots() -> int:
+    """The slots of the live lanes: what the workers may have in flight, as they count their sends (a
+    lane never narrows below its sends in flight)."""
+    return Lane.objects.filter(expires_at__gt=timezone.now()).aggregate(slots=Sum("width"))["slots"] or 0
 
 
 def test_the_limit_is_exact_across_worker_processes_and_slots_are_reused_at_once(api, receiver, service):
@@ -117,9 +125,13 @@ def test_a_lowered_limit_holds_from_the_moment_the_sends_under_the_old_one_have_
     response = operator.patch("/api/v1/settings/", {"MAX_CONCURRENCY_PER_ORIGIN": after}, format="json")
     assert response.status_code == 200
 
-    # What was sent under the old limit finishes; from then on the new one holds, and is used.
+    # What was sent under the old limit finishes; from then on the new one holds, and is used. The
+    # workers' count, not only the receiver's: a send a worker has started may not have reached the
+    # receiver yet (a busy machine), so the receiver alone can dip to the new limit too early.
     wait_until(
-        lambda: receiver.in_flight <= after, timeout=30, message="the sends under the old limit to end"
+        lambda: lane_slots() <= after and receiver.in_flight <= after,
+        timeout=30,
+        message="the sends under the old limit to end",
     )
     receiver.max_in_flight = 0
     delivered_then = len(receiver.received)
@@ -134,6 +146,8 @@ def test_a_rate_limit_holds_while_its_lane_refills(api, receiver, service):
     env = {"CALLBACKS_WORKER_PROCESSES": 2, "CALLBACKS_RATE_LIMIT_PER_ORIGIN": rate}
     service("dispatcher", ["run_dispatcher"], **env)
     service("workers", ["qcluster"], **env)
+    # The workers up first: one still starting (slow on a busy machine) takes its first lane late.
+    wait_for_cluster()
 
     create_callbacks(api, count, receiver.url + "/hook")
     wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")

@@ -83,6 +83,9 @@ def test_a_hanging_host_does_not_hold_up_callbacks_to_a_healthy_one(api, service
         "CALLBACKS_WORKER_PROCESSES": 2,
         "CALLBACKS_CONCURRENCY": 20,  # 40 threads in all: without the limit the hanging host takes them all
         "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": limit,
+        # The hanging host's sends are still in flight when the workers stop: shutdown is not under
+        # test here (tests/e2e/test_shutdown.py), so they are not waited for the default 25 s.
+        "CALLBACKS_SHUTDOWN_GRACE_SECONDS": 1,
     }
     service("dispatcher", ["run_dispatcher"], **env)
     service("workers", ["qcluster"], **env)

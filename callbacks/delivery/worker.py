@@ -158,6 +158,12 @@ class LaneRun:
             return self.free()
         return min(self.free(), math.floor(self.tokens(now)))
 
+    def first_started(self, now: float) -> None:
+        """Its first tasks are all out: the leader's claim paid for them, so a paced lane's bucket
+        starts empty from now, not from when the lane arrived (a lane waiting for sender threads or a
+        slow start would otherwise send its tokens of that wait on top of the first burst)."""
+        self._tokens, self._tokens_at = 0.0, now
+
     def spend(self, count: int, now: float) -> None:
         if self.rate is not None:
             self._tokens, self._tokens_at = self.tokens(now) - count, now
@@ -427,6 +433,8 @@ class DeliveryWorker:
         self._give_back_slots(taken - len(tasks))  # cancelled or reclaimed meanwhile
         with self._state:
             del lane.first[:taken]
+            if not lane.first:
+                lane.first_started(time.monotonic())
         self._submit(lane, tasks)
 
     def _submit(self, lane: LaneRun, tasks) -> None:

@@ -130,6 +130,17 @@ def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
     assert LaneRun("token", [], rate=None).tokens(start) == float("inf")
 
 
+def test_a_paced_lane_whose_first_tasks_went_out_late_has_no_tokens_of_the_wait():
+    lane = LaneRun("token", ["a", "b"], rate=10.0)
+    late = lane.started + 0.4  # its first tasks waited for sender threads
+    assert lane.tokens(late) == pytest.approx(4.0)
+
+    lane.first_started(late)
+
+    assert lane.tokens(late) == 0.0  # the claim paid for the burst; the rate counts from it
+    assert lane.tokens(late + 0.2) == pytest.approx(2.0)
+
+
 def lag_sum(client) -> float:
     """The dispatch lag histogram's sum as /metrics shows it (every process's, this one's included)."""
     for family in text_string_to_metric_families(client.get("/metrics").content.decode()):

@@ -65,6 +65,16 @@ def _no_failed_authentications():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The console caches its figures and filter choices briefly: each test starts from an empty cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_runtime_settings():
     """Run-time settings are cached per process; each test starts from the configured ones."""
     from callbacks import conf

@@ -1,5 +1,6 @@
 """Real service processes for end-to-end tests: run_dispatcher and qcluster, as operators run them."""
 
+import json
 import os
 import signal
 import subprocess
@@ -97,6 +98,32 @@ class ServiceProcess:
 
 def descendants(pid: int) -> list[int]:
     return tree(pid)[1:]
+
+
+# The start of a probe process as manage.py starts: the installation prepared, then Django set up.
+START_AS_MANAGE_PY = (
+    "import json, sys, django\nfrom taskcenter.bootstrap import prepare\nprepare()\ndjango.setup()\n"
+)
+
+
+def modules_loaded(var_dir: Path, code: str, names) -> list:
+    """Which of `names` a fresh process has imported after starting as manage.py does and running
+    `code`, in the service's environment (its installation directory `var_dir`)."""
+    probe = (
+        START_AS_MANAGE_PY
+        + code
+        + f"\nprint(json.dumps([name for name in {tuple(names)!r} if name in sys.modules]))\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=service_env(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):

@@ -11,7 +11,6 @@ import os
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from playwright.sync_api import sync_playwright
 
 from tests.browser.helpers import WIDE, offline_context
@@ -44,14 +43,6 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    """The console caches its figures and filter choices briefly: each test sees its own data."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

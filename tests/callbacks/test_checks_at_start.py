@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT, service_env
+from tests.processes import ROOT, modules_loaded, service_env
 
 
 @pytest.mark.django_db
@@ -25,26 +25,11 @@ def test_a_bad_delivery_setting_stops_the_process_at_start(command, tmp_path):
 @pytest.mark.parametrize("command", ["run_dispatcher", "qcluster"])
 def test_the_start_up_checks_leave_the_web_side_unloaded(command, tmp_path):
     # What BaseCommand.execute does before handle(), in a process of its own.
-    probe = (
-        "import sys, django\n"
-        "from taskcenter.bootstrap import prepare\n"
-        "prepare()\n"
-        "django.setup()\n"
+    code = (
         "from django.core.management import get_commands, load_command_class\n"
         f"command = load_command_class(get_commands()['{command}'], '{command}')\n"
         "tags = command.requires_system_checks\n"
         "command.check() if tags == '__all__' else command.check(tags=tags)\n"
-        "loaded = [name for name in ('taskcenter.urls', 'rest_framework.views', 'drf_spectacular.views')"
-        " if name in sys.modules]\n"
-        "print(loaded)\n"
     )
-    finished = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=service_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.strip() == "[]"
+    web_side = ("taskcenter.urls", "rest_framework.views", "drf_spectacular.views")
+    assert modules_loaded(tmp_path, code, web_side) == []

@@ -20,13 +20,6 @@ pytestmark = pytest.mark.django_db
 ORIGIN = "https://down.example.com:443"
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def test_the_page_url_survives_any_origin():
     for origin in (ORIGIN, "http://[::1]:8080", "http://127.0.0.1:9"):
         url = origin_page_url(origin)

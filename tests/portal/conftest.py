@@ -2,20 +2,12 @@
 the way a person is, by opening a link and pressing the button."""
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from callbacks.models import CallbackTask
 from portal.services import portal_link_create
 from tests.portal.data import World, populate
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -2,35 +2,9 @@
 the processes that serve no page (run_dispatcher, qcluster) never import them, nor what only the
 console's pages use (the HTTP client of the test callback, in the dispatcher)."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.processes import ROOT, service_env
-
-START_AS_MANAGE_PY = (
-    "import json, sys, django\nfrom taskcenter.bootstrap import prepare\nprepare()\ndjango.setup()\n"
-)
-
-
-def _loaded(tmp_path, code: str, names: tuple) -> list:
-    probe = (
-        START_AS_MANAGE_PY
-        + code
-        + f"\nprint(json.dumps([name for name in {names!r} if name in sys.modules]))\n"
-    )
-    finished = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=service_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert finished.returncode == 0, finished.stderr
-    return json.loads(finished.stdout.strip().splitlines()[-1])
+from tests.processes import modules_loaded
 
 
 @pytest.mark.django_db
@@ -44,7 +18,7 @@ def test_the_dispatcher_imports_neither_the_admin_modules_nor_the_http_client(tm
         "Dispatcher()\n"
     )
     names = ("callbacks.admin", "portal.admin", "requests", "urllib3", "h2", "callbacks.delivery.executor")
-    assert _loaded(tmp_path, code, names) == []
+    assert modules_loaded(tmp_path, code, names) == []
 
 
 @pytest.mark.django_db
@@ -55,7 +29,7 @@ def test_the_cluster_loads_the_delivery_engine_but_not_the_admin_modules(tmp_pat
         "command.check(tags=command.requires_system_checks)\n"
     )
     names = ("callbacks.admin", "portal.admin", "requests", "callbacks.delivery.executor")
-    assert _loaded(tmp_path, code, names) == ["requests", "callbacks.delivery.executor"]
+    assert modules_loaded(tmp_path, code, names) == ["requests", "callbacks.delivery.executor"]
 
 
 @pytest.mark.django_db
@@ -71,4 +45,7 @@ def test_the_urlconf_and_the_admin_checks_register_every_admin(tmp_path, code):
         "from portal.models import PortalLink\n"
         "assert admin.site.is_registered(CallbackTask) and admin.site.is_registered(PortalLink)\n"
     )
-    assert _loaded(tmp_path, code, ("callbacks.admin", "portal.admin")) == ["callbacks.admin", "portal.admin"]
+    assert modules_loaded(tmp_path, code, ("callbacks.admin", "portal.admin")) == [
+        "callbacks.admin",
+        "portal.admin",
+    ]

@@ -139,7 +139,7 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
 def in_bulk(model: type[models.Model], ids) -> dict:
     """model.objects.in_bulk(ids) for hot paths: one constant statement, its rows loaded in binary."""
     if connection.vendor != "postgresql":
-        return model.objects.in_bulk(ids)
+        return _in_bulk_orm(model, ids)
     meta = model._meta
     columns = ", ".join(connection.ops.quote_name(field.column) for field in meta.concrete_fields)
     sql = (
@@ -147,3 +147,37 @@ def in_bulk(model: type[models.Model], ids) -> dict:
         f"WHERE {connection.ops.quote_name(meta.pk.column)} = ANY(%s)"
     )
     return {obj.pk: obj for obj in fetch_instances(model, sql, [list(ids)])}
+
+
+def _in_bulk_orm(model: type[models.Model], ids) -> dict:
+    """in_bulk through the ORM, a sealed value no key opens left empty and said (as fetch_instances
+    does): the ORM would raise for the whole load, and one row must not stop the rows beside it."""
+    sealed = [field for field in model._meta.concrete_fields if isinstance(field, SealedTextField)]
+    if not sealed:
+        return model.objects.in_bulk(ids)
+    found = model.objects.defer(*(field.name for field in sealed)).in_bulk(ids)
+    meta, quote = model._meta, connection.ops.quote_name
+    prepared = [meta.pk.get_db_prep_value(pk, connection) for pk in found]
+    if not prepared:
+        return found
+    columns = ", ".join(quote(field.column) for field in sealed)
+    placeholders = ", ".join(["%s"] * len(prepared))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote(meta.pk.column)}, {columns} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.pk.column)} IN ({placeholders})",
+            prepared,
+        )
+        rows = cursor.fetchall()
+    for pk, *values in rows:
+        instance = found[meta.pk.to_python(pk)]
+        unopened = {}
+        for field, value in zip(sealed, values, strict=True):
+            try:
+                value = field.from_db_value(value, None, connection)
+            except SealError as exc:
+                value, unopened[field.name] = "", str(exc)
+            setattr(instance, field.attname, value)
+        if unopened:
+            instance.unopened_secrets = unopened
+    return found

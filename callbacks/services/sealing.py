@@ -39,7 +39,8 @@ def sealed_values_reseal() -> Resealed:
             try:
                 fresh = reseal(token)
             except SealError:
-                unopened.append(Unopened(meta.label, str(key), name))
+                # As the model spells its key (SQLite returns a UUID as its 32 hex digits).
+                unopened.append(Unopened(meta.label, str(meta.pk.to_python(key)), name))
                 continue
             with connection.cursor() as cursor:
                 cursor.execute(

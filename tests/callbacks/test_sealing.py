@@ -90,7 +90,10 @@ def test_reseal_secrets_seals_every_stored_secret_again_and_names_what_no_key_op
     settings.CALLBACKS_ENCRYPTION_KEYS = [NEW]  # the old key dropped: what it sealed was sealed again
     assert Tenant.objects.get(pk=kept.pk).signing_private_key == private_key
     with connection.cursor() as cursor:
-        cursor.execute("SELECT signing_private_key FROM callbacks_tenant WHERE id = %s", [lost.pk])
+        cursor.execute(
+            "SELECT signing_private_key FROM callbacks_tenant WHERE id = %s",
+            [Tenant._meta.pk.get_db_prep_value(lost.pk, connection)],
+        )
         (untouched,) = cursor.fetchone()
     settings.CALLBACKS_ENCRYPTION_KEYS = [lost_key]
     assert sealing.unseal(untouched)  # left as it was, still opened by the key that sealed it

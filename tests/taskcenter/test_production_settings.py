@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from django.db import connection
 
 from tests.processes import database_url
 
@@ -66,7 +67,7 @@ def test_the_settings_take_the_secrets_from_their_files(tmp_path, db):
     key, db_name, redis_url, fernet_keys, token, proxy_header, hsts, secure_cookie = json.loads(done.stdout)
     secrets = tmp_path / "etc" / "secrets"
     assert key == (secrets / "secret_key").read_text().strip()
-    assert db_name == database_url().rsplit("/", 1)[1]
+    assert db_name == connection.settings_dict["NAME"]  # the database the URL in its file names
     assert redis_url == "redis://127.0.0.1:6379/15"
     assert fernet_keys == [(secrets / "encryption_keys").read_text().strip()]
     assert token == "m" * 32

@@ -187,7 +187,7 @@ def refill(*, token: str, want: int, in_flight: int, taking: bool, now: datetime
             token=token, want=want, in_flight=in_flight, taking=taking, now=now, keep=keep
         )
     with transaction.atomic():
-        lane = Lane.objects.select_related("tenant").filter(token=token, expires_at__gt=now).first()
+        lane = Lane.objects.filter(token=token, expires_at__gt=now).first()
         if lane is None:
             return Refill([], 0)  # expired: its slots may be another lane's already
         allowed = _allowed(lane, now=now)
@@ -262,7 +262,11 @@ def _allowed(lane: Lane, *, now: datetime) -> int:
     slowed = CircuitBreaker.objects.filter(origin=lane.origin).values_list("concurrency_limit", flat=True)
     limit = min(limit, slowed.first() or limit)
     allowed = min(lane.width, limit - (others["all"] or 0))
-    share_limit = lane.tenant.max_concurrency_per_origin
+    # Only the share: loading the whole tenant would open its sealed secrets, which need not open here.
+    share_limit = Tenant.objects.filter(pk=lane.tenant_id).values_list(
+        "max_concurrency_per_origin", flat=True
+    )
+    share_limit = share_limit.first()
     if share_limit:
         allowed = min(allowed, share_limit - (others["share"] or 0))
     return max(0, allowed)

@@ -314,6 +314,10 @@ def test_one_record_the_database_refuses_holds_up_no_other(tenant, receiver, mon
         == 5
     )
     stripped = TaskExecution.objects.get(task=bad)
+    if connection.vendor != "postgresql":
+        # SQLite stores a NUL as any other character: nothing is refused, the record is whole.
+        assert (stripped.outcome, stripped.response_headers["X-Bad"]) == ("success", "a\x00")
+        return
     assert (stripped.outcome, stripped.status_code, stripped.response_headers) == ("success", 200, {})
     assert "stored without the response" in stripped.error
 

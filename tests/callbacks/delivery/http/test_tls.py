@@ -153,7 +153,10 @@ def test_the_installation_bundle_still_holds_beside_a_tenants_ca(tenant, tls_rec
 def test_the_key_is_sealed_at_rest(tenant, test_ca):
     give_certificate(tenant, trustme.CA())
     with connection.cursor() as cursor:
-        cursor.execute("SELECT client_key FROM callbacks_tenant WHERE id = %s", [tenant.pk])
+        cursor.execute(
+            "SELECT client_key FROM callbacks_tenant WHERE id = %s",
+            [Tenant._meta.pk.get_db_prep_value(tenant.pk, connection)],
+        )
         [stored] = cursor.fetchone()
     assert stored.startswith("sealed:") and "PRIVATE KEY" not in stored
     assert "PRIVATE KEY" in reload(tenant).client_key

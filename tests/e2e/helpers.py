@@ -33,11 +33,13 @@ def worker_sending(cluster, *, at_least: int):
     return None
 
 
-def wait_for_cluster(queue: str = "default") -> None:
+def wait_for_cluster(queue: str = "default", *, processes: int = 1) -> None:
     """Until a worker of `queue`'s cluster beats, the leader cannot tell served queues from others
-    (with no worker alive at all it claims for every queue)."""
+    (with no worker alive at all it claims for every queue). With `processes`, until that many of its
+    worker processes beat: lanes granted before the others are up all go to the first, and stay there
+    while they linger."""
     wait_until(
-        lambda: Heartbeat.objects.filter(role="worker", info__queue=queue).exists(),
+        lambda: Heartbeat.objects.filter(role="worker", info__queue=queue).count() >= processes,
         timeout=60,
-        message=f"a worker of the {queue} cluster up",
+        message=f"{processes} worker process(es) of the {queue} cluster up",
     )

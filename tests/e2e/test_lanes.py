@@ -40,6 +40,7 @@ def test_the_limit_is_exact_across_worker_processes_and_slots_are_reused_at_once
     env = {"CALLBACKS_WORKER_PROCESSES": 3, "CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN": limit}
     service("dispatcher", ["run_dispatcher"], **env)
     service("workers", ["qcluster"], **env)
+    wait_for_cluster(processes=3)
 
     create_callbacks(api, count, receiver.url + "/hook")
     wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")

@@ -208,14 +208,6 @@ class LaneRun:
         return wait
 
 
-def dispatch_lag_seconds(task, *, now) -> float:
-    """How late the service is in sending: from when it could first have sent the attempt, that is its due
-    time, or the task's creation when it was registered already due (a run_at years in the past is the
-    caller's date, not years of delay)."""
-    could_send_from = max(task.due_at, task.created_at)
-    return max(0.0, (now - could_send_from).total_seconds())
-
-
 class DeliveryWorker:
     def __init__(self, *, concurrency: int, flush_seconds: float, name: str, follow_settings: bool = False):
         self.name = name
@@ -233,6 +225,8 @@ class DeliveryWorker:
         self._finished: queue.SimpleQueue[outcomes.Finished] = queue.SimpleQueue()
         self._state = threading.Condition()
         self._active = {}  # task id -> (task, claim token): the attempts under way
+        self._in_flight_shown: dict[str, int] = {}  # the in-flight gauge as last set, per queue label
+        self._in_flight_shown_at = 0.0
         self._lanes: dict[str, LaneRun] = {}  # token -> the lanes this process holds
         self._tenants: dict = {}  # tenant id -> (tenant, when read), for the lane driver
         self._unrecorded = 0  # sent, not yet written
@@ -467,10 +461,6 @@ class DeliveryWorker:
             self._slots.release()
 
     def _send(self, task, lane: "LaneRun") -> None:
-        in_flight = metrics.CALLBACKS_IN_FLIGHT.labels(metrics.queue_label(task.queue))
-        in_flight.inc()
-        if task.due_at is not None:
-            metrics.DISPATCH_LAG_SECONDS.observe(dispatch_lag_seconds(task, now=timezone.now()))
         try:
             with self._state:
                 task.url_gone = task.url_gone or (task.tenant_id, task.url) in self._heard_gone
@@ -492,7 +482,6 @@ class DeliveryWorker:
                 outcomes.Finished(task=task, token=lane.token, result=result, worker=self.name)
             )
         finally:
-            in_flight.dec()
             self._slots.release()
             with self._state:
                 self._active.pop(task.id, None)  # also when sending raised (it should not)
@@ -525,6 +514,7 @@ class DeliveryWorker:
                 until_renewal = _running_renewal_seconds() - (time.monotonic() - last_running_renewal)
                 wait = max(self._flush_seconds, min(wait, until_renewal))
             self._take_finished(pending, timeout=wait)
+            self._show_in_flight()
             if not pending:
                 continue
             if len(pending) < _FLUSH_AT and time.monotonic() - last_flush < self._flush_seconds:
@@ -555,6 +545,28 @@ class DeliveryWorker:
                 self._heard_gone -= gone
                 self._state.notify_all()
         connection.close()  # this thread's own connection; nothing else will close it
+
+    def _show_in_flight(self) -> None:
+        """The in-flight gauge, per queue, counted from the attempts under way: set by the recorder (at
+        most once a flush interval while some are, at once when the last has ended), not raised and
+        lowered by each sender (in multiprocess mode every change is a write to the metrics file under
+        its lock, two per callback)."""
+        busy = bool(self._active)
+        if busy and time.monotonic() - self._in_flight_shown_at < self._flush_seconds:
+            return
+        if not busy and not self._in_flight_shown:
+            return
+        with self._state:
+            by_queue = Counter(task.queue for task, _token in self._active.values())
+        shown = Counter()
+        for name, count in by_queue.items():
+            shown[metrics.queue_label(name)] += count
+        for label in self._in_flight_shown.keys() - shown.keys():
+            metrics.CALLBACKS_IN_FLIGHT.labels(label).set(0)
+        for label, count in shown.items():
+            if self._in_flight_shown.get(label) != count:
+                metrics.CALLBACKS_IN_FLIGHT.labels(label).set(count)
+        self._in_flight_shown, self._in_flight_shown_at = dict(shown), time.monotonic()
 
     def _record(self, pending: list) -> list:
         """Records the attempts; returns those left because the database is away."""
@@ -714,7 +726,6 @@ class DeliveryWorker:
         if self._hears_creations:
             os.write(self._listener_stop[1], b"\0")
             self._listener.join(timeout=5)
-        multiproc.process_exited()
         # A forked worker leaves without atexit handlers: its last attempts' spans go out now.
         tracing.flush()
 
@@ -773,5 +784,13 @@ def get_worker() -> DeliveryWorker:
             # Runs when the process exits (django-q2 recycles workers and stops them with a
             # "STOP" pill): before the interpreter joins threads, finish and record what is in
             # flight. threading._register_atexit is what concurrent.futures itself uses for this.
-            threading._register_atexit(_worker.shutdown)
+            threading._register_atexit(_shutdown_process_worker)
         return _worker
+
+
+def _shutdown_process_worker() -> None:
+    _worker.shutdown()
+    # The process is leaving: its live gauges stop counting. Not in shutdown() itself: a worker
+    # stopped in a process that goes on (tests, an embedding) would leave the process's gauge file
+    # removed while it still writes to it, unseen by /metrics.
+    multiproc.process_exited()

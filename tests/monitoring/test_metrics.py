@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks import queues
-from callbacks.delivery.instruments import heartbeats, multiproc
+from callbacks.delivery.instruments import heartbeats, metrics, multiproc
 from callbacks.domain.vocabulary import UNFINISHED_STATUSES
 from callbacks.labels import status_class
 from callbacks.models import CircuitBreaker, QueueState, TaskExecution
@@ -261,3 +262,29 @@ def test_client_certificates_expiring_soon_are_counted(tenant, client):
     client_certificate_set(tenant=tenant, certificate=cert, key=key, actor_type="user", actor="ops")
     [sample] = _scrape(client)["callbacks_client_certificates_expiring"].samples
     assert sample.value == 1
+
+
+def test_observing_many_at_once_counts_as_observing_each():
+    amounts = [0.0, 0.005, 0.0051, 0.3, 0.25, 7.0, 60.0, 61.0, 1e6, -1.0, 0.01, 0.3]
+    name = f"t{uuid.uuid4().hex[:10]}"
+    one_by_one = Histogram(
+        f"{name}_each", "each", buckets=metrics.LATENCY_BUCKETS, registry=CollectorRegistry()
+    )
+    at_once = Histogram(f"{name}_many", "many", buckets=metrics.LATENCY_BUCKETS, registry=CollectorRegistry())
+    for amount in amounts:
+        one_by_one.observe(amount)
+    metrics.observe_many(at_once, amounts[:5])
+    metrics.observe_many(at_once, [])
+    metrics.observe_many(at_once, amounts[5:])
+
+    def samples(histogram):
+        [family] = histogram.collect()
+        return {
+            (s.name.rsplit("_", 1)[-1], s.labels.get("le")): s.value
+            for s in family.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert samples(at_once) == samples(one_by_one)
+    assert samples(at_once)[("bucket", "0.005")] == 3  # -1.0, 0.0 and the bound itself
+    assert samples(at_once)[("bucket", "+Inf")] == len(amounts)

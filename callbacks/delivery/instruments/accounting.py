@@ -54,14 +54,28 @@ def task_finished(task: CallbackTask, status: str) -> None:
 
 def _update_metrics(executions, tasks) -> None:
     counts = defaultdict(int)
+    durations, lags = defaultdict(list), []
     for execution in executions:
         task = tasks.get(execution.task_id)
         queue = metrics.queue_label(task.queue) if task else OTHER_QUEUE
         counts[(queue, execution.outcome, status_class(execution.status_code))] += 1
         if execution.duration_ms is not None:
-            metrics.ATTEMPT_DURATION_SECONDS.labels(queue).observe(execution.duration_ms / 1000)
+            durations[queue].append(execution.duration_ms / 1000)
+        if task is not None and task.due_at is not None and execution.started_at is not None:
+            lags.append(dispatch_lag_seconds(task, sent_at=execution.started_at))
     for labels, count in counts.items():
         metrics.ATTEMPTS_TOTAL.labels(*labels).inc(count)
+    for queue, seconds in durations.items():
+        metrics.observe_many(metrics.ATTEMPT_DURATION_SECONDS.labels(queue), seconds)
+    metrics.observe_many(metrics.DISPATCH_LAG_SECONDS, lags)
+
+
+def dispatch_lag_seconds(task, *, sent_at) -> float:
+    """How late the service was in sending: from when it could first have sent the attempt, that is its
+    due time, or the task's creation when it was registered already due (a run_at years in the past is
+    the caller's date, not years of delay)."""
+    could_send_from = max(task.due_at, task.created_at)
+    return max(0.0, (sent_at - could_send_from).total_seconds())
 
 
 def log_attempt(execution, task=None) -> None:

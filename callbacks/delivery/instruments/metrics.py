@@ -8,6 +8,9 @@ come from operators or the code, never from a tenant: queues an operator runs (a
 "other", see queue_label), outcomes and status classes, never a task, tenant or host.
 """
 
+from bisect import bisect_left
+from collections import Counter as Tally
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from callbacks import labels, queues
@@ -16,6 +19,22 @@ from callbacks import labels, queues
 def queue_label(queue: str) -> str:
     """The `queue` label of a task's queue: its name if operators run it, else "other"."""
     return labels.queue_label(queue, queues.operator_queues())
+
+
+def observe_many(histogram, amounts) -> None:
+    """histogram.observe(amount) for each of `amounts`, writing each bucket touched and the sum once.
+    In multiprocess mode every write takes a lock and rewrites the value in the process's file (two
+    per observation); a worker recording a batch of attempts pays that per batch instead. The bucket
+    an amount falls in is the first whose upper bound is at least the amount, as observe() picks it."""
+    counts, total = Tally(), 0.0
+    for amount in amounts:
+        counts[bisect_left(histogram._upper_bounds, amount)] += 1
+        total += amount
+    if not counts:
+        return
+    histogram._sum.inc(total)
+    for index, count in counts.items():
+        histogram._buckets[index].inc(count)
 
 
 # Seconds; the same spread as the roll-ups' millisecond buckets, coarser.

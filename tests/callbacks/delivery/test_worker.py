@@ -1,6 +1,7 @@
 """The worker in-process: real database, real receiver, the real thread pool and recorder."""
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -8,8 +9,11 @@ from django.db import connection
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from callbacks import queues
 from callbacks.delivery.claim import leases
-from callbacks.delivery.worker import DeliveryWorker, LaneRun, dispatch_lag_seconds
+from callbacks.delivery.instruments import heartbeats
+from callbacks.delivery.instruments.accounting import dispatch_lag_seconds
+from callbacks.delivery.worker import DeliveryWorker, LaneRun
 from callbacks.models import CallbackTask, GoneUrl, Lane, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.gone import gone_url_clear
 from callbacks.services.tasks import task_create
@@ -150,6 +154,43 @@ def lag_sum(client) -> float:
     return 0.0
 
 
+def in_flight_shown(client, queue: str):
+    """The in-flight gauge of `queue` as /metrics shows it; None when no process shows one."""
+    for family in text_string_to_metric_families(client.get("/metrics").content.decode()):
+        for sample in family.samples:
+            if sample.name == "callbacks_in_flight" and sample.labels.get("queue") == queue:
+                return sample.value
+    return None
+
+
+@pytest.fixture
+def served_queue():
+    """A queue of its own that a cluster serves, so that metrics label it by name."""
+    queue = f"q{uuid.uuid4().hex[:10]}"
+    heartbeats.beat(role=heartbeats.WORKER, name=f"test:{queue}", info={"queue": queue})
+    queues.forget_operator_queues()
+    yield queue
+    queues.forget_operator_queues()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_in_flight_gauge_counts_the_callbacks_under_way_then_falls_to_zero(
+    tenant, receiver, worker, client, served_queue
+):
+    answer = threading.Event()
+    receiver.respond = lambda received: Reply() if answer.wait(30) else Reply(status=500)
+    make_tasks(5, tenant=tenant, url=receiver.url + "/hook", queue=served_queue)
+    for claim in leases.claim_due(limit=100):
+        worker.deliver_lane(claim.token, claim.task_ids)
+
+    wait_until(lambda: receiver.in_flight == 5, timeout=10, message="five requests held by the receiver")
+    wait_until(lambda: in_flight_shown(client, served_queue) == 5, timeout=10, message="the gauge at five")
+    answer.set()
+    assert worker.wait_idle(timeout=30)
+    wait_until(lambda: in_flight_shown(client, served_queue) == 0, timeout=10, message="the gauge at zero")
+    assert set(CallbackTask.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_run_at_long_past_adds_no_years_to_the_lag(tenant, receiver, worker, client):
     before = lag_sum(client)
@@ -163,9 +204,9 @@ def test_a_run_at_long_past_adds_no_years_to_the_lag(tenant, receiver, worker, c
 def test_lag_counts_from_the_due_time_once_it_is_after_the_creation():
     created = timezone.now() - timedelta(minutes=10)
     retry = type("Task", (), {"created_at": created, "due_at": created + timedelta(minutes=9)})
-    assert dispatch_lag_seconds(retry, now=created + timedelta(minutes=10)) == 60.0
+    assert dispatch_lag_seconds(retry, sent_at=created + timedelta(minutes=10)) == 60.0
     early = type("Task", (), {"created_at": created, "due_at": created - timedelta(days=900)})
-    assert dispatch_lag_seconds(early, now=created + timedelta(seconds=3)) == 3.0
+    assert dispatch_lag_seconds(early, sent_at=created + timedelta(seconds=3)) == 3.0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -50,6 +50,26 @@ def test_fetch_instances_loads_every_field_as_the_orm_does(tenant):
     assert loaded._state.adding is False and loaded._state.db == "default"
 
 
+def test_named_parameters_repeated_and_long_statements_load_as_with_positional_ones(tenant):
+    tasks = [make_task(tenant=tenant, url=f"http://127.0.0.1:9/{n}", business_id="order-%") for n in range(3)]
+    padding = "-- " + "x" * 5000 + "\n"  # longer than psycopg's cache of converted statements
+    sql = (
+        f"{padding}SELECT {_all_columns(CallbackTask)} FROM {CallbackTask._meta.db_table} "
+        "WHERE id = ANY(%(ids)s) AND business_id LIKE 'order-%%' AND (tenant_id = %(tenant)s "
+        "OR tenant_id = %(tenant)s) ORDER BY url"
+    )
+
+    loaded = bulk.fetch_instances(CallbackTask, sql, {"tenant": tenant.id, "ids": [t.id for t in tasks[:2]]})
+
+    assert [_fields(task) for task in loaded] == [
+        _fields(task)
+        for task in CallbackTask.objects.filter(id__in=[t.id for t in tasks[:2]]).order_by("url")
+    ]
+    converted, names = bulk.positional(sql)
+    assert names == ("ids", "tenant") and "$3" not in converted
+    assert "LIKE 'order-%'" in converted and "%(" not in converted
+
+
 def test_in_bulk_is_the_orms_in_bulk(tenant):
     other = tenant_create(name="other").tenant
     ids = {tenant.id, other.id, uuid.uuid4()}  # an unknown id is left out, as in_bulk does

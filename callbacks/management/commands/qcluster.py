@@ -30,7 +30,7 @@ from django_q.signals import post_spawn
 # before the cluster forks, rather than by each worker on its first batch (see gc.freeze below).
 from callbacks.checks import NON_WEB_CHECKS
 from callbacks.delivery import crashsafe_queue, orphans, shutdown
-from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.dispatcher import Dispatcher, Stop
 from callbacks.delivery.worker import get_worker
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Command(DjangoQCommand):
         orphans.install()  # after crashsafe_queue: it wraps the worker that one installs
         cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
 
-        dispatcher_stop = threading.Event()
+        dispatcher_stop = Stop()
 
         def stop_gracefully(signum, frame):
             dispatcher_stop.set()  # claim nothing more, before the workers start giving work back
@@ -97,7 +97,7 @@ def _start_delivery_worker(sender, proc_name, **kwargs):
     get_worker()
 
 
-def _run_dispatcher(stop: threading.Event) -> None:
+def _run_dispatcher(stop: Stop) -> None:
     # A crashed thread would leave the machine without its dispatcher and nobody would notice
     # (a separate run_dispatcher process would exit and its supervisor would restart it).
     while not stop.is_set():

@@ -1,10 +1,9 @@
 import signal
-import threading
 
 from django.core.management.base import BaseCommand
 
 from callbacks.checks import NON_WEB_CHECKS
-from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.dispatcher import Dispatcher, Stop
 
 
 class Command(BaseCommand):
@@ -15,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        stop = threading.Event()
+        stop = Stop()
 
         def request_stop(signum, frame):
             stop.set()

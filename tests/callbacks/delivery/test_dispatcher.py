@@ -1,14 +1,16 @@
 """The dispatcher's sleep when nothing is due: a listening leader sleeps long, NOTIFY ends the
 sleep at once, it still beats on time, and stop ends it."""
 
+import sys
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.dispatcher import Dispatcher, Stop
 from callbacks.delivery.instruments.heartbeats import DISPATCHER
 from callbacks.models import Heartbeat
 from callbacks.wakeup import notify_dispatcher
@@ -33,7 +35,7 @@ class Sleeper:
     """The leader's sleep in a thread, as its loop sleeps between steps."""
 
     def __init__(self, dispatcher, seconds):
-        self.stop = threading.Event()
+        self.stop = Stop()
         self.thread = threading.Thread(target=self._run, args=(dispatcher, seconds), daemon=True)
 
     def _run(self, dispatcher, seconds):
@@ -82,11 +84,24 @@ def test_notify_ends_a_long_sleep(leader):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stop_ends_a_long_sleep(leader):
+def test_stop_ends_a_long_sleep_at_once(leader, callbacks_settings):
+    callbacks_settings(HEARTBEAT_SECONDS=600.0)  # no heartbeat ends the sleep either
+    leader._last_beat = time.monotonic()
     with Sleeper(leader, LONG) as sleeper:
+        wait_until(lambda: in_select(sleeper.thread), timeout=10, message="the leader asleep in select()")
         sleeper.stop.set()
-        sleeper.thread.join(timeout=30)
+        sleeper.thread.join(timeout=5)
         assert not sleeper.thread.is_alive()
+
+
+def in_select(thread) -> bool:
+    """Whether `thread` is waiting in select() right now, by its current frame."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "received":
+            return True
+        frame = frame.f_back
+    return False
 
 
 @pytest.mark.django_db(transaction=True)
@@ -111,5 +126,5 @@ def test_a_leader_whose_connection_the_server_closed_stands_down_at_once(leader)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [leader.leadership._conn.info.backend_pid])
 
-    assert leader.leadership.wait_for_wakeup(LONG, threading.Event()) is True
+    assert leader.leadership.wait_for_wakeup(LONG, Stop()) is True
     assert leader.leadership._conn is None  # released: the next round must take the lock again

@@ -4,7 +4,8 @@ The other pipeline scenarios lift the per-origin concurrency limit out of the wa
 origin, scenarios.PIPELINE_ENV). A figure measured so describes another product than the one a
 user installs, so this scenario measures, side by side in one run:
 
-- the bare requests.Session loops (the ceiling, as in the throughput scenario);
+- the bare requests.Session loops: one by itself (the reference the goals name: what one Session
+  sends to the receiver), and one per worker process (the machine's ceiling, shown beside it);
 - one receiver origin at the service's defaults (20 in flight per origin, 20 pooled connections
   per host), with a smaller and a larger backlog: a business system calling back its own endpoint,
   the ordinary case;
@@ -91,6 +92,12 @@ def origins(h: Harness, args) -> list:
         f"defaults ({limit} in flight per origin, {pool} connections per host), {processes} worker processes"
     )
     bare_ref = f"bare requests.Session loop x{processes}: {bare:,.0f} req/s"
+    single_ref = f"one bare requests.Session loop: {single:,.0f} req/s"
+
+    def both_loops(run: dict) -> str:
+        # The machine's ceiling: a loop per worker process, as many as the service runs.
+        return f"{run['rate'] / bare:.2f} of the bare loop x{processes} ({bare:,.0f} req/s)"
+
     return [
         (
             f"bare requests.Session loop x{processes}, {count:,} requests, first and last",
@@ -107,25 +114,18 @@ def origins(h: Harness, args) -> list:
             "(one Session by itself)",
         ),
         (
-            f"one origin at the defaults against one bare loop, {count:,} due now",
-            f"{one['rate']:,.0f} callbacks/s",
-            f"bare requests.Session loop x1: {single:,.0f} req/s",
-            f"{one['rate'] / single:.2f}",
-            ">= 0.7 (aim 1.0)",
-        ),
-        (
             f"one origin at the {defaults}, {SMALL_COUNT:,} due now",
             f"{one_small['rate']:,.0f} callbacks/s",
-            f"{bare_ref}; {done(one_small, SMALL_COUNT)}",
-            f"{one_small['rate'] / bare:.2f}",
-            ">= 0.7 (aim 1.0)",
+            f"{single_ref}; {both_loops(one_small)}; {done(one_small, SMALL_COUNT)}",
+            f"{one_small['rate'] / single:.2f}",
+            ">= 0.7 of one loop (aim 1.0)",
         ),
         (
             f"one origin at the defaults, {count:,} due now",
             f"{one['rate']:,.0f} callbacks/s",
-            f"{bare_ref}; {done(one, count)}",
-            f"{one['rate'] / bare:.2f}",
-            ">= 0.7 (aim 1.0)",
+            f"{single_ref}; {both_loops(one)}; {done(one, count)}",
+            f"{one['rate'] / single:.2f}",
+            ">= 0.7 of one loop (aim 1.0)",
         ),
         (
             f"one origin at the defaults against {MANY_ORIGINS} origins, {count:,} due now",
@@ -137,9 +137,9 @@ def origins(h: Harness, args) -> list:
         (
             f"{MANY_ORIGINS} origins at the defaults, {count:,} due now",
             f"{many['rate']:,.0f} callbacks/s",
-            bare_ref,
-            f"{many['rate'] / bare:.2f}",
-            ">= 0.7 (aim 1.0)",
+            f"{single_ref}; {both_loops(many)}",
+            f"{many['rate'] / single:.2f}",
+            ">= 0.7 of one loop (aim 1.0)",
         ),
         (
             f"one origin, limit lifted ({PIPELINE_ENV['CALLBACKS_MAX_CONCURRENCY_PER_ORIGIN']} in flight, "

@@ -1,4 +1,8 @@
-"""API keys and signing keys: how they look, how they are generated and stored, which ones sign."""
+"""API keys and signing keys: how they look, how they are generated and stored, which ones sign.
+
+cryptography is imported where a key pair is made or used, not with this module: the API key checks
+and the dispatcher need this module, not ed25519 (its bindings are several MB in every process).
+"""
 
 import base64
 import hashlib
@@ -6,11 +10,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from typing import TYPE_CHECKING
 
 from callbacks.domain.vocabulary import SigningScheme
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 API_KEY_PREFIX = "tc_"  # lets secret scanners recognise a leaked key
 SIGNING_SECRET_PREFIX = "whsec_"  # Standard Webhooks: a symmetric (v1) secret
@@ -33,13 +38,18 @@ def new_signing_secret() -> str:
 
 def new_signing_private_key() -> str:
     """An ed25519 private key: whsk_ + base64 of its raw 32 bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
     raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     return SIGNING_PRIVATE_KEY_PREFIX + base64.b64encode(raw).decode()
 
 
 @lru_cache(maxsize=1024)
-def ed25519_private_key(private_key: str) -> Ed25519PrivateKey:
+def ed25519_private_key(private_key: str) -> "Ed25519PrivateKey":
     """The key object of a whsk_ text; cached, since every attempt of a tenant's callbacks signs with it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     raw = base64.b64decode(private_key.removeprefix(SIGNING_PRIVATE_KEY_PREFIX))
     return Ed25519PrivateKey.from_private_bytes(raw)
 
@@ -48,6 +58,8 @@ def public_key_of(private_key: str) -> str:
     """What a receiver verifies v1a signatures with: whpk_ + base64 of the raw 32-byte public key."""
     if not private_key:
         return ""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     raw = ed25519_private_key(private_key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return SIGNING_PUBLIC_KEY_PREFIX + base64.b64encode(raw).decode()
 

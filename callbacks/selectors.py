@@ -7,7 +7,6 @@ from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from callbacks import keys
-from callbacks.domain.certificates import EXPIRY_WARNING
 from callbacks.domain.urls import url_origin
 from callbacks.errors import NotFoundError
 from callbacks.models import (
@@ -276,6 +275,10 @@ def schedule_next_fire_at(*, after: datetime | None = None) -> datetime | None:
 def client_certificates_expiring(*, now: datetime | None = None) -> list[dict]:
     """Active tenants whose client certificate expires within EXPIRY_WARNING (or has expired),
     soonest first: name and expiry, nothing of the certificate itself."""
+    # Here, not with this module: the certificates module brings cryptography's x509, which
+    # processes reading tasks (the dispatcher) never need.
+    from callbacks.domain.certificates import EXPIRY_WARNING
+
     now = now or timezone.now()
     return list(
         Tenant.objects.filter(is_active=True, client_certificate_expires_at__lte=now + EXPIRY_WARNING)

@@ -1,8 +1,11 @@
 """taskcenter.env: secrets from NAME or NAME_FILE, read strictly; the proxy's HTTPS header."""
 
-import pytest
+import base64
 
-from taskcenter.env import ConfigError, env_fernet_keys, env_proxy_ssl_header, env_secret
+import pytest
+from cryptography.fernet import Fernet
+
+from taskcenter.env import ConfigError, env_fernet_keys, env_proxy_ssl_header, env_secret, is_fernet_key
 
 
 def test_a_secret_comes_from_its_file_without_the_trailing_newline(monkeypatch, tmp_path):
@@ -62,3 +65,26 @@ def test_the_proxy_header_is_opt_in_and_a_header_name(monkeypatch):
     monkeypatch.setenv("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https")
     with pytest.raises(ConfigError, match="is not a header name"):
         env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        Fernet.generate_key().decode(),
+        base64.urlsafe_b64encode(bytes(range(32))).decode(),
+        base64.urlsafe_b64encode(bytes(31)).decode(),
+        base64.urlsafe_b64encode(bytes(33)).decode(),
+        base64.b64encode(bytes([251] * 32)).decode(),  # "+" and "/": standard, not url-safe, base64
+        Fernet.generate_key().decode()[:-1],
+        "not-a-key",
+        "",
+        "é" * 44,
+    ],
+)
+def test_a_fernet_key_is_what_fernet_takes(key):
+    try:
+        Fernet(key.encode())
+        taken = True
+    except (ValueError, TypeError):
+        taken = False
+    assert is_fernet_key(key) is taken

@@ -493,6 +493,13 @@ class DeliveryWorker:
 
     # --- recording ----------------------------------------------------------------------
     def _record_loop(self) -> None:
+        # Shown from the start, at zero: a gauge that appears only once the worker is busy reads as
+        # missing, not as idle, and the recorder may never see an attempt under way (all ended between
+        # two of its looks).
+        try:
+            metrics.CALLBACKS_IN_FLIGHT.labels(metrics.queue_label(queues.served_here())).set(0)
+        except Exception:
+            logger.warning("showing the in-flight gauge failed", exc_info=True)
         pending: list[outcomes.Finished] = []
         last_flush = time.monotonic()
         last_beat = last_renewal = last_running_renewal = 0.0

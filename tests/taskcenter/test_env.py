@@ -70,12 +70,12 @@ def test_the_proxy_header_is_opt_in_and_a_header_name(monkeypatch):
 @pytest.mark.parametrize(
     "key",
     [
-        Fernet.generate_key().decode(),
         base64.urlsafe_b64encode(bytes(range(32))).decode(),
+        base64.urlsafe_b64encode(bytes(range(200, 232))).decode(),  # "-" and "_": url-safe
         base64.urlsafe_b64encode(bytes(31)).decode(),
         base64.urlsafe_b64encode(bytes(33)).decode(),
         base64.b64encode(bytes([251] * 32)).decode(),  # "+" and "/": standard, not url-safe, base64
-        Fernet.generate_key().decode()[:-1],
+        base64.urlsafe_b64encode(bytes(range(32))).decode()[:-1],
         "not-a-key",
         "",
         "é" * 44,

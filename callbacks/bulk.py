@@ -157,17 +157,22 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
         if sealed and values[0] is not None:
             values = list(values)
             for index, field in sealed:
-                try:
-                    values[index] = field.from_db_value(values[index], None, connection)
-                except SealError as exc:
-                    # One row sealed with a key since removed must not stop the rows beside it (the
-                    # hot path loads many tenants at once): left empty, and said why.
-                    values[index], unopened[field.name] = "", str(exc)
+                values[index] = _opened(field, values[index], unopened)
         instance = None if row[extra] is None else model.from_db(connection.alias, names, values)
         if unopened:
             instance.unopened_secrets = unopened
         found.append((row[:extra], instance))
     return found
+
+
+def _opened(field: SealedTextField, value, unopened: dict):
+    """A sealed column's value opened. One sealed with a key since removed must not stop the rows
+    beside it (the hot path loads many tenants at once): it comes back empty, and `unopened` says why."""
+    try:
+        return field.from_db_value(value, None, connection)
+    except SealError as exc:
+        unopened[field.name] = str(exc)
+        return ""
 
 
 def in_bulk(model: type[models.Model], ids) -> dict:
@@ -207,11 +212,7 @@ def _in_bulk_orm(model: type[models.Model], ids) -> dict:
         instance = found[meta.pk.to_python(pk)]
         unopened = {}
         for field, value in zip(sealed, values, strict=True):
-            try:
-                value = field.from_db_value(value, None, connection)
-            except SealError as exc:
-                value, unopened[field.name] = "", str(exc)
-            setattr(instance, field.attname, value)
+            setattr(instance, field.attname, _opened(field, value, unopened))
         if unopened:
             instance.unopened_secrets = unopened
     return found

@@ -12,6 +12,7 @@ import signal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -54,6 +55,9 @@ def test_the_limit_is_exact_across_worker_processes_and_slots_are_reused_at_once
     assert claimed_by_the_leader() < count / 4
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a creation's NOTIFY wakes a lingering lane only on PostgreSQL"
+)
 def test_a_steady_stream_to_one_receiver_is_started_by_its_lingering_lane_not_the_leader(
     api, receiver, service
 ):
@@ -136,6 +140,8 @@ def test_a_lowered_limit_holds_from_the_moment_the_sends_under_the_old_one_have_
     )
     receiver.max_in_flight = 0
     delivered_then = len(receiver.received)
+    if unfinished() < 200:  # most were sent before the old sends had ended (a busy machine): more
+        create_callbacks(api, 300, receiver.url + "/hook")
     wait_until(lambda: unfinished() == 0, timeout=180, message="every callback to end final")
     assert len(receiver.received) - delivered_then > 100
     assert receiver.max_in_flight == after

@@ -140,17 +140,14 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
     names = [field.attname for field in fields]
     # Binary rows skip Django's converters; a sealed column must still be opened.
     sealed = [(index, field) for index, field in enumerate(fields) if isinstance(field, SealedTextField)]
-    if isinstance(params, dict):
-        # Named parameters: on a raw cursor, the statement's placeholders turned into $n once.
-        sql, names = positional(sql)
-        params = [params[name] for name in names]
-        with binary_cursor(raw=True) as cursor:
-            cursor.execute(sql, params, binary=True)
-            rows = cursor.fetchall()
-    else:
-        with binary_cursor() as cursor:
-            cursor.execute(sql, params, binary=True)
-            rows = cursor.fetchall()
+    named = isinstance(params, dict)
+    if named:
+        # On a raw cursor, the statement's placeholders turned into $n once.
+        sql, order = positional(sql)
+        params = [params[name] for name in order]
+    with binary_cursor(raw=named) as cursor:
+        cursor.execute(sql, params, binary=True)
+        rows = cursor.fetchall()
     found = []
     for row in rows:
         values, unopened = row[extra:], {}

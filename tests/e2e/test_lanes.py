@@ -159,10 +159,12 @@ def test_a_rate_limit_holds_while_its_lane_refills(api, receiver, service):
     create_callbacks(api, count, receiver.url + "/hook")
     wait_until(lambda: unfinished() == 0, timeout=120, message="every callback to end final")
 
-    arrivals = sorted(r.at for r in receiver.received)
-    assert len(arrivals) == count
-    # A bucket holds one second's worth: no second sees more than that burst plus the rate, give or
-    # take the tenth of a second by which arrivals lag the sends they count from (a worker starting).
-    busiest = max(sum(1 for t in arrivals[i:] if t < start + 1.0) for i, start in enumerate(arrivals))
+    assert len(receiver.received) == count
+    # A bucket holds one second's worth: no second sees more sends started than that burst plus the
+    # rate, give or take a tenth. Counted when the workers started them (each attempt's started_at),
+    # not when this process's receiver threads read them: on a busy machine those reads bunch up.
+    starts = sorted(at.timestamp() for at in TaskExecution.objects.values_list("started_at", flat=True))
+    assert len(starts) == count
+    busiest = max(sum(1 for t in starts[i:] if t < start + 1.0) for i, start in enumerate(starts))
     assert busiest <= 2 * rate + rate // 10
     assert claimed_by_the_leader() < count / 2  # the paced lane took most of them itself

@@ -1,13 +1,14 @@
 """Where a burst's CPU goes: per process, and (with --py-spy) per function.
 
-Runs the throughput scenario's pipeline once (callbacks due now, fast sink) and prints the CPU
+Runs the throughput scenario's pipeline once (callbacks due now, fast sink; the per-origin limit
+lifted as there, or the defaults with --defaults) and prints the CPU
 seconds each part used per callback: dispatcher, each django-q2 process, the PostgreSQL
 backends, the sink. With --py-spy DIR it also records a py-spy profile (speedscope JSON) of the
 dispatcher and of every cluster process while the burst drains. For reference it then runs the
 bare requests.Session loop (bench/bare.py, one per process) against the same sink and prints its
 CPU per request, the loop's and the sink's.
 
-    python -m bench.profile [--count 20000] [--processes 2] [--py-spy var/profile]
+    python -m bench.profile [--count 20000] [--processes 2] [--defaults] [--py-spy var/profile]
 """
 
 import argparse
@@ -81,6 +82,11 @@ def main():
     )
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="keep the service's default limits (the sink is one origin: its concurrency limit applies)",
+    )
     parser.add_argument("--py-spy", dest="py_spy", default="", help="directory for py-spy profiles")
     parser.add_argument(
         "--gil", action="store_true", help="py-spy: sample only threads holding the GIL (CPU)"
@@ -94,7 +100,7 @@ def main():
         from callbacks.models import CallbackTask
 
         sink = h.start_sink()
-        dispatcher, cluster = start_service(h, args.processes)
+        dispatcher, cluster = start_service(h, args.processes, defaults=args.defaults)
         warm_up(h, sink.url)
         roles = {"dispatcher": tree(dispatcher.pid)}
         cluster_pids = tree(cluster.pid)

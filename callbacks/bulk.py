@@ -130,10 +130,17 @@ def fetch_instances(model: type[models.Model], sql: str, params) -> list[models.
     return [instance for _extra, instance in fetch_instances_after(model, sql, params, extra=0)]
 
 
-def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra: int) -> list[tuple]:
+def fetch_instances_after(
+    model: type[models.Model], sql: str, params, *, extra: int, prepare: bool = False
+) -> list[tuple]:
     """As fetch_instances, for a statement whose rows start with `extra` columns of their own before
     the model's: (those columns as a tuple, the instance or None where the model's columns are NULL,
-    as a LEFT JOIN that matched nothing leaves them)."""
+    as a LEFT JOIN that matched nothing leaves them).
+
+    `prepare`: keep the statement prepared on the connection (DB_PREPARED_STATEMENTS), for one run
+    so often that parsing and planning it each time cost more than running it. PostgreSQL then
+    plans it once for any parameters (after five runs, when that plan is no costlier), so only a
+    statement whose plan does not hinge on its parameters' values should ask."""
     fields = model._meta.concrete_fields
     if any(isinstance(field, models.JSONField) and field.decoder is not None for field in fields):
         raise NotImplementedError(f"{model.__name__} has a JSONField with a custom decoder")
@@ -146,7 +153,7 @@ def fetch_instances_after(model: type[models.Model], sql: str, params, *, extra:
         sql, order = positional(sql)
         params = [params[name] for name in order]
     with binary_cursor(raw=named) as cursor:
-        cursor.execute(sql, params, binary=True)
+        cursor.execute(sql, params, binary=True, prepare=prepare)
         rows = cursor.fetchall()
     found = []
     for row in rows:

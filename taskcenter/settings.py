@@ -178,6 +178,16 @@ if IS_SQLITE:
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+if IS_POSTGRES:
+    # psycopg prepares a statement on the server where the code asks for it (bulk's
+    # prepare=True: the lane refill, whose planning took longer than its execution) and,
+    # by this count of executions, never on its own: a generic plan PostgreSQL chose for
+    # another statement (the flush's UPDATE ... FROM unnest) ran several times slower than a
+    # fresh plan. Django's own cursors bind client-side and never prepare. Off for a pooler in
+    # transaction mode that does not carry prepared statements (PgBouncer before 1.21).
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", 2**31 - 1 if env_bool("DB_PREPARED_STATEMENTS", True) else None
+    )
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

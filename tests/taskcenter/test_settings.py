@@ -23,7 +23,8 @@ before = dict(os.environ)
 try:
     {prepare}
     import taskcenter.settings as settings
-    outcome = {{"key": settings.SECRET_KEY}}
+    options = settings.DATABASES["default"].get("OPTIONS", {{}})
+    outcome = {{"key": settings.SECRET_KEY, "prepare_threshold": options.get("prepare_threshold", "unset")}}
 except Exception as exc:
     outcome = {{"error": f"{{type(exc).__name__}}: {{exc}}"}}
 after = dict(os.environ)
@@ -143,3 +144,25 @@ def test_manage_py_reports_a_bad_setting_in_one_line(tmp_path):
     assert done.stderr.strip() == (
         "configuration error: LOG_LEVEL='VERBOSE' is not one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"
     )
+
+
+@pytest.mark.parametrize(
+    ("configured", "threshold"),
+    [({}, 2**31 - 1), ({"DB_PREPARED_STATEMENTS": "false"}, None)],
+    ids=["default", "off"],
+)
+def test_postgresql_prepares_statements_only_where_asked_unless_turned_off(tmp_path, configured, threshold):
+    found = _import_settings(
+        tmp_path / "var",
+        SECRET_KEY="key-for-tests-" * 4,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        **configured,
+    )
+    assert found["prepare_threshold"] == threshold, found
+
+
+def test_sqlite_has_no_prepared_statements_setting(tmp_path):
+    found = _import_settings(
+        tmp_path / "var", SECRET_KEY="key-for-tests-" * 4, DATABASE_URL="sqlite:///:memory:"
+    )
+    assert found["prepare_threshold"] == "unset", found

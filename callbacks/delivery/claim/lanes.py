@@ -438,7 +438,8 @@ def _refill_postgres(
         "running_lease": float(conf.get("RUNNING_LEASE_SECONDS")),
         "lease": float(conf.get("LANE_LEASE_SECONDS")),
     }
-    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=4)
+    # Prepared: planning this statement took three times as long as running it, at every refill.
+    rows = bulk.fetch_instances_after(CallbackTask, _REFILL_SQL, params, extra=4, prepare=True)
     if not rows:
         return Refill([], 0)  # expired: its slots may be another lane's already
     width, _woken, next_due = rows[0][0][:3]

@@ -4,6 +4,7 @@ within them and only ever narrows them."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from callbacks.delivery.claim import lanes, leases
@@ -263,3 +264,58 @@ def test_the_claim_grants_a_slowed_down_origin_only_its_lowered_limit(tenant, ca
     CircuitBreaker.objects.create(origin="http://127.0.0.1:9001", concurrency_limit=3)
 
     assert len(claim()) == 3
+
+
+def _prepared_refills() -> list[tuple[int, int]]:
+    """(generic plans, custom plans) of every prepared form of the refill on this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%picked AS (%"],
+        )
+        return cursor.fetchall()
+
+
+def _refills_in_turn(lane, count: int) -> list:
+    """The ids `count` refills start, two at a time, as a worker whose sends all ended would ask."""
+    started = []
+    for _ in range(count):
+        started.extend(task.id for task in refill(lane, want=2, in_flight=0).tasks)
+    return started
+
+
+@pytest.mark.claim_sql
+def test_the_refill_is_prepared_once_and_a_plan_for_any_parameters_takes_the_same_tasks(
+    tenant, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
+    # Three priorities, each due at other times: a plan that lost either order would show it.
+    tasks = [make_task(tenant=tenant, url=A, run_at=past(100 - i), priority=i % 3) for i in range(12)]
+    in_claim_order = [task.id for task in sorted(tasks, key=lambda t: (-t.priority, t.next_attempt_at))]
+    lane = the_lane(claim())  # the leader starts the first two
+    with connection.cursor() as cursor:
+        # What PostgreSQL switches to after five runs when it costs no more: one plan for any
+        # parameters. Forced here from the first run (the test's transaction ends the setting).
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+
+    started = _refills_in_turn(lane, 5)
+
+    assert started == in_claim_order[2:]
+    assert _prepared_refills() == [(5, 0)]  # parsed once, never planned for its parameters
+
+
+@pytest.mark.claim_sql
+def test_with_prepared_statements_off_the_refill_is_sent_whole_each_time(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
+    make_tasks(8, tenant=tenant, url=A, run_at=past(1))
+    lane = the_lane(claim())
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = None  # what DB_PREPARED_STATEMENTS=false configures
+    try:
+        started = _refills_in_turn(lane, 3)
+    finally:
+        connection.connection.prepare_threshold = threshold
+
+    assert len(set(started)) == 6
+    assert _prepared_refills() == []

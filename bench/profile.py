@@ -8,7 +8,7 @@ dispatcher and of every cluster process while the burst drains. For reference it
 bare requests.Session loop (bench/bare.py, one per process) against the same sink and prints its
 CPU per request, the loop's and the sink's.
 
-    python -m bench.profile [--count 20000] [--processes 2] [--defaults] [--py-spy var/profile]
+    python -m bench.profile [--count 20000] [--processes 2] [--defaults] [--origins 1] [--py-spy var/profile]
 """
 
 import argparse
@@ -87,6 +87,7 @@ def main():
         action="store_true",
         help="keep the service's default limits (the sink is one origin: its concurrency limit applies)",
     )
+    parser.add_argument("--origins", type=int, default=1, help="origins (ports) the sink listens on, in turn")
     parser.add_argument("--py-spy", dest="py_spy", default="", help="directory for py-spy profiles")
     parser.add_argument(
         "--gil", action="store_true", help="py-spy: sample only threads holding the GIL (CPU)"
@@ -99,7 +100,7 @@ def main():
 
         from callbacks.models import CallbackTask
 
-        sink = h.start_sink()
+        sink = h.start_sink(origins=args.origins)
         dispatcher, cluster = start_service(h, args.processes, defaults=args.defaults)
         warm_up(h, sink.url)
         roles = {"dispatcher": tree(dispatcher.pid)}
@@ -142,9 +143,9 @@ def main():
         statements(reset=True)
         due = timezone.now()
         started = time.monotonic()
-        h.insert_tasks(sink.url, [due] * args.count)
+        h.insert_tasks(sink.urls, [due] * args.count)
         inserted = timezone.now()
-        h.wait_final(args.count + 0, 900, url=sink.url)
+        h.wait_final(args.count + 0, 900, url=sink.urls)
         elapsed = time.monotonic() - started
         # Backends connected during the burst count too.
         roles["postgresql backends"] = sorted(
@@ -156,7 +157,7 @@ def main():
             role: cpu_seconds(pids, reaped=True, system_only=True) - system_before.get(role, 0.0)
             for role, pids in roles.items()
         }
-        last = CallbackTask.objects.filter(url=sink.url).aggregate(last=Max("finished_at"))["last"]
+        last = CallbackTask.objects.filter(url__in=sink.urls).aggregate(last=Max("finished_at"))["last"]
         for spy in spies:
             spy.send_signal(2)
         for spy in spies:

@@ -56,12 +56,14 @@ class TargetLimits:
     `saturated` is True when the last claim took everything the targets had room for and due
     work was left waiting for room, a token or a probe: the dispatcher then sleeps until a
     wake-up (a recorded attempt NOTIFYs), `retry_in` (the next rate token) or its poll, rather
-    than spinning on due work it may not claim.
+    than spinning on due work it may not claim. `holding`: besides, it read due work it had no room
+    for (not merely nothing left to claim).
     """
 
     def __init__(self):
         self.buckets = RateBuckets()
         self.saturated = False
+        self.holding = False
         self.retry_in: float | None = None
         # Rate-limited keys (origins, (origin, tenant) shares) a lane paced at the last claim -> rate.
         self.paced: dict = {}
@@ -315,6 +317,7 @@ def claimable(
     targets.full = room <= 0
     if targets.full:
         targets.saturated, targets.retry_in = True, None  # a lane narrowing wakes the dispatcher
+        targets.holding = False  # not read: no room at all
         return Chosen(rows=[], probes=set())
     chosen = _choose(candidates, state, limit=min(limit, room))
     targets.full = len(chosen) >= room
@@ -338,7 +341,7 @@ def claimable(
 def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:
     window = limit * WINDOW_FACTOR + 10
     chosen = []
-    more = False
+    more = held = False
     for _ in range(MAX_READS):
         closed_before = state.closed()
         rows = state.read(candidates, exclude=[row.id for row in chosen], window=window)
@@ -347,11 +350,14 @@ def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:
                 break
             if state.admit(row):
                 chosen.append(row)
+            else:
+                held = True
         more = len(rows) == window
         if len(chosen) >= limit or not more or state.closed() == closed_before:
             break
     targets = state.targets
     targets.saturated = len(chosen) < limit and not more
+    targets.holding = targets.saturated and held
     targets.retry_in = state.retry_in
     targets.buckets.prune(state.at)
     return chosen

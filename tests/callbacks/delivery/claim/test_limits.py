@@ -1,6 +1,7 @@
 """Respect for targets at claim time: per-origin concurrency, tenant shares, fairness, rate limits."""
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -9,7 +10,7 @@ from callbacks.delivery.claim import limits
 from callbacks.delivery.dispatcher import Dispatcher
 from callbacks.models import CallbackTask, Lane
 from tests.callbacks.delivery.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later
-from tests.factories import make_tasks, past
+from tests.factories import make_task, make_tasks, past
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +126,36 @@ def test_the_dispatcher_waits_instead_of_spinning_when_targets_are_full(tenant, 
     assert dispatcher.step() == 1
     assert dispatcher._sleep_seconds() == pytest.approx(0.2)  # the rest is held back: wait for a wake-up
     assert dispatcher.step() == 0
+
+
+def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sleep(
+    tenant, callbacks_settings
+):
+    # Leases long enough that looking for their end does not bound the sleep here.
+    callbacks_settings(
+        MAX_CONCURRENCY_PER_ORIGIN=1,
+        DISPATCH_POLL_SECONDS=5.0,
+        QUEUED_LEASE_SECONDS=60,
+        RUNNING_LEASE_SECONDS=60,
+    )
+    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
+    dispatcher = Dispatcher(name="test-dispatcher")
+    dispatcher._enqueue = lambda claim: None
+
+    assert dispatcher.step() == 1
+    assert dispatcher.targets.holding  # two of A's due tasks wait for its one slot
+    assert dispatcher._sleep_seconds() == 5.0  # nothing else: a wake-up or the poll
+    make_task(tenant=tenant, url=B, run_at=timezone.now() + timedelta(seconds=2))
+    assert 1.0 < dispatcher._sleep_seconds() <= 2.0  # B's task is claimed when it falls due
+
+
+def test_a_claim_that_took_all_there_was_is_not_holding(tenant, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=5)
+    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
+    dispatcher = Dispatcher(name="test-dispatcher")
+    dispatcher._enqueue = lambda claim: None
+
+    assert dispatcher.step() == 3
+    # Saturated (room left, nothing more to read), but nothing due waits: a task due now that the
+    # claim did not see would be looked for from the start of the index.
+    assert dispatcher.targets.saturated and not dispatcher.targets.holding

@@ -64,6 +64,42 @@ def test_a_tenant_alone_holds_no_more_than_the_workers_can_send(tenant, other_ap
     assert claimed_tenants(second) == {other_api.tenant.id: 3}
 
 
+def test_a_tenant_at_its_share_with_nothing_else_due_is_not_read_for(tenant, callbacks_settings, monkeypatch):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=1000)
+    targets = limits.TargetLimits()
+    make_tasks(30, tenant=tenant, url=A, run_at=past(2))
+    assert claimed_tenants(leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets)) == {
+        tenant.id: 5
+    }
+    reads = []
+    original = limits.Round.read
+    monkeypatch.setattr(
+        limits.Round, "read", lambda self, *a, **kw: reads.append(1) or original(self, *a, **kw)
+    )
+
+    assert leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets) == []
+    # The read would have walked the tenant's 25 due tasks to leave each out: nothing is read, and
+    # the dispatcher knows due work waits (it sleeps until a lane narrows, not until the next poll).
+    assert reads == []
+    assert targets.saturated and targets.holding
+
+
+def test_a_tenant_whose_work_just_fell_due_is_claimed_beside_one_at_its_share(
+    tenant, other_api, callbacks_settings
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=1000)
+    targets = limits.TargetLimits()
+    make_tasks(30, tenant=tenant, url=A, run_at=past(2))
+    leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets)
+
+    make_tasks(3, tenant=other_api.tenant, url=B, run_at=past(1))
+    # The tenants with due work, as the last claim read them (a second ago at most), name only the
+    # first: that is asked again before concluding that nothing may be claimed.
+    second = leases.claim_due(limit=100, max_in_flight=10, sendable=5, targets=targets)
+
+    assert claimed_tenants(second) == {other_api.tenant.id: 3}
+
+
 def test_queues_no_live_cluster_serves_are_not_claimed(tenant, callbacks_settings):
     QueueState.objects.create(name="unserved")
     make_tasks(3, tenant=tenant, url=A, queue="unserved", priority=9, run_at=past(1))

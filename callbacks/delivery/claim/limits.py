@@ -155,6 +155,10 @@ class Round:
         """The origin's concurrency limit now: the installation's, or less while it is slowed down."""
         return min(self.origin_limit, self.gate.slowed.get(origin, self.origin_limit))
 
+    def room_of(self, origin: str) -> int:
+        """Slots the origin has free in this claim: no more of its rows can be admitted."""
+        return max(0, self.limit_of(origin) - self.by_origin[origin])
+
     def share_budget(self, max_in_flight: int, *, sendable: int | None = None) -> None:
         """Each tenant with due work or slots held may hold an equal share of the outstanding budget:
         however many, however urgent (priority) or however slow its callbacks, one tenant cannot take
@@ -217,6 +221,7 @@ class Round:
                 closed_tenants=sorted(self.closed_tenants),
                 served_queues=self.served_queues,
                 exclude=exclude,
+                room_of=self.room_of,
             )
         return candidate_rows.orm_window(self.narrow(candidates()), exclude=exclude, window=window)
 

@@ -80,9 +80,11 @@ def test_the_window_matches_the_orm_definition(mixed_tasks, window):
 
 
 @claim_sql
-def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks):
+def test_closed_origins_shares_and_excluded_ids_are_left_out_alike(mixed_tasks, callbacks_settings):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=1000)  # room for every row of an open origin
     now, tenants = mixed_tasks
     state = limits.Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.load()
     state.closed_origins = {ORIGINS[0]}
     state.closed_shares = {(ORIGINS[1], tenants[0].id)}
     first = orm_window(now, state, exclude=[], window=5)
@@ -102,17 +104,36 @@ def test_priorities_above_the_range_are_refused_by_the_database(tenant):
         make_task(tenant=tenant, url="http://a.example/hook", priority=10)
 
 
+def within_rooms(rows, room: int, window: int) -> list:
+    """`rows` (in claim order) keeping no more than `room` of each origin at each priority level."""
+    kept: dict = {}
+    found = []
+    for row in rows:
+        level = (row.origin, CallbackTask.objects.get(id=row.id).priority)
+        if kept.get(level, 0) < room:
+            kept[level] = kept.get(level, 0) + 1
+            found.append(row)
+    return found[:window]
+
+
 @claim_sql
 @pytest.mark.parametrize("max_origins", [1, 200])
 @pytest.mark.parametrize("closed", [[ORIGINS[0]], ORIGINS[:2], ORIGINS])
-def test_with_closed_origins_both_ways_of_reading_agree(mixed_tasks, monkeypatch, max_origins, closed):
-    """Closed origins: read per open origin (few origins) or by level (many: here MAX_ORIGINS=1)."""
+@pytest.mark.parametrize("limit", [2, 1000])
+def test_with_closed_origins_both_ways_of_reading_agree(
+    mixed_tasks, monkeypatch, callbacks_settings, max_origins, closed, limit
+):
+    """Closed origins: read per open origin (few origins), each origin's rows of a level no more than it
+    has room for, or by level (many: here MAX_ORIGINS=1), every row."""
     monkeypatch.setattr(claim_candidates, "MAX_ORIGINS", max_origins)
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=limit)
     now, _tenants = mixed_tasks
     state = limits.Round(now=now, targets=limits.TargetLimits(), at=now.timestamp())
+    state.load()
     state.closed_origins = set(closed)
 
-    expected = orm_window(now, state, exclude=[], window=60)
+    everything = orm_window(now, state, exclude=[], window=1000)
+    expected = within_rooms(everything, limit, 60) if max_origins > 1 else everything[:60]
 
     assert bool(expected) == (len(closed) < len(ORIGINS))
     assert state.read(lambda: candidates(now), exclude=[], window=60) == expected

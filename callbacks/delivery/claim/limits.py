@@ -333,14 +333,14 @@ def claimable(
     if max_in_flight is not None:
         state.share_budget(max_in_flight, sendable=sendable)
     targets.full = room <= 0
-    if not targets.full and max_in_flight is not None and state.only_closed_tenants_due():
-        # Due work waits for its tenants' lanes to narrow (they NOTIFY) or end.
-        targets.saturated = targets.holding = True
-        targets.retry_in = None
-        return Chosen(rows=[], probes=set())
     if targets.full:
         targets.saturated, targets.retry_in = True, None  # a lane narrowing wakes the dispatcher
         targets.holding = False  # not read: no room at all
+        return Chosen(rows=[], probes=set())
+    if max_in_flight is not None and state.only_closed_tenants_due():
+        # Due work waits for its tenants' lanes to narrow (they NOTIFY) or end.
+        targets.saturated = targets.holding = True
+        targets.retry_in = None
         return Chosen(rows=[], probes=set())
     chosen = _choose(candidates, state, limit=min(limit, room))
     targets.full = len(chosen) >= room

@@ -157,6 +157,8 @@ class Dispatcher:
         self.is_leader = False
         # Rate buckets per origin and what the last claim held back (exact: only the leader claims).
         self.targets = limits.TargetLimits()
+        # The time the last claim read due work up to: what fell due after it, it did not see.
+        self._claimed_at = timezone.now()
 
     # --- one step -----------------------------------------------------------------------
     def step(self) -> int:
@@ -168,6 +170,7 @@ class Dispatcher:
             self._last_reap = time.monotonic()
         # Before claiming: a schedule's task due now goes out in this same step.
         fire_due(now=now)
+        self._claimed_at = now
         # Backpressure: the claim counts what is queued or running anyway (per-origin limits),
         # and takes no more than brings that to the outstanding limit.
         claims = leases.claim_due(
@@ -291,19 +294,24 @@ class Dispatcher:
         held = min(idle, poll, self.targets.retry_in if self.targets.retry_in is not None else poll)
         now = timezone.now()
         if self.targets.holding:
-            # Work due now is known to wait, so only a task falling due later may end the sleep
-            # sooner, and it is looked for past now: the due end of the index still holds the
-            # entries of the tasks sent since the last vacuum, and reading through them at every
-            # sleep of a burst was a fifth of PostgreSQL's CPU (python -m bench.profile --origins 64).
-            next_due = _earliest(_next_claimable_at(idle, after=now), schedule_next_fire_at())
-            return held if next_due is None else max(0.0, min(held, (next_due - now).total_seconds()))
+            # Work due at the claim is known to wait, so only a task falling due after the claim
+            # may end the sleep sooner. It is looked for past the claim's time (past now would
+            # miss one falling due in between, seen by no claim), which also spares reading
+            # through the due end of the index, where the entries of every task sent since the
+            # last vacuum still lie: at every sleep of a burst that was a fifth of PostgreSQL's
+            # CPU (python -m bench.profile --origins 64).
+            return _seconds_until(self._due_since_claim(idle), now, bound=held)
         next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
             return idle
-        wait = (next_due - now).total_seconds()
-        if wait <= 0 and self.targets.saturated:
-            return held
-        return max(0.0, min(idle, wait))
+        if next_due <= now and self.targets.saturated and next_due <= self._claimed_at:
+            # The claim read all that was due and left this one (its queue has no cluster
+            # serving it): only a task falling due since may end the sleep sooner.
+            return _seconds_until(self._due_since_claim(idle), now, bound=held)
+        return _seconds_until(next_due, now, bound=idle)
+
+    def _due_since_claim(self, within: float):
+        return _earliest(_next_claimable_at(within, after=self._claimed_at), schedule_next_fire_at())
 
     def _until_lease_end(self) -> float:
         """While work is handed out, the leader looks for leases run out at least every quarter of
@@ -355,6 +363,10 @@ def _dispatch_span(claim: leases.Claim):
         "callbacks.lane": claim.token,
     }
     return tracing.span("callbacks dispatch", kind="producer", attributes=attributes, links=links)
+
+
+def _seconds_until(at, now, *, bound: float) -> float:
+    return bound if at is None else max(0.0, min(bound, (at - now).total_seconds()))
 
 
 def _earliest(*times):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from callbacks.delivery.claim import limits
 from callbacks.delivery.dispatcher import Dispatcher
+from callbacks.delivery.instruments import heartbeats
 from callbacks.models import CallbackTask, Lane
 from tests.callbacks.delivery.attempts import OK, ORIGIN_A, ORIGIN_B, A, B, claim, finish, later
 from tests.factories import make_task, make_tasks, past
@@ -147,6 +148,63 @@ def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sle
     assert dispatcher._sleep_seconds() == 5.0  # nothing else: a wake-up or the poll
     make_task(tenant=tenant, url=B, run_at=timezone.now() + timedelta(seconds=2))
     assert 1.0 < dispatcher._sleep_seconds() <= 2.0  # B's task is claimed when it falls due
+
+
+def test_while_due_work_waits_for_room_a_task_that_fell_due_since_the_claim_is_claimed_at_once(
+    tenant, callbacks_settings
+):
+    callbacks_settings(
+        MAX_CONCURRENCY_PER_ORIGIN=1,
+        DISPATCH_POLL_SECONDS=5.0,
+        QUEUED_LEASE_SECONDS=60,
+        RUNNING_LEASE_SECONDS=60,
+    )
+    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
+    dispatcher = Dispatcher(name="test-dispatcher")
+    dispatcher._enqueue = lambda claim: None
+
+    assert dispatcher.step() == 1
+    assert dispatcher.targets.holding
+    # Due after the claim read the due work, and before the sleep is decided: no claim has seen it.
+    make_task(tenant=tenant, url=B, run_at=timezone.now())
+    assert dispatcher._sleep_seconds() == 0.0
+    assert dispatcher.step() == 1
+
+
+def test_after_a_claim_that_took_all_there_was_a_task_that_fell_due_since_is_claimed_at_once(
+    tenant, callbacks_settings
+):
+    callbacks_settings(
+        MAX_CONCURRENCY_PER_ORIGIN=5,
+        DISPATCH_POLL_SECONDS=5.0,
+        QUEUED_LEASE_SECONDS=60,
+        RUNNING_LEASE_SECONDS=60,
+    )
+    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
+    dispatcher = Dispatcher(name="test-dispatcher")
+    dispatcher._enqueue = lambda claim: None
+
+    assert dispatcher.step() == 3
+    assert dispatcher.targets.saturated and not dispatcher.targets.holding
+    make_task(tenant=tenant, url=A, run_at=timezone.now())
+    assert dispatcher._sleep_seconds() == 0.0
+    assert dispatcher.step() == 1
+
+
+def test_due_work_of_a_queue_no_cluster_serves_neither_spins_the_dispatcher_nor_delays_other_work(
+    tenant, callbacks_settings
+):
+    callbacks_settings(DISPATCH_POLL_SECONDS=5.0, QUEUED_LEASE_SECONDS=60, RUNNING_LEASE_SECONDS=60)
+    heartbeats.beat(role=heartbeats.WORKER, name="default worker", info={"queue": "default"})
+    make_tasks(2, tenant=tenant, url=A, queue="unserved", run_at=past(1))
+    dispatcher = Dispatcher(name="test-dispatcher")
+    dispatcher._enqueue = lambda claim: None
+
+    assert dispatcher.step() == 0
+    assert dispatcher._sleep_seconds() == 5.0  # the unserved queue's work waits: no spinning
+    make_task(tenant=tenant, url=B, run_at=timezone.now())
+    assert dispatcher._sleep_seconds() == 0.0
+    assert dispatcher.step() == 1
 
 
 def test_a_claim_that_took_all_there_was_is_not_holding(tenant, callbacks_settings):

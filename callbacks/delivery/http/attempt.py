@@ -103,6 +103,11 @@ def _prepare(method: str, url: str, headers: dict, body: bytes) -> requests.Prep
     prepared.prepare_body(body or None, None)
     if url_auth:
         prepared.prepare_auth(url_auth)  # user:password@ in the URL: Basic auth, as requests does
+    # Merged and validated: one name per header whatever its case. A plain dict from here on,
+    # because urllib3 copies the headers for every request and holds the copy while the receiver
+    # thinks: a case-insensitive copy remakes each name lower-cased, ~5 KB of objects per callback
+    # in flight for the two. The adapter only asks for "Content-Length", as prepare_body names it.
+    prepared.headers = dict(prepared.headers.items())
     prepared.hooks = {"response": []}
     return prepared
 

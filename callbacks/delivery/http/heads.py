@@ -14,6 +14,11 @@ from callbacks import conf
 from callbacks.domain.bounds import MAX_RESPONSE_HEADERS
 
 _END_OF_HEAD = (b"\r\n", b"\n", b"")
+# The socket reader's buffer. http.client's default (8 KiB) is allocated for every response and
+# held while the receiver thinks: 8 MB at 1,000 callbacks in flight. A usual head and short
+# answer fit in this; a longer one takes a few more reads, and reads of the body larger than the
+# buffer go straight into the caller's (iter_content asks for 64 KiB).
+READ_BUFFER_BYTES = 2048
 
 
 class _BoundedHead:
@@ -43,10 +48,24 @@ class _BoundedHead:
         self.reader.close()
 
 
+class _SmallBufferedSocket:
+    """What http.client's response is made with: the socket, read through a small buffer (it only
+    calls makefile)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def makefile(self, mode: str):
+        return self.sock.makefile(mode, buffering=READ_BUFFER_BYTES)
+
+
 class BoundedHeadResponse(http.client.HTTPResponse):
     """http.client's response with the head read within bounds (the connections' response_class)."""
 
     headers_cut = False
+
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(_SmallBufferedSocket(sock), *args, **kwargs)
 
     def begin(self) -> None:
         if self.headers is not None:

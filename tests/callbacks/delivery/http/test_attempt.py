@@ -13,6 +13,8 @@ from callbacks.delivery.http import attempt as http_attempt
         ("GET", "http://example.com/p a th/ünï?q=ä b", {"X-Trace": "t"}, b""),
         ("PUT", "https://user:p%40ss@bücher.example:8443/x", {}, b"a=1&b=2"),
         ("DELETE", "http://example.com", {"Accept": "*/*"}, b""),
+        # Names in another case than the session's defaults replace them: one header per name.
+        ("POST", "http://example.com/", {"accept": "text/plain", "user-agent": "me"}, b"x"),
     ],
 )
 def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
@@ -27,6 +29,18 @@ def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
 
     assert (prepared.method, prepared.url, prepared.body) == (expected.method, expected.url, expected.body)
     assert dict(prepared.headers) == dict(expected.headers)
+
+
+def test_a_body_goes_with_its_length_and_the_headers_as_given(receiver):
+    from tests.callbacks.delivery.http.sending import send
+
+    raw = send(receiver.url, headers={"content-type": "text/plain", "X-Mixed-Case": "v"}, body=b"hello")
+
+    [got] = receiver.wait_for(1)
+    assert raw.status_code == 200
+    assert got.body == b"hello"
+    assert got.headers["content-length"] == "5" and "transfer-encoding" not in got.headers
+    assert (got.headers["content-type"], got.headers["x-mixed-case"]) == ("text/plain", "v")
 
 
 def test_header_values_with_line_breaks_are_refused_before_sending():

@@ -110,9 +110,15 @@ class TlsReceiver:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(2)
         if self._thread.is_alive():
-            # A client's keep-alive connection holds hypercorn's graceful stop: stop the loop.
+            # A client's keep-alive connection holds hypercorn's graceful stop: stop the loop,
+            # then end what it left (the server, its lifespan) by cancelling it on that loop,
+            # or the garbage collector would close those coroutines later, on a closed loop,
+            # and print their errors into whichever test runs then.
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+        if not self._loop.is_running():
+            self._loop.run_until_complete(_cancelled(asyncio.all_tasks(self._loop)))
+            self._loop.close()
         self._sock.detach()  # hypercorn closed it
         if self._terminator is not None:
             self._terminator.stop()
@@ -170,6 +176,12 @@ class TlsReceiver:
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.body", "body": body})
+
+
+async def _cancelled(tasks) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def header(item: Received, name: str) -> str | None:

@@ -129,12 +129,11 @@ def test_the_dispatcher_waits_instead_of_spinning_when_targets_are_full(tenant, 
     assert dispatcher.step() == 0
 
 
-def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sleep(
-    tenant, callbacks_settings
-):
-    # Leases long enough that looking for their end does not bound the sleep here.
+def sleeping_dispatcher(tenant, callbacks_settings, *, limit: int) -> Dispatcher:
+    """A dispatcher (no broker: the claim is what is tested) with three tasks to A due, a poll of
+    5 s, and leases long enough that looking for their end does not bound its sleep."""
     callbacks_settings(
-        MAX_CONCURRENCY_PER_ORIGIN=1,
+        MAX_CONCURRENCY_PER_ORIGIN=limit,
         DISPATCH_POLL_SECONDS=5.0,
         QUEUED_LEASE_SECONDS=60,
         RUNNING_LEASE_SECONDS=60,
@@ -142,6 +141,13 @@ def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sle
     make_tasks(3, tenant=tenant, url=A, run_at=past(1))
     dispatcher = Dispatcher(name="test-dispatcher")
     dispatcher._enqueue = lambda claim: None
+    return dispatcher
+
+
+def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sleep(
+    tenant, callbacks_settings
+):
+    dispatcher = sleeping_dispatcher(tenant, callbacks_settings, limit=1)
 
     assert dispatcher.step() == 1
     assert dispatcher.targets.holding  # two of A's due tasks wait for its one slot
@@ -150,43 +156,20 @@ def test_while_due_work_waits_for_room_a_task_falling_due_elsewhere_ends_the_sle
     assert 1.0 < dispatcher._sleep_seconds() <= 2.0  # B's task is claimed when it falls due
 
 
-def test_while_due_work_waits_for_room_a_task_that_fell_due_since_the_claim_is_claimed_at_once(
-    tenant, callbacks_settings
+@pytest.mark.parametrize(
+    "limit, claimed, holding",
+    [(1, 1, True), (5, 3, False)],
+    ids=["due work waits for room", "the claim took all there was"],
+)
+def test_a_task_that_fell_due_since_the_claim_ends_the_sleep_at_once(
+    tenant, callbacks_settings, limit, claimed, holding
 ):
-    callbacks_settings(
-        MAX_CONCURRENCY_PER_ORIGIN=1,
-        DISPATCH_POLL_SECONDS=5.0,
-        QUEUED_LEASE_SECONDS=60,
-        RUNNING_LEASE_SECONDS=60,
-    )
-    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
-    dispatcher = Dispatcher(name="test-dispatcher")
-    dispatcher._enqueue = lambda claim: None
+    dispatcher = sleeping_dispatcher(tenant, callbacks_settings, limit=limit)
 
-    assert dispatcher.step() == 1
-    assert dispatcher.targets.holding
+    assert dispatcher.step() == claimed
+    assert dispatcher.targets.saturated and dispatcher.targets.holding is holding
     # Due after the claim read the due work, and before the sleep is decided: no claim has seen it.
     make_task(tenant=tenant, url=B, run_at=timezone.now())
-    assert dispatcher._sleep_seconds() == 0.0
-    assert dispatcher.step() == 1
-
-
-def test_after_a_claim_that_took_all_there_was_a_task_that_fell_due_since_is_claimed_at_once(
-    tenant, callbacks_settings
-):
-    callbacks_settings(
-        MAX_CONCURRENCY_PER_ORIGIN=5,
-        DISPATCH_POLL_SECONDS=5.0,
-        QUEUED_LEASE_SECONDS=60,
-        RUNNING_LEASE_SECONDS=60,
-    )
-    make_tasks(3, tenant=tenant, url=A, run_at=past(1))
-    dispatcher = Dispatcher(name="test-dispatcher")
-    dispatcher._enqueue = lambda claim: None
-
-    assert dispatcher.step() == 3
-    assert dispatcher.targets.saturated and not dispatcher.targets.holding
-    make_task(tenant=tenant, url=A, run_at=timezone.now())
     assert dispatcher._sleep_seconds() == 0.0
     assert dispatcher.step() == 1
 

@@ -304,7 +304,7 @@ class Dispatcher:
         next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
         if next_due is None:
             return idle
-        if next_due <= now and self.targets.saturated and next_due <= self._claimed_at:
+        if self.targets.saturated and next_due <= self._claimed_at:
             # The claim read all that was due and left this one (its queue has no cluster
             # serving it): only a task falling due since may end the sleep sooner.
             return _seconds_until(self._due_since_claim(idle), now, bound=held)

@@ -4,6 +4,7 @@ it, and header values with line breaks refused before sending."""
 import pytest
 
 from callbacks.delivery.http import attempt as http_attempt
+from tests.callbacks.delivery.http.sending import send
 
 
 @pytest.mark.parametrize(
@@ -32,8 +33,6 @@ def test_requests_are_prepared_as_the_session_would(method, url, headers, body):
 
 
 def test_a_body_goes_with_its_length_and_the_headers_as_given(receiver):
-    from tests.callbacks.delivery.http.sending import send
-
     raw = send(receiver.url, headers={"content-type": "text/plain", "X-Mixed-Case": "v"}, body=b"hello")
 
     [got] = receiver.wait_for(1)

@@ -31,7 +31,7 @@ from callbacks import conf, queues, tracing, wakeup
 from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
 from callbacks.delivery.claim import lanes, leases, limits
-from callbacks.delivery.claim.candidates import claimable_tasks
+from callbacks.delivery.claim.candidates import next_claimable_at
 from callbacks.delivery.instruments import heartbeats, metrics
 from callbacks.models import CallbackTask
 from callbacks.selectors import schedule_next_fire_at
@@ -379,8 +379,4 @@ def _next_claimable_at(within: float, *, after=None):
     sleep's bound. Tasks due but held back (a paused queue, an earlier task of their ordering key
     unfinished) do not count: they would make the loop spin; their release wakes it (NOTIFY) or
     the poll finds it."""
-    horizon = timezone.now() + timedelta(seconds=within)
-    tasks = claimable_tasks(horizon)
-    if after is not None:
-        tasks = tasks.filter(next_attempt_at__gt=after)
-    return tasks.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    return next_claimable_at(timezone.now() + timedelta(seconds=within), after=after)

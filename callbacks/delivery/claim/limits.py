@@ -39,8 +39,6 @@ from callbacks.delivery.claim.candidates import Candidate
 from callbacks.delivery.claim.gate import Gate, probes_started
 from callbacks.delivery.claim.gate import gate as read_gate
 from callbacks.delivery.claim.rates import RateBuckets
-from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
-from callbacks.models import CallbackTask
 
 # Candidate rows read per claimable row, and reads per claim: enough for origins that fill up
 # mid-window to be replaced by others, bounded so a claim stays a few queries.
@@ -348,13 +346,7 @@ def claimable(
         return Chosen(rows=[], probes=set())
     # Still due and claimable, checked on the table alone: the queue and ordering-key filters of
     # the candidates were read a few milliseconds ago in this transaction.
-    locked = set(
-        CallbackTask.objects.filter(
-            id__in=[row.id for row in chosen], status__in=CLAIMABLE_STATUSES, next_attempt_at__lte=now
-        )
-        .select_for_update(skip_locked=True)
-        .values_list("id", flat=True)
-    )
+    locked = candidate_rows.still_claimable([row.id for row in chosen], now=now)
     chosen = [row for row in chosen if row.id in locked]
     probes = {row.origin for row in chosen if row.origin in state.probes}
     probes_started(probes, now=now)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from bench.polling import wait_for_count
+
 # Django, django_q and the project's modules are imported inside the functions that use them: they
 # need django.setup(), which runs only after Harness.setup_django() has migrated this run's database.
 
@@ -210,12 +212,7 @@ class Harness:
         tasks = CallbackTask.objects.filter(status__in=FINAL_STATUSES)
         if url:
             tasks = tasks.filter(url__in=[url] if isinstance(url, str) else url)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if tasks.count() >= count:
-                return True
-            time.sleep(0.2)
-        return False
+        return wait_for_count(tasks.count, count, timeout)
 
 
 class Sink:

@@ -22,6 +22,7 @@ from django.db.models import Max  # noqa: E402
 from bench.celery_peer.app import app  # noqa: E402
 from bench.celery_peer.models import Attempt  # noqa: E402
 from bench.celery_peer.tasks import deliver  # noqa: E402
+from bench.polling import wait_for_count  # noqa: E402
 
 PAYLOAD = {"hello": "world"}
 WARM_UP = 200
@@ -51,12 +52,7 @@ def enqueue(url: str, count: int, queue: str) -> None:
 
 def wait_succeeded(count: int, timeout: float) -> bool:
     succeeded = Attempt.objects.filter(status_code__gte=200, status_code__lt=300)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if succeeded.count() >= count:
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for_count(succeeded.count, count, timeout)
 
 
 def drop_queue(queue: str) -> None:

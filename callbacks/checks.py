@@ -6,6 +6,7 @@ import ssl
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
 
 # The tag of this module's checks: the delivery settings, which every process of the service
 # depends on, the dispatcher's and the cluster's as much as the web's.
@@ -118,5 +119,33 @@ def check_encryption_keys(app_configs, **kwargs):
             "derived from SECRET_KEY, so rotating SECRET_KEY makes them unreadable.",
             hint="Set CALLBACKS_ENCRYPTION_KEYS to a Fernet key of its own (docs/configuration.md).",
             id="callbacks.W002",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_autovacuum(app_configs, databases=None, **kwargs):
+    """PostgreSQL's autovacuum, asked when the database checks run (`migrate`, `check --database
+    default`). Without it the task table's statistics stay those of its last ANALYZE, taken when
+    little was due, and its dead rows stay until someone vacuums: the claim's reads grow with a
+    backlog they take for a handful of rows, and every burst leaves the table larger."""
+    if not databases or "default" not in databases or connections["default"].vendor != "postgresql":
+        return []
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'"
+            )
+            (running,) = cursor.fetchone()
+    except DatabaseError:
+        return []  # the database being away is for the commands that need it to say
+    if running:
+        return []
+    return [
+        Warning(
+            "PostgreSQL's autovacuum is off (autovacuum or track_counts): the task table is never analyzed "
+            "nor vacuumed on its own, and claims slow down as backlogs grow.",
+            hint="Turn autovacuum on, or run ANALYZE and VACUUM on callbacks_callbacktask from cron (docs/deploy.md).",
+            id="callbacks.W004",
         )
     ]

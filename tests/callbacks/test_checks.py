@@ -1,8 +1,10 @@
 """System checks for TLS settings: a CA bundle that cannot be used stops start-up with an error."""
 
+import pytest
 from django.core.checks import run_checks
+from django.db import connection
 
-from callbacks.checks import check_ca_bundle, check_secret_header_patterns
+from callbacks.checks import check_autovacuum, check_ca_bundle, check_secret_header_patterns
 
 
 def ids(messages):
@@ -68,3 +70,30 @@ def test_internal_networks_in_allowed_networks_are_no_warning(settings):
 
     settings.CALLBACKS = {**settings.CALLBACKS, "ALLOWED_NETWORKS": [ipaddress.ip_network("10.1.0.0/16")]}
     assert "callbacks.W003" not in ids(run_checks())
+
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="autovacuum is PostgreSQL's")
+
+
+@pytest.mark.django_db
+@on_postgresql
+def test_autovacuum_off_is_a_warning_when_the_database_is_checked():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        (autovacuum,) = cursor.fetchone()
+
+    assert ("callbacks.W004" in ids(check_autovacuum(None, databases=["default"]))) == (autovacuum != "on")
+
+
+@pytest.mark.django_db
+@on_postgresql
+def test_statistics_not_collected_are_a_warning_as_autovacuum_off_is():
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL track_counts = off")  # for this test's transaction only
+
+    assert ids(check_autovacuum(None, databases=["default"])) == ["callbacks.W004"]
+
+
+def test_autovacuum_is_not_asked_without_the_database_checks():
+    # No django_db mark: a query here raises.
+    assert check_autovacuum(None, databases=None) == []

@@ -30,7 +30,7 @@ from django_q.tasks import async_task
 from callbacks import conf, queues, tracing, wakeup
 from callbacks.delivery import outcomes, results
 from callbacks.delivery.breaker import holding
-from callbacks.delivery.claim import lanes, leases, limits
+from callbacks.delivery.claim import lanes, leases, limits, statistics
 from callbacks.delivery.claim.candidates import next_claimable_at
 from callbacks.delivery.instruments import heartbeats, metrics
 from callbacks.models import CallbackTask
@@ -157,6 +157,8 @@ class Dispatcher:
         self.is_leader = False
         # Rate buckets per origin and what the last claim held back (exact: only the leader claims).
         self.targets = limits.TargetLimits()
+        # Has the task table analyzed when a backlog arrives that its statistics do not know.
+        self._statistics = statistics.DueSetStatistics()
         # The time the last claim read due work up to: what fell due after it, it did not see.
         self._claimed_at = timezone.now()
 
@@ -189,6 +191,7 @@ class Dispatcher:
         for claim in claims:
             self._enqueue(claim)
             claimed += len(claim.task_ids)
+        self._statistics.after_claim(work_left=self.targets.saturated or self.targets.full, now=now)
         return claimed
 
     def _enqueue(self, claim: leases.Claim) -> None:

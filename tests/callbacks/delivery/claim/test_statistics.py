@@ -1,0 +1,85 @@
+"""The leader has the task table analyzed when a backlog arrives that its statistics do not know
+(callbacks/delivery/claim/statistics.py)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from callbacks.delivery.claim import statistics
+from callbacks.models import CallbackTask, TaskStatus
+from tests.factories import make_task
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="ANALYZE and pg_class are PostgreSQL's"
+)
+
+BACKLOG = statistics.COUNTED // 5 + 500
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")
+
+
+def believed_due() -> float:
+    """What the statistics say task_claimable_idx holds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'task_claimable_idx'::regclass")
+        return cursor.fetchone()[0]
+
+
+def quiet_then_backlog(tenant, backlog: int) -> None:
+    """Statistics of a quiet service (finished tasks only), then `backlog` tasks due."""
+    now = timezone.now()
+    for number in range(20):
+        make_task(
+            tenant=tenant,
+            url=f"http://a.example/done/{number}",
+            status=TaskStatus.SUCCEEDED,
+            next_attempt_at=None,
+        )
+    analyze()
+    template = make_task(tenant=tenant, url="http://a.example/hook", run_at=now - timedelta(seconds=5))
+    fields = [field.attname for field in CallbackTask._meta.concrete_fields if not field.primary_key]
+    CallbackTask.objects.bulk_create(
+        CallbackTask(**{name: getattr(template, name) for name in fields}) for _ in range(backlog - 1)
+    )
+
+
+@pytest.mark.django_db(transaction=True)  # the ANALYZE runs on a connection of its own
+def test_a_backlog_the_statistics_do_not_know_has_the_table_analyzed_once(tenant, django_assert_num_queries):
+    quiet_then_backlog(tenant, BACKLOG)
+    assert believed_due() < BACKLOG / statistics.BEHIND
+    due = statistics.DueSetStatistics()
+
+    analyzing = due.after_claim(work_left=True, now=timezone.now())
+
+    assert analyzing is not None
+    analyzing.join(timeout=60)
+    assert not analyzing.is_alive()
+    assert believed_due() >= BACKLOG * 0.9  # the index's size as sampled by ANALYZE
+    with django_assert_num_queries(0):  # not looked at again so soon
+        assert due.after_claim(work_left=True, now=timezone.now()) is None
+
+
+@pytest.mark.django_db
+def test_statistics_that_know_the_backlog_are_left_alone(tenant):
+    quiet_then_backlog(tenant, BACKLOG)
+    analyze()
+
+    assert statistics.DueSetStatistics().after_claim(work_left=True, now=timezone.now()) is None
+
+
+@pytest.mark.django_db
+def test_a_few_due_tasks_are_no_reason_to_analyze(tenant):
+    quiet_then_backlog(tenant, statistics.COUNTED // 5 - 1)
+
+    assert statistics.DueSetStatistics().after_claim(work_left=True, now=timezone.now()) is None
+
+
+@pytest.mark.django_db
+def test_a_claim_that_left_nothing_due_looks_at_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert statistics.DueSetStatistics().after_claim(work_left=False, now=timezone.now()) is None

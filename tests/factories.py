@@ -4,7 +4,8 @@ make_task / make_tasks: task rows made directly in the database, bypassing the s
 retries for the engine's tests. make_monitored_task: a row made directly with ordinary retries, for
 the monitoring tests, whose attempts come from make_attempts. make_task_in_state: made by the service
 (task_create, as the API makes it), then moved to the status a test needs (the worker would move it
-there). make_execution: one recorded attempt. make_attempts: a seeded, known mix of unsaved attempts."""
+there). make_execution: one recorded attempt. make_attempts: a seeded, known mix of unsaved attempts.
+backlog_unknown_to_the_planner: due tasks that PostgreSQL's statistics, taken before, know nothing of."""
 
 import random
 from datetime import timedelta
@@ -172,3 +173,35 @@ def make_attempts(*, task, count: int, seed: int, started_at=None, spread_second
             )
         )
     return attempts
+
+
+def backlog_unknown_to_the_planner(*, tenant, count: int) -> list[CallbackTask]:
+    """PostgreSQL statistics of a service that keeps up (finished tasks only, with no next attempt,
+    analyzed), then `count` tasks due that those statistics know nothing of: the first a minute ago,
+    the others 30 s ago. Returns the due tasks, earliest first."""
+    from django.db import connection
+
+    now = timezone.now()
+    for number in range(20):
+        make_task(
+            tenant=tenant,
+            url=f"http://a.example/done/{number}",
+            status=TaskStatus.SUCCEEDED,
+            next_attempt_at=None,
+            finished_at=now,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")
+    earliest = make_task(tenant=tenant, url="http://a.example/hook", run_at=now - timedelta(seconds=60))
+    copied = [
+        field.attname
+        for field in CallbackTask._meta.concrete_fields
+        if field.attname not in ("id", "next_attempt_at")
+    ]
+    CallbackTask.objects.bulk_create(
+        CallbackTask(
+            **{name: getattr(earliest, name) for name in copied}, next_attempt_at=now - timedelta(seconds=30)
+        )
+        for _ in range(count - 1)
+    )
+    return [earliest, *CallbackTask.objects.exclude(pk=earliest.pk).filter(status=TaskStatus.SCHEDULED)]

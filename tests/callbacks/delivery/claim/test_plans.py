@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from callbacks.delivery.claim import candidates
 from callbacks.models import CallbackTask, TaskStatus
+from tests import factories
 from tests.factories import make_task
 
 pytestmark = [
@@ -29,32 +30,7 @@ BACKLOG = 2000
 
 @pytest.fixture
 def backlog_unknown_to_the_planner(tenant):
-    """Statistics gathered while every task was finished (no next attempt), then BACKLOG tasks due,
-    the earliest a minute ago. Returns the due tasks, earliest first."""
-    now = timezone.now()
-    for number in range(50):
-        make_task(
-            tenant=tenant,
-            url=f"http://a.example/done/{number}",
-            status=TaskStatus.SUCCEEDED,
-            next_attempt_at=None,
-            finished_at=now,
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")
-    template = make_task(tenant=tenant, url="http://a.example/hook", run_at=now - timedelta(seconds=60))
-    fields = [
-        field.attname
-        for field in CallbackTask._meta.concrete_fields
-        if field.attname not in ("id", "next_attempt_at")
-    ]
-    CallbackTask.objects.bulk_create(
-        CallbackTask(
-            **{name: getattr(template, name) for name in fields}, next_attempt_at=now - timedelta(seconds=30)
-        )
-        for _ in range(BACKLOG - 1)
-    )
-    return [template, *CallbackTask.objects.exclude(pk=template.pk).filter(status=TaskStatus.SCHEDULED)]
+    return factories.backlog_unknown_to_the_planner(tenant=tenant, count=BACKLOG)
 
 
 def plan_as_run(queries, statement) -> str:

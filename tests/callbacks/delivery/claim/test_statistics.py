@@ -1,15 +1,13 @@
 """The leader has the task table analyzed when a backlog arrives that its statistics do not know
 (callbacks/delivery/claim/statistics.py)."""
 
-from datetime import timedelta
-
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from callbacks.delivery.claim import statistics
-from callbacks.models import CallbackTask, TaskStatus
-from tests.factories import make_task
+from callbacks.models import CallbackTask
+from tests.factories import backlog_unknown_to_the_planner
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="ANALYZE and pg_class are PostgreSQL's"
@@ -30,27 +28,9 @@ def believed_due() -> float:
         return cursor.fetchone()[0]
 
 
-def quiet_then_backlog(tenant, backlog: int) -> None:
-    """Statistics of a quiet service (finished tasks only), then `backlog` tasks due."""
-    now = timezone.now()
-    for number in range(20):
-        make_task(
-            tenant=tenant,
-            url=f"http://a.example/done/{number}",
-            status=TaskStatus.SUCCEEDED,
-            next_attempt_at=None,
-        )
-    analyze()
-    template = make_task(tenant=tenant, url="http://a.example/hook", run_at=now - timedelta(seconds=5))
-    fields = [field.attname for field in CallbackTask._meta.concrete_fields if not field.primary_key]
-    CallbackTask.objects.bulk_create(
-        CallbackTask(**{name: getattr(template, name) for name in fields}) for _ in range(backlog - 1)
-    )
-
-
 @pytest.mark.django_db(transaction=True)  # the ANALYZE runs on a connection of its own
 def test_a_backlog_the_statistics_do_not_know_has_the_table_analyzed_once(tenant, django_assert_num_queries):
-    quiet_then_backlog(tenant, BACKLOG)
+    backlog_unknown_to_the_planner(tenant=tenant, count=BACKLOG)
     assert believed_due() < BACKLOG / statistics.BEHIND
     due = statistics.DueSetStatistics()
 
@@ -66,7 +46,7 @@ def test_a_backlog_the_statistics_do_not_know_has_the_table_analyzed_once(tenant
 
 @pytest.mark.django_db
 def test_statistics_that_know_the_backlog_are_left_alone(tenant):
-    quiet_then_backlog(tenant, BACKLOG)
+    backlog_unknown_to_the_planner(tenant=tenant, count=BACKLOG)
     analyze()
 
     assert statistics.DueSetStatistics().after_claim(work_left=True, now=timezone.now()) is None
@@ -74,7 +54,7 @@ def test_statistics_that_know_the_backlog_are_left_alone(tenant):
 
 @pytest.mark.django_db
 def test_a_few_due_tasks_are_no_reason_to_analyze(tenant):
-    quiet_then_backlog(tenant, statistics.COUNTED // 5 - 1)
+    backlog_unknown_to_the_planner(tenant=tenant, count=statistics.COUNTED // 5 - 1)
 
     assert statistics.DueSetStatistics().after_claim(work_left=True, now=timezone.now()) is None
 

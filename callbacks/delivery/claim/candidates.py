@@ -21,9 +21,9 @@ What the planner believes of the due set is often wrong in the direction that hu
 keeps up has almost no claimable task whenever the table is analyzed, so its statistics (and the
 partial indexes' sizes) say a backlog is a handful of rows until the next ANALYZE. A statement it
 may plan either way is then planned to read every due task: `next_claimable_at` says how to read
-(an index walk), and the claim locks its tasks by primary key (limits). Migration 0012 has the
-table analyzed after every 5,000 changed rows, not after a tenth of it, so that the statistics
-catch up within autovacuum's round (a minute by default).
+(an index walk), and the claim locks its tasks by primary key (limits). The statistics themselves
+catch up when the leader sees such a backlog (statistics.py) and, in any case, within autovacuum's
+round: migration 0012 has the table analyzed after every 5,000 changed rows, not a tenth of it.
 
 Both forms live here and return the same `Candidate` rows (the per-origin read only the first
 that fit each origin's room): change them together.

@@ -179,8 +179,6 @@ def backlog_unknown_to_the_planner(*, tenant, count: int) -> list[CallbackTask]:
     """PostgreSQL statistics of a service that keeps up (finished tasks only, with no next attempt,
     analyzed), then `count` tasks due that those statistics know nothing of: the first a minute ago,
     the others 30 s ago. Returns the due tasks, earliest first."""
-    from django.db import connection
-
     now = timezone.now()
     for number in range(20):
         make_task(
@@ -190,8 +188,7 @@ def backlog_unknown_to_the_planner(*, tenant, count: int) -> list[CallbackTask]:
             next_attempt_at=None,
             finished_at=now,
         )
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")
+    analyze_task_table()
     earliest = make_task(tenant=tenant, url="http://a.example/hook", run_at=now - timedelta(seconds=60))
     copied = [
         field.attname
@@ -205,3 +202,11 @@ def backlog_unknown_to_the_planner(*, tenant, count: int) -> list[CallbackTask]:
         for _ in range(count - 1)
     )
     return [earliest, *CallbackTask.objects.exclude(pk=earliest.pk).filter(status=TaskStatus.SCHEDULED)]
+
+
+def analyze_task_table() -> None:
+    """PostgreSQL's statistics of the task table taken now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")

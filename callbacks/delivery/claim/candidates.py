@@ -195,7 +195,8 @@ LEVELS = list(range(MAX_PRIORITY, -1, -1))
 MAX_ORIGINS = 200
 
 _TASKS = CallbackTask._meta.db_table
-_CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
+# The claimable statuses as the list of an SQL IN, for the hand-written statements of the claim.
+CLAIMABLE_SQL = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
 
 # {origins}: "" for the level scan; a join on the open origins for the per-origin read.
 _SQL_TEMPLATE = f"""
@@ -208,7 +209,7 @@ CROSS JOIN LATERAL (
            tn.max_concurrency_per_origin, tn.rate_limit_per_origin
     FROM {_TASKS} t
     JOIN {Tenant._meta.db_table} tn ON tn.id = t.tenant_id
-    WHERE t.status IN ({_CLAIMABLE})
+    WHERE t.status IN ({CLAIMABLE_SQL})
       AND tn.is_active
       AND t.priority = level.priority{{origin_condition}}
       AND t.next_attempt_at <= %(now)s
@@ -245,10 +246,10 @@ _SQL_BY_ORIGIN = _SQL_TEMPLATE.format(
 # A loose index scan: each step jumps to the next origin in task_origin_claim_idx.
 _ORIGINS_SQL = f"""
 WITH RECURSIVE origins(origin, n) AS (
-    (SELECT origin, 1 FROM {_TASKS} WHERE status IN ({_CLAIMABLE}) ORDER BY origin LIMIT 1)
+    (SELECT origin, 1 FROM {_TASKS} WHERE status IN ({CLAIMABLE_SQL}) ORDER BY origin LIMIT 1)
     UNION ALL
     SELECT (SELECT t.origin FROM {_TASKS} t
-            WHERE t.status IN ({_CLAIMABLE}) AND t.origin > origins.origin ORDER BY t.origin LIMIT 1),
+            WHERE t.status IN ({CLAIMABLE_SQL}) AND t.origin > origins.origin ORDER BY t.origin LIMIT 1),
            origins.n + 1
     FROM origins WHERE origins.origin IS NOT NULL AND origins.n <= %(limit)s
 )

@@ -42,9 +42,8 @@ from django.db.models import Count, Q, Sum
 
 from callbacks import bulk, conf, wakeup
 from callbacks.delivery.claim import gone
-from callbacks.delivery.claim.candidates import claimable_tasks, in_claim_order
+from callbacks.delivery.claim.candidates import CLAIMABLE_SQL, claimable_tasks, in_claim_order
 from callbacks.domain.bounds import MAX_PRIORITY
-from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
 from callbacks.models import (
     BreakerState,
     CallbackTask,
@@ -296,7 +295,6 @@ _TASKS = CallbackTask._meta.db_table
 _LANES = Lane._meta.db_table
 _COLUMNS = ", ".join(f"t.{field.column}" for field in CallbackTask._meta.concrete_fields)
 _STARTED_COLUMNS = ", ".join(f"started.{field.column}" for field in CallbackTask._meta.concrete_fields)
-_CLAIMABLE = ", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)
 # The refill in one statement. `room`: what the lane may hold beside the other live lanes of its
 # origin and tenant under the limits in force (the run-time setting's row, else the default; less
 # while the origin's breaker row says it is slowed down), and
@@ -334,7 +332,7 @@ picked AS (
     CROSS JOIN LATERAL (
         SELECT t.id, t.status, t.next_attempt_at, t.due_at FROM {_TASKS} t
         WHERE t.origin = room.origin AND t.priority = level.priority
-          AND t.status IN ({_CLAIMABLE}) AND t.next_attempt_at <= %(now)s
+          AND t.status IN ({CLAIMABLE_SQL}) AND t.next_attempt_at <= %(now)s
           AND t.tenant_id = room.tenant_id AND t.queue = room.queue AND t.ordering_key = ''
         ORDER BY t.next_attempt_at, t.due_at
         LIMIT room.want
@@ -363,7 +361,7 @@ lingers AS (
            CROSS JOIN LATERAL (
                SELECT 1 FROM {_TASKS} t
                WHERE t.origin = room.origin AND t.priority = level.priority
-                 AND t.status IN ({_CLAIMABLE}) AND t.next_attempt_at <= %(now)s
+                 AND t.status IN ({CLAIMABLE_SQL}) AND t.next_attempt_at <= %(now)s
                  AND (t.tenant_id <> room.tenant_id OR t.queue <> room.queue OR t.ordering_key <> '')
                LIMIT 1
            ) other) AS ok
@@ -408,7 +406,7 @@ SELECT sized.width AS lane_width, (SELECT count(*) FROM woken) AS woken,
            CROSS JOIN LATERAL (
                SELECT t.next_attempt_at FROM {_TASKS} t
                WHERE t.origin = room.origin AND t.priority = level.priority
-                 AND t.status IN ({_CLAIMABLE})
+                 AND t.status IN ({CLAIMABLE_SQL})
                  AND t.next_attempt_at > %(now)s AND t.next_attempt_at <= %(horizon)s
                  AND t.tenant_id = room.tenant_id AND t.queue = room.queue AND t.ordering_key = ''
                ORDER BY t.next_attempt_at

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.db import DatabaseError, connection
 
-from callbacks.domain.vocabulary import CLAIMABLE_STATUSES
+from callbacks.delivery.claim.candidates import CLAIMABLE_SQL
 from callbacks.models import CallbackTask
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ _TASKS = CallbackTask._meta.db_table
 _DUE_AND_BELIEVED_SQL = f"""
 SELECT (SELECT count(*) FROM (
             SELECT 1 FROM {_TASKS}
-            WHERE status IN ({", ".join(f"'{status}'" for status in CLAIMABLE_STATUSES)}) AND next_attempt_at <= %s
+            WHERE status IN ({CLAIMABLE_SQL}) AND next_attempt_at <= %s
             LIMIT %s) due),
        (SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = 'task_claimable_idx'::regclass)
 """

@@ -6,19 +6,13 @@ from django.db import connection
 from django.utils import timezone
 
 from callbacks.delivery.claim import statistics
-from callbacks.models import CallbackTask
-from tests.factories import backlog_unknown_to_the_planner
+from tests.factories import analyze_task_table, backlog_unknown_to_the_planner
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="ANALYZE and pg_class are PostgreSQL's"
 )
 
 BACKLOG = statistics.COUNTED // 5 + 500
-
-
-def analyze() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {CallbackTask._meta.db_table}")
 
 
 def believed_due() -> float:
@@ -47,7 +41,7 @@ def test_a_backlog_the_statistics_do_not_know_has_the_table_analyzed_once(tenant
 @pytest.mark.django_db
 def test_statistics_that_know_the_backlog_are_left_alone(tenant):
     backlog_unknown_to_the_planner(tenant=tenant, count=BACKLOG)
-    analyze()
+    analyze_task_table()
 
     assert statistics.DueSetStatistics().after_claim(work_left=True, now=timezone.now()) is None
 

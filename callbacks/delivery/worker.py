@@ -112,6 +112,13 @@ class SenderShares:
 # A free slot of a lane waits this long for others to free up before it is refilled on its own: one
 # refill statement for several slots, yet a slow receiver's slots are not left idle.
 REFILL_PAUSE = 0.01
+# A lane whose time is up gives its slots back together: it waits up to this long after its time for
+# its sends to end before it narrows to those still out. Narrowed a send at a time, it woke the leader
+# at each step, which granted each slot freed as a lane of its own: an origin's limit came to be
+# spread over lanes of one to three slots, each refilled every callback or two (with the clock of
+# each its own, they never came back together). A fast receiver's sends end well within it; a slow
+# receiver's free slots wait no longer than this.
+ENDING_PAUSE = 0.25
 # The lane listener's longest wait on its connection (shutdown interrupts it through a pipe).
 _LISTEN_SLICE = 5.0
 # How long the lane driver keeps a tenant's row; a rotated signing secret keeps the previous one
@@ -175,6 +182,14 @@ class LaneRun:
         """Its time is up: it takes no more tasks and narrows to what it has out."""
         return now - self.started >= conf.get("LANE_SECONDS")
 
+    def ending_until(self, now: float) -> float | None:
+        """While its time is up and sends are out, when it narrows at the latest (ENDING_PAUSE): until
+        then it keeps its width, and narrows at once when its last send ends. None otherwise."""
+        if not self.in_flight or not self.expired(now):
+            return None
+        until = self.started + conf.get("LANE_SECONDS") + ENDING_PAUSE
+        return until if now < until else None
+
     def linger_ends(self, linger: float) -> float:
         """When a waiting lane gives its slots up: a linger after its refills last found a task, or its
         time."""
@@ -185,6 +200,9 @@ class LaneRun:
         """Seconds until this lane wants a refill (0: now), None while it has no room."""
         if self.first or self.width == 0:
             return None
+        ending = self.ending_until(now)
+        if ending is not None:
+            return ending - now
         if self.waiting:
             # Nothing more of its key was due: sends ending bring nothing new; a creation to its
             # origin, its key's next due time or the linger's end (which ends it) does.

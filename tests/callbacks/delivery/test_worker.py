@@ -1,6 +1,7 @@
 """The worker in-process: real database, real receiver, the real thread pool and recorder."""
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,7 +11,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks import queues
-from callbacks.delivery.claim import leases
+from callbacks.delivery import worker as worker_module
+from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats
 from callbacks.delivery.instruments.accounting import dispatch_lag_seconds
 from callbacks.delivery.worker import DeliveryWorker, LaneRun
@@ -132,6 +134,20 @@ def test_a_paced_lane_starts_no_more_than_its_token_bucket_holds():
     assert lane.due_in(start + 0.35) == pytest.approx(0.05)
     assert lane.tokens(start + 100) == 10.0  # a bucket holds one second's worth
     assert LaneRun("token", [], rate=None).tokens(start) == float("inf")
+
+
+def test_a_lane_whose_time_is_up_waits_for_its_sends_before_it_narrows(callbacks_settings):
+    callbacks_settings(LANE_SECONDS=5.0)
+    lane = LaneRun("token", [])
+    lane.width, lane.in_flight = 10, 4
+    up = lane.started + 5.0
+    assert lane.due_in(up - 0.1) == 0.0  # before its time: half free, refilled at once
+
+    assert lane.due_in(up + 0.01) == pytest.approx(worker_module.ENDING_PAUSE - 0.01)  # sends out: it waits
+    lane.in_flight = 0
+    assert lane.due_in(up + 0.01) == 0.0  # the last ended: it narrows (to nothing) at once
+    lane.in_flight = 4
+    assert lane.due_in(up + worker_module.ENDING_PAUSE) == 0.0  # the pause is over: to what is out
 
 
 def test_a_paced_lane_whose_first_tasks_went_out_late_has_no_tokens_of_the_wait():
@@ -452,3 +468,70 @@ def test_a_lingering_lane_starts_its_keys_next_task_when_it_falls_due_and_ends_a
     if connection.vendor != "postgresql":
         assert succeeded([later.id]) == 0
         assert [c.task_ids for c in leases.claim_due(limit=10, now=later.next_attempt_at)] == [[later.id]]
+
+
+def watch_widths(monkeypatch) -> list:
+    """(time, width) after each refill of the worker's lanes: the widths the leader can read."""
+    widths = []
+    refill = lanes.refill
+
+    def watched(**kwargs):
+        result = refill(**kwargs)
+        widths.append((time.monotonic(), result.width))
+        return result
+
+    monkeypatch.setattr(lanes, "refill", watched)
+    return widths
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_whose_time_is_up_gives_all_its_slots_back_at_once(
+    tenant, receiver, worker, callbacks_settings, monkeypatch
+):
+    """Given back a send at a time, each slot would wake the leader to grant it as a lane of its own."""
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=4, LANE_SECONDS=0.3, LANE_LINGER_SECONDS=0)
+    monkeypatch.setattr(worker_module, "ENDING_PAUSE", 5.0)  # sends to this receiver end well within it
+    make_tasks(1000, tenant=tenant, url=receiver.url)  # more than the lane sends in its time
+    (claim,) = leases.claim_due(limit=4)
+    widths = watch_widths(monkeypatch)
+    start_lane(worker, claim)
+
+    wait_until(
+        lambda: not Lane.objects.filter(token=claim.token).exists(), timeout=10, message="the lane to end"
+    )
+    assert len(receiver.received) > 4  # it refilled while its time lasted
+    assert {width for _at, width in widths} == {4, 0}  # never narrower before it ended
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lane_whose_time_is_up_does_not_hold_free_slots_for_a_slow_send(
+    tenant, callbacks_settings, monkeypatch
+):
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_SECONDS=0.3, LANE_LINGER_SECONDS=0)
+    monkeypatch.setattr(worker_module, "ENDING_PAUSE", 0.2)
+    ended = {}
+
+    def respond(request):
+        if request.path == "/slow":
+            time.sleep(3.0)
+            ended["slow"] = time.monotonic()
+        return Reply()
+
+    with Receiver(respond) as receiver:
+        make_task(tenant=tenant, url=receiver.url + "/slow", priority=9)  # claimed first
+        make_tasks(1000, tenant=tenant, url=receiver.url)
+        (claim,) = leases.claim_due(limit=2)
+        widths = watch_widths(monkeypatch)
+        worker = DeliveryWorker(concurrency=8, flush_seconds=0.01, name="test-worker")
+        try:
+            start_lane(worker, claim)
+            wait_until(lambda: "slow" in ended, timeout=10, message="the slow send")
+            wait_until(
+                lambda: not Lane.objects.filter(token=claim.token).exists(), timeout=10, message="the end"
+            )
+        finally:
+            worker.shutdown(timeout=10)
+
+    # The fast slot came back after the pause, while the slow send was still out.
+    narrowed = [at for at, width in widths if width == 1]
+    assert narrowed and narrowed[0] < ended["slow"] - 1.0

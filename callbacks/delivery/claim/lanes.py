@@ -93,8 +93,8 @@ def split(rows: list, *, spread: int, most: int) -> list[list]:
 
 
 def grant(groups: list, *, now: datetime) -> None:
-    """Write the lanes of a claim (leases.LaneGrant: token, claimed rows, refills, rate), width = rows
-    claimed. Inside the claim's transaction, so the lanes and their tasks' claim appear together."""
+    """Write the lanes of a claim (leases.LaneGrant: token, claimed rows, refills, rate, width).
+    Inside the claim's transaction, so the lanes and their tasks' claim appear together."""
     expires_at = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))  # until a worker takes it
     Lane.objects.bulk_create(
         Lane(
@@ -102,13 +102,13 @@ def grant(groups: list, *, now: datetime) -> None:
             queue=rows[0].queue,
             origin=rows[0].origin,
             tenant_id=rows[0].tenant_id,
-            width=len(rows),
+            width=width,
             refills=refills,
             rate=rate,
             created_at=now,
             expires_at=expires_at,
         )
-        for token, rows, refills, rate in groups
+        for token, rows, refills, rate, width in groups
     )
 
 

@@ -43,6 +43,7 @@ class LaneGrant(NamedTuple):
     rows: list
     refills: bool
     rate: float | None  # requests per second, for an origin or share under a rate limit
+    width: int  # its slots: one per row, and those of rows of its key the claim could not lock
 
 
 def new_token() -> str:
@@ -107,7 +108,7 @@ def claim_due(
             tenant_id=str(rows[0].tenant_id),
             origin=rows[0].origin,
         )
-        for token, rows, _refills, rate in groups
+        for token, rows, _refills, rate, _width in groups
     ]
 
 
@@ -130,7 +131,7 @@ def claim_task(*, task_id, now: datetime | None = None) -> str | None:
         )
         if row is None:
             return None
-        grant = LaneGrant(new_token(), [row], False, None)
+        grant = LaneGrant(new_token(), [row], False, None, 1)
         lanes.grant([grant], now=now)
         _mark_queued([grant], lease_until=lease_until, now=now)
         TaskEvent.objects.create(task_id=row.id, at=now, from_status=row.status, to_status=TaskStatus.QUEUED)
@@ -140,7 +141,7 @@ def claim_task(*, task_id, now: datetime | None = None) -> str | None:
 def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
     """The claimed tasks `queued` under their lane's token; on PostgreSQL in one statement."""
     if connection.vendor != "postgresql":
-        for token, rows, _refills, _rate in groups:
+        for token, rows, _refills, _rate, _width in groups:
             CallbackTask.objects.filter(id__in=[row.id for row in rows]).update(
                 status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
             )
@@ -163,21 +164,28 @@ def _lanes_of(chosen: limits.Chosen) -> list[LaneGrant]:
     nothing more of it while that lane lives (limits.Round.load)."""
     by_key: dict[tuple, list] = {}
     for row in chosen.rows:
-        by_key.setdefault((row.queue, row.origin, row.tenant_id), []).append(row)
+        by_key.setdefault(limits.key_of(row), []).append(row)
     origin_rate = conf.get("RATE_LIMIT_PER_ORIGIN")
     # Keys spread the work over the worker processes by themselves: split one key's rows into
     # several lanes only when a claim has fewer keys than there are processes (a wider lane
     # refills more tasks a statement).
     spread = max(1, ceil(conf.get("WORKER_PROCESSES") / len(by_key)))
     groups = []
-    for (_queue, origin, _tenant), rows in by_key.items():
+    for key, rows in by_key.items():
+        origin = rows[0].origin
         refills = origin not in chosen.probes
         rates = [rate for rate in (origin_rate, rows[0].share_rate) if rate]
         if rates:
-            groups.append(LaneGrant(new_token(), rows, refills, min(rates)))
+            groups.append(LaneGrant(new_token(), rows, refills, min(rates), len(rows)))
             continue
-        for part in lanes.split(rows, spread=spread, most=conf.get("TASKS_PER_JOB")):
-            groups.append(LaneGrant(new_token(), part, refills, None))
+        parts = lanes.split(rows, spread=spread, most=conf.get("TASKS_PER_JOB"))
+        # The slots of rows the claim admitted but could not lock: a lane that refills takes tasks
+        # of its key for them. (Granted as lanes of their own, such slots split an origin's limit
+        # into lanes of a slot or two, each refilled for every callback or two.)
+        spare = chosen.admitted[key] - len(rows) if refills else 0
+        for index, part in enumerate(parts):
+            extra = spare // len(parts) + (1 if index < spare % len(parts) else 0)
+            groups.append(LaneGrant(new_token(), part, refills, None, len(part) + extra))
     return groups
 
 

@@ -297,12 +297,19 @@ class Round:
         self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
 
 
+def key_of(row: Candidate) -> tuple:
+    """The (queue, origin, tenant id) whose lanes carry the row."""
+    return (row.queue, row.origin, row.tenant_id)
+
+
 @dataclass
 class Chosen:
-    """The rows a claim locked, and the origins whose breaker probe is among them."""
+    """The rows a claim locked, the origins whose breaker probe is among them, and the slots it
+    admitted per key (`key_of`), those of rows it then could not lock included."""
 
     rows: list[Candidate]
     probes: set
+    admitted: Counter = field(default_factory=Counter)
 
 
 def claimable(
@@ -347,10 +354,13 @@ def claimable(
     # Still due and claimable, checked on the table alone: the queue and ordering-key filters of
     # the candidates were read a few milliseconds ago in this transaction.
     locked = candidate_rows.still_claimable([row.id for row in chosen], now=now)
+    # A row not locked was mostly started meanwhile by a lane of its own key, whose refills take
+    # the same first due tasks: its slot was admitted all the same and goes to the key's lane.
+    admitted = Counter(key_of(row) for row in chosen)
     chosen = [row for row in chosen if row.id in locked]
     probes = {row.origin for row in chosen if row.origin in state.probes}
     probes_started(probes, now=now)
-    return Chosen(rows=chosen, probes=probes)
+    return Chosen(rows=chosen, probes=probes, admitted=admitted)
 
 
 def _choose(candidates, state: Round, *, limit: int) -> list[Candidate]:

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from callbacks.delivery.claim import lanes, leases
+from callbacks.delivery.claim import candidates, lanes, leases
 from callbacks.models import (
     BreakerState,
     CallbackTask,
@@ -169,6 +169,36 @@ def test_a_lane_never_widens_and_gives_back_when_its_time_is_up(tenant, callback
     got = refill(lane, want=3, in_flight=1, taking=False)
     assert (got.tasks, got.width) == ([], 1)  # what is still out, no more
     assert len(claim()) == 2  # the two slots given back are the leader's to grant again
+
+
+def test_a_claim_keeps_the_slots_of_tasks_a_lane_of_their_key_started_meanwhile(
+    tenant, callbacks_settings, monkeypatch
+):
+    """The leader reads its candidates unlocked and locks them after; a lane of the same key refilling
+    in between starts the same first due tasks. Granted as lanes of their own, the slots left would
+    split the origin's limit into lanes of a slot or two."""
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2)
+    make_tasks(20, tenant=tenant, url=A, run_at=past(1))
+    running = the_lane(claim())
+    callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=6)  # room for four more slots
+    lock = candidates.still_claimable
+    started = []
+
+    def refilled_in_between(ids, *, now):
+        started.extend(refill(running, want=2, in_flight=0).tasks)
+        return lock(ids, now=now)
+
+    monkeypatch.setattr(candidates, "still_claimable", refilled_in_between)
+    claimed = claim()
+
+    assert (
+        len(started) == 2 and set(task.id for task in started) & {task_id for task_id, _ in claimed} == set()
+    )
+    lane = the_lane(claimed)
+    assert (len(claimed), lane.width) == (2, 4)  # two tasks, and the slots of the two it lost
+    assert sum(Lane.objects.values_list("width", flat=True)) == 6  # the limit, no more
+    monkeypatch.setattr(candidates, "still_claimable", lock)
+    assert len(refill(lane, want=2, in_flight=2).tasks) == 2  # the lane fills them itself
 
 
 def hold_back(lane, hold):

@@ -793,6 +793,20 @@ _worker: DeliveryWorker | None = None
 _worker_pid: int | None = None
 _worker_lock = threading.Lock()
 
+# A worker process takes a lane that has arrived only after this long for each lane it holds
+# (at most LANE_PAUSE_MOST): every idle worker process wakes for it, and the one holding fewest
+# takes it. Taken by whichever woke first, both lanes of one origin's grant went to one process
+# as often as not, whose GIL then carried the origin alone while the other process idled.
+LANE_PAUSE = 0.002
+LANE_PAUSE_MOST = 0.01
+
+
+def lane_pause() -> float:
+    """How long this process leaves a new lane to the others (none while it holds none)."""
+    worker = _worker if _worker_pid == os.getpid() else None
+    held = len(worker._lanes) if worker is not None else 0
+    return min(LANE_PAUSE_MOST, LANE_PAUSE * held)
+
 
 def get_worker() -> DeliveryWorker:
     """The process's DeliveryWorker, made on first use (after django-q2 forked the process)."""

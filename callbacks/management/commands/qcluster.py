@@ -32,7 +32,7 @@ from django_q.signals import post_spawn
 from callbacks.checks import NON_WEB_CHECKS
 from callbacks.delivery import crashsafe_queue, orphans, shutdown
 from callbacks.delivery.dispatcher import Dispatcher, Stop
-from callbacks.delivery.worker import get_worker
+from callbacks.delivery.worker import get_worker, lane_pause
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class Command(DjangoQCommand):
                 f"--name is read too late to take effect; start the cluster as Q_CLUSTER_NAME={name} manage.py qcluster"
             )
         shutdown.prepare()
-        crashsafe_queue.install()
+        # A worker process holding lanes leaves the next one to a process holding fewer.
+        crashsafe_queue.install(pause=lane_pause)
         orphans.install()  # after crashsafe_queue: it wraps the worker that one installs
         cluster = Cluster()  # installs its own SIGTERM/SIGINT handlers; ours run first
 

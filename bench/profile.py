@@ -59,6 +59,26 @@ def statements(reset: bool = False) -> list:
             return []
 
 
+def how_tasks_started(urls) -> tuple[int, int, int, int]:
+    """(tasks started by lanes' refills, the refills that started them, tasks the leader claimed, its
+    claims) in the burst to `urls`: a statement writes its tasks' history with one time, so the
+    distinct times count the statements. What a run costs per callback follows from these counts
+    more than from anything else the limits change, and they do not drift with the machine."""
+    from callbacks.models import TaskEvent, TaskStatus
+
+    events = TaskEvent.objects.filter(task__url__in=urls)
+    refilled = events.filter(
+        to_status=TaskStatus.RUNNING, from_status__in=(TaskStatus.SCHEDULED, TaskStatus.RETRYING)
+    )
+    claimed = events.filter(to_status=TaskStatus.QUEUED)
+    return (
+        refilled.count(),
+        refilled.values("at").distinct().count(),
+        claimed.count(),
+        claimed.values("at").distinct().count(),
+    )
+
+
 def bare_loop_cpu(sink, *, count: int, processes: int) -> tuple[float, float, float]:
     """(loop CPU s, sink CPU s, wall s) of `count` requests sent by bare Session loops."""
     share = count // processes
@@ -176,6 +196,11 @@ def main():
                 f"  {role:34} {seconds:7.2f} s CPU  {1000 * seconds / args.count:6.3f} ms/callback  {share}"
             )
         print(f"  {'total':34} {total:7.2f} s CPU  {1000 * total / args.count:6.3f} ms/callback")
+        refilled, refills, claimed, claims = how_tasks_started(sink.urls)
+        print(
+            f"  started: {refilled:,} by {refills:,} lane refills ({refilled / max(1, refills):.1f} a refill), "
+            f"{claimed:,} claimed by the leader in {claims:,} claims"
+        )
         loop_cpu, sink_cpu, wall = bare_loop_cpu(sink, count=args.count, processes=args.processes)
         bare_count = args.count // args.processes * args.processes
         print(

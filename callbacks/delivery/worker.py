@@ -91,9 +91,11 @@ class SenderShares:
         self.free = max(0, limit - used)
         self.held: Counter = Counter()
         self.waiting = set()  # tenants whose lanes want slots: first tasks, or room to refill
+        now = time.monotonic()
         for lane in lane_runs:
             self.held[lane.tenant_id] += lane.in_flight
-            if lane.first or lane.free():
+            # A lane whose time is up takes nothing more, whatever room it has.
+            if lane.first or (lane.free() and not lane.expired(now)):
                 self.waiting.add(lane.tenant_id)
         self.share = math.ceil(limit / max(1, len(self.held)))
 

@@ -15,7 +15,7 @@ from callbacks.delivery import worker as worker_module
 from callbacks.delivery.claim import lanes, leases
 from callbacks.delivery.instruments import heartbeats
 from callbacks.delivery.instruments.accounting import dispatch_lag_seconds
-from callbacks.delivery.worker import DeliveryWorker, LaneRun
+from callbacks.delivery.worker import DeliveryWorker, LaneRun, SenderShares
 from callbacks.models import CallbackTask, GoneUrl, Lane, TaskEvent, TaskExecution, TaskStatus
 from callbacks.services.gone import gone_url_clear
 from callbacks.services.tasks import task_create
@@ -148,6 +148,18 @@ def test_a_lane_whose_time_is_up_waits_for_its_sends_before_it_narrows(callbacks
     assert lane.due_in(up + 0.01) == 0.0  # the last ended: it narrows (to nothing) at once
     lane.in_flight = 4
     assert lane.due_in(up + worker_module.ENDING_PAUSE) == 0.0  # the pause is over: to what is out
+
+
+def test_a_lane_whose_time_is_up_wants_no_sender_slots(callbacks_settings):
+    """Its tenant does not count as waiting for slots: another tenant may take every free one."""
+    callbacks_settings(LANE_SECONDS=5.0)
+    ending, other = LaneRun("a", [], tenant_id="t1"), LaneRun("b", [], tenant_id="t2")
+    ending.width, ending.in_flight = 10, 4
+    other.width = 10
+    assert SenderShares([ending, other], limit=10, used=4).room("t2") == 5  # t1 may refill: t2 has its share
+
+    ending.started -= 6.0  # its time is up
+    assert SenderShares([ending, other], limit=10, used=4).room("t2") == 6  # every free slot
 
 
 def test_a_paced_lane_whose_first_tasks_went_out_late_has_no_tokens_of_the_wait():

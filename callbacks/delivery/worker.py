@@ -117,7 +117,7 @@ REFILL_PAUSE = 0.01
 # A lane whose time is up gives its slots back together: it waits up to this long after its time for
 # its sends to end before it narrows to those still out. Narrowed a send at a time, it woke the leader
 # at each step, which granted each slot freed as a lane of its own: an origin's limit came to be
-# spread over lanes of one to three slots, each refilled every callback or two (with the clock of
+# spread over lanes of a slot or a few, each refilled every callback or two (with the clock of
 # each its own, they never came back together). A fast receiver's sends end well within it; a slow
 # receiver's free slots wait no longer than this.
 ENDING_PAUSE = 0.25
@@ -283,6 +283,9 @@ class DeliveryWorker:
             self._lanes[token] = LaneRun(token, task_ids, rate, tenant_id, origin)
             self._state.notify_all()
         return len(task_ids)
+
+    def lanes_held(self) -> int:
+        return len(self._lanes)
 
     def _linger_seconds(self) -> float:
         """How long a lane with nothing due keeps its slots here (0: it narrows at once)."""
@@ -806,8 +809,7 @@ LANE_PAUSE_MOST = 0.01
 def lane_pause() -> float:
     """How long this process leaves a new lane to the others (none while it holds none)."""
     worker = _worker if _worker_pid == os.getpid() else None
-    held = len(worker._lanes) if worker is not None else 0
-    return min(LANE_PAUSE_MOST, LANE_PAUSE * held)
+    return min(LANE_PAUSE_MOST, LANE_PAUSE * worker.lanes_held()) if worker is not None else 0.0
 
 
 def get_worker() -> DeliveryWorker:

@@ -98,17 +98,17 @@ def grant(groups: list, *, now: datetime) -> None:
     expires_at = now + timedelta(seconds=conf.get("QUEUED_LEASE_SECONDS"))  # until a worker takes it
     Lane.objects.bulk_create(
         Lane(
-            token=token,
-            queue=rows[0].queue,
-            origin=rows[0].origin,
-            tenant_id=rows[0].tenant_id,
-            width=width,
-            refills=refills,
-            rate=rate,
+            token=grant.token,
+            queue=grant.rows[0].queue,
+            origin=grant.rows[0].origin,
+            tenant_id=grant.rows[0].tenant_id,
+            width=grant.width,
+            refills=grant.refills,
+            rate=grant.rate,
             created_at=now,
             expires_at=expires_at,
         )
-        for token, rows, refills, rate, width in groups
+        for grant in groups
     )
 
 

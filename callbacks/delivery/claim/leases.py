@@ -100,15 +100,15 @@ def claim_due(
         )
     return [
         Claim(
-            token=token,
-            queue=rows[0].queue,
-            task_ids=[row.id for row in rows],
-            due_at=[row.due_at for row in rows],
-            rate=rate,
-            tenant_id=str(rows[0].tenant_id),
-            origin=rows[0].origin,
+            token=grant.token,
+            queue=grant.rows[0].queue,
+            task_ids=[row.id for row in grant.rows],
+            due_at=[row.due_at for row in grant.rows],
+            rate=grant.rate,
+            tenant_id=str(grant.rows[0].tenant_id),
+            origin=grant.rows[0].origin,
         )
-        for token, rows, _refills, rate, _width in groups
+        for grant in groups
     ]
 
 
@@ -141,9 +141,9 @@ def claim_task(*, task_id, now: datetime | None = None) -> str | None:
 def _mark_queued(groups, *, lease_until: datetime, now: datetime) -> None:
     """The claimed tasks `queued` under their lane's token; on PostgreSQL in one statement."""
     if connection.vendor != "postgresql":
-        for token, rows, _refills, _rate, _width in groups:
-            CallbackTask.objects.filter(id__in=[row.id for row in rows]).update(
-                status=TaskStatus.QUEUED, locked_by=token, locked_until=lease_until, updated_at=now
+        for grant in groups:
+            CallbackTask.objects.filter(id__in=[row.id for row in grant.rows]).update(
+                status=TaskStatus.QUEUED, locked_by=grant.token, locked_until=lease_until, updated_at=now
             )
         return
     ids = [row.id for grant in groups for row in grant.rows]

@@ -517,7 +517,7 @@ def test_a_lane_whose_time_is_up_gives_all_its_slots_back_at_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lane_whose_time_is_up_does_not_hold_free_slots_for_a_slow_send(
-    tenant, callbacks_settings, monkeypatch
+    tenant, worker, callbacks_settings, monkeypatch
 ):
     callbacks_settings(MAX_CONCURRENCY_PER_ORIGIN=2, LANE_SECONDS=0.3, LANE_LINGER_SECONDS=0)
     monkeypatch.setattr(worker_module, "ENDING_PAUSE", 0.2)
@@ -534,15 +534,9 @@ def test_a_lane_whose_time_is_up_does_not_hold_free_slots_for_a_slow_send(
         make_tasks(1000, tenant=tenant, url=receiver.url)
         (claim,) = leases.claim_due(limit=2)
         widths = watch_widths(monkeypatch)
-        worker = DeliveryWorker(concurrency=8, flush_seconds=0.01, name="test-worker")
-        try:
-            start_lane(worker, claim)
-            wait_until(lambda: "slow" in ended, timeout=10, message="the slow send")
-            wait_until(
-                lambda: not Lane.objects.filter(token=claim.token).exists(), timeout=10, message="the end"
-            )
-        finally:
-            worker.shutdown(timeout=10)
+        start_lane(worker, claim)
+        wait_until(lambda: "slow" in ended, timeout=10, message="the slow send")
+        wait_until(lambda: not Lane.objects.filter(token=claim.token).exists(), timeout=10, message="the end")
 
     # The fast slot came back after the pause, while the slow send was still out.
     narrowed = [at for at, width in widths if width == 1]

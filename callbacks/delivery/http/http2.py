@@ -154,6 +154,9 @@ class Http2Connection:
         self._closed = False
         self._failure: StreamError | None = None  # why the connection failed, for later requests
         self._goaway = False
+        # Until the receiver's first SETTINGS arrive, h2 takes its stream limit for unbounded, and a
+        # receiver enforcing a lower one from its first byte would end the connection over the excess.
+        self._settings_received = False
         self.idle_since = time.monotonic()
         self._h2 = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding=None)
@@ -174,13 +177,24 @@ class Http2Connection:
         self._reader.start()
 
     # --- state, for the pool ------------------------------------------------------------------
-    def available(self) -> bool:
-        with self._lock:
+    def available(self, settings_timeout: float = 0.0) -> bool:
+        """Whether the connection takes another stream now. A new connection is asked before the
+        receiver said how many streams it allows: that is waited for, up to `settings_timeout`
+        seconds, and a connection still without it counts as full."""
+        with self._changed:
             if self._closed or self._goaway:
                 return False
             if not self._streams and time.monotonic() - self.idle_since > conf.get("KEEPALIVE_IDLE_SECONDS"):
                 # Idle too long: the receiver or a load balancer has probably dropped it.
                 self._close_locked("idle")
+                return False
+            deadline = time.monotonic() + settings_timeout
+            while not self._settings_received:
+                remaining = deadline - time.monotonic()
+                if self._closed or self._goaway or remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, WAIT_STEP))  # the reader wakes it on every frame
+            if self._closed or self._goaway:
                 return False
             return self._h2.open_outbound_streams < self._h2.remote_settings.max_concurrent_streams
 
@@ -387,6 +401,8 @@ class Http2Connection:
                     StreamRefused if event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM else StreamError
                 )
                 stream.error = kind(f"stream reset by the receiver ({_error_name(event.error_code)})")
+            elif isinstance(event, h2.events.RemoteSettingsChanged):
+                self._settings_received = True
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self._goaway = True
                 last = event.last_stream_id or 0
@@ -513,7 +529,7 @@ class Http2Transport:
         # One thread opens a connection to an origin at a time, so concurrent attempts share it.
         with opening:
             for connection in list(self._connections.get(origin, ())):
-                if connection.available():
+                if connection.available(settings_timeout=connect_timeout or WRITE_STALL_SECONDS):
                     return connection
             if self._speaks_http11(origin):
                 return None

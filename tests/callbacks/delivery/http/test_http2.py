@@ -5,11 +5,13 @@ the deadline, the body cap, no redirects and the SSRF guard as on HTTP/1.1."""
 import socket
 import ssl
 import threading
+import time
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 import pytest
 
 from callbacks.delivery import http, worker
@@ -205,11 +207,10 @@ def test_the_workers_gauges_split_connections_and_requests_by_protocol(tls_recei
     assert in_flight == {"1.1": 1, "2": 2}
 
 
-class RetiringReceiver:
-    """An HTTP/2 receiver (h2 over Python's ssl) that retires its first connection as servers do
-    after so many requests: once two streams are open on it, it answers the first and sends a
-    GOAWAY accepting that one alone; every later connection answers whatever it gets. `received`
-    counts the requests each connection got, in the order the connections came."""
+class H2Receiver:
+    """An HTTP/2 receiver (h2 over Python's ssl on 127.0.0.1) of the test CA, each connection served
+    by a thread of its own; `_exchange` says what one connection does. `received` counts the
+    requests each connection got, in the order the connections came."""
 
     def __init__(self, server_cert):
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -219,8 +220,7 @@ class RetiringReceiver:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.received: list[int] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}/hook"
@@ -232,40 +232,20 @@ class RetiringReceiver:
             except OSError:
                 return  # closed: the test is over
             self.received.append(0)
-            thread = threading.Thread(target=self._serve, args=(client, len(self.received) - 1), daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            threading.Thread(target=self._serve, args=(client, len(self.received) - 1), daemon=True).start()
 
     def _serve(self, client, index):
         try:
-            self._exchange(client, index)
-        except (OSError, h2.exceptions.ProtocolError):
-            pass  # the client left (it closes the retired connection once nothing is left on it)
+            with client, self._context.wrap_socket(client, server_side=True) as tls:
+                self._exchange(tls, index)
+        except (OSError, h2.exceptions.ProtocolError) as exc:
+            self._failed(exc)
 
-    def _exchange(self, client, index):
-        with client, self._context.wrap_socket(client, server_side=True) as tls:
-            conn = h2.connection.H2Connection(
-                h2.config.H2Configuration(client_side=False, header_encoding=None)
-            )
-            conn.initiate_connection()
-            tls.sendall(conn.data_to_send())
-            pending = []
-            while data := tls.recv(65536):
-                for event in conn.receive_data(data):
-                    if isinstance(event, h2.events.DataReceived):
-                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                    elif isinstance(event, h2.events.StreamEnded):
-                        self.received[index] += 1
-                        pending.append(event.stream_id)
-                if index > 0 or self.received[index] == 1:
-                    for stream_id in pending:
-                        self._answer(conn, stream_id)
-                    pending.clear()
-                elif len(pending) == 2:
-                    self._answer(conn, pending[0])
-                    conn.close_connection(last_stream_id=pending[0])
-                    pending.clear()
-                tls.sendall(conn.data_to_send())
+    def _failed(self, exc):
+        pass  # the client left (it closes a connection once nothing is left on it)
+
+    def _exchange(self, tls, index):
+        raise NotImplementedError
 
     @staticmethod
     def _answer(conn, stream_id):
@@ -274,6 +254,106 @@ class RetiringReceiver:
 
     def close(self):
         self._listener.close()
+
+
+class RetiringReceiver(H2Receiver):
+    """Retires its first connection as servers do after so many requests: once two streams are open
+    on it, it answers the first and sends a GOAWAY accepting that one alone; every later connection
+    answers whatever it gets."""
+
+    def _exchange(self, tls, index):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn.initiate_connection()
+        tls.sendall(conn.data_to_send())
+        pending = []
+        while data := tls.recv(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    self.received[index] += 1
+                    pending.append(event.stream_id)
+            if index > 0 or self.received[index] == 1:
+                for stream_id in pending:
+                    self._answer(conn, stream_id)
+                pending.clear()
+            elif len(pending) == 2:
+                self._answer(conn, pending[0])
+                conn.close_connection(last_stream_id=pending[0])
+                pending.clear()
+            tls.sendall(conn.data_to_send())
+
+
+class LateSettingsReceiver(H2Receiver):
+    """Allows one stream a connection, enforced from its first byte as hypercorn does: a second open
+    stream ends the connection (`broken` counts those). Its second connection says so late, a
+    second after the handshake; every request is answered after `delay` seconds."""
+
+    def __init__(self, server_cert, delay=0.5):
+        super().__init__(server_cert)
+        self.delay = delay
+        self.broken = 0
+
+    def _failed(self, exc):
+        if isinstance(exc, h2.exceptions.TooManyStreamsError):
+            self.broken += 1
+
+    def _exchange(self, tls, index):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn.local_settings = h2.settings.Settings(
+            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1}
+        )
+        conn.initiate_connection()
+        if index == 1:
+            time.sleep(1.0)  # what the client sends meanwhile waits in the socket
+        tls.sendall(conn.data_to_send())
+        while data := tls.recv(65536):
+            ended = self._take(conn, data, index)
+            for stream_id in ended:  # grows with the requests that came meanwhile
+                time.sleep(self.delay)
+                # What the client sent meanwhile counts before the answer: a stream opened past
+                # the limit ends the connection.
+                tls.settimeout(0)
+                try:
+                    while more := tls.recv(65536):
+                        ended += self._take(conn, more, index)
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    pass
+                finally:
+                    tls.settimeout(None)
+                self._answer(conn, stream_id)
+                tls.sendall(conn.data_to_send())
+
+    def _take(self, conn, data, index) -> list[int]:
+        """The streams whose requests `data` completed."""
+        ended = []
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.received[index] += 1
+                ended.append(event.stream_id)
+        return ended
+
+
+def test_a_new_connection_takes_no_second_stream_before_the_receiver_says_how_many(test_ca, trusting_test_ca):
+    receiver = LateSettingsReceiver(test_ca[1])
+    try:
+        send(receiver.url())  # the origin speaks HTTP/2 and allows one stream a connection
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(send(receiver.url()))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [r.status_code for r in results] == [200] * 3
+        assert receiver.broken == 0
+        # One went on the first connection, one opened the second, whose settings came late; the
+        # third waited for them rather than take a second stream there, and opened a third.
+        assert receiver.received == [2, 1, 1]
+    finally:
+        forget_pools()
+        receiver.close()
 
 
 def test_a_stream_the_receiver_refused_with_goaway_is_sent_again_on_a_new_connection(

@@ -157,6 +157,10 @@ class Http2Connection:
         # Until the receiver's first SETTINGS arrive, h2 takes its stream limit for unbounded, and a
         # receiver enforcing a lower one from its first byte would end the connection over the excess.
         self._settings_received = False
+        # Set when an attempt waited a whole connect timeout for those SETTINGS in vain: the
+        # connection takes no more streams, so later attempts pass it at once instead of each waiting
+        # as long again, in turn, behind the origin's opening lock.
+        self._settings_overdue = False
         self.idle_since = time.monotonic()
         self._h2 = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding=None)
@@ -184,6 +188,10 @@ class Http2Connection:
         with self._changed:
             if self._closed or self._goaway:
                 return False
+            if self._settings_overdue:
+                if not self._streams:
+                    self._close_locked("no SETTINGS from the receiver")
+                return False
             if not self._streams and time.monotonic() - self.idle_since > conf.get("KEEPALIVE_IDLE_SECONDS"):
                 # Idle too long: the receiver or a load balancer has probably dropped it.
                 self._close_locked("idle")
@@ -191,7 +199,12 @@ class Http2Connection:
             deadline = time.monotonic() + settings_timeout
             while not self._settings_received:
                 remaining = deadline - time.monotonic()
-                if self._closed or self._goaway or remaining <= 0:
+                if self._closed or self._goaway:
+                    return False
+                if remaining <= 0:
+                    # A receiver's first frame is its SETTINGS, sent with the handshake: one that has
+                    # not sent them in the time a new connection may take to open is not going to.
+                    self._settings_overdue = settings_timeout > 0
                     return False
                 self._changed.wait(min(remaining, WAIT_STEP))  # the reader wakes it on every frame
             if self._closed or self._goaway:

@@ -356,6 +356,69 @@ def test_a_new_connection_takes_no_second_stream_before_the_receiver_says_how_ma
         receiver.close()
 
 
+class SilentFirstReceiver(H2Receiver):
+    """Its first connection completes the TLS handshake and then sends nothing at all, not even its
+    SETTINGS; every later connection answers whatever it gets at once."""
+
+    def __init__(self, server_cert):
+        super().__init__(server_cert)
+        self.first_heard = threading.Event()
+
+    def _exchange(self, tls, index):
+        if index == 0:
+            while tls.recv(65536):
+                self.first_heard.set()
+            return
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn.initiate_connection()
+        tls.sendall(conn.data_to_send())
+        while data := tls.recv(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    self.received[index] += 1
+                    self._answer(conn, event.stream_id)
+            tls.sendall(conn.data_to_send())
+
+
+def test_a_connection_whose_settings_never_come_is_waited_for_once(test_ca, trusting_test_ca):
+    receiver = SilentFirstReceiver(test_ca[1])
+    first = {}
+
+    def first_attempt():
+        try:
+            send(receiver.url(), total_timeout=3.0)
+        except Exception as exc:
+            first["error"] = exc
+
+    try:
+        stuck = threading.Thread(target=first_attempt)
+        stuck.start()
+        assert receiver.first_heard.wait(5)
+        # Six more, each allowed half a second to connect and two seconds in all. Waiting in turn
+        # for the silent connection's settings, half a second each, the last would start past its
+        # deadline; one wait tells them all to pass it by.
+        results = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(send(receiver.url(), connect_timeout=0.5, total_timeout=2.0))
+            )
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stuck.join()
+        assert [r.status_code for r in results] == [200] * 6
+        assert receiver.received == [0, 6]
+        assert isinstance(first["error"], http.TotalTimeout)
+    finally:
+        forget_pools()
+        receiver.close()
+
+
 def test_a_stream_the_receiver_refused_with_goaway_is_sent_again_on_a_new_connection(
     test_ca, trusting_test_ca
 ):

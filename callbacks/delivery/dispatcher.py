@@ -304,7 +304,9 @@ class Dispatcher:
             # last vacuum still lie: at every sleep of a burst that was a fifth of PostgreSQL's
             # CPU (python -m bench.profile --origins 64).
             return _seconds_until(self._due_since_claim(idle), now, bound=held)
-        next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at())
+        # Schedules fire after the step's own fire time, not after now: one falling due while the
+        # step claimed would otherwise be seen by neither, and wait for the idle poll.
+        next_due = _earliest(_next_claimable_at(idle), schedule_next_fire_at(after=self._claimed_at))
         if next_due is None:
             return idle
         if self.targets.saturated and next_due <= self._claimed_at:
@@ -314,7 +316,9 @@ class Dispatcher:
         return _seconds_until(next_due, now, bound=idle)
 
     def _due_since_claim(self, within: float):
-        return _earliest(_next_claimable_at(within, after=self._claimed_at), schedule_next_fire_at())
+        return _earliest(
+            _next_claimable_at(within, after=self._claimed_at), schedule_next_fire_at(after=self._claimed_at)
+        )
 
     def _until_lease_end(self) -> float:
         """While work is handed out, the leader looks for leases run out at least every quarter of

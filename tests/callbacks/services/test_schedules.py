@@ -229,6 +229,21 @@ def test_the_dispatcher_sleeps_until_the_next_schedule_fire(tenant, settings):
 
 
 @pytest.mark.django_db
+def test_a_schedule_falling_due_during_the_step_is_fired_without_waiting_for_the_poll(tenant, settings):
+    settings.CALLBACKS = {**settings.CALLBACKS, "DISPATCH_POLL_SECONDS": 5.0}
+    dispatcher = Dispatcher(name="test")
+    dispatcher.step()
+    schedule = new_schedule(tenant)
+    # Due after the time the step fired schedules up to, and before now: the step did not see it.
+    fired_up_to = dispatcher._claimed_at
+    CallbackSchedule.objects.filter(pk=schedule.pk).update(
+        next_fire_at=fired_up_to + (timezone.now() - fired_up_to) / 2
+    )
+
+    assert dispatcher._sleep_seconds() == 0.0
+
+
+@pytest.mark.django_db
 def test_due_tasks_held_back_do_not_make_the_dispatcher_spin(tenant, settings):
     settings.CALLBACKS = {**settings.CALLBACKS, "DISPATCH_POLL_SECONDS": 2.0}
     QueueState.objects.create(name="held", paused=True)

@@ -248,6 +248,28 @@ class H2Receiver:
         raise NotImplementedError
 
     @staticmethod
+    def _server(max_streams: int | None = None) -> h2.connection.H2Connection:
+        """The server side of one connection, its SETTINGS ready to send (allowing `max_streams`)."""
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        if max_streams is not None:
+            conn.local_settings = h2.settings.Settings(
+                client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams}
+            )
+        conn.initiate_connection()
+        return conn
+
+    def _take(self, conn, data, index) -> list[int]:
+        """The streams whose requests `data` completed."""
+        ended = []
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.received[index] += 1
+                ended.append(event.stream_id)
+        return ended
+
+    @staticmethod
     def _answer(conn, stream_id):
         conn.send_headers(stream_id, [(b":status", b"200"), (b"content-length", b"2")])
         conn.send_data(stream_id, b"ok", end_stream=True)
@@ -262,17 +284,11 @@ class RetiringReceiver(H2Receiver):
     answers whatever it gets."""
 
     def _exchange(self, tls, index):
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
-        conn.initiate_connection()
+        conn = self._server()
         tls.sendall(conn.data_to_send())
         pending = []
         while data := tls.recv(65536):
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.DataReceived):
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
-                    self.received[index] += 1
-                    pending.append(event.stream_id)
+            pending += self._take(conn, data, index)
             if index > 0 or self.received[index] == 1:
                 for stream_id in pending:
                     self._answer(conn, stream_id)
@@ -299,11 +315,7 @@ class LateSettingsReceiver(H2Receiver):
             self.broken += 1
 
     def _exchange(self, tls, index):
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
-        conn.local_settings = h2.settings.Settings(
-            client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1}
-        )
-        conn.initiate_connection()
+        conn = self._server(max_streams=1)
         if index == 1:
             time.sleep(1.0)  # what the client sends meanwhile waits in the socket
         tls.sendall(conn.data_to_send())
@@ -323,17 +335,6 @@ class LateSettingsReceiver(H2Receiver):
                     tls.settimeout(None)
                 self._answer(conn, stream_id)
                 tls.sendall(conn.data_to_send())
-
-    def _take(self, conn, data, index) -> list[int]:
-        """The streams whose requests `data` completed."""
-        ended = []
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.DataReceived):
-                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, h2.events.StreamEnded):
-                self.received[index] += 1
-                ended.append(event.stream_id)
-        return ended
 
 
 def test_a_new_connection_takes_no_second_stream_before_the_receiver_says_how_many(test_ca, trusting_test_ca):
@@ -369,16 +370,11 @@ class SilentFirstReceiver(H2Receiver):
             while tls.recv(65536):
                 self.first_heard.set()
             return
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
-        conn.initiate_connection()
+        conn = self._server()
         tls.sendall(conn.data_to_send())
         while data := tls.recv(65536):
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.DataReceived):
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
-                    self.received[index] += 1
-                    self._answer(conn, event.stream_id)
+            for stream_id in self._take(conn, data, index):
+                self._answer(conn, stream_id)
             tls.sendall(conn.data_to_send())
 
 

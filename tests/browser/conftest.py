@@ -11,9 +11,14 @@ import os
 
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
-from tests.browser.helpers import WIDE, offline_context
+from tests.browser.helpers import ACTION_TIMEOUT_MS, WIDE, offline_context
+
+# An assertion on the page an action leads to waits as long as the action may: Playwright's 5 s
+# default ran out in CI, two test workers busy beside the live server, while the admin was still
+# answering the POST of an action's confirmation.
+expect.set_options(timeout=ACTION_TIMEOUT_MS)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

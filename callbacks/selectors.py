@@ -263,11 +263,11 @@ def whitelist_entry_get(*, tenant, entry_id) -> UrlWhitelistEntry:
     )
 
 
-def schedule_next_fire_at(*, after: datetime | None = None) -> datetime | None:
-    """When the next schedule fires after `after` (default now), for the dispatcher's sleep, which
-    asks from the time its step fired schedules up to: what was due then was fired, and one that
-    failed is tried again at the next poll rather than in a tight loop."""
-    after = after or timezone.now()
+def schedule_next_fire_at(*, after: datetime) -> datetime | None:
+    """When the next schedule fires after `after`, for the dispatcher's sleep, which asks from the
+    time its step fired schedules up to (not from now: a fire falling due in between would be seen
+    by neither): what was due then was fired, and one that failed is tried again at the next poll
+    rather than in a tight loop."""
     pending = CallbackSchedule.objects.filter(paused=False, next_fire_at__gt=after)
     return pending.aggregate(at=Min("next_fire_at"))["at"]
 
